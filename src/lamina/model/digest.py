@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from lamina.errors import IntegrityError, InvalidDigest, Unsupported
 
@@ -55,7 +56,7 @@ class Digest(str):
         return self.partition(":")[0]
 
     @property
-    def hex(self) -> str:  # type: ignore[override]
+    def hex(self) -> str:
         return self.partition(":")[2]
 
     @property
@@ -67,7 +68,7 @@ class Digest(str):
         return f"Digest({str.__repr__(self)})"
 
 
-def _new_hash(algorithm: str):  # type: ignore[no-untyped-def]
+def _new_hash(algorithm: str) -> Callable[..., Any]:
     if algorithm not in ALGORITHMS:
         raise Unsupported(f"unsupported digest algorithm {algorithm!r}")
     return getattr(hashlib, algorithm)

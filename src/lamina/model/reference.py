@@ -66,7 +66,9 @@ class Reference:
     def parse(cls, text: str) -> Reference:
         """Parse and normalise ``text`` as docker's ``ParseNormalizedNamed`` does."""
         if not isinstance(text, str):
-            raise InvalidReference(f"{INVALID_FORMAT}: expected a string, got {type(text).__name__}")
+            raise InvalidReference(
+                f"{INVALID_FORMAT}: expected a string, got {type(text).__name__}"
+            )
         if IDENTIFIER_RE.fullmatch(text):
             raise InvalidReference(
                 f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
