@@ -1,0 +1,106 @@
+"""``lamina registry``: serve a private OCI registry, collect its garbage, manage its users.
+
+Everything heavy (uvicorn, starlette, bcrypt, jwt) is imported inside the commands, so that
+loading the CLI does not load the server.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from lamina.registry.config import RegistryConfig
+
+_PATH = click.Path(path_type=Path)
+_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
+
+
+def _load(config_file: Path | None, **flags: object) -> RegistryConfig:
+    from lamina.registry.serve import apply_flags, load_config
+
+    return apply_flags(load_config(config_file), **flags)
+
+
+@click.group("registry")
+def registry() -> None:
+    """Run and manage a private OCI registry."""
+
+
+@registry.command("serve")
+@click.option("--root", type=_PATH, help="Directory holding blobs and metadata.")
+@click.option("--addr", metavar="HOST:PORT", help="Address to listen on [127.0.0.1:5000].")
+@click.option("--config", "config_file", type=_FILE, help="TOML settings file.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [1].")
+@click.option("--read-only", is_flag=True, default=None, help="Refuse pushes and deletes.")
+@click.option("--tls-cert", type=_FILE, help="PEM certificate chain for HTTPS.")
+@click.option("--tls-key", type=_FILE, help="PEM private key for HTTPS.")
+def serve_command(
+    root: Path | None,
+    addr: str | None,
+    config_file: Path | None,
+    workers: int | None,
+    read_only: bool | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Serve the OCI Distribution API until SIGTERM or Ctrl-C."""
+    from lamina.registry.serve import parse_addr, serve, validate
+
+    config = _load(
+        config_file,
+        root=root,
+        addr=addr,
+        workers=workers,
+        read_only=read_only,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    validate(config)
+    host, port = parse_addr(config.addr)
+    scheme = "https" if config.tls_cert else "http"
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"lamina registry serving {config.root} on {scheme}://{shown}:{port} "
+        f"(auth: {config.auth.kind}, workers: {config.workers})",
+        err=True,
+    )
+    serve(config)
+
+
+@registry.command("gc")
+@click.option("--root", type=_PATH, help="Directory holding blobs and metadata.")
+@click.option("--config", "config_file", type=_FILE, help="TOML settings file.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--delete-untagged", is_flag=True, help="Also remove manifests no tag reaches.")
+def gc_command(
+    root: Path | None, config_file: Path | None, dry_run: bool, delete_untagged: bool
+) -> None:
+    """Remove blobs and manifests that nothing references; safe while the registry serves."""
+    from lamina.registry.gc import run_gc
+
+    config = _load(config_file, root=root)
+    report = run_gc(config, dry_run=dry_run, delete_untagged=delete_untagged)
+    click.echo(str(report))
+
+
+@registry.command("htpasswd")
+@click.argument("file", type=_PATH)
+@click.argument("user")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def htpasswd_command(file: Path, user: str, password_stdin: bool) -> None:
+    """Add USER to the htpasswd FILE (bcrypt), or change their password."""
+    from lamina.registry.auth.htpasswd import set_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    set_user(file, user, password)
+    click.echo(f"set password for {user} in {file}", err=True)
+
+
+__all__ = ["registry"]
