@@ -1,0 +1,73 @@
+"""The engine: one method per verb; the only place where the store and the remote meet.
+
+``Engine(settings)`` is the library's front door. The CLI is a thin layer over it: it parses
+argv, calls one method, and renders what comes back (``lamina.engine.views``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any
+
+from lamina.engine import images as _images
+from lamina.engine.settings import Settings
+from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
+
+if TYPE_CHECKING:
+    from lamina.store import Store
+
+__all__ = ["Engine", "Settings"]
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+
+    @cached_property
+    def store(self) -> Store:
+        from lamina.store import Store
+
+        return Store(self.settings.root)
+
+    # --- images -----------------------------------------------------------------------------
+    def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
+        return _images.list_images(self.store, all=all, filters=filters)
+
+    def tag(self, source: str, target: str) -> None:
+        _images.tag(self.store, source, target)
+
+    def history(self, name: str) -> list[HistoryRow]:
+        return _images.history(self.store, name)
+
+    def inspect_image(self, name: str) -> dict[str, Any]:
+        return _images.inspect_image(self.store, name)
+
+    def remove_images(
+        self, names: Sequence[str], *, force: bool = False, prune: bool = True
+    ) -> tuple[list[Removal], list[Exception]]:
+        return _images.remove_images(self.store, names, force=force, prune=prune)
+
+    def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> PruneReport:
+        return _images.prune_images(self.store, all=all, filters=filters)
+
+    def disk_usage(self) -> DiskUsage:
+        return _images.disk_usage(self.store)
+
+    # --- archives ---------------------------------------------------------------------------
+    def save(self, names: Sequence[str], out: IO[bytes]) -> None:
+        from lamina.engine import archives
+
+        archives.save(self.store, names, out)
+
+    def load(self, source: IO[bytes]) -> list[str]:
+        from lamina.engine import archives
+
+        return archives.load(self.store, source)
+
+    def import_(self, source: IO[bytes], reference: str | None = None, *,
+                changes: Sequence[str] = (), message: str = "") -> str:
+        from lamina.engine import archives
+
+        return archives.import_rootfs(self.store, source, reference, changes=changes,
+                                      message=message)

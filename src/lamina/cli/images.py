@@ -1,0 +1,65 @@
+"""``lamina images`` / ``lamina image ls``: docker's table of local images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lamina.cli.context import emit, filter_option, format_option, pass_engine, short_id
+from lamina.cli.format.units import format_created_at, human_size, time_ago
+from lamina.engine import Engine
+from lamina.engine.views import ImageRow
+
+HEADERS = {
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+    "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+    "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+    "VirtualSize": "SIZE",
+}
+DEFAULT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+DEFAULT_DIGESTS = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+
+
+def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
+    return {
+        "Containers": str(row.containers) if row.containers else "N/A",
+        "CreatedAt": format_created_at(row.created),
+        "CreatedSince": time_ago(row.created) if row.created else "N/A",
+        "Digest": row.digest,
+        "ID": short_id(row.id, no_trunc),
+        "Repository": row.repository,
+        "SharedSize": "N/A",
+        "Size": human_size(row.size),
+        "Tag": row.tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(row.size),
+    }
+
+
+@click.command("images")
+@click.argument("reference", required=False, metavar="[REPOSITORY[:TAG]]")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images)")
+@click.option("--digests", is_flag=True, help="Show digests")
+@filter_option
+@format_option
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@pass_engine
+def images(engine: Engine, reference: str | None, all_: bool, digests: bool,
+           filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool) -> None:
+    """List images"""
+    if reference:
+        filters = (*filters, f"reference={reference}")
+    rows = engine.images(all=all_, filters=filters)
+    if quiet:
+        seen: set[str] = set()
+        for row in rows:
+            # One line per image, as docker does with -q.
+            if row.id not in seen:
+                seen.add(row.id)
+                click.echo(short_id(row.id, no_trunc))
+        return
+    if fmt is None or fmt == "table":
+        fmt = DEFAULT_DIGESTS if digests else DEFAULT
+    emit(fmt, [image_fields(r, no_trunc) for r in rows], HEADERS)

@@ -1,0 +1,89 @@
+"""``lamina inspect`` and ``lamina image inspect``: docker's JSON objects, or --format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from lamina.cli.context import pass_engine
+from lamina.engine import Engine
+from lamina.errors import LaminaError, NotFound
+
+
+def go_json(value: Any) -> str:
+    """JSON as docker prints it: 4-space indent, and <, >, & escaped as Go's encoder does."""
+    text = json.dumps(value, indent=4, ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def render_objects(objects: list[dict[str, Any]], fmt: str | None) -> None:
+    if fmt is None or fmt == "json":
+        click.echo(go_json(objects))
+        return
+    from lamina.cli.format.template import Template
+
+    template = Template(fmt)
+    for obj in objects:
+        click.echo(template.execute(obj))
+
+
+def inspect_all(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]],
+                fmt: str | None, missing: Callable[[str], str]) -> None:
+    """Inspect every name; print what was found, then fail on the first that was not."""
+    found: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for name in names:
+        try:
+            found.append(lookup(name))
+        except NotFound:
+            errors.append(missing(name))
+    if found or not errors:
+        render_objects(found, fmt)
+    if errors:
+        raise NotFound(errors[0] if len(errors) == 1 else "; ".join(errors))
+
+
+def _object_lookup(engine: Engine, kind: str | None) -> Callable[[str], dict[str, Any]]:
+    """Find a name among the kinds asked for; containers come with the container verbs."""
+
+    def lookup(name: str) -> dict[str, Any]:
+        if kind in (None, "image"):
+            return engine.inspect_image(name)
+        raise NotFound(f"No such container: {name}")
+
+    return lookup
+
+
+MISSING = {
+    None: "No such object: {}",
+    "image": "No such image: {}",
+    "container": "No such container: {}",
+}
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True, metavar="NAME|ID [NAME|ID...]")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json' or a Go template")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
+@click.option("--type", "kind", type=click.Choice(["image", "container"]), default=None,
+              help="Only inspect objects of the given type")
+@pass_engine
+def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None, size: bool,
+            kind: str | None) -> None:
+    """Return low-level information on lamina objects"""
+    inspect_all(names, _object_lookup(engine, kind), fmt, MISSING[kind].format)
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True, metavar="IMAGE [IMAGE...]")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json' or a Go template")
+@pass_engine
+def image_inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> None:
+    """Display detailed information on one or more images"""
+    inspect_all(names, engine.inspect_image, fmt, lambda n: f"No such image: {n}")

@@ -1,0 +1,30 @@
+"""``lamina load``: docker archives (legacy and 25+) and OCI layout archives."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lamina.cli.context import pass_engine
+from lamina.engine import Engine
+from lamina.errors import InvalidArgument
+
+
+@click.command("load")
+@click.option("-i", "--input", "input_", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="Read from tar archive file, instead of STDIN")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
+@pass_engine
+def load(engine: Engine, input_: str | None, quiet: bool) -> None:
+    """Load an image from a tar archive or STDIN"""
+    if input_ is None:
+        if sys.stdin.isatty():
+            raise InvalidArgument("requested load from stdin, but stdin is empty")
+        messages = engine.load(sys.stdin.buffer)
+    else:
+        with open(input_, "rb") as source:
+            messages = engine.load(source)
+    if not quiet:
+        for message in messages:
+            click.echo(message)

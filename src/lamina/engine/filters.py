@@ -1,0 +1,79 @@
+"""``--filter key=value`` arguments, parsed and checked as docker does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+import re
+from functools import lru_cache
+
+from lamina.errors import InvalidArgument
+
+
+def parse_filters(args: Iterable[str], allowed: Iterable[str]) -> dict[str, list[str]]:
+    """Turn ``["dangling=true", "label=a"]`` into ``{"dangling": ["true"], "label": ["a"]}``."""
+    allowed = set(allowed)
+    result: dict[str, list[str]] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {arg}")
+        key = key.strip().lower()
+        if key not in allowed:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        result.setdefault(key, []).append(value)
+    return result
+
+
+def parse_bool(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise InvalidArgument(f"invalid filter '{key}={value}'")
+
+
+def match_labels(wanted: list[str], labels: Mapping[str, str]) -> bool:
+    """Every ``key`` or ``key=value`` in ``wanted`` holds for ``labels``."""
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def match_reference(pattern: str, familiar_name: str, tag: str | None) -> bool:
+    """docker's reference filter: a glob on the familiar name, or on ``name:tag``."""
+    regex = _path_match_regex(pattern)
+    if regex.fullmatch(familiar_name):
+        return True
+    return tag is not None and regex.fullmatch(f"{familiar_name}:{tag}") is not None
+
+
+@lru_cache(maxsize=64)
+def _path_match_regex(pattern: str) -> re.Pattern[str]:
+    """Go's path.Match as a regex: ``*`` and ``?`` never cross a ``/`` (fnmatch's do)."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise InvalidArgument(f"invalid filter 'reference={pattern}': syntax error in pattern")
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))

@@ -1,0 +1,31 @@
+"""Engine settings: where the store lives, and the knobs later verbs read.
+
+Read once from the environment and the command line; passed to Engine explicitly, so the
+library never reads global state behind its caller's back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_root() -> Path:
+    """$LAMINA_ROOT, else /var/lib/lamina as root, else ~/.local/share/lamina."""
+    env = os.environ.get("LAMINA_ROOT")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/lamina")
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "lamina"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+
+    @classmethod
+    def from_env(cls, root: str | os.PathLike[str] | None = None) -> Settings:
+        return cls(root=Path(root) if root else default_root())

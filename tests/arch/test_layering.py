@@ -1,0 +1,103 @@
+"""The layering of DESIGN.md, enforced: imports flow downward only.
+
+An AST walk over every module, so it sees imports inside functions too (lazy imports are
+still dependencies).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "lamina"
+
+# package -> the lamina packages it may import (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "model": {"errors"},
+    "image": {"model", "errors"},
+    "registry": {"model", "errors"},
+    "remote": {"image", "model", "errors"},
+    "store": {"image", "model", "errors"},
+    "runtime": {"store", "image", "model", "errors"},
+    "build": {"runtime", "store", "image", "model", "errors"},
+    "engine": {"build", "runtime", "store", "remote", "image", "model", "errors", "cli"},
+    "cli": {"engine", "registry", "model", "errors"},
+}
+# The engine may use only the CLI's pure formatting helpers (units), never a command.
+ENGINE_CLI_ALLOWED = {"lamina.cli.format.units"}
+# Modules that touch the filesystem or the network; the model must not import them.
+IO_MODULES = {"os", "io", "pathlib", "socket", "shutil", "subprocess", "tempfile", "sqlite3",
+              "httpx", "urllib", "http", "tarfile", "gzip", "zlib", "open"}
+
+
+def package_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or rel.stem != "__init__" else ""
+
+
+def imports_of(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_flow_downward(path: Path) -> None:
+    package = package_of(path)
+    if package in ("", "__main__"):
+        return
+    allowed = ALLOWED[package]
+    for name in imports_of(path):
+        parts = name.split(".")
+        if parts[0] != "lamina" or len(parts) < 2:
+            continue
+        target = parts[1]
+        if target == package:
+            continue
+        if package == "engine" and target == "cli":
+            assert name in ENGINE_CLI_ALLOWED, f"{path}: engine may not import {name}"
+            continue
+        assert target in allowed, f"{path.relative_to(SRC)}: {package} may not import {name}"
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "model").rglob("*.py")),
+                         ids=lambda p: p.name)
+def test_model_does_no_io(path: Path) -> None:
+    for name in imports_of(path):
+        assert name.split(".")[0] not in IO_MODULES, f"model/{path.name} imports {name}"
+    tree = ast.parse(path.read_text())
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}
+    assert "open" not in calls, f"model/{path.name} calls open()"
+
+
+def test_images_does_not_import_heavy_modules(tmp_path: Path) -> None:
+    """`lamina images` must start fast: no httpx, starlette, rich, uvicorn behind it."""
+    code = (
+        "import sys\n"
+        "from lamina.cli.main import main\n"
+        "try:\n"
+        "    main(['images'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'httpx', 'starlette', 'rich', 'uvicorn', 'zstandard', 'jwt', 'bcrypt'})\n"
+        "print('HEAVY:' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"LAMINA_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=True)
+    assert out.stdout.splitlines()[-1] == "HEAVY:", out.stdout
