@@ -7,11 +7,8 @@ The pieces are tested on their own first, then through the real registry app in-
 from __future__ import annotations
 
 import base64
-import json
-import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,6 @@ from lamina.registry.auth.token import (
     libtrust_key_id,
     load_or_create_key,
 )
-from lamina.registry.config import AuthConfig, RegistryConfig
 
 # --------------------------------------------------------------------------- access list
 
@@ -185,7 +181,7 @@ def test_expired_token_is_refused(authority: TokenAuthority) -> None:
 def test_token_signed_by_another_key_is_refused(authority: TokenAuthority) -> None:
     other = TokenAuthority(generate_key(), issuer="test-issuer", service="test-service")
     token = other.issue("alice", [Scope.parse("repository:a:pull")]).token
-    with pytest.raises(Unauthorized, match="(?i)signature"):
+    with pytest.raises(Unauthorized, match=r"(?i)signature"):
         authority.verify(token)
 
 
