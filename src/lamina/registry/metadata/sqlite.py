@@ -1,0 +1,434 @@
+"""The SQLite metadata store: WAL mode, one connection per thread, writes retried when busy.
+
+Readers never wait for writers in WAL mode, so the manifest GET path is one indexed query on
+the calling thread's own connection. Every write is ``BEGIN IMMEDIATE`` (it takes the write
+lock up front, so a transaction never fails half-way on a lock upgrade), retried with backoff
+when another process holds the lock past the busy timeout.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from lamina.errors import StorageError
+from lamina.registry.metadata.base import (
+    GCSnapshot,
+    ManifestReferenceError,
+    MetadataStore,
+    NewManifest,
+    Referrer,
+    StoredManifest,
+    Upload,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS repositories (
+    name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    digest TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, linked REAL NOT NULL,
+    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs (digest);
+CREATE TABLE IF NOT EXISTS manifests (
+    id INTEGER PRIMARY KEY, repo TEXT NOT NULL, digest TEXT NOT NULL,
+    media_type TEXT NOT NULL, raw BLOB NOT NULL, subject TEXT, artifact_type TEXT,
+    annotations TEXT, pushed REAL NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS manifests_key ON manifests (repo, digest);
+CREATE INDEX IF NOT EXISTS manifests_subject ON manifests (repo, subject)
+    WHERE subject IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (repo, name)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_digest ON tags (repo, digest);
+CREATE TABLE IF NOT EXISTS manifest_refs (
+    repo TEXT NOT NULL, parent TEXT NOT NULL, kind TEXT NOT NULL, child TEXT NOT NULL,
+    PRIMARY KEY (repo, parent, kind, child)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs (repo, child);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, repo TEXT NOT NULL, "offset" INTEGER NOT NULL, digest TEXT,
+    created REAL NOT NULL, updated REAL NOT NULL) WITHOUT ROWID;
+"""
+
+_GET_BY_TAG = (
+    "SELECT m.digest, m.media_type, m.raw FROM tags t JOIN manifests m"
+    " ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.name = ?"
+)
+_GET_BY_DIGEST = "SELECT digest, media_type, raw FROM manifests WHERE repo = ? AND digest = ?"
+_BUSY_RETRIES = 50
+
+
+class SQLiteMetadata(MetadataStore):
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = str(path)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._conn()
+        with self._write(conn):
+            conn.executescript("SAVEPOINT schema;" + _SCHEMA + "RELEASE schema;")
+
+    # --- connections and transactions -----------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; fsync happens at checkpoints.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = conn or self._conn()
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StorageError(f"metadata database: {exc}") from exc
+                time.sleep(min(0.5, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0))
+        else:
+            raise StorageError("metadata database: still locked after retries")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # --- reads ------------------------------------------------------------------------------
+    def get_manifest(self, repository: str, reference: str) -> StoredManifest | None:
+        query = _GET_BY_DIGEST if ":" in reference else _GET_BY_TAG
+        row = self._conn().execute(query, (repository, reference)).fetchone()
+        return StoredManifest(row[0], row[1], row[2]) if row else None
+
+    def blob_size(self, repository: str, digest: str) -> int | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT b.size FROM repo_blobs l JOIN blobs b ON b.digest = l.digest"
+                " WHERE l.repo = ? AND l.digest = ?",
+                (repository, digest),
+            )
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def repository_exists(self, repository: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT 1 FROM repositories WHERE name = ?", (repository,))
+            .fetchone()
+        )
+        return row is not None
+
+    def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT name FROM tags WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
+                (repository, last or "", -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+                (last or "", -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def referrers(self, repository: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+        sql = (
+            "SELECT digest, media_type, length(raw), artifact_type, annotations FROM manifests"
+            " WHERE repo = ? AND subject = ?"
+        )
+        args: tuple[str, ...] = (repository, subject)
+        if artifact_type is not None:
+            sql += " AND artifact_type = ?"
+            args += (artifact_type,)
+        rows = self._conn().execute(sql + " ORDER BY digest", args).fetchall()
+        return [Referrer(*r) for r in rows]
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        row = (
+            self._conn()
+            .execute(
+                'SELECT id, repo, "offset", digest, created, updated FROM uploads WHERE id = ?',
+                (upload_id,),
+            )
+            .fetchone()
+        )
+        return Upload(*row) if row else None
+
+    # --- writes -----------------------------------------------------------------------------
+    @staticmethod
+    def _touch_repository(conn: sqlite3.Connection, repository: str, now: float) -> None:
+        conn.execute(
+            "INSERT OR IGNORE INTO repositories (name, created) VALUES (?, ?)", (repository, now)
+        )
+
+    def create_upload(self, upload_id: str, repository: str) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                'INSERT INTO uploads (id, repo, "offset", digest, created, updated)'
+                " VALUES (?, ?, 0, NULL, ?, ?)",
+                (upload_id, repository, now, now),
+            )
+
+    def advance_upload(
+        self, upload_id: str, expected_offset: int, offset: int, digest: str | None
+    ) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                'UPDATE uploads SET "offset" = ?, digest = ?, updated = ?'
+                ' WHERE id = ? AND "offset" = ?',
+                (offset, digest, time.time(), upload_id, expected_offset),
+            )
+            return cur.rowcount == 1
+
+    def delete_upload(self, upload_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,)).rowcount == 1
+
+    def commit_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        place: Callable[[], None],
+        upload_id: str | None = None,
+    ) -> bool:
+        now = time.time()
+        with self._write() as conn:
+            placed = False
+            cur = conn.execute("UPDATE blobs SET last_used = ? WHERE digest = ?", (now, digest))
+            if cur.rowcount == 0:
+                # Under the write lock: GC cannot unlink this digest's file until we commit.
+                place()
+                placed = True
+                conn.execute(
+                    "INSERT INTO blobs (digest, size, last_used) VALUES (?, ?, ?)",
+                    (digest, size, now),
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO repo_blobs (repo, digest, linked) VALUES (?, ?, ?)",
+                (repository, digest, now),
+            )
+            self._touch_repository(conn, repository, now)
+            if upload_id is not None:
+                conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return placed
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> int | None:
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT b.size FROM repo_blobs l JOIN blobs b ON b.digest = l.digest"
+                " WHERE l.repo = ? AND l.digest = ?",
+                (source, digest),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE blobs SET last_used = ? WHERE digest = ?", (now, digest))
+            conn.execute(
+                "INSERT OR REPLACE INTO repo_blobs (repo, digest, linked) VALUES (?, ?, ?)",
+                (repository, digest, now),
+            )
+            self._touch_repository(conn, repository, now)
+            return int(row[0])
+
+    def unlink_blob(self, repository: str, digest: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?", (repository, digest)
+            )
+            return cur.rowcount == 1
+
+    def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
+        now = time.time()
+        with self._write() as conn:
+            missing = [
+                d
+                for d in dict.fromkeys(manifest.blobs)
+                if conn.execute(
+                    "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?", (repository, d)
+                ).fetchone()
+                is None
+            ]
+            missing += [
+                d
+                for d in dict.fromkeys(manifest.manifests)
+                if d != manifest.digest
+                and conn.execute(
+                    "SELECT 1 FROM manifests WHERE repo = ? AND digest = ?", (repository, d)
+                ).fetchone()
+                is None
+            ]
+            if missing:
+                raise ManifestReferenceError(missing)
+            conn.execute(
+                "INSERT INTO manifests (repo, digest, media_type, raw, subject, artifact_type,"
+                " annotations, pushed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (repo, digest) DO UPDATE SET pushed = excluded.pushed",
+                (
+                    repository,
+                    manifest.digest,
+                    manifest.media_type,
+                    manifest.raw,
+                    manifest.subject,
+                    manifest.artifact_type,
+                    manifest.annotations,
+                    now,
+                ),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO manifest_refs (repo, parent, kind, child)"
+                " VALUES (?, ?, ?, ?)",
+                [(repository, manifest.digest, "blob", d) for d in manifest.blobs]
+                + [(repository, manifest.digest, "manifest", d) for d in manifest.manifests],
+            )
+            # A re-push refreshes the blobs' links, so GC's grace period starts again.
+            conn.executemany(
+                "UPDATE repo_blobs SET linked = ? WHERE repo = ? AND digest = ?",
+                [(now, repository, d) for d in manifest.blobs],
+            )
+            if tag is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO tags (repo, name, digest, updated) VALUES (?, ?, ?, ?)",
+                    (repository, tag, manifest.digest, now),
+                )
+            self._touch_repository(conn, repository, now)
+
+    def _delete_manifest_rows(self, conn: sqlite3.Connection, repository: str, digest: str) -> None:
+        conn.execute("DELETE FROM manifests WHERE repo = ? AND digest = ?", (repository, digest))
+        conn.execute(
+            "DELETE FROM manifest_refs WHERE repo = ? AND parent = ?", (repository, digest)
+        )
+
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        with self._write() as conn:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM manifests WHERE repo = ? AND digest = ?", (repository, digest)
+                ).fetchone()
+                is None
+            ):
+                return False
+            self._delete_manifest_rows(conn, repository, digest)
+            conn.execute("DELETE FROM tags WHERE repo = ? AND digest = ?", (repository, digest))
+            return True
+
+    def delete_tag(self, repository: str, tag: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM tags WHERE repo = ? AND name = ?", (repository, tag))
+            return cur.rowcount == 1
+
+    # --- garbage collection -----------------------------------------------------------------
+    def gc_snapshot(self) -> GCSnapshot:
+        conn = self._conn()
+        # One read transaction: a consistent view, and writers go on meanwhile (WAL).
+        conn.execute("BEGIN")
+        try:
+            return GCSnapshot(
+                manifests=conn.execute(
+                    "SELECT repo, digest, pushed, subject FROM manifests"
+                ).fetchall(),
+                tagged={tuple(r) for r in conn.execute("SELECT DISTINCT repo, digest FROM tags")},
+                refs=conn.execute("SELECT repo, parent, child, kind FROM manifest_refs").fetchall(),
+                links=conn.execute("SELECT repo, digest, linked FROM repo_blobs").fetchall(),
+                blobs=conn.execute("SELECT digest, size, last_used FROM blobs").fetchall(),
+                uploads=conn.execute("SELECT id, updated FROM uploads").fetchall(),
+            )
+        finally:
+            conn.execute("COMMIT")
+
+    def gc_delete_manifest(self, repository: str, digest: str, cutoff: float) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT subject FROM manifests m WHERE repo = ? AND digest = ? AND pushed < ?"
+                " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo"
+                "  AND t.digest = m.digest)"
+                " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = m.repo"
+                "  AND r.child = m.digest AND r.kind = 'manifest')"
+                " AND (subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"
+                "  WHERE s.repo = m.repo AND s.digest = m.subject))",
+                (repository, digest, cutoff),
+            ).fetchone()
+            if row is None:
+                return False
+            self._delete_manifest_rows(conn, repository, digest)
+            return True
+
+    def gc_delete_links(self, links: Sequence[tuple[str, str]], cutoff: float) -> int:
+        deleted = 0
+        for start in range(0, len(links), 500):
+            with self._write() as conn:
+                for repo, digest in links[start : start + 500]:
+                    deleted += conn.execute(
+                        "DELETE FROM repo_blobs WHERE repo = ? AND digest = ? AND linked < ?"
+                        " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = ?"
+                        "  AND r.child = ? AND r.kind = 'blob')",
+                        (repo, digest, cutoff, repo, digest),
+                    ).rowcount
+        return deleted
+
+    def gc_delete_blob(self, digest: str, cutoff: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM blobs WHERE digest = ? AND last_used < ?"
+                " AND NOT EXISTS (SELECT 1 FROM repo_blobs WHERE digest = ?)",
+                (digest, cutoff, digest),
+            )
+            return cur.rowcount == 1
+
+    def gc_remove_blob_file(self, digest: str, remove: Callable[[], None]) -> bool:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM blobs WHERE digest = ?", (digest,)).fetchone():
+                return False
+            remove()
+            return True
+
+    def gc_delete_upload(self, upload_id: str, cutoff: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM uploads WHERE id = ? AND updated < ?", (upload_id, cutoff)
+            )
+            return cur.rowcount == 1
+
+
+__all__ = ["SQLiteMetadata"]
