@@ -91,7 +91,7 @@ def _fill(obj: Any, data: dict[str, Any], base: Path | None, owner: str = "") ->
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in data.items():
         if key not in names:
-            raise InvalidArgument(f"config: unknown setting {owner}{key!r}")
+            raise InvalidArgument(f"config: unknown setting '{owner}{key}'")
         if key == "auth" and not owner:
             if not isinstance(value, dict):
                 raise InvalidArgument("config: [auth] must be a table")

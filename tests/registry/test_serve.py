@@ -1,0 +1,205 @@
+"""``lamina registry serve``: settings, a real server on loopback, workers, SIGTERM."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lamina.errors import InvalidArgument
+from lamina.registry.auth.htpasswd import set_user
+from lamina.registry.config import RegistryConfig
+from lamina.registry.serve import (
+    apply_flags,
+    config_from_json,
+    config_to_json,
+    load_config,
+    parse_addr,
+    validate,
+)
+
+from .servers import Server, lamina_server
+
+CONFIG = """
+root = "data"
+addr = "127.0.0.1:5999"
+workers = 2
+gc_grace_seconds = 60
+
+[auth]
+kind = "htpasswd"
+htpasswd = "users.htpasswd"
+anonymous_pull = true
+
+[[auth.access]]
+account = "alice"
+name = "team/**"
+actions = ["pull", "push"]
+"""
+
+
+def test_config_file_is_read_with_paths_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "registry.toml").write_text(CONFIG)
+    config = load_config(tmp_path / "registry.toml")
+    assert config.root == tmp_path / "data"
+    assert config.addr == "127.0.0.1:5999"
+    assert config.workers == 2
+    assert config.gc_grace_seconds == 60
+    assert config.auth.kind == "htpasswd"
+    assert config.auth.htpasswd == tmp_path / "users.htpasswd"
+    assert config.auth.anonymous_pull is True
+    assert config.auth.access == [
+        {"account": "alice", "name": "team/**", "actions": ["pull", "push"]}
+    ]
+    # Flags override the file; None means "not given".
+    apply_flags(config, root=Path("/srv/r"), workers=None, read_only=True)
+    assert config.root == Path("/srv/r") and config.workers == 2 and config.read_only
+    assert config_from_json(config_to_json(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rooot = 'x'", "unknown setting"),
+        ("workers = 'two'", "must be an integer"),
+        ("read_only = 1", "true or false"),
+        ("[auth]\nkind = 3", "must be a string"),
+        ("[auth]\nfoo = 1", "unknown setting 'auth.foo'"),
+        ("root = [", "not valid TOML"),
+    ],
+)
+def test_bad_config_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "r.toml").write_text(text)
+    with pytest.raises(InvalidArgument, match=message):
+        load_config(tmp_path / "r.toml")
+
+
+def test_settings_are_validated() -> None:
+    assert parse_addr("127.0.0.1:5000") == ("127.0.0.1", 5000)
+    assert parse_addr("[::1]:5000") == ("::1", 5000)
+    assert parse_addr(":5000") == ("0.0.0.0", 5000)
+    for bad in ("localhost", "host:port", "1.2.3.4:70000"):
+        with pytest.raises(InvalidArgument):
+            parse_addr(bad)
+    with pytest.raises(InvalidArgument, match="TLS"):
+        validate(RegistryConfig(tls_cert=Path("c.pem")))
+    config = RegistryConfig()
+    config.auth.kind = "kerberos"
+    with pytest.raises(InvalidArgument, match="auth kind"):
+        validate(config)
+
+
+# --------------------------------------------------------------------------- real servers
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with lamina_server(tmp_path / "root") as srv:
+        srv.start(tmp_path / "server.log")
+        yield srv
+
+
+def request(
+    server: Server, method: str, path: str, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def test_server_starts_in_under_a_second_and_answers(server: Server) -> None:
+    assert server.startup_seconds < 1.0, f"took {server.startup_seconds:.2f}s to answer"
+    status, headers, _ = request(server, "GET", "/v2/")
+    assert status == 200
+    assert headers["docker-distribution-api-version"] == "registry/2.0"
+    assert server.stop() == 0
+
+
+def test_sigterm_finishes_the_request_in_flight(server: Server) -> None:
+    status, headers, _ = request(server, "POST", "/v2/slow/blobs/uploads/")
+    assert status == 202
+    location = headers["location"]
+    chunks = [b"a" * 65536 for _ in range(10)]
+    data = b"".join(chunks)
+    result: dict[str, object] = {}
+    sent_first = threading.Event()
+
+    def upload() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.putrequest("PATCH", location)
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(len(data)))
+        conn.putheader("Content-Range", f"0-{len(data) - 1}")
+        conn.endheaders()
+        for i, chunk in enumerate(chunks):
+            conn.send(chunk)
+            if i == 0:
+                sent_first.set()
+            time.sleep(0.1)
+        r = conn.getresponse()
+        result["status"] = r.status
+        result["headers"] = dict(r.getheaders())
+        r.read()
+        conn.close()
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    assert sent_first.wait(10)
+    time.sleep(0.2)
+    server.terminate()
+    thread.join(30)
+    assert result.get("status") == 202, result
+    assert server.proc is not None
+    assert server.proc.wait(20) == 0
+
+
+def test_config_file_with_htpasswd_and_two_workers(tmp_path: Path) -> None:
+    set_user(tmp_path / "users.htpasswd", "alice", "wonderland", rounds=4)
+    (tmp_path / "registry.toml").write_text(CONFIG)
+    with lamina_server(tmp_path / "data", config=tmp_path / "registry.toml", workers=2) as srv:
+        srv.start(tmp_path / "server.log")
+        # Anonymous pull is on, push needs alice.
+        assert request(srv, "GET", "/v2/team/app/tags/list")[0] == 404
+        status, headers, _ = request(srv, "POST", "/v2/team/app/blobs/uploads/")
+        assert status == 401
+        assert headers["www-authenticate"].startswith("Basic realm=")
+        req = urllib.request.Request(
+            f"{srv.url}/v2/team/app/blobs/uploads/", method="POST", data=b""
+        )
+        import base64
+
+        creds = base64.b64encode(b"alice:wonderland").decode()
+        req.add_header("Authorization", f"Basic {creds}")
+        # Several uploads, so that both workers take part; each finishes on whichever worker.
+        for i in range(6):
+            blob = f"blob {i}".encode()
+            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+            with urllib.request.urlopen(req) as r:
+                assert r.status == 202
+                location = r.headers["Location"]
+            sep = "&" if "?" in location else "?"
+            put = urllib.request.Request(
+                f"{srv.url}{location}{sep}digest={digest}", method="PUT", data=blob
+            )
+            put.add_header("Authorization", f"Basic {creds}")
+            with urllib.request.urlopen(put) as r:
+                assert r.status == 201
+            assert request(srv, "GET", f"/v2/team/app/blobs/{digest}")[2] == blob
+        metrics = request(srv, "GET", "/metrics")[2].decode()
+        assert "lamina_registry_http_requests_total" in metrics
+        assert srv.stop() == 0
+    log = (tmp_path / "server.log").read_text()
+    assert "wonderland" not in log and creds not in log
+    access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(entry["user"] == "alice" for entry in access)
