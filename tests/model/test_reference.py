@@ -458,4 +458,8 @@ def references(draw: st.DrawFn) -> Reference:
 @given(references())
 def test_property_parse_str_round_trip(ref: Reference) -> None:
     assert Reference.parse(str(ref)) == ref
-    assert Reference.parse(ref.familiar) == ref
+    first = ref.familiar_name.partition("/")[0]
+    # As in docker, a familiar name whose first component looks like a host ("a.b/c") reads
+    # back as that host; only unambiguous familiar forms round-trip.
+    if ref.domain != DEFAULT_DOMAIN or not ("." in first or first == "localhost"):
+        assert Reference.parse(ref.familiar) == ref
