@@ -1,0 +1,211 @@
+"""The store's ``tmp/`` area: temporary files and directories for atomic writes.
+
+Everything the store writes is first made here, on the same filesystem as its final place, and
+renamed into place once complete, so a reader never sees a partial blob or snapshot.
+
+Several lamina processes share one ``tmp/``. To tell an entry that is being written from one
+left behind by a process that died (``kill -9``), its maker holds an ``flock`` on it for as long
+as it uses it; the kernel drops that lock when the process dies. ``clean()`` removes exactly the
+entries whose lock it can take. A maker checks, once it holds the lock, that its entry was not
+removed by a cleaner in between (its link count is then 0), and starts again if it was.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from lamina.errors import StorageError
+
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+class ScratchFile:
+    """A locked temporary file: ``fd`` is open for writing, ``path`` names it in ``tmp/``."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+
+    def close(self) -> None:
+        """Close the descriptor (which releases the lock) without removing the file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        """Remove the file (if still there) and close it."""
+        with suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self.close()
+
+
+class Scratch:
+    """The ``tmp/`` directory of a store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def file(self, prefix: str) -> ScratchFile:
+        """A new, empty, locked file in ``tmp/``."""
+        while True:
+            path = self.path / f"{prefix}-{os.getpid()}-{secrets.token_hex(8)}"
+            try:
+                fd = os.open(path, _OPEN_FLAGS, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise StorageError(f"cannot create a temporary file in {self.path}: {err}") from err
+            if _lock_and_check(fd):
+                return ScratchFile(fd, path)
+
+    @contextmanager
+    def directory(self, prefix: str) -> Iterator[Path]:
+        """A new, locked, empty directory in ``tmp/``; removed on exit unless renamed away.
+
+        The lock lives on the directory's inode, so it follows the directory if the caller
+        renames it into its final place inside the block.
+        """
+        while True:
+            path = self.path / f"{prefix}-{os.getpid()}-{secrets.token_hex(8)}"
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise StorageError(
+                    f"cannot create a temporary directory in {self.path}: {err}"
+                ) from err
+            fd = os.open(path, _DIR_FLAGS)
+            if _lock_and_check(fd):
+                break
+        try:
+            yield path
+        finally:
+            try:
+                if _same_inode(path, fd):
+                    remove_tree(path)
+            finally:
+                os.close(fd)
+
+    def is_empty(self) -> bool:
+        try:
+            with os.scandir(self.path) as entries:
+                return next(entries, None) is None
+        except FileNotFoundError:
+            return True
+
+    def clean(self) -> int:
+        """Remove what dead processes left in ``tmp/``; return how many entries went."""
+        removed = 0
+        try:
+            with os.scandir(self.path) as it:
+                names = [entry.name for entry in it]
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            path = self.path / name
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue  # renamed into place or removed by its maker meanwhile
+            except OSError as err:
+                if err.errno == errno.ELOOP:  # a symlink: never ours, never followed
+                    os.unlink(path)
+                    removed += 1
+                    continue
+                raise StorageError(f"cannot open {path} to clean it: {err}") from err
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process is using it
+                # The lock is ours: its maker is gone. Remove it while holding the lock, so a
+                # maker that just created it sees a link count of 0 and starts over.
+                if _same_inode(path, fd):
+                    remove_tree(path)
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
+
+
+def _lock_and_check(fd: int) -> bool:
+    """Lock ``fd`` and tell whether its entry still exists (a cleaner may have removed it)."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    if os.fstat(fd).st_nlink == 0:
+        os.close(fd)
+        return False
+    return True
+
+
+def _same_inode(path: Path, fd: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove a file or a directory tree, however deep and whatever its modes.
+
+    Iterative (layer trees can be deeper than Python's recursion limit), never follows
+    symlinks, and makes directories writable first: an unpacked layer may hold directories
+    with mode 0555 or 0000 that a non-root user could not otherwise empty.
+    """
+    top = os.fspath(path)
+    try:
+        st = os.lstat(top)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(top)
+        return
+    stack = [top]
+    while stack:
+        current = stack[-1]
+        _make_writable(current)
+        subdirs: list[str] = []
+        try:
+            with os.scandir(current) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.path)
+                    else:
+                        _unlink(entry.path)
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        if subdirs:
+            stack.extend(subdirs)
+            continue
+        with suppress(FileNotFoundError):
+            os.rmdir(current)
+        stack.pop()
+
+
+def _make_writable(directory: str) -> None:
+    if os.geteuid() == 0:
+        return  # root needs no permission bits
+    try:
+        mode = os.lstat(directory).st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o700 != 0o700:
+        os.chmod(directory, (mode & 0o7777) | 0o700)
+
+
+def _unlink(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
