@@ -180,9 +180,11 @@ def parse_manifest(raw: bytes, media_type: str | None = None) -> Manifest | Inde
     if body_type is not None and not isinstance(body_type, str):
         raise InvalidManifest("manifest.mediaType: expected a string")
     version = doc.get("schemaVersion")
-    if version == 1 or mt.is_schema1(body_type) or "fsLayers" in doc:
+    # Exactly the JSON integer: in Python True == 1 and 2.0 == 2.
+    is_int = type(version) is int
+    if (is_int and version == 1) or mt.is_schema1(body_type) or "fsLayers" in doc:
         raise Unsupported(SCHEMA1_MESSAGE)
-    if isinstance(version, bool) or version != 2:
+    if not is_int or version != 2:
         raise InvalidManifest(f"manifest.schemaVersion: expected 2, got {version!r}")
     if "layers" in doc and "manifests" in doc:
         raise InvalidManifest("manifest has both 'layers' and 'manifests'")
