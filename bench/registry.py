@@ -1,0 +1,322 @@
+"""lamina's registry against the CNCF registry (Debian's ``docker-registry``), side by side.
+
+Both run on loopback in the same run, on the same data, and for each figure this prints both
+and the ratio (lamina / CNCF; for push time, CNCF / lamina, so above 1 always means lamina is
+ahead):
+
+- manifest GETs per second: ``wrk``, 32 connections, with the Accept header docker sends;
+- blob GET throughput: ``wrk`` over a 64 MiB blob;
+- push time of a 4-layer, 190 MB image with ``skopeo copy`` (each trial on fresh, empty
+  registries, so nothing is skipped or mounted).
+
+Usage: ``python bench/registry.py [--workers N] [--duration S] [--trials N]``. Needs wrk,
+skopeo and docker-registry on PATH; access logs are off on both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+MiB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError("server did not start")
+
+
+@contextmanager
+def lamina(root: Path, workers: int) -> Iterator[int]:
+    port = free_port()
+    config = root.parent / f"{root.name}.toml"
+    config.write_text("log_requests = false\n")
+    argv = [sys.executable, "-m", "lamina", "registry", "serve", "--root", str(root)]
+    argv += ["--addr", f"127.0.0.1:{port}", "--workers", str(workers), "--config", str(config)]
+    with _running(argv, port):
+        yield port
+
+
+@contextmanager
+def cncf(root: Path) -> Iterator[int]:
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    with _running(["docker-registry", "serve", str(config)], port):
+        yield port
+
+
+@contextmanager
+def _running(argv: list[str], port: int) -> Iterator[None]:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_ready(port, proc)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --------------------------------------------------------------------------- test data
+
+
+def _layer(data: bytes, name: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = 1704067200
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_layout(directory: Path, layer_sizes: list[int], tag: str, seed: int) -> None:
+    """An OCI layout with one image of random (incompressible) layers of about these sizes."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+    def put(data: bytes) -> str:
+        hex_ = hashlib.sha256(data).hexdigest()
+        (blobs / hex_).write_bytes(data)
+        return "sha256:" + hex_
+
+    layers, diff_ids = [], []
+    for i, size in enumerate(layer_sizes):
+        tar = _layer(seed.to_bytes(4, "big") + os.urandom(size), f"file{i}")
+        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+        blob = gzip.compress(tar, compresslevel=1, mtime=0)
+        layers.append(
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": put(blob),
+                "size": len(blob),
+            }
+        )
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "config": {"Cmd": ["/bin/sh"]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": put(config),
+                "size": len(config),
+            },
+            "layers": layers,
+        }
+    ).encode()
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": put(manifest),
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
+    (directory / "index.json").write_text(json.dumps(index))
+
+
+def push(layout: Path, tag: str, port: int, repo: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:{tag}",
+            f"docker://127.0.0.1:{port}/{repo}:{tag}",
+        ],
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def upload_blob(port: int, repo: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("POST", f"/v2/{repo}/blobs/uploads/")
+    r = conn.getresponse()
+    r.read()
+    location = r.headers["Location"]
+    if location.startswith("http"):
+        location = "/" + location.split("/", 3)[3]
+    sep = "&" if "?" in location else "?"
+    conn.request(
+        "PUT",
+        f"{location}{sep}digest={digest}",
+        body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    r = conn.getresponse()
+    r.read()
+    if r.status != 201:
+        raise RuntimeError(f"blob upload answered {r.status}")
+    conn.close()
+    return digest
+
+
+# --------------------------------------------------------------------------- measures
+
+_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def wrk(url: str, connections: int, seconds: int, threads: int = 2) -> tuple[float, float, int]:
+    """(requests/s, bytes/s, non-2xx responses) of a wrk run."""
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-H",
+            f"Accept: {ACCEPT}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", out)
+    bps = float(m.group(1)) * _UNITS[m.group(2)] if m else 0.0
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, bps, int(bad.group(1)) if bad else 0
+
+
+def row(name: str, ours: float, theirs: float, unit: str, higher_is_better: bool = True) -> None:
+    ratio = ours / theirs if higher_is_better else theirs / ours
+    print(f"{name:<28} {ours:>12.1f} {theirs:>12.1f}  {unit:<8} {ratio:>6.2f}x", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--trials", type=int, default=3, help="push trials (median)")
+    parser.add_argument("--skip-push", action="store_true")
+    args = parser.parse_args()
+    for tool in ("wrk", "skopeo", "docker-registry"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench/registry.py needs {tool} on PATH")
+
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp_:
+        tmp = Path(tmp_)
+        write_layout(tmp / "small", [4096], "v1", seed=1)
+        blob = os.urandom(64 * MiB)
+        print(f"lamina workers: {args.workers}; wrk {args.duration}s per figure", flush=True)
+        print(f"{'figure':<28} {'lamina':>12} {'cncf':>12}  {'unit':<8} {'ratio':>7}")
+
+        results: dict[str, dict[str, float]] = {"lamina": {}, "cncf": {}}
+        for name, server in (
+            ("lamina", lambda: lamina(tmp / "lamina-root", args.workers)),
+            ("cncf", lambda: cncf(tmp / "cncf-root")),
+        ):
+            with server() as port:
+                push(tmp / "small", "v1", port, "bench/small")
+                digest = upload_blob(port, "bench/blob", blob)
+                base = f"http://127.0.0.1:{port}"
+                wrk(f"{base}/v2/bench/small/manifests/v1", 32, 2)  # warm up
+                rps, _, bad = wrk(f"{base}/v2/bench/small/manifests/v1", 32, args.duration)
+                if bad:
+                    sys.exit(f"{name}: {bad} manifest GETs failed")
+                results[name]["manifest"] = rps
+                _, bps, bad = wrk(f"{base}/v2/bench/blob/blobs/{digest}", 4, args.duration, 1)
+                if bad:
+                    sys.exit(f"{name}: {bad} blob GETs failed")
+                results[name]["blob"] = bps / MiB
+        row("manifest GET", results["lamina"]["manifest"], results["cncf"]["manifest"], "req/s")
+        row("blob GET (64 MiB)", results["lamina"]["blob"], results["cncf"]["blob"], "MiB/s")
+
+        if args.skip_push:
+            return
+        sizes = [80_000_000, 50_000_000, 35_000_000, 25_000_000]  # 190 MB
+        write_layout(tmp / "big", sizes, "v1", seed=2)
+        times: dict[str, list[float]] = {"lamina": [], "cncf": []}
+        for trial in range(args.trials):
+            for name, make in (
+                ("lamina", lambda t=trial: lamina(tmp / f"push-lamina-{t}", args.workers)),
+                ("cncf", lambda t=trial: cncf(tmp / f"push-cncf-{t}")),
+            ):
+                with make() as port:
+                    times[name].append(push(tmp / "big", "v1", port, "bench/big"))
+                shutil.rmtree(tmp / f"push-{name}-{trial}", ignore_errors=True)
+        row(
+            "push 4 layers 190 MB",
+            statistics.median(times["lamina"]),
+            statistics.median(times["cncf"]),
+            "s",
+            higher_is_better=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
