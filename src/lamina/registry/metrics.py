@@ -230,11 +230,12 @@ class MetricsMiddleware:
 
     async def _serve_metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         sessions: int | None = None
-        if self.upload_sessions is not None:
+        counter = self.upload_sessions or _registry_upload_counter(scope)
+        if counter is not None:
             try:
-                sessions = await self.upload_sessions()
+                sessions = await counter()
             except Exception:
-                # A metrics scrape must not fail because the database is busy; say it once.
+                # A scrape must not fail because the database is busy: leave the gauge out.
                 log.exception("cannot count upload sessions for /metrics")
         body = self.metrics.render(sessions).encode()
         await send(
@@ -250,6 +251,23 @@ class MetricsMiddleware:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+
+def _registry_upload_counter(scope: Scope) -> UploadCounter | None:
+    """Count upload sessions through the app's ``state.registry`` (the core's ``Registry``),
+    in a worker thread, since it is a query on the metadata database."""
+    app = scope.get("app")
+    registry = getattr(getattr(app, "state", None), "registry", None)
+    count = getattr(registry, "count_uploads", None)
+    if count is None:
+        return None
+
+    async def counter() -> int:
+        import anyio.to_thread
+
+        return int(await anyio.to_thread.run_sync(count))
+
+    return counter
 
 
 def _file_size(path: object) -> int:

@@ -184,25 +184,10 @@ def build_app(config: RegistryConfig) -> Starlette:
     middleware = [
         Middleware(
             MetricsMiddleware,
-            upload_sessions=upload_session_counter(config),
             log_requests=config.log_requests,
         )
     ]
     return create_app(config, authorizer=authorizer, extra_routes=routes, middleware=middleware)
-
-
-def upload_session_counter(config: RegistryConfig) -> Any:
-    """An async callable counting upload sessions in the metadata database, or None."""
-    from lamina.registry import app as core
-
-    counter = getattr(core, "count_upload_sessions", None)
-    if counter is None:
-        return None
-
-    async def count() -> int:
-        return int(await counter(config))
-
-    return count
 
 
 def app_factory() -> Starlette:
