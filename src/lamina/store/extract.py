@@ -1,0 +1,459 @@
+"""The safe layer extractor: a layer tar unpacked into a directory, and nothing outside it.
+
+``tarfile`` only parses headers; every file, directory, link and node is made here, relative
+to the destination, through directory file descriptors. The rules (see also
+``lamina.image.layer.clean_path``):
+
+- Names are cleaned as moby does: absolute names are taken relative to the root and a relative
+  name whose ``..`` climbs above the root is refused, naming the entry.
+- Parent directories are resolved one component at a time with ``O_NOFOLLOW``; the kernel never
+  follows a symlink for us. When a component is a symlink (made by an earlier entry, or by a
+  lower layer when stacking into one directory), we resolve it ourselves as if the destination
+  were the root of the filesystem: absolute targets start again at the destination, ``..``
+  stops at it. That is where docker (chroot) and containerd (RootPath) put such entries, so
+  images that work there work here, and an escape is impossible by construction.
+- The last component is never followed: an existing entry of another kind is removed (never
+  written through) before the new one is made; regular files are made with ``O_EXCL``.
+- Hardlink targets are cleaned and resolved the same way and must be an existing non-directory
+  inside the destination (moby refuses the rest too). A hardlink to a symlink links the symlink.
+- Symlinks are made as they are; their targets are data, never followed by us.
+- Whiteouts: in ``overlay`` mode ``.wh.NAME`` becomes a 0/0 character device NAME and
+  ``.wh..wh..opq`` sets ``trusted.overlay.opaque=y`` (``user.overlay.opaque`` when not
+  permitted), so snapshots stack as overlayfs lowerdirs; in ``apply`` mode (one directory
+  holding a whole stack) they delete. ``.wh.``, ``.wh..`` and ``.wh...`` are refused.
+- Modes (setuid, setgid, sticky included) are set after content and ownership, through a file
+  descriptor; ownership only as root; directory modes and mtimes at the end, deepest first.
+- Xattrs come from PAX ``SCHILY.xattr.*`` records, filtered by ``xattr_allowed``; where the
+  filesystem or our privileges refuse one it is counted in ``ExtractStats.skipped``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tarfile
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Final, Literal
+
+from lamina.errors import IntegrityError, InvalidArgument, StorageError
+from lamina.image.layer import (
+    PAX_XATTR,
+    WHITEOUT_META_PREFIX,
+    WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX,
+    TarSource,
+    clean_path,
+    xattr_allowed,
+)
+
+CHUNK: Final = 1 << 20
+_PATH: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_LINKS: Final = 40  # as the kernel's ELOOP limit
+_CACHE_MAX: Final = 256
+_STORAGE_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE,
+                          errno.ENFILE, errno.ENOMEM}  # fmt: skip
+_XATTR_REFUSALS: Final = {errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.E2BIG, errno.ERANGE,
+                          errno.EINVAL, errno.ENOSPC}  # fmt: skip
+
+Whiteouts = Literal["overlay", "apply"]
+
+
+@dataclass
+class ExtractStats:
+    """What an extraction made. ``skipped`` names what could not be reproduced (and why)."""
+
+    entries: int = 0
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    hardlinks: int = 0
+    nodes: int = 0  # devices and fifos
+    whiteouts: int = 0
+    opaques: int = 0
+    bytes: int = 0  # regular file content
+    skipped: list[str] = field(default_factory=list)
+
+    def skip(self, what: str) -> None:
+        if len(self.skipped) < 100:
+            self.skipped.append(what)
+
+
+class _Refused(Exception):
+    """An entry that must not be extracted; becomes an IntegrityError naming the entry."""
+
+
+class _Tree:
+    """Directory file descriptors below the destination, found without following symlinks.
+
+    Cached descriptors are keyed by real paths (no symlink in them). Only the removal of a
+    directory can change what such a path names, so every removal clears the cache.
+    """
+
+    def __init__(self, root_fd: int) -> None:
+        self.root = root_fd
+        self._cache: dict[tuple[str, ...], int] = {}
+
+    def clear(self) -> None:
+        for fd in self._cache.values():
+            os.close(fd)
+        self._cache.clear()
+
+    def dir(self, parts: tuple[str, ...], *, create: bool) -> int:
+        """An O_PATH descriptor of the directory ``parts``, made (0755) if missing and ``create``."""
+        if not parts:
+            return self.root
+        fd = self._cache.get(parts)
+        if fd is not None:
+            return fd
+        if len(self._cache) >= _CACHE_MAX:
+            self.clear()
+        real: list[str] = []
+        fd = self.root
+        todo = deque(parts)
+        links = 0
+        while todo:
+            part = todo.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":  # only from symlink targets; names are cleaned
+                if real:
+                    real.pop()
+                    fd = self.dir(tuple(real), create=False)
+                continue
+            key = (*real, part)
+            sub = self._cache.get(key)
+            if sub is None:
+                try:
+                    sub = os.open(part, _PATH, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    sub = os.open(part, _PATH, dir_fd=fd)
+                except (NotADirectoryError, OSError) as exc:
+                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                        raise
+                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                    if not stat.S_ISLNK(st.st_mode):
+                        raise _Refused(f"{'/'.join(key)!r} is not a directory") from None
+                    links += 1
+                    if links > _MAX_LINKS:
+                        raise _Refused("too many levels of symbolic links") from None
+                    target = os.readlink(part, dir_fd=fd)
+                    if target.startswith("/"):
+                        real, fd = [], self.root
+                    todo.extendleft(reversed(target.split("/")))
+                    continue
+                self._cache[key] = sub
+            real.append(part)
+            fd = sub
+        return fd
+
+
+def extract_layer(
+    tar_stream: BinaryIO,
+    dest: Path,
+    *,
+    whiteouts: Whiteouts = "overlay",
+    same_owner: bool | None = None,
+) -> ExtractStats:
+    """Unpack the layer tar read from ``tar_stream`` into the existing directory ``dest``.
+
+    The stream is read to its end (a tar's trailing padding is part of its diff_id). Raises
+    IntegrityError naming the entry for a hostile or corrupt tar, StorageError when the disk
+    fails; what was extracted so far stays (the caller extracts into a temporary directory).
+    ``same_owner`` defaults to "running as root".
+    """
+    if whiteouts not in ("overlay", "apply"):
+        raise InvalidArgument(f"unknown whiteout mode {whiteouts!r}")
+    try:
+        root_fd = os.open(dest, _DIR)
+    except OSError as exc:
+        raise StorageError(f"cannot open layer directory {dest}: {exc.strerror}") from exc
+    source = TarSource(tar_stream)
+    job = _Extraction(
+        root_fd, source, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner
+    )
+    try:
+        job.run()
+        source.finish()
+    finally:
+        job.tree.clear()
+        os.close(root_fd)
+    return job.stats
+
+
+class _Extraction:
+    def __init__(self, root_fd: int, source: TarSource, whiteouts: Whiteouts, owner: bool) -> None:
+        self.tree = _Tree(root_fd)
+        self.source = source
+        self.apply = whiteouts == "apply"
+        self.owner = owner
+        self.root = os.geteuid() == 0
+        self.stats = ExtractStats()
+        self.dirs: list[tuple[tuple[str, ...], int, int, int]] = []  # parts, mode, atime, mtime
+        self.made: set[tuple[str, ...]] = set()  # apply mode: what this layer made
+
+    def run(self) -> None:
+        try:
+            tar = tarfile.TarFile(fileobj=self.source, mode="r")  # type: ignore[arg-type]
+        except tarfile.TarError as exc:
+            if self.source.tell() == 0:  # an empty stream is an empty layer, as for Go's tar
+                return
+            raise IntegrityError(f"layer is not a valid tar: {exc}") from exc
+        while True:
+            try:
+                member = tar.next()
+            except tarfile.TarError as exc:
+                raise IntegrityError(f"layer is not a valid tar: {exc}") from exc
+            if member is None:
+                break
+            tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header
+            self.stats.entries += 1
+            try:
+                self.entry(tar, member)
+            except _Refused as exc:
+                raise IntegrityError(f"layer entry {member.name!r} refused: {exc}") from None
+            except InvalidArgument as exc:
+                raise IntegrityError(exc.message) from None
+            except OSError as exc:
+                cls = StorageError if exc.errno in _STORAGE_ERRNOS else IntegrityError
+                raise cls(f"cannot extract layer entry {member.name!r}: {exc.strerror}") from exc
+            except ValueError as exc:  # a NUL byte in a link target, for one
+                raise IntegrityError(f"cannot extract layer entry {member.name!r}: {exc}") from exc
+        try:
+            self.finish_dirs()
+        except OSError as exc:
+            raise StorageError(f"cannot set directory attributes: {exc.strerror}") from exc
+
+    def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        parts = clean_path(m.name)
+        base = parts[-1] if parts else ""
+        if base.startswith(WHITEOUT_PREFIX):
+            return self.whiteout(parts)
+        if not parts:
+            if not m.isdir():
+                raise _Refused("only a directory may name the layer root")
+            self.dirs.append(((), m.mode, *_times(m)))
+            return None
+        pfd = self.tree.dir(parts[:-1], create=True)
+        if self.apply:
+            self.made.add(parts)
+        if m.isreg():
+            self.file(tar, m, pfd, base)
+        elif m.isdir():
+            self.directory(m, pfd, parts)
+        elif m.issym():
+            self.clear(pfd, base)
+            os.symlink(m.linkname, base, dir_fd=pfd)
+            self.finish_link(m, pfd, base)
+            self.stats.symlinks += 1
+        elif m.islnk():
+            self.hardlink(m, pfd, base)
+        elif m.ischr() or m.isblk() or m.isfifo():
+            self.node(m, pfd, base)
+        else:
+            raise _Refused(f"unsupported tar entry type {m.type!r}")
+        return None
+
+    def clear(self, pfd: int, name: str, *, keep_dir: bool = False) -> bool:
+        """Remove what ``name`` is, never following it; True if a directory was kept."""
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return True
+            self.tree.clear()
+            shutil.rmtree(name, dir_fd=pfd)
+        else:
+            os.unlink(name, dir_fd=pfd)
+        return False
+
+    def file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        try:
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            self.clear(pfd, name)
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+        try:
+            if m.sparse is not None:
+                self.copy_sparse(tar, m, fd)
+            elif m.size:
+                self.source.copy_to(fd, m.offset_data, m.size, m.name)
+            self.finish_fd(m, fd)
+        finally:
+            os.close(fd)
+        self.stats.files += 1
+        self.stats.bytes += m.size
+
+    def copy_sparse(self, tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+        reader = tar.extractfile(m)
+        assert reader is not None
+        while data := reader.read(CHUNK):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+
+    def finish_fd(self, m: tarfile.TarInfo, fd: int) -> None:
+        if self.owner:
+            os.fchown(fd, m.uid, m.gid)  # before the mode: chown clears setuid and setgid
+        os.fchmod(fd, m.mode & 0o7777)
+        self.xattrs(m, fd)
+        os.utime(fd, ns=_times(m))
+
+    def finish_link(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        if self.owner:
+            os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+
+    def directory(self, m: tarfile.TarInfo, pfd: int, parts: tuple[str, ...]) -> None:
+        name = parts[-1]
+        try:
+            os.mkdir(name, 0o700, dir_fd=pfd)
+        except FileExistsError:
+            if not self.clear(pfd, name, keep_dir=True):
+                os.mkdir(name, 0o700, dir_fd=pfd)
+        fd = os.open(name, _DIR, dir_fd=pfd)
+        try:
+            if self.owner:
+                os.fchown(fd, m.uid, m.gid)
+            # Owner rwx until the end, so the entries below can be made whatever the mode.
+            os.fchmod(fd, (m.mode & 0o7777) | 0o700)
+            self.xattrs(m, fd)
+        finally:
+            os.close(fd)
+        self.dirs.append((parts, m.mode, *_times(m)))
+        self.stats.dirs += 1
+
+    def hardlink(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        target = clean_path(m.linkname, what="hardlink target")
+        if not target:
+            raise _Refused("hardlink to the layer root")
+        try:
+            tfd = self.tree.dir(target[:-1], create=False)
+            st = os.stat(target[-1], dir_fd=tfd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise _Refused(f"hardlink target {m.linkname!r} does not exist in the layer") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise _Refused(f"hardlink target {m.linkname!r} is a directory")
+        self.clear(pfd, name)
+        os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        self.stats.hardlinks += 1
+
+    def node(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        if m.isfifo():
+            kind = stat.S_IFIFO
+        elif not self.root:
+            self.stats.skip(f"{m.name}: device node (not root)")
+            return
+        else:
+            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        self.clear(pfd, name)
+        os.mknod(name, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+        # An O_PATH descriptor reached through /proc changes the node itself, never opening
+        # it (a fifo would block, a device would wake its driver).
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            proc = f"/proc/self/fd/{fd}"
+            if self.owner:
+                os.chown(proc, m.uid, m.gid)
+            os.chmod(proc, m.mode & 0o7777)
+            os.utime(proc, ns=_times(m))
+        finally:
+            os.close(fd)
+        self.stats.nodes += 1
+
+    def whiteout(self, parts: tuple[str, ...]) -> None:
+        base = parts[-1]
+        pfd = self.tree.dir(parts[:-1], create=True)
+        if base == WHITEOUT_OPAQUE:
+            self.stats.opaques += 1
+            return self.opaque(parts[:-1], pfd)
+        if base.startswith(WHITEOUT_META_PREFIX):  # aufs bookkeeping (.wh..wh.plnk ...)
+            return None
+        name = base[len(WHITEOUT_PREFIX) :]
+        if name in ("", ".", ".."):
+            raise _Refused("whiteout of no name, of its own directory or of its parent")
+        self.stats.whiteouts += 1
+        self.clear(pfd, name)
+        if not self.apply:
+            try:
+                os.mknod(name, stat.S_IFCHR | 0o600, 0, dir_fd=pfd)
+            except PermissionError:
+                raise StorageError(
+                    "cannot make overlayfs whiteouts here (mknod of a 0/0 device refused)",
+                    hint="run as root, or on Linux 5.8 or later",
+                ) from None
+        return None
+
+    def opaque(self, parts: tuple[str, ...], pfd: int) -> None:
+        fd = os.open(".", _DIR, dir_fd=pfd)
+        try:
+            if self.apply:
+                for entry in os.listdir(fd):
+                    if (*parts, entry) not in self.made:
+                        self.clear(fd, entry)
+                return
+            try:
+                os.setxattr(fd, "trusted.overlay.opaque", b"y")
+            except PermissionError:
+                os.setxattr(fd, "user.overlay.opaque", b"y")
+        finally:
+            os.close(fd)
+
+    def xattrs(self, m: tarfile.TarInfo, fd: int) -> None:
+        for key, value in m.pax_headers.items():
+            if not key.startswith(PAX_XATTR):
+                continue
+            name = key[len(PAX_XATTR) :]
+            if not xattr_allowed(name):
+                self.stats.skip(f"{m.name}: xattr {name} (not allowed from a layer)")
+                continue
+            try:
+                os.setxattr(fd, name, value.encode("utf-8", "surrogateescape"))
+            except OSError as exc:
+                if exc.errno not in _XATTR_REFUSALS:
+                    raise
+                self.stats.skip(f"{m.name}: xattr {name} ({exc.strerror})")
+
+    def finish_dirs(self) -> None:
+        # Deepest first, so a directory that loses its x bit no longer needs to be crossed.
+        for parts, mode, atime, mtime in sorted(self.dirs, key=lambda d: -len(d[0])):
+            try:
+                pfd = self.tree.dir(parts[:-1], create=False)
+                fd = os.open(parts[-1], _DIR, dir_fd=pfd) if parts else os.dup(self.tree.root)
+            except (OSError, _Refused):
+                continue  # replaced by a later entry: nothing to set
+            try:
+                os.fchmod(fd, mode & 0o7777)
+                os.utime(fd, ns=(atime, mtime))
+            finally:
+                os.close(fd)
+
+
+def _ns(value: str | float | int) -> int:
+    """Nanoseconds from a PAX time ("1700000000.123456789") or tarfile's number, exactly."""
+    if isinstance(value, str):
+        sec, _, frac = value.partition(".")
+        neg = sec.startswith("-")
+        whole = int(sec or "0") * 1_000_000_000
+        part = int((frac + "000000000")[:9]) if frac.isdigit() else 0
+        return whole - part if neg else whole + part
+    return int(value * 1_000_000_000) if isinstance(value, float) else value * 1_000_000_000
+
+
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    mtime = _ns(m.pax_headers.get("mtime", m.mtime))
+    atime = _ns(m.pax_headers["atime"]) if "atime" in m.pax_headers else mtime
+    return atime, mtime
+
+
+__all__ = ["ExtractStats", "Whiteouts", "extract_layer"]
