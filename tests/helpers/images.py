@@ -332,7 +332,7 @@ def make_image(
 class BuiltIndex(NamedTuple):
     """An index (or manifest list) and every blob below it, manifests included."""
 
-    index: bytes
+    index: bytes  # type: ignore[assignment]  # shadows tuple.index, on purpose: the document
     blobs: dict[str, bytes]
 
     @property
@@ -391,7 +391,8 @@ def write_oci_layout(directory: str | os.PathLike[str], images: Sequence[Tagged]
     (root / "oci-layout").write_bytes(_dumps({"imageLayoutVersion": "1.0.0"}))
     descs = []
     for item in images:
-        img, tag = item if isinstance(item, tuple) else (item, None)
+        # BuiltImage and BuiltIndex are tuples themselves: test for them first.
+        img, tag = (item, None) if isinstance(item, BuiltImage | BuiltIndex) else item
         blobs = dict(img.blobs)
         if isinstance(img, BuiltImage):
             blobs[img.manifest_digest] = img.manifest

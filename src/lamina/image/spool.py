@@ -156,7 +156,7 @@ class Spool:
                     )
                 base = current.rpartition("/")[0]
                 target = f"{base}/{target}" if base else target
-            current = _lexical(target, current)
+            current = _lexical(target, current, resolve_parents=True)
         raise InvalidArgument(f"archive is invalid: too many links from {name}")
 
     def _rehash(self, entry: SpoolEntry, algorithm: str) -> Digest:
@@ -197,10 +197,19 @@ def normalise_name(name: str) -> str:
     return _lexical(name, name)
 
 
-def _lexical(name: str, shown: str) -> str:
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidArgument(f"archive entry {shown[:100]!r} points outside the archive")
+def _lexical(name: str, shown: str, *, resolve_parents: bool = False) -> str:
+    """``name`` without empty and ``.`` components. ``..`` is refused in entry names; in link
+    targets it is resolved, and may not climb above the archive's root."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and resolve_parents and parts:
+            parts.pop()
+        elif part == "..":
+            raise InvalidArgument(f"archive entry {shown[:100]!r} points outside the archive")
+        else:
+            parts.append(part)
     if not parts:
         raise InvalidArgument(f"archive has an invalid entry name {shown[:100]!r}")
     return "/".join(parts)
@@ -320,7 +329,8 @@ def _read_entries(spool: Spool, data: IO[bytes], base: int, max_size: int | None
             if len(spool.entries) + len(spool.links) >= MAX_ENTRIES:
                 raise InvalidArgument(f"archive has more than {MAX_ENTRIES} entries")
             if member.isdir():
-                normalise_name(member.name)
+                if member.name.strip("./"):  # "./" itself is fine, "../x/" is not
+                    normalise_name(member.name)
                 continue
             name = normalise_name(member.name)
             if name in spool.entries or name in spool.links:
