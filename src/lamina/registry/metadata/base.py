@@ -112,6 +112,10 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_upload(self, upload_id: str) -> Upload | None: ...
 
+    @abstractmethod
+    def count_uploads(self) -> int:
+        """Upload sessions in progress (for the metrics)."""
+
     # --- writes ---------------------------------------------------------------------------
     @abstractmethod
     def create_upload(self, upload_id: str, repository: str) -> None: ...

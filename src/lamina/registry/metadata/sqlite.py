@@ -71,9 +71,8 @@ class SQLiteMetadata(MetadataStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        conn = self._conn()
-        with self._write(conn):
-            conn.executescript("SAVEPOINT schema;" + _SCHEMA + "RELEASE schema;")
+        # One transaction, so workers starting together create the schema once.
+        self._conn().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
 
     # --- connections and transactions -----------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -193,6 +192,9 @@ class SQLiteMetadata(MetadataStore):
             .fetchone()
         )
         return Upload(*row) if row else None
+
+    def count_uploads(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM uploads").fetchone()[0])
 
     # --- writes -----------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,155 @@
+"""The registry as an ASGI application: ``create_app(config)`` gives a Starlette app.
+
+Routes follow the OCI Distribution Spec v1.1 (end-1 … end-13). Errors of every kind leave
+through one place (``_render``), as the spec's JSON envelope with the code mapped in
+``lamina.registry.errors``; every response carries ``Docker-Distribution-API-Version``.
+
+Extra routes (the token endpoint, ``/metrics``) and middleware (metrics, access log) are
+plugged in by the caller; the app itself knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lamina.errors import LaminaError
+from lamina.registry.authz import AllowAll, Authorizer
+from lamina.registry.config import RegistryConfig
+from lamina.registry.errors import RegistryHTTPError, from_lamina_error
+from lamina.registry.handlers import base, blobs, catalog, manifests, referrers, tags, uploads
+from lamina.registry.service import Registry
+
+log = logging.getLogger(__name__)
+
+API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+_NAME = "/v2/{name:path}"
+
+
+class _APIVersionHeader:
+    """Adds ``Docker-Distribution-API-Version: registry/2.0`` to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), API_VERSION]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def _render(request: Request, exc: RegistryHTTPError) -> Response:
+    headers = {"Content-Type": "application/json; charset=utf-8", **exc.headers}
+    body = exc.body()
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(b"", status_code=exc.status, headers=headers)
+    return Response(body, status_code=exc.status, headers=headers)
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryHTTPError)
+    return _render(request, exc)
+
+
+async def _lamina_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LaminaError)
+    if not isinstance(exc, RegistryHTTPError):
+        log.debug("registry: %s %s: %s", request.method, request.url.path, exc)
+    return _render(request, from_lamina_error(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return _render(request, RegistryHTTPError("UNSUPPORTED", "method not allowed"))
+    if exc.status_code == 404:
+        return _render(request, RegistryHTTPError("NAME_UNKNOWN", "no such endpoint", status=404))
+    return Response(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+def _routes() -> list[BaseRoute]:
+    return [
+        Route("/v2/", base.version_check, methods=["GET"]),
+        Route("/v2", base.version_check, methods=["GET"]),
+        Route("/v2/_catalog", catalog.list_repositories, methods=["GET"]),
+        Route(f"{_NAME}/tags/list", tags.list_tags, methods=["GET"]),
+        Route(f"{_NAME}/manifests/{{reference}}", manifests.get_manifest, methods=["GET"]),
+        Route(f"{_NAME}/manifests/{{reference}}", manifests.put_manifest, methods=["PUT"]),
+        Route(f"{_NAME}/manifests/{{reference}}", manifests.delete_manifest, methods=["DELETE"]),
+        Route(f"{_NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"]),
+        Route(f"{_NAME}/blobs/uploads", uploads.start_upload, methods=["POST"]),
+        Route(f"{_NAME}/blobs/uploads/{{upload_id}}", uploads.upload_status, methods=["GET"]),
+        Route(f"{_NAME}/blobs/uploads/{{upload_id}}", uploads.patch_upload, methods=["PATCH"]),
+        Route(f"{_NAME}/blobs/uploads/{{upload_id}}", uploads.finish_upload, methods=["PUT"]),
+        Route(f"{_NAME}/blobs/uploads/{{upload_id}}", uploads.cancel_upload, methods=["DELETE"]),
+        Route(f"{_NAME}/blobs/{{digest}}", blobs.get_blob, methods=["GET"]),
+        Route(f"{_NAME}/blobs/{{digest}}", blobs.delete_blob, methods=["DELETE"]),
+        Route(f"{_NAME}/referrers/{{digest}}", referrers.list_referrers, methods=["GET"]),
+    ]
+
+
+def create_app(
+    config: RegistryConfig,
+    *,
+    authorizer: Authorizer | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    middleware: Sequence[Middleware] = (),
+    registry: Registry | None = None,
+) -> Starlette:
+    """The registry app for ``config``; ``authorizer`` defaults to allowing everything."""
+    core = registry or Registry(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        core.close()
+
+    app = Starlette(
+        routes=[*extra_routes, *_routes()],
+        middleware=[*middleware, Middleware(_APIVersionHeader)],
+        exception_handlers={
+            RegistryHTTPError: _registry_error,
+            LaminaError: _lamina_error,
+            HTTPException: _http_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.registry = core
+    app.state.authorizer = authorizer or AllowAll()
+    return app
+
+
+async def count_upload_sessions(config: RegistryConfig) -> int:
+    """Upload sessions in progress, read from the metadata (for ``/metrics``)."""
+    import anyio.to_thread
+
+    from lamina.registry.metadata import SQLiteMetadata
+
+    def count() -> int:
+        metadata = SQLiteMetadata(config.root / "registry.db")
+        try:
+            return metadata.count_uploads()
+        finally:
+            metadata.close()
+
+    return await anyio.to_thread.run_sync(count)
+
+
+__all__ = ["count_upload_sessions", "create_app"]
