@@ -196,25 +196,111 @@ def open_decompressed(
 
         inner = igzip_threaded.open(source, "rb", threads=1, block_size=CHUNK)
     elif kind == ZSTD:
-        import zstandard
-
-        # The window bound keeps a hostile frame from asking for gigabytes of decoder memory.
-        decompressor = zstandard.ZstdDecompressor(max_window_size=1 << 28)
-        inner = _ZstdReader(
-            decompressor.stream_reader(
-                cast(BinaryIO, source), read_size=CHUNK, read_across_frames=True
-            )
-        )
+        inner = _ZstdReader(source)
     else:
         inner = io.BufferedReader(source, CHUNK)
     return DecompressedReader(inner, kind, max_size)
 
 
-class _ZstdReader(io.RawIOBase):
-    """Maps zstandard's errors to ValueError so DecompressedReader reports them."""
+class _ZstdFrames:
+    """Follows zstd's framing (RFC 8878) over the compressed bytes, without decoding them.
 
-    def __init__(self, reader: BinaryIO) -> None:
-        self._reader = reader
+    zstandard's stream reader ends quietly on a truncated frame; this tells a complete stream
+    from a cut one. Only headers are looked at: a few Python steps per 128 KiB block.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()  # bytes of a header being gathered
+        self._need = 4  # size of the header being gathered
+        self._state = "magic"
+        self._skip = 0  # bytes of block content or skippable frame to pass over
+        self._checksum = False
+        self.frames = 0
+
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            if self._skip:
+                k = min(self._skip, len(view))
+                self._skip -= k
+                view = view[k:]
+                continue
+            k = min(self._need - len(self._pending), len(view))
+            self._pending += view[:k]
+            view = view[k:]
+            if len(self._pending) == self._need:
+                header, self._pending = bytes(self._pending), bytearray()
+                self._step(header)
+
+    def _step(self, header: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            magic = int.from_bytes(header, "little")
+            if magic == 0xFD2FB528:
+                self._state, self._need = "fhd", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self._state, self._need = "skippable", 4
+            else:
+                raise ValueError("unknown frame descriptor")
+        elif state == "skippable":
+            self._skip = int.from_bytes(header, "little")
+            self._state, self._need = "magic", 4
+            self.frames += 1
+        elif state == "fhd":
+            fhd = header[0]
+            single = (fhd >> 5) & 1
+            self._checksum = bool((fhd >> 2) & 1)
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            rest = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+            self._state, self._need = "block", 3
+            self._skip = rest
+        elif state == "block":
+            value = int.from_bytes(header, "little")
+            kind, size = (value >> 1) & 3, value >> 3
+            if kind == 3:
+                raise ValueError("reserved block type")
+            self._skip = 1 if kind == 1 else size
+            if value & 1:  # last block
+                self._skip += 4 if self._checksum else 0
+                self._state, self._need = "magic", 4
+                self.frames += 1
+
+    def complete(self) -> bool:
+        return self._state == "magic" and not self._pending and not self._skip and self.frames > 0
+
+
+class _Tracked(io.RawIOBase):
+    """The compressed source, shown to the zstd frame tracker on the way through."""
+
+    def __init__(self, source: io.RawIOBase, frames: _ZstdFrames) -> None:
+        self._source = source
+        self.frames = frames
+        self.eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = int(self._source.readinto(b) or 0)
+        if n:
+            self.frames.feed(memoryview(b)[:n])
+        else:
+            self.eof = True
+        return n
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstandard's reader, with its errors as ValueError and truncation detected."""
+
+    def __init__(self, source: io.RawIOBase) -> None:
+        import zstandard
+
+        self._source = _Tracked(source, _ZstdFrames())
+        # The window bound keeps a hostile frame from asking for gigabytes of decoder memory.
+        decompressor = zstandard.ZstdDecompressor(max_window_size=1 << 28)
+        self._reader = decompressor.stream_reader(
+            cast(BinaryIO, self._source), read_size=CHUNK, read_across_frames=True
+        )
 
     def readable(self) -> bool:
         return True
@@ -223,9 +309,16 @@ class _ZstdReader(io.RawIOBase):
         import zstandard
 
         try:
-            return int(self._reader.readinto(b) or 0)  # type: ignore[attr-defined]
+            n = int(self._reader.readinto(b) or 0)
         except zstandard.ZstdError as exc:
             raise ValueError(str(exc).removeprefix("zstd decompress error: ")) from exc
+        if not n:
+            buf = bytearray(CHUNK)
+            while self._source.readinto(buf):
+                pass
+            if not self._source.frames.complete():
+                raise EOFError("zstd stream ended inside a frame")
+        return n
 
     def close(self) -> None:
         self._reader.close()
