@@ -426,7 +426,9 @@ def test_token_endpoint_refuses_bad_credentials(token_client: TestClient) -> Non
 
 
 def test_anonymous_tokens(tmp_path: Path, users: Path) -> None:
-    auth = AuthConfig(kind="token", htpasswd=users, access=ACCESS, anonymous_pull=True)
+    auth = AuthConfig(
+        kind="token", htpasswd=users, access=ACCESS, anonymous_pull=True, token_service="reg.test"
+    )
     with app_client(tmp_path, auth) as client:
         alice = get_token(
             client, "repository:team/app:push,pull", headers=basic("alice", "alice-pw")
@@ -437,7 +439,7 @@ def test_anonymous_tokens(tmp_path: Path, users: Path) -> None:
         digest = "sha256:" + hashlib.sha256(b"pub").hexdigest()
         assert client.get(f"/v2/team/app/blobs/{digest}", headers=bearer(anon)).content == b"pub"
         assert push_blob(client, "team/app", b"x", bearer(anon)).status_code == 401
-    auth = AuthConfig(kind="token", htpasswd=users, access=ACCESS)
+    auth = AuthConfig(kind="token", htpasswd=users, access=ACCESS, token_service="reg.test")
     with app_client(tmp_path, auth) as client:
         assert claims_of(get_token(client, "repository:team/app:pull"))["access"] == []
 
