@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 import tomllib
 import types
@@ -42,6 +43,8 @@ from lamina.registry.config import AuthConfig, RegistryConfig
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LAMINA_REGISTRY_CONFIG_JSON"
 DEFAULT_ADDR = "127.0.0.1:5000"
@@ -194,6 +197,8 @@ def app_factory() -> Starlette:
     """What each uvicorn worker calls: the settings come from the parent in the environment."""
     text = os.environ.get(CONFIG_ENV)
     config = config_from_json(text) if text else RegistryConfig()
+    # A worker spawned by uvicorn starts with bare logging: set it up again here.
+    setup_logging()
     return build_app(config)
 
 
@@ -225,6 +230,10 @@ def prepare(config: RegistryConfig) -> None:
         load_or_create_key(token_key_path(config))
 
 
+def _note_signal(signum: int, frame: types.FrameType | None) -> None:
+    log.info("registry: stopped by signal %d", signum)
+
+
 def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
     """Serve until SIGTERM or SIGINT. Blocks."""
     import uvicorn
@@ -234,6 +243,11 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
     host, port = parse_addr(config.addr)
     os.environ[CONFIG_ENV] = config_to_json(config)
     setup_logging()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again against the
+    # handler it found at start. A handler of ours makes that second delivery a no-op, so that
+    # a requested, clean shutdown exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _note_signal)
     uvicorn.run(
         "lamina.registry.serve:app_factory",
         factory=True,
