@@ -619,3 +619,77 @@ def test_we_read_skopeo_oci_archive(tmp_path: Path) -> None:
 
 def test_helpers_hash_matches_hashlib() -> None:
     assert sha256(b"x") == "sha256:" + hashlib.sha256(b"x").hexdigest()
+
+
+def _docker25_archive(
+    images: Sequence[tuple[BuiltImage, list[str]]], extra_index: Any = ()
+) -> bytes:
+    """An archive laid out as docker 25's graphdriver `docker save` writes it: uncompressed
+    layer blobs named by diff_id, an OCI manifest per image, per-layer v1 json blobs."""
+    blobs: dict[str, bytes] = {}
+    entries: list[dict[str, Any]] = [*extra_index]
+    items = []
+    for built, tags in images:
+        tars = built.layers_uncompressed
+        layers = [{"mediaType": mt.OCI_LAYER, "digest": sha256(t), "size": len(t)} for t in tars]
+        config = {
+            "mediaType": mt.OCI_CONFIG,
+            "digest": built.config_digest,
+            "size": len(built.config),
+        }
+        manifest = json.dumps(
+            {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config, "layers": layers}
+        ).encode()
+        blobs.update({sha256(t): t for t in tars})
+        blobs[built.config_digest] = built.config
+        blobs[sha256(manifest)] = manifest
+        v1 = json.dumps({"id": "0" * 64, "created": "1970-01-01T00:00:00Z"}).encode()
+        blobs[sha256(v1)] = v1
+        for tag in tags:
+            ref = _ref(tag)
+            entries.append(
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": sha256(manifest),
+                    "size": len(manifest),
+                    "annotations": {
+                        "io.containerd.image.name": str(ref),
+                        "org.opencontainers.image.ref.name": ref.tag,
+                    },
+                }
+            )
+        items.append(
+            {
+                "Config": f"blobs/sha256/{built.config_digest[7:]}",
+                "RepoTags": tags or None,
+                "Layers": [f"blobs/sha256/{sha256(t)[7:]}" for t in tars],
+            }
+        )
+    files: list[tuple[str, Any]] = [("blobs", Dir()), ("blobs/sha256", Dir())]
+    files += [(f"blobs/sha256/{d[7:]}", data) for d, data in sorted(blobs.items())]
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
+    files += [
+        ("index.json", json.dumps(index).encode()),
+        ("manifest.json", json.dumps(items).encode() + b"\n"),
+        ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+    ]
+    return make_layer(files)
+
+
+def test_docker_25_archive_uses_its_oci_manifests() -> None:
+    a, b = _image(), make_image([{"b": b"b"}], {"author": "b"})
+    # An index whose manifests were not saved (another platform) is ignored.
+    absent = {"mediaType": mt.OCI_INDEX, "digest": sha256(b"absent"), "size": 6}
+    data = _docker25_archive([(a, ["example.com/a:1", "a:2"]), (b, [])], [absent])
+    with _read(data) as archive:
+        assert archive.kind == "docker+oci"
+        first, second = archive.images
+        _check_image(first, a)
+        _check_image(second, b)
+        assert [t.familiar for t in first.tags] == ["example.com/a:1", "a:2"]
+        manifest = first.image.manifest()
+        assert manifest.media_type == mt.OCI_MANIFEST
+        assert [d.media_type for d in manifest.layers] == [mt.OCI_LAYER] * 2
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            names = tar.getnames()
+        assert f"blobs/sha256/{first.image.digest().hex}" in names  # the archive's own manifest

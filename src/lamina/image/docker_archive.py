@@ -140,6 +140,9 @@ def _layout_manifests(spool: Spool) -> dict[Digest, list[Manifest]]:
         seen.add(desc.digest)
         if len(seen) > 10_000:
             raise InvalidArgument("archive is invalid: too many manifests")
+        if not spool.has(f"blobs/{desc.digest.algorithm}/{desc.digest.hex}"):
+            # docker with the containerd store saves only the platforms it has of an index
+            continue
         doc = read_document(spool, desc)
         if isinstance(doc, Index):
             pending.extend(doc.manifests)
@@ -284,6 +287,7 @@ def _small(data: bytes) -> _Blob:
 def _write_tar(files: dict[str, _Blob], out: BinaryIO) -> None:
     dirs = sorted({p.rpartition("/")[0] for p in files if "/" in p} | {"blobs"})
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # layers are large; the default copies 16 KiB at a time
         for name in sorted([*dirs, *files], key=lambda n: n.split("/")):
             info = tarfile.TarInfo(name)
             info.mtime, info.uid, info.gid = 0, 0, 0
