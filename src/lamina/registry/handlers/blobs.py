@@ -7,6 +7,7 @@ whatever its size. A blob is served only through a repository that links it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from typing import BinaryIO
 
@@ -96,8 +97,16 @@ async def get_blob(request: Request) -> Response:
     await authorize(request, name, PULL)
     digest = parse_digest(request.path_params["digest"])
     registry = registry_of(request)
-    size = registry.metadata.blob_size(name, digest)
-    if size is None:
+    link = registry.metadata.blob_link(name, digest)
+    # A client that finds a blob here may skip uploading it and push a manifest naming it
+    # next: restart the link's grace period so online GC leaves it alone meanwhile.
+    if (
+        link is not None
+        and time.time() - link[1] > registry.config.gc_grace_seconds / 2
+        and not await anyio.to_thread.run_sync(registry.metadata.touch_link, name, digest)
+    ):
+        link = None
+    if link is None:
         # A manifest is content too: distribution serves it at the blob endpoint.
         stored = registry.metadata.get_manifest(name, digest)
         if stored is None:
@@ -105,6 +114,7 @@ async def get_blob(request: Request) -> Response:
         headers = {"Docker-Content-Digest": digest, "Content-Length": str(len(stored.raw))}
         body = b"" if request.method == "HEAD" else stored.raw
         return Response(body, headers=headers, media_type="application/octet-stream")
+    size = link[0]
     headers = {
         "Docker-Content-Digest": digest,
         "Content-Type": "application/octet-stream",

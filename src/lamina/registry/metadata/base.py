@@ -95,6 +95,14 @@ class MetadataStore(ABC):
         """The size of a blob linked in ``repository``, or None."""
 
     @abstractmethod
+    def blob_link(self, repository: str, digest: str) -> tuple[int, float] | None:
+        """(size, time linked) of a blob linked in ``repository``, or None."""
+
+    @abstractmethod
+    def touch_link(self, repository: str, digest: str) -> bool:
+        """Restart GC's grace period for a link; False if the link is gone."""
+
+    @abstractmethod
     def repository_exists(self, repository: str) -> bool: ...
 
     @abstractmethod

@@ -140,6 +140,30 @@ class SQLiteMetadata(MetadataStore):
         )
         return row[0] if row else None
 
+    def blob_link(self, repository: str, digest: str) -> tuple[int, float] | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT b.size, l.linked FROM repo_blobs l JOIN blobs b ON b.digest = l.digest"
+                " WHERE l.repo = ? AND l.digest = ?",
+                (repository, digest),
+            )
+            .fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+    def touch_link(self, repository: str, digest: str) -> bool:
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE repo_blobs SET linked = ? WHERE repo = ? AND digest = ?",
+                (now, repository, digest),
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute("UPDATE blobs SET last_used = ? WHERE digest = ?", (now, digest))
+            return True
+
     def repository_exists(self, repository: str) -> bool:
         row = (
             self._conn()
