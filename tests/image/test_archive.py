@@ -529,9 +529,9 @@ def _skopeo(*args: str) -> bytes:
     ).stdout
 
 
-@pytest.fixture
-def saved(tmp_path: Path) -> tuple[Path, BuiltImage]:
-    built = _image()
+@pytest.fixture(params=["oci", "docker"])
+def saved(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, BuiltImage]:
+    built = _image(media_types=request.param)
     with _loaded(tmp_path, (built, None)) as images:
         path = tmp_path / "saved.tar"
         with path.open("wb") as f:
@@ -693,3 +693,35 @@ def test_docker_25_archive_uses_its_oci_manifests() -> None:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             names = tar.getnames()
         assert f"blobs/sha256/{first.image.digest().hex}" in names  # the archive's own manifest
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that gives one byte per read, as a slow pipe may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._data:
+            return 0
+        buffer[0] = self._data[0]
+        self._data = self._data[1:]
+        return 1
+
+
+def test_compressed_archive_from_a_trickling_stream(tmp_path: Path) -> None:
+    built = make_image([{"a": b"a"}])
+    data = gzip.compress(make_docker_legacy_archive([(built, ["a:1"])]))
+    with read_archive(_Trickle(data)) as archive:
+        assert archive.images[0].id == built.config_digest
+
+
+def test_too_many_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lamina.image import spool
+
+    monkeypatch.setattr(spool, "MAX_ENTRIES", 10)
+    data = make_layer({f"d{i}": Dir() for i in range(11)})
+    _expect(data, InvalidArgument, "more than 10 entries", tmp_path)

@@ -252,7 +252,9 @@ def _decompressed(head: bytes, stream: IO[bytes]) -> tuple[IO[bytes], bool]:
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True), True
+        # The window bound keeps a hostile frame from asking for gigabytes of decoder memory.
+        decompressor = zstandard.ZstdDecompressor(max_window_size=1 << 28)
+        return decompressor.stream_reader(stream, read_across_frames=True), True
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(stream), True
     if head.startswith(b"BZh"):
@@ -290,7 +292,9 @@ def spool_archive(
 def _spool(stream: BinaryIO, tmp_dir: str | os.PathLike[str] | None, max_size: int | None) -> Spool:
     in_place_fd = _regular_file_fd(stream)
     base = stream.tell() if in_place_fd is not None else 0
-    head = stream.read(6)
+    head = b""
+    while len(head) < 6 and (more := stream.read(6 - len(head))):  # a pipe may give less
+        head += more
     if not head:
         if in_place_fd is not None:
             os.close(in_place_fd)
@@ -334,9 +338,8 @@ def _read_entries(spool: Spool, data: IO[bytes], base: int, max_size: int | None
     except _format_errors() as err:
         raise InvalidArgument(f"archive is not a valid tar file: {err}") from None
     with tar:
-        members = _members(tar)
-        for member in members:
-            if len(spool.entries) + len(spool.links) >= MAX_ENTRIES:
+        for count, member in enumerate(_members(tar)):
+            if count >= MAX_ENTRIES:
                 raise InvalidArgument(f"archive has more than {MAX_ENTRIES} entries")
             if member.isdir():
                 if member.name.strip("./"):  # "./" itself is fine, "../x/" is not
