@@ -203,7 +203,7 @@ def test_unsigned_token_is_refused(authority: TokenAuthority) -> None:
     now = int(time.time())
     claims = {"iss": "test-issuer", "aud": "test-service", "iat": now, "exp": now + 60}
     claims["access"] = [{"type": "repository", "name": "a", "actions": ["pull"]}]
-    token = jwt.encode(claims, None, algorithm="none")
+    token = jwt.encode(claims, "", algorithm="none")
     with pytest.raises(Unauthorized):
         authority.verify(token)
 
