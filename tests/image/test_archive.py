@@ -725,3 +725,14 @@ def test_too_many_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(spool, "MAX_ENTRIES", 10)
     data = make_layer({f"d{i}": Dir() for i in range(11)})
     _expect(data, InvalidArgument, "more than 10 entries", tmp_path)
+
+
+def test_save_merges_repeated_images_and_drops_digest_references(tmp_path: Path) -> None:
+    built = _image()
+    with _loaded(tmp_path, (built, None)) as images:
+        image = images[0].image
+        pinned = _ref(f"example.com/app@{built.manifest_digest}")
+        data = _save([(image, [_ref("a:1")]), (image, [_ref("a:1"), _ref("b"), pinned])])
+    with _read(data) as archive:
+        [loaded] = archive.images
+        assert [t.familiar for t in loaded.tags] == ["a:1", "b:latest"]

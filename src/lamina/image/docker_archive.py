@@ -227,9 +227,8 @@ def write_docker_archive(
         blobs.setdefault(path, blob)
         return path
 
-    for image, refs in images:
+    for manifest, image, tags in _grouped(images):
         raw_config = image.raw_config()
-        manifest = oci_manifest(image)
         if Digest.of(raw_config, manifest.config.digest.algorithm) != manifest.config.digest:
             raise IntegrityError(f"image {manifest.config.digest.short}: config does not match")
         config_path = add(_Blob(manifest.config.digest, len(raw_config), raw_config))
@@ -244,7 +243,6 @@ def write_docker_archive(
             if mt.is_foreign(desc.media_type):
                 layer_sources[str(layer.diff_id)] = desc.to_json()
         platform = config.platform
-        tags = [ref for ref in dict.fromkeys(r.with_default_tag() for r in refs) if ref.tag]
         for ref in tags:
             annotations = {IMAGE_NAME: str(ref), REF_NAME: str(ref.tag)}
             index_entries.append(_descriptor(manifest, platform, annotations))
@@ -270,6 +268,22 @@ def write_docker_archive(
     if repositories:
         files["repositories"] = _small(dump(repositories) + b"\n")
     _write_tar(files, out)
+
+
+def _grouped(
+    images: Sequence[tuple[Image, Sequence[Reference]]],
+) -> list[tuple[Manifest, Image, list[Reference]]]:
+    """One entry per distinct image, in first-seen order, with all its tags, as docker does.
+    A reference with a digest names no tag and is dropped (docker drops it too)."""
+    out: dict[Digest, tuple[Manifest, Image, list[Reference]]] = {}
+    for image, refs in images:
+        manifest = oci_manifest(image)
+        _, _, tags = out.setdefault(manifest.digest, (manifest, image, []))
+        for ref in refs:
+            tagged = ref.with_default_tag()
+            if tagged.digest is None and tagged not in tags:
+                tags.append(tagged)
+    return list(out.values())
 
 
 def _descriptor(
