@@ -41,7 +41,11 @@ IMAGES = {
 
 def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["skopeo", *args], capture_output=True, text=True, check=check, timeout=120
+        ["skopeo", "--insecure-policy", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
     )
 
 
