@@ -1,0 +1,240 @@
+"""Go's fmt.Sprintf for template ``printf``: verbs, flags, width and precision.
+
+Values are seen as in :mod:`lamina.cli.format.gofmt`. A verb that does not fit its operand
+prints as Go does, ``%!d(string=abc)``; a missing operand as ``%!d(MISSING)``; operands left
+over as ``%!(EXTRA type=value)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.cli.format.gofmt import (
+    MISSING,
+    format_float_g,
+    format_value,
+    go_type,
+    is_struct,
+    quote,
+    quote_rune,
+    sorted_items,
+    struct_items,
+)
+
+
+@dataclass
+class _Spec:
+    minus: bool = False
+    plus: bool = False
+    sharp: bool = False
+    space: bool = False
+    zero: bool = False
+    width: int | None = None
+    prec: int | None = None
+
+
+def sprintf(fmt: str, *args: Any) -> str:
+    out: list[str] = []
+    argn = 0
+    i, n = 0, len(fmt)
+    while i < n:
+        j = fmt.find("%", i)
+        if j < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:j])
+        i = j + 1
+        spec = _Spec()
+        while i < n and fmt[i] in "+-# 0":
+            flag = fmt[i]
+            spec.plus |= flag == "+"
+            spec.minus |= flag == "-"
+            spec.sharp |= flag == "#"
+            spec.space |= flag == " "
+            spec.zero |= flag == "0"
+            i += 1
+        # Width: digits or '*'.
+        if i < n and fmt[i] == "*":
+            i += 1
+            if argn < len(args) and isinstance(args[argn], int) and not isinstance(
+                    args[argn], bool):
+                spec.width = args[argn]
+                if spec.width < 0:
+                    spec.minus, spec.width = True, -spec.width
+            else:
+                out.append("%!(BADWIDTH)")
+            argn += 1
+        else:
+            start = i
+            while i < n and fmt[i].isdigit():
+                i += 1
+            if i > start:
+                spec.width = int(fmt[start:i])
+        if i < n and fmt[i] == ".":
+            i += 1
+            if i < n and fmt[i] == "*":
+                i += 1
+                if argn < len(args) and isinstance(args[argn], int) and not isinstance(
+                        args[argn], bool) and args[argn] >= 0:
+                    spec.prec = args[argn]
+                else:
+                    out.append("%!(BADPREC)")
+                argn += 1
+            else:
+                start = i
+                while i < n and fmt[i].isdigit():
+                    i += 1
+                spec.prec = int(fmt[start:i]) if i > start else 0
+        if i >= n:
+            out.append("%!(NOVERB)")
+            break
+        verb = fmt[i]
+        i += 1
+        if verb == "%":
+            out.append("%")
+            continue
+        if argn >= len(args):
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        arg = args[argn]
+        argn += 1
+        out.append(format_arg(arg, verb, spec))
+    if argn < len(args):
+        extra = ", ".join(
+            "<nil>" if a is None or a is MISSING else f"{go_type(a)}={format_value(a)}"
+            for a in args[argn:])
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+def _bad_verb(arg: Any, verb: str) -> str:
+    if arg is None or arg is MISSING:
+        return f"%!{verb}(<nil>)"
+    return f"%!{verb}({go_type(arg)}={format_value(arg)})"
+
+
+def _pad(text: str, spec: _Spec, numeric: bool = False) -> str:
+    if spec.width is None or len(text) >= spec.width:
+        return text
+    fill = spec.width - len(text)
+    if spec.minus:
+        return text + " " * fill
+    if spec.zero and numeric:
+        sign = text[0] if text[:1] in ("-", "+", " ") else ""
+        return sign + "0" * fill + text[len(sign):]
+    return " " * fill + text
+
+
+def _sign(neg: bool, spec: _Spec) -> str:
+    if neg:
+        return "-"
+    if spec.plus:
+        return "+"
+    return " " if spec.space else ""
+
+
+def _format_int(value: int, verb: str, spec: _Spec) -> str:
+    if verb == "c":
+        return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
+    if verb == "q":
+        return _pad(quote_rune(value), spec)
+    if verb == "U":
+        text = f"U+{value:04X}"
+        if spec.sharp and 0 <= value <= 0x10FFFF and chr(value).isprintable():
+            text += f" '{chr(value)}'"
+        return _pad(text, spec)
+    base = {"d": 10, "v": 10, "x": 16, "X": 16, "o": 8, "O": 8, "b": 2}[verb]
+    digits = format(abs(value), {10: "d", 16: "x", 8: "o", 2: "b"}[base])
+    if verb == "X":
+        digits = digits.upper()
+    if spec.prec is not None:
+        digits = "" if spec.prec == 0 and value == 0 else digits.rjust(spec.prec, "0")
+    prefix = ""
+    if verb == "O" or (spec.sharp and verb == "o" and not digits.startswith("0")):
+        prefix = "0o" if verb == "O" else "0"
+    elif spec.sharp and verb in "xX":
+        prefix = "0" + verb
+    elif spec.sharp and verb == "b":
+        prefix = "0b"
+    body = _sign(value < 0, spec) + prefix + digits
+    return _pad(body, spec, numeric=spec.prec is None)
+
+
+def _format_float(value: float, verb: str, spec: _Spec) -> str:
+    if math.isnan(value) or math.isinf(value):
+        text = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+        if math.isinf(value) and value > 0 and not spec.plus:
+            text = " Inf" if spec.space else "+Inf"
+        return _pad(text, spec)
+    neg = math.copysign(1.0, value) < 0
+    mag = abs(value)
+    if verb in "vgG" and spec.prec is None:
+        body = format_float_g(mag, upper=verb == "G")
+    elif verb in "gG":
+        body = f"{mag:.{max(spec.prec or 0, 1)}g}"
+        body = body.upper() if verb == "G" else body
+    elif verb in "eE":
+        body = f"{mag:.{6 if spec.prec is None else spec.prec}e}"
+        body = body.upper() if verb == "E" else body
+    else:  # f, F
+        body = f"{mag:.{6 if spec.prec is None else spec.prec}f}"
+    return _pad(_sign(neg, spec) + body, spec, numeric=True)
+
+
+def _format_str(value: str, verb: str, spec: _Spec) -> str:
+    if verb in "xX":
+        data = value.encode()
+        if spec.prec is not None:
+            data = data[: spec.prec]
+        sep = " " if spec.space else ""
+        text = sep.join(format(b, "02x") for b in data)
+        return _pad(text.upper() if verb == "X" else text, spec)
+    if spec.prec is not None:
+        value = value[: spec.prec]
+    if verb == "q":
+        if spec.sharp and "`" not in value and all(
+                ch.isprintable() or ch == "\t" for ch in value):
+            return _pad("`" + value + "`", spec)
+        return _pad(quote(value), spec)
+    return _pad(value, spec)
+
+
+def format_arg(arg: Any, verb: str, spec: _Spec | None = None) -> str:
+    """One operand through one verb, as fmt's printArg does."""
+    spec = spec or _Spec()
+    if verb == "T":
+        return _pad(go_type(arg), spec)
+    if arg is None or arg is MISSING:
+        return _pad("<nil>", spec) if verb == "v" else _bad_verb(arg, verb)
+    if isinstance(arg, bool):
+        if verb in "tv":
+            return _pad("true" if arg else "false", spec)
+        return _bad_verb(arg, verb)
+    if isinstance(arg, int):
+        if verb in "vdxXobOcqU":
+            return _format_int(int(arg), verb, spec)
+        return _bad_verb(arg, verb)
+    if isinstance(arg, float):
+        if verb in "vgGeEfF":
+            return _format_float(arg, verb, spec)
+        return _bad_verb(arg, verb)
+    if isinstance(arg, str):
+        if verb == "v" and spec.sharp:
+            return _pad(quote(arg), spec)
+        if verb in "vsqxX":
+            return _format_str(str(arg), verb, spec)
+        return _bad_verb(arg, verb)
+    if is_struct(arg):
+        inner = [(f"{k}:" if spec.plus and verb == "v" else "") + format_arg(v, verb, spec)
+                 for k, v in struct_items(arg)]
+        return "{" + " ".join(inner) + "}"
+    if isinstance(arg, dict):
+        return "map[" + " ".join(f"{format_arg(k, verb, spec)}:{format_arg(v, verb, spec)}"
+                                 for k, v in sorted_items(arg)) + "]"
+    if isinstance(arg, list | tuple):
+        return "[" + " ".join(format_arg(v, verb, spec) for v in arg) + "]"
+    if verb in "vsq":
+        return format_arg(str(arg), verb, spec)
+    return _bad_verb(arg, verb)
