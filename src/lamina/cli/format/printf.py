@@ -31,6 +31,7 @@ class _Spec:
     sharp: bool = False
     space: bool = False
     zero: bool = False
+    plus_v: bool = False
     width: int | None = None
     prec: int | None = None
 
@@ -95,6 +96,9 @@ def sprintf(fmt: str, *args: Any) -> str:
         if verb == "%":
             out.append("%")
             continue
+        if verb == "v" and spec.plus:
+            # %+v asks for field names; it does not sign numbers.
+            spec.plus, spec.plus_v = False, True
         if argn >= len(args):
             out.append(f"%!{verb}(MISSING)")
             continue
@@ -227,7 +231,7 @@ def format_arg(arg: Any, verb: str, spec: _Spec | None = None) -> str:
             return _format_str(str(arg), verb, spec)
         return _bad_verb(arg, verb)
     if is_struct(arg):
-        inner = [(f"{k}:" if spec.plus and verb == "v" else "") + format_arg(v, verb, spec)
+        inner = [(f"{k}:" if spec.plus_v else "") + format_arg(v, verb, spec)
                  for k, v in struct_items(arg)]
         return "{" + " ".join(inner) + "}"
     if isinstance(arg, dict):

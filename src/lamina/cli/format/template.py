@@ -85,7 +85,7 @@ class Template:
         """Render ``data``; ``header`` uses docker's header functions (for table headers)."""
         state = _State(self, FUNCS_FOR_HEADERS if header else FUNCS, data)
         try:
-            state.walk(data, self.root)
+            state.walk(state.vars[0][1], self.root)
         except _ExecError as exc:
             raise TemplateError(str(exc)) from None
         return "".join(state.out)
@@ -95,7 +95,7 @@ class Template:
         state = _State(self, FUNCS_FOR_HEADERS if header else FUNCS, data)
         # docker ignores errors in table headers and prints what was written.
         with contextlib.suppress(_ExecError):
-            state.walk(data, self.root)
+            state.walk(state.vars[0][1], self.root)
         return "".join(state.out)
 
     def __repr__(self) -> str:
@@ -128,6 +128,8 @@ def _method(receiver: Any, name: str) -> Callable[..., Any] | None:
 
 class _State:
     def __init__(self, tmpl: Template, funcs: Mapping[str, Func], data: Any) -> None:
+        if data is None:
+            data = MISSING  # Execute(w, nil): dot is Go's invalid value, printed <no value>
         self.tmpl = tmpl
         self.funcs = funcs
         self.out: list[str] = []
