@@ -70,7 +70,10 @@ def push_blob(client: Client, repo: str, data: bytes) -> str:
     digest = sha256(data)
     r = client.post(f"/v2/{repo}/blobs/uploads/")
     assert r.status_code == 202, r.text
-    r = client.put(r.headers["location"], params={"digest": digest}, content=data)
+    location = r.headers["location"]
+    # Keep the query the registry put in its Location (distribution's _state).
+    separator = "&" if "?" in location else "?"
+    r = client.put(f"{location}{separator}digest={digest}", content=data)
     assert r.status_code == 201, r.text
     return digest
 
