@@ -70,6 +70,15 @@ def is_tag(reference: str) -> bool:
     return TAG_RE.fullmatch(reference) is not None
 
 
+def _check_reference(reference: str) -> bool:
+    """Whether a manifest reference can name anything: a malformed digest is DIGEST_INVALID,
+    while a string that is no tag simply names nothing (404, as distribution's router)."""
+    if ":" in reference:
+        parse_digest(reference)
+        return True
+    return is_tag(reference)
+
+
 @dataclass(frozen=True, slots=True)
 class PushedManifest:
     digest: str
@@ -97,9 +106,9 @@ class Registry:
 
     # --- manifests --------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str) -> StoredManifest:
-        if not is_tag(reference):
-            parse_digest(reference)
-        found = self.metadata.get_manifest(repository, reference)
+        found = None
+        if _check_reference(reference):
+            found = self.metadata.get_manifest(repository, reference)
         if found is None:
             raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
         return found
@@ -133,13 +142,13 @@ class Registry:
         return PushedManifest(digest, record.subject)
 
     def delete_manifest(self, repository: str, reference: str) -> None:
+        if not _check_reference(reference):
+            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
         if is_tag(reference):
             if not self.metadata.delete_tag(repository, reference):
                 raise RegistryHTTPError("MANIFEST_UNKNOWN", f"tag unknown: {reference}")
-            return
-        digest = parse_digest(reference)
-        if not self.metadata.delete_manifest(repository, digest):
-            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {digest}")
+        elif not self.metadata.delete_manifest(repository, reference):
+            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
 
     # --- blobs ------------------------------------------------------------------------------
     def blob_size(self, repository: str, digest: Digest) -> int:
