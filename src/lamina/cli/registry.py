@@ -83,8 +83,17 @@ def gc_command(
     from lamina.registry.gc import run_gc
 
     config = _load(config_file, root=root)
+    if not Path(config.root).is_dir():
+        from lamina.errors import NotFound
+
+        raise NotFound(f"no registry at {config.root}", hint="give its --root or --config")
     report = run_gc(config, dry_run=dry_run, delete_untagged=delete_untagged)
-    click.echo(str(report))
+    if dry_run:
+        for repository, digest in report.manifests:
+            click.echo(f"manifest {repository}@{digest}")
+        for digest in report.blobs:
+            click.echo(f"blob {digest}")
+    click.echo(report.summary())
 
 
 @registry.command("htpasswd")
