@@ -373,7 +373,12 @@ class _Extraction:
 
     def whiteout(self, parts: tuple[str, ...]) -> None:
         base = parts[-1]
-        pfd = self.tree.dir(parts[:-1], create=True)
+        try:
+            # A snapshot needs the parent to hold the whiteout; a flattened tree without it
+            # has nothing to delete.
+            pfd = self.tree.dir(parts[:-1], create=not self.apply)
+        except FileNotFoundError:
+            return None
         if base == WHITEOUT_OPAQUE:
             self.stats.opaques += 1
             return self.opaque(parts[:-1], pfd)
