@@ -108,7 +108,8 @@ def test_custom_template_per_row() -> None:
     assert format_rows("{{.Repository}}:{{.Tag}}", ROWS, IMAGE_HEADERS) == (
         "nginx:latest\n<none>:<none>\n")
     assert format_rows("{{.ID}}\\t{{.Size}}", ROWS[:1], {}) == "a1b2c3d4e5f6\t192MB\n"
-    assert format_rows("{{json .}}", [{"b": 1}], {}) == '{"b":1}\n'
+    # A row is a map to docker: {{json .}} sorts its keys.
+    assert format_rows("{{json .}}", [{"b": 1, "a": 2}], {}) == '{"a":2,"b":1}\n'
 
 
 def test_errors_print_nothing() -> None:

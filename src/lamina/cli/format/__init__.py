@@ -16,7 +16,7 @@ from typing import Any
 # Names are loaded on first use, so that importing ``lamina.cli.format.units`` (as
 # ``lamina images`` does) does not pay for the template engine.
 _HOMES = {
-    "MISSING": "gofmt", "GoStruct": "gofmt", "marshal_json": "gofmt", "quote": "gofmt",
+    "MISSING": "gofmt", "GoMap": "gofmt", "GoStruct": "gofmt", "marshal_json": "gofmt", "quote": "gofmt",
     "HeaderContext": "table", "ellipsis": "table", "format_rows": "table",
     "tabwriter": "table", "truncate_id": "table",
     "Template": "template", "TemplateError": "template", "compile_template": "template",
@@ -37,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "MISSING",
+    "GoMap",
     "GoStruct",
     "HeaderContext",
     "Template",

@@ -48,6 +48,15 @@ class GoStruct(dict[str, Any]):
         self.type_name = type_name
 
 
+class GoMap(dict[Any, Any]):
+    """A dict that marshals to JSON with sorted keys, as Go marshals a map.
+
+    Plain dicts marshal in insertion order, so that a dict built in a Go struct's field order
+    (an inspect object) prints as docker prints the struct; use GoMap where docker has a real
+    map (labels, a formatter row).
+    """
+
+
 def is_struct(value: Any) -> bool:
     return isinstance(value, GoStruct) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
@@ -312,7 +321,8 @@ def _marshal(value: Any, sort_keys: bool) -> str:
         return "{" + ",".join(f"{_json_string(str(k))}:{_marshal(v, sort_keys)}"
                               for k, v in struct_items(value)) + "}"
     if isinstance(value, dict):
-        items = sorted_items(value) if sort_keys else list(value.items())
+        items = sorted_items(value) if sort_keys or isinstance(value, GoMap) else list(
+            value.items())
         return "{" + ",".join(f"{_json_string(str(k))}:{_marshal(v, sort_keys)}"
                               for k, v in items) + "}"
     if isinstance(value, list | tuple):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.cli.format.gofmt import is_struct, marshal_json
+from lamina.cli.format.gofmt import GoMap, is_struct, marshal_json
 from lamina.cli.format.template import compile_template
 
 TABLE_KEY = "table"
@@ -53,11 +53,16 @@ def format_rows(fmt: str, rows: Iterable[Any], headers: Mapping[str, str] | None
     final = fmt[len(TABLE_KEY):] if is_table else fmt
     final = final.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     template = compile_template(final)
-    body = "".join(template.execute(row) + "\n" for row in rows)
+    # docker marshals a row as a map: {{json .}} sorts its keys.
+    body = "".join(template.execute(_as_row(row)) + "\n" for row in rows)
     if not is_table:
         return body
     header = template.execute_partial(HeaderContext(headers or {}), header=True)
     return tabwriter(header + "\n" + body)
+
+
+def _as_row(row: Any) -> Any:
+    return GoMap(row) if isinstance(row, dict) and not is_struct(row) else row
 
 
 # -- tabwriter --------------------------------------------------------------------------------
