@@ -24,5 +24,6 @@ def import_(engine: Engine, source: str, reference: str | None, changes: tuple[s
         image_id = engine.import_(sys.stdin.buffer, reference, changes=changes, message=message)
     else:
         with click.open_file(source, "rb") as stream:
-            image_id = engine.import_(stream, reference, changes=changes, message=message)
+            image_id = engine.import_(stream, reference, changes=changes, message=message,
+                                     source_name=source)
     click.echo(image_id)

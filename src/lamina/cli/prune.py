@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.context import filter_option, pass_engine
+from lamina.cli.context import pass_engine
 from lamina.cli.format.units import human_size
 from lamina.engine import Engine
 
@@ -16,7 +16,8 @@ WARNING_ALL = "WARNING! This will remove all images without at least one contain
 
 @click.command("prune")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images, not just dangling ones")
-@filter_option
+@click.option("--filter", "filters", multiple=True, metavar="filter",
+              help="Provide filter values (e.g. \"until=<timestamp>\")")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
 @pass_engine
 def prune(engine: Engine, all_: bool, filters: tuple[str, ...], force: bool) -> int:

@@ -66,8 +66,8 @@ class Engine:
         return archives.load(self.store, source)
 
     def import_(self, source: IO[bytes], reference: str | None = None, *,
-                changes: Sequence[str] = (), message: str = "") -> str:
+                changes: Sequence[str] = (), message: str = "", source_name: str = "-") -> str:
         from lamina.engine import archives
 
         return archives.import_rootfs(self.store, source, reference, changes=changes,
-                                      message=message)
+                                      message=message, source_name=source_name)

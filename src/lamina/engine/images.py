@@ -105,7 +105,7 @@ def _image_names(r: ImageRecord) -> list[tuple[str, str, str]]:
 
 
 def _labels(store: Store, r: ImageRecord) -> dict[str, str]:
-    return dict(store_config(store, r).labels)
+    return {str(k): str(v) for k, v in r.labels.items()}
 
 
 def store_config(store: Store, r: ImageRecord) -> ImageConfig:
@@ -196,7 +196,7 @@ def inspect_image(store: Store, name: str) -> dict[str, Any]:
         "Descriptor": {
             "mediaType": image.manifest_media_type,
             "digest": image.manifest_digest,
-            "size": image.manifest_size,
+            "size": store.blobs.size(image.manifest_digest),
         },
     }
     if config.variant:

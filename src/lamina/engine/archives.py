@@ -1,0 +1,137 @@
+"""save, load and import: images to and from tar archives and root filesystem tarballs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import IO, Any, BinaryIO, cast
+
+from lamina.engine.changes import apply_changes
+from lamina.engine.ingest import MAX_LAYER_SIZE, ingest_image
+from lamina.errors import InvalidReference, NotFound
+from lamina.model import mediatype
+from lamina.model.config import ImageConfig
+from lamina.model.descriptor import Descriptor
+from lamina.model.manifest import Manifest
+from lamina.model.platform import Platform
+from lamina.model.reference import Reference
+from lamina.store import ImageRecord, LayerRecord, Store
+from lamina.store.view import StoreImage
+
+
+def save(store: Store, names: Sequence[str], out: IO[bytes]) -> None:
+    """Write docker 25+'s archive of the named images.
+
+    As docker does: a repository name without a tag saves every tag of it; an ID saves the
+    image without names; ``name:tag`` saves that tag.
+    """
+    from lamina.image.archive import write_docker_archive
+
+    chosen: dict[str, tuple[ImageRecord, list[Reference]]] = {}
+    for name in names:
+        for record, refs in _select(store, name):
+            entry = chosen.setdefault(record.id, (record, []))
+            entry[1].extend(r for r in refs if r not in entry[1])
+    images = [(StoreImage(store.blobs, record), refs) for record, refs in chosen.values()]
+    write_docker_archive(images, cast(BinaryIO, out))
+
+
+def _select(store: Store, name: str) -> list[tuple[ImageRecord, list[Reference]]]:
+    try:
+        ref: Reference | None = Reference.parse(name)
+    except InvalidReference:
+        ref = None
+    if ref is not None and ref.is_name_only:
+        tagged = [(r, [t for t in r.tags if t.repository == ref.repository])
+                  for r in store.images()]
+        found = [(r, refs) for r, refs in tagged if refs]
+        if found:
+            return found
+    record = store.resolve(name)
+    if ref is not None and ref.digest is None and not ref.is_name_only:
+        return [(record, [ref])]
+    if ref is not None and ref.is_name_only and ref.with_default_tag() in record.tags:
+        return [(record, [ref.with_default_tag()])]
+    return [(record, [])]
+
+
+def load(store: Store, source: IO[bytes]) -> list[str]:
+    """Commit every image of a docker or OCI archive; return docker's report lines."""
+    from lamina.image.archive import read_archive
+
+    messages: list[str] = []
+    with read_archive(cast(BinaryIO, source), tmp_dir=store.scratch.path) as archive:
+        for loaded in archive.images:
+            record = ingest_image(store, loaded.image)
+            if not loaded.tags:
+                messages.append(f"Loaded image ID: {record.id}")
+            for ref in loaded.tags:
+                messages.extend(_move_tag(store, record, ref))
+                messages.append(f"Loaded image: {ref.familiar}")
+    return messages
+
+
+def _move_tag(store: Store, record: ImageRecord, ref: Reference) -> list[str]:
+    """Point ``ref`` at ``record``; say so when it took the name from another image."""
+    try:
+        previous = store.resolve(str(ref))
+    except NotFound:
+        previous = None
+    store.tag(record.id, ref)
+    if previous is not None and previous.id != record.id:
+        return [f"The image {ref.familiar} already exists, renaming the old one with ID "
+                f"{previous.id} to empty string"]
+    return []
+
+
+def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
+                  changes: Sequence[str] = (), message: str = "",
+                  source_name: str = "-") -> str:
+    """Make a one-layer image from a root filesystem tarball (plain or compressed)."""
+    from lamina.image.compression import compress_gzip, open_decompressed
+
+    ref = Reference.parse(reference).with_default_tag() if reference else None
+    if ref is not None and ref.digest is not None:
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {reference}")
+    container_config = apply_changes({}, changes)  # bad changes fail before any work
+
+    with store.blobs.writer(what="imported layer") as writer:
+        tar = open_decompressed(cast(BinaryIO, source), None, MAX_LAYER_SIZE)
+        try:
+            digests = compress_gzip(cast(BinaryIO, tar), cast(BinaryIO, writer))
+        finally:
+            tar.close()
+    layer_digest = digests.digest
+    with store.blobs.open(layer_digest) as stream:
+        # The safe extractor is also the validator: a hostile tar never becomes an image.
+        unpacked = store.snapshots.unpack(digests.diff_id, stream, mediatype.OCI_LAYER_GZIP,
+                                          digests.diff_id, MAX_LAYER_SIZE)
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    host = Platform.host()
+    data: dict[str, Any] = {
+        "architecture": host.architecture,
+        "os": host.os,
+        "config": container_config,
+        "created": now,
+        "history": [{"created": now, "comment": message or f"Imported from {source_name}"}],
+        "rootfs": {"type": "layers", "diff_ids": [digests.diff_id]},
+    }
+    if host.variant:
+        data["variant"] = host.variant
+    config = ImageConfig.build(data)
+    store.blobs.put(config.raw, config.id)
+    manifest = Manifest.build(
+        Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
+        [Descriptor(mediatype.OCI_LAYER_GZIP, layer_digest, digests.size)],
+    )
+    store.blobs.put(manifest.raw, manifest.digest)
+    layer = LayerRecord(digests.diff_id, digests.diff_id, layer_digest,
+                        mediatype.OCI_LAYER_GZIP, digests.size, unpacked)
+    try:
+        record = store.put_image(config, manifest, [layer])
+    finally:
+        store.release()
+    if ref is not None:
+        _move_tag(store, record, ref)
+    return str(record.id)
