@@ -159,6 +159,11 @@ class Store:
     def children(self, image_id: Digest) -> list[Digest]:
         return self.catalog.children(image_id)
 
+    def container_counts(self) -> dict[str, int]:
+        """How many containers use each image (images no container uses are absent)."""
+        return self.db.read(lambda conn: dict(conn.execute(
+            "SELECT image_id, count(*) FROM containers GROUP BY image_id").fetchall()))
+
     # ------------------------------------------------------------------ housekeeping
 
     def gc(self, *, wait: float | None = 60.0) -> int:

@@ -62,6 +62,9 @@ class BlobWriter:
                 raise StorageError(f"{self.what}: cannot write to {self._tmp.path}: {err}") from err
             view = view[written:]
 
+    def flush(self) -> None:
+        """Nothing to do: writes go straight to the file (for code that expects a stream)."""
+
     def commit(self) -> Digest:
         """Check digest and size, make the blob durable and visible; return its digest."""
         tmp = self._tmp
