@@ -601,3 +601,39 @@ def test_upload_continues_on_another_worker(tmp_path: Path) -> None:
         r = first.put(location, params={"digest": sha256(data)})
         assert r.status_code == 201, r.text
         assert second.get(f"/v2/w/blobs/{sha256(data)}").content == data
+
+
+def test_concurrent_chunks_on_one_session(tmp_path: Path) -> None:
+    """While one request streams a chunk, another on the same session is refused (416), and
+    the blob ends up exactly the bytes of the chunk that won."""
+    import threading
+    import time
+
+    config = RegistryConfig(root=tmp_path, log_requests=False)
+    first_data = b"a" * 200_000
+    started = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        for i in range(0, len(first_data), 20_000):
+            if i:
+                started.set()
+                time.sleep(0.02)
+            yield first_data[i : i + 20_000]
+
+    with in_process(config) as one, in_process(config) as two:
+        location = one.post("/v2/race/blobs/uploads/").headers["location"]
+        results: dict[str, int] = {}
+        writer = threading.Thread(
+            target=lambda: results.setdefault(
+                "slow", one.patch(location, content=slow_body()).status_code
+            )
+        )
+        writer.start()
+        assert started.wait(10)
+        r = two.patch(location, content=b"b" * 10, headers={"Content-Range": "0-9"})
+        writer.join(30)
+        assert r.status_code == 416 and error_codes(r) == ["RANGE_INVALID"]
+        assert results["slow"] == 202
+        r = two.put(location, params={"digest": sha256(first_data)})
+        assert r.status_code == 201, r.text
+        assert one.get(f"/v2/race/blobs/{sha256(first_data)}").content == first_data

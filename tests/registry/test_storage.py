@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.errors import InvalidArgument, NotFound, StorageError
+from lamina.errors import Conflict, InvalidArgument, NotFound, StorageError
 from lamina.registry.storage import FilesystemDriver, StorageDriver, blob_key, upload_key
 
 DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
@@ -143,3 +143,13 @@ def test_filesystem_local_path(tmp_path: Path) -> None:
     driver.put("a/b", b"x")
     path = driver.local_path("a/b")
     assert path is not None and os.path.isfile(path)
+
+
+def test_lock_is_exclusive(driver: StorageDriver) -> None:
+    with driver.lock("uploads/u/lock"):
+        with pytest.raises(Conflict), driver.lock("uploads/u/lock"):
+            pass
+        with driver.lock("uploads/v/lock"):  # another name is another lock
+            pass
+    with driver.lock("uploads/u/lock"):  # released on exit
+        pass

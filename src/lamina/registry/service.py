@@ -18,13 +18,14 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import anyio.to_thread
 
-from lamina.errors import InvalidDigest, InvalidManifest, NotFound, Unsupported
+from lamina.errors import Conflict, InvalidDigest, InvalidManifest, NotFound, Unsupported
 from lamina.model import mediatype as mt
 from lamina.model.digest import Digest, Hasher
 from lamina.model.manifest import Index, Manifest, parse_manifest
@@ -216,39 +217,71 @@ class Registry:
         while len(self._hashers) > _HASHER_CACHE:
             self._hashers.popitem(last=False)
 
+    @asynccontextmanager
+    async def _exclusive(self, upload: Upload) -> AsyncIterator[Upload]:
+        """Hold the upload's lock; yield the session as it stands once the lock is ours.
+
+        Every writer of an upload's bytes holds this lock from its offset check to its
+        metadata update, so the bytes on disk are always the bytes the recorded digest was
+        taken over, whichever worker wrote them.
+        """
+        manager = self.storage.lock(f"uploads/{upload.id}/lock")
+        try:
+            await anyio.to_thread.run_sync(manager.__enter__)
+        except Conflict:
+            raise RegistryHTTPError(
+                "RANGE_INVALID", "another request is writing to this upload"
+            ) from None
+        try:
+            current = await anyio.to_thread.run_sync(self.metadata.get_upload, upload.id)
+            if current is None:
+                raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload.id}")
+            yield current
+        finally:
+            await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
+
     async def append_upload(
         self, upload: Upload, chunks: AsyncIterator[bytes], length: int | None = None
     ) -> Upload:
         """Stream ``chunks`` onto the end of ``upload``; the session as it stands after."""
-        hasher = await anyio.to_thread.run_sync(self._hasher, upload)
-        written = await _stream(self.storage, upload_key(upload.id), upload.offset, chunks, hasher)
-        if length is not None and written != length:
-            raise RegistryHTTPError(
-                "SIZE_INVALID", f"received {written} bytes, the request said {length}"
+        async with self._exclusive(upload) as current:
+            if current.offset != upload.offset:
+                raise RegistryHTTPError(
+                    "RANGE_INVALID", f"the upload moved on to offset {current.offset}"
+                )
+            hasher = await anyio.to_thread.run_sync(self._hasher, current)
+            key = upload_key(current.id)
+            written = await _stream(self.storage, key, current.offset, chunks, hasher)
+            if length is not None and written != length:
+                raise RegistryHTTPError(
+                    "SIZE_INVALID", f"received {written} bytes, the request said {length}"
+                )
+            offset = current.offset + written
+            digest = hasher.digest()
+            moved = await anyio.to_thread.run_sync(
+                self.metadata.advance_upload, current.id, current.offset, offset, digest
             )
-        offset = upload.offset + written
-        digest = hasher.digest()
-        moved = await anyio.to_thread.run_sync(
-            self.metadata.advance_upload, upload.id, upload.offset, offset, digest
-        )
-        if not moved:
-            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload changed or ended meanwhile")
-        self._remember(upload.id, offset, hasher)
-        return Upload(upload.id, upload.repository, offset, digest, upload.created, upload.updated)
+            if not moved:
+                raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile")
+            self._remember(current.id, offset, hasher)
+            return Upload(
+                current.id, current.repository, offset, digest, current.created, current.updated
+            )
 
     async def finish_upload(self, upload: Upload, expected: Digest) -> None:
         """Verify the upload against ``expected`` and commit it as a blob of its repository."""
-        digest: str | None = upload.digest if upload.offset else None
-        if digest is None or Digest.parse(digest).algorithm != expected.algorithm:
-            hasher = await anyio.to_thread.run_sync(self._hasher, upload, expected.algorithm)
-            digest = hasher.digest()
-        self._hashers.pop(upload.id, None)
-        if digest != expected:
-            await anyio.to_thread.run_sync(self.cancel_upload, upload)
-            raise RegistryHTTPError(
-                "DIGEST_INVALID", f"uploaded content has digest {digest}, not {expected}"
-            )
-        await anyio.to_thread.run_sync(self._commit, upload.repository, expected, upload)
+        async with self._exclusive(upload) as current:
+            digest: str | None = current.digest if current.offset else None
+            if digest is None or Digest.parse(digest).algorithm != expected.algorithm:
+                hasher = await anyio.to_thread.run_sync(self._hasher, current, expected.algorithm)
+                digest = hasher.digest()
+            self._hashers.pop(current.id, None)
+            if digest != expected:
+                await anyio.to_thread.run_sync(self.cancel_upload, current)
+                raise RegistryHTTPError(
+                    "DIGEST_INVALID", f"uploaded content has digest {digest}, not {expected}"
+                )
+            await anyio.to_thread.run_sync(self._commit, current.repository, expected, current)
 
     def _commit(self, repository: str, digest: Digest, upload: Upload) -> None:
         source = upload_key(upload.id)

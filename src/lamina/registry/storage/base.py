@@ -12,6 +12,7 @@ Guarantees every driver gives:
 - ``move`` is atomic and durable when it returns (the metadata commit follows it);
 - ``append`` continues a resumable upload at a given offset, dropping any bytes past it (left by
   a request that died half-way), so the offset recorded in the metadata is the truth;
+- ``lock`` is exclusive across the processes (and hosts) sharing the storage;
 - ``delete`` removes a file, or a whole tree under a prefix, and reports whether anything was
   there.
 """
@@ -74,6 +75,13 @@ class StorageDriver(ABC):
 
         Bytes beyond ``offset`` are discarded first. The data is flushed on a clean exit; it is
         made durable by ``move`` when the upload is committed.
+        """
+
+    @abstractmethod
+    def lock(self, path: str) -> AbstractContextManager[None]:
+        """Hold an exclusive lock named ``path`` across processes; Conflict if it is held.
+
+        Upload writers take it so that two requests never write one upload at once.
         """
 
     @abstractmethod

@@ -8,6 +8,7 @@ either the old state or the new one.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import uuid
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from lamina.errors import InvalidArgument, NotFound, StorageError
+from lamina.errors import Conflict, InvalidArgument, NotFound, StorageError
 from lamina.registry.storage.base import FileInfo, StorageDriver
 
 _TMP = "_tmp"
@@ -138,6 +139,20 @@ class FilesystemDriver(StorageDriver):
             yield _FileWriter(fd, offset)
         finally:
             os.close(fd)
+
+    @contextmanager
+    def lock(self, path: str) -> Iterator[None]:
+        target = self._full(path)
+        self._mkdirs(target.parent)
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict(f"storage: {path} is locked by another writer") from None
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def move(self, src: str, dst: str) -> None:
         source, target = self._full(src), self._full(dst)
