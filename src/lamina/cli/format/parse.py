@@ -6,11 +6,33 @@ has no use for them); everything else of the action grammar is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
+from lamina.cli.format.gofmt import quote
 from lamina.cli.format.lex import T, Token, tokenize
+from lamina.cli.format.literals import parse_number, unquote
+from lamina.cli.format.nodes import (
+    ActionNode,
+    BoolNode,
+    BranchNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    ElseNode,
+    EndNode,
+    FieldNode,
+    IdentifierNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    StringNode,
+    TextNode,
+    VariableNode,
+)
 
 
 class ParseError(Exception):
@@ -20,302 +42,6 @@ class ParseError(Exception):
         super().__init__(message)
         self.message = message
         self.line = line
-
-
-# -- nodes --------------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    pos: int
-
-    def __str__(self) -> str:  # pragma: no cover - every node overrides it
-        return type(self).__name__
-
-
-@dataclass
-class TextNode(Node):
-    text: str
-
-    def __str__(self) -> str:
-        return repr(self.text)
-
-
-@dataclass
-class FieldNode(Node):
-    ident: list[str]
-
-    def __str__(self) -> str:
-        return "".join("." + i for i in self.ident)
-
-
-@dataclass
-class VariableNode(Node):
-    ident: list[str]
-
-    def __str__(self) -> str:
-        return ".".join(self.ident)
-
-
-@dataclass
-class IdentifierNode(Node):
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass
-class DotNode(Node):
-    def __str__(self) -> str:
-        return "."
-
-
-@dataclass
-class NilNode(Node):
-    def __str__(self) -> str:
-        return "nil"
-
-
-@dataclass
-class BoolNode(Node):
-    value: bool
-
-    def __str__(self) -> str:
-        return "true" if self.value else "false"
-
-
-@dataclass
-class NumberNode(Node):
-    text: str
-    int_value: int | None
-    float_value: float | None
-    is_rune: bool = False
-
-    def __str__(self) -> str:
-        return self.text
-
-    def constant(self) -> int | float:
-        """Go's idealConstant: the literal's syntax picks int or float64."""
-        text = self.text
-        hex_int = len(text) > 2 and text[0] == "0" and text[1] in "xX" and not any(
-            c in text for c in "pP")
-        if (self.float_value is not None and not hex_int and not self.is_rune
-                and any(c in text for c in ".eEpP")) or self.int_value is None:
-            assert self.float_value is not None
-            return self.float_value
-        return self.int_value
-
-
-@dataclass
-class StringNode(Node):
-    quoted: str
-    text: str
-
-    def __str__(self) -> str:
-        return self.quoted
-
-
-@dataclass
-class PipeNode(Node):
-    line: int
-    is_assign: bool = False
-    decl: list[VariableNode] = field(default_factory=list)
-    cmds: list[CommandNode] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        head = ""
-        if self.decl:
-            head = ", ".join(str(d) for d in self.decl) + (" = " if self.is_assign else " := ")
-        return head + " | ".join(str(c) for c in self.cmds)
-
-
-@dataclass
-class CommandNode(Node):
-    args: list[Node] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return " ".join(f"({a})" if isinstance(a, PipeNode) else str(a) for a in self.args)
-
-
-@dataclass
-class ChainNode(Node):
-    node: Node
-    fields: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        inner = f"({self.node})" if isinstance(self.node, PipeNode) else str(self.node)
-        return inner + "".join("." + f for f in self.fields)
-
-
-@dataclass
-class ListNode(Node):
-    nodes: list[Node] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "".join(str(n) for n in self.nodes)
-
-
-@dataclass
-class ActionNode(Node):
-    line: int
-    pipe: PipeNode
-
-    def __str__(self) -> str:
-        return "{{" + str(self.pipe) + "}}"
-
-
-@dataclass
-class BranchNode(Node):
-    """if, range and with."""
-
-    keyword: str
-    line: int
-    pipe: PipeNode
-    body: ListNode
-    else_body: ListNode | None
-
-    def __str__(self) -> str:
-        text = "{{" + self.keyword + " " + str(self.pipe) + "}}" + str(self.body)
-        if self.else_body is not None:
-            text += "{{else}}" + str(self.else_body)
-        return text + "{{end}}"
-
-
-@dataclass
-class BreakNode(Node):
-    def __str__(self) -> str:
-        return "{{break}}"
-
-
-@dataclass
-class ContinueNode(Node):
-    def __str__(self) -> str:
-        return "{{continue}}"
-
-
-@dataclass
-class _EndNode(Node):
-    def __str__(self) -> str:
-        return "{{end}}"
-
-
-@dataclass
-class _ElseNode(Node):
-    def __str__(self) -> str:
-        return "{{else}}"
-
-
-# -- literals -----------------------------------------------------------------------------
-
-_DECIMAL_INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)$")
-_OCTAL_INT = re.compile(r"[+-]?0(_?[0-7])+$")
-
-
-_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92}
-_HEX = set("0123456789abcdefABCDEF")
-
-
-def _escape(body: str, i: int, quote: str) -> tuple[bool, int, int]:
-    """Decode one Go escape at ``body[i]`` (just after the backslash).
-
-    Returns (is_byte, value, next index): hex and octal escapes are bytes, others runes.
-    """
-    if i >= len(body):
-        raise ValueError("invalid syntax")
-    c = body[i]
-    if c in _SIMPLE_ESCAPES:
-        return False, _SIMPLE_ESCAPES[c], i + 1
-    if c == quote:
-        return False, ord(c), i + 1
-    if c in "xuU":
-        n = {"x": 2, "u": 4, "U": 8}[c]
-        digits = body[i + 1: i + 1 + n]
-        if len(digits) != n or not set(digits) <= _HEX:
-            raise ValueError("invalid syntax")
-        value = int(digits, 16)
-        if c != "x" and (value > 0x10FFFF or 0xD800 <= value <= 0xDFFF):
-            raise ValueError("invalid syntax")
-        return c == "x", value, i + 1 + n
-    if c in "01234567":
-        digits = body[i: i + 3]
-        if len(digits) != 3 or not set(digits) <= set("01234567") or int(digits, 8) > 255:
-            raise ValueError("invalid syntax")
-        return True, int(digits, 8), i + 3
-    raise ValueError("invalid syntax")
-
-
-def unquote(text: str) -> str:
-    """strconv.Unquote of a "..." or `...` literal."""
-    if text.startswith("`"):
-        return text[1:-1].replace("\r", "")
-    body, out, i = text[1:-1], bytearray(), 0
-    while i < len(body):
-        ch = body[i]
-        if ch in ('"', "\n"):
-            raise ValueError("invalid syntax")
-        if ch != "\\":
-            out += ch.encode("utf-8", "surrogatepass")
-            i += 1
-            continue
-        is_byte, value, i = _escape(body, i + 1, '"')
-        out += bytes([value]) if is_byte else chr(value).encode()
-    return out.decode("utf-8", "replace")
-
-
-def unquote_char(text: str) -> int:
-    """The rune of a Go character constant such as ``'a'`` or ``'\\n'``."""
-    body = text[1:-1]
-    if body.startswith("\\"):
-        _, value, end = _escape(body, 1, "'")
-    elif body and body[0] != "'":
-        value, end = ord(body[0]), 1
-    else:
-        end, value = -1, 0
-    if end != len(body):
-        raise ValueError(f"malformed character constant: {text}")
-    return value
-
-
-def parse_number(pos: int, text: str, typ: T) -> NumberNode:
-    if typ == T.CHARCONST:
-        try:
-            code = unquote_char(text)
-        except ValueError:
-            raise ValueError(f"malformed character constant: {text}") from None
-        return NumberNode(pos, text, code, float(code), is_rune=True)
-    if typ == T.COMPLEX or text.endswith("i"):
-        raise ValueError(f"complex numbers are not supported: {text}")
-    int_value: int | None = None
-    float_value: float | None = None
-    clean = text.replace("_", "")
-    try:
-        if _OCTAL_INT.match(text):
-            int_value = int(clean.replace("0", "0o", 1) if clean[0] == "0" else
-                            clean[0] + "0o" + clean[2:], 0)
-        elif _DECIMAL_INT.match(text) or (clean.lower().lstrip("+-").startswith(
-                ("0x", "0o", "0b")) and "." not in clean and "p" not in clean.lower()):
-            int_value = int(clean, 0)
-    except ValueError:
-        int_value = None
-    if int_value is not None:
-        float_value = float(int_value)
-    else:
-        try:
-            if "x" in clean.lower():
-                float_value = float.fromhex(clean)
-            elif re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", clean):
-                float_value = float(clean)
-        except ValueError:
-            float_value = None
-        if float_value is None:
-            raise ValueError(f"illegal number syntax: {_go_quote(text)}")
-        if float_value.is_integer() and abs(float_value) < 2**63:
-            int_value = int(float_value)
-    return NumberNode(pos, text, int_value, float_value)
-
-
-# -- parser -------------------------------------------------------------------------------
 
 
 class _Parser:
@@ -378,7 +104,7 @@ class _Parser:
         root = ListNode(self.peek().pos)
         while self.peek().typ != T.EOF:
             node = self.text_or_action()
-            if isinstance(node, _EndNode | _ElseNode):
+            if isinstance(node, EndNode | ElseNode):
                 raise self.error(f"unexpected {node}")
             root.nodes.append(node)
         return root
@@ -387,7 +113,7 @@ class _Parser:
         items = ListNode(self.peek_non_space().pos)
         while self.peek_non_space().typ != T.EOF:
             node = self.text_or_action()
-            if isinstance(node, _EndNode | _ElseNode):
+            if isinstance(node, EndNode | ElseNode):
                 return items, node
             items.nodes.append(node)
         raise self.error("unexpected EOF")
@@ -411,10 +137,10 @@ class _Parser:
         if tok.typ == T.ELSE:
             peek = self.peek_non_space()
             if peek.typ in (T.IF, T.WITH):
-                return _ElseNode(peek.pos)
-            return _ElseNode(self.expect(T.RDELIM, "else").pos)
+                return ElseNode(peek.pos)
+            return ElseNode(self.expect(T.RDELIM, "else").pos)
         if tok.typ == T.END:
-            return _EndNode(self.expect(T.RDELIM, "end").pos)
+            return EndNode(self.expect(T.RDELIM, "end").pos)
         if tok.typ in (T.BREAK, T.CONTINUE):
             after = self.next_non_space()
             if after.typ != T.RDELIM:
@@ -436,7 +162,7 @@ class _Parser:
             if keyword == "range":
                 self.range_depth -= 1
             else_body: ListNode | None = None
-            if isinstance(nxt, _ElseNode):
+            if isinstance(nxt, ElseNode):
                 follow = self.peek()
                 if keyword in ("if", "with") and follow.typ == (T.IF if keyword == "if"
                                                                 else T.WITH):
@@ -445,7 +171,7 @@ class _Parser:
                     else_body = ListNode(nxt.pos, [self.control(keyword)])
                 else:
                     else_body, end = self.item_list()
-                    if not isinstance(end, _EndNode):
+                    if not isinstance(end, EndNode):
                         raise self.error(f"expected end; found {end}")
             return BranchNode(pipe.pos, keyword, pipe.line, pipe, body, else_body)
         finally:
@@ -529,7 +255,7 @@ class _Parser:
         if isinstance(node, VariableNode):
             return VariableNode(chain.pos, node.ident + chain.fields)
         if isinstance(node, BoolNode | StringNode | NumberNode | NilNode | DotNode):
-            raise self.error(f"unexpected . after term {_go_quote(str(node))}")
+            raise self.error(f"unexpected . after term {quote(str(node))}")
         return chain
 
     def term(self) -> Node | None:
@@ -537,7 +263,7 @@ class _Parser:
         typ = tok.typ
         if typ == T.IDENT:
             if tok.val not in self.functions:
-                raise self.error(f"function {_go_quote(tok.val)} not defined")
+                raise self.error(f"function {quote(tok.val)} not defined")
             return IdentifierNode(tok.pos, tok.val)
         if typ == T.DOT:
             return DotNode(tok.pos)
@@ -546,7 +272,7 @@ class _Parser:
         if typ == T.VARIABLE:
             name = tok.val.split(".")[0]
             if name not in self.vars:
-                raise self.error(f"undefined variable {_go_quote(name)}")
+                raise self.error(f"undefined variable {quote(name)}")
             return VariableNode(tok.pos, [tok.val])
         if typ == T.FIELD:
             return FieldNode(tok.pos, [tok.val[1:]])
@@ -567,11 +293,6 @@ class _Parser:
         self.backup()
         return None
 
-
-def _go_quote(text: str) -> str:
-    from lamina.cli.format.gofmt import quote
-
-    return quote(text)
 
 
 def parse(text: str, functions: Collection[str]) -> ListNode:

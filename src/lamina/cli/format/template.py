@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from lamina.cli.format import parse as p
-from lamina.cli.format.funcs import FUNCS, FUNCS_FOR_HEADERS, Func, FuncError, is_true
-from lamina.cli.format.gofmt import (
-    MISSING,
-    GoStruct,
-    format_value,
-    go_type,
-    is_struct,
-    quote,
-    sorted_items,
-    struct_items,
-)
+from lamina.cli.format.executor import ExecError, State
+from lamina.cli.format.funcs import FUNCS, FUNCS_FOR_HEADERS
+from lamina.cli.format.gofmt import MISSING, GoStruct
 from lamina.errors import InvalidArgument
 
 __all__ = ["MISSING", "GoStruct", "Template", "TemplateError", "compile_template", "render"]
@@ -48,26 +38,6 @@ class TemplateError(InvalidArgument):
         self.go_message = go_message
 
 
-class _NoFinal:
-    """No value piped in from a previous command (Go's missingVal)."""
-
-
-_NO_FINAL: Any = _NoFinal()
-_BUILTIN_TYPES = (str, int, float, bool, list, tuple, bytes, type(None))
-
-
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
-
-
-class _ExecError(Exception):
-    pass
-
-
 class Template:
     """A parsed template. ``missing_key`` is Go's option: ``"default"`` or ``"error"``."""
 
@@ -83,18 +53,20 @@ class Template:
 
     def execute(self, data: Any, *, header: bool = False) -> str:
         """Render ``data``; ``header`` uses docker's header functions (for table headers)."""
-        state = _State(self, FUNCS_FOR_HEADERS if header else FUNCS, data)
+        state = State(self.text, self.missing_error, FUNCS_FOR_HEADERS if header else FUNCS,
+                      data)
         try:
             state.walk(state.vars[0][1], self.root)
-        except _ExecError as exc:
+        except ExecError as exc:
             raise TemplateError(str(exc)) from None
         return "".join(state.out)
 
     def execute_partial(self, data: Any, *, header: bool = False) -> str:
         """Render, keeping what was written before an error, as Go's Execute leaves it."""
-        state = _State(self, FUNCS_FOR_HEADERS if header else FUNCS, data)
+        state = State(self.text, self.missing_error, FUNCS_FOR_HEADERS if header else FUNCS,
+                      data)
         # docker ignores errors in table headers and prints what was written.
-        with contextlib.suppress(_ExecError):
+        with contextlib.suppress(ExecError):
             state.walk(state.vars[0][1], self.root)
         return "".join(state.out)
 
@@ -111,359 +83,3 @@ def compile_template(text: str, missing_key: str = "default") -> Template:
 def render(text: str, data: Any, *, missing_key: str = "default") -> str:
     """Parse (cached) and execute a template over ``data``."""
     return compile_template(text, missing_key).execute(data)
-
-
-def _method(receiver: Any, name: str) -> Callable[..., Any] | None:
-    """A Go-style method of the receiver: a callable attribute of a non-builtin object."""
-    if isinstance(receiver, _BUILTIN_TYPES):
-        return None
-    if isinstance(receiver, dict) and (
-            hasattr(dict, name) or not callable(getattr(type(receiver), name, None))):
-        return None
-    attr = getattr(receiver, name, None)
-    if callable(attr) and not isinstance(attr, type) and inspect.ismethod(attr):
-        return attr
-    return None
-
-
-class _State:
-    def __init__(self, tmpl: Template, funcs: Mapping[str, Func], data: Any) -> None:
-        if data is None:
-            data = MISSING  # Execute(w, nil): dot is Go's invalid value, printed <no value>
-        self.tmpl = tmpl
-        self.funcs = funcs
-        self.out: list[str] = []
-        self.vars: list[list[Any]] = [["$", data]]
-        self.node: p.Node | None = None
-
-    # -- errors and variables --------------------------------------------------------------
-
-    def at(self, node: p.Node) -> None:
-        self.node = node
-
-    def error(self, message: str) -> NoReturn:
-        node = self.node
-        if node is None:
-            raise _ExecError(f"template: : {message}")
-        before = self.tmpl.text[: node.pos].encode()
-        nl = before.rfind(b"\n")
-        col = len(before) if nl < 0 else len(before) - (nl + 1)
-        line = 1 + before.count(b"\n")
-        raise _ExecError(f'template: :{line}:{col}: executing "" at <{node}>: {message}')
-
-    def var_value(self, name: str) -> Any:
-        for entry in reversed(self.vars):
-            if entry[0] == name:
-                return entry[1]
-        self.error(f"undefined variable: {name}")
-
-    def set_var(self, name: str, value: Any) -> None:
-        for entry in reversed(self.vars):
-            if entry[0] == name:
-                entry[1] = value
-                return
-        self.error(f"undefined variable: {name}")
-
-    # -- walking ---------------------------------------------------------------------------
-
-    def walk(self, dot: Any, node: p.Node) -> None:
-        self.at(node)
-        if isinstance(node, p.TextNode):
-            self.out.append(node.text)
-        elif isinstance(node, p.ListNode):
-            for child in node.nodes:
-                self.walk(dot, child)
-        elif isinstance(node, p.ActionNode):
-            value = self.eval_pipeline(dot, node.pipe)
-            if not node.pipe.decl:
-                self.at(node)
-                self.out.append(format_value(value))
-        elif isinstance(node, p.BranchNode):
-            if node.keyword == "range":
-                self.walk_range(dot, node)
-            else:
-                self.walk_if_or_with(dot, node)
-        elif isinstance(node, p.BreakNode):
-            raise _Break
-        elif isinstance(node, p.ContinueNode):
-            raise _Continue
-        else:  # pragma: no cover - the parser makes no other nodes
-            self.error(f"unknown node: {node}")
-
-    def walk_if_or_with(self, dot: Any, node: p.BranchNode) -> None:
-        mark = len(self.vars)
-        try:
-            value = self.eval_pipeline(dot, node.pipe)
-            if is_true(value):
-                self.walk(value if node.keyword == "with" else dot, node.body)
-            elif node.else_body is not None:
-                self.walk(dot, node.else_body)
-        finally:
-            del self.vars[mark:]
-
-    def walk_range(self, dot: Any, node: p.BranchNode) -> None:
-        self.at(node)
-        mark = len(self.vars)
-        try:
-            value = self.eval_pipeline(dot, node.pipe)
-            items: list[tuple[Any, Any]]
-            if value is None or value is MISSING:
-                items = []
-            elif isinstance(value, list | tuple):
-                items = list(enumerate(value))
-            elif isinstance(value, dict) and not is_struct(value):
-                items = sorted_items(value)
-            elif isinstance(value, int) and not isinstance(value, bool):
-                items = [(i, i) for i in range(value)]
-            else:
-                self.error(f"range can't iterate over {format_value(value)}")
-            body_mark = len(self.vars)
-            for key, elem in items:
-                decl = node.pipe.decl
-                if decl:
-                    if node.pipe.is_assign:
-                        if len(decl) > 1:
-                            self.set_var(decl[0].ident[0], key)
-                            self.set_var(decl[1].ident[0], elem)
-                        else:
-                            self.set_var(decl[0].ident[0], elem)
-                    else:
-                        self.vars[body_mark - 1][1] = elem
-                        if len(decl) > 1:
-                            self.vars[body_mark - 2][1] = key
-                try:
-                    self.walk(elem, node.body)
-                except _Continue:
-                    pass
-                except _Break:
-                    break
-                finally:
-                    del self.vars[body_mark:]
-            if not items and node.else_body is not None:
-                self.walk(dot, node.else_body)
-        finally:
-            del self.vars[mark:]
-
-    # -- evaluation ------------------------------------------------------------------------
-
-    def eval_pipeline(self, dot: Any, pipe: p.PipeNode) -> Any:
-        self.at(pipe)
-        value = _NO_FINAL
-        for cmd in pipe.cmds:
-            value = self.eval_command(dot, cmd, value)
-        for var in pipe.decl:
-            if pipe.is_assign:
-                self.set_var(var.ident[0], value)
-            else:
-                self.vars.append([var.ident[0], value])
-        return value
-
-    def not_a_function(self, args: list[p.Node], final: Any) -> None:
-        if len(args) > 1 or final is not _NO_FINAL:
-            self.error(f"can't give argument to non-function {args[0]}")
-
-    def eval_command(self, dot: Any, cmd: p.CommandNode, final: Any) -> Any:
-        first = cmd.args[0]
-        if isinstance(first, p.FieldNode):
-            self.at(first)
-            return self.eval_field_chain(dot, dot, first, first.ident, cmd.args, final)
-        if isinstance(first, p.ChainNode):
-            return self.eval_chain(dot, first, cmd.args, final)
-        if isinstance(first, p.IdentifierNode):
-            return self.eval_function(dot, first, cmd, cmd.args, final)
-        if isinstance(first, p.PipeNode):
-            self.not_a_function(cmd.args, final)
-            return self.eval_pipeline(dot, first)
-        if isinstance(first, p.VariableNode):
-            return self.eval_variable(dot, first, cmd.args, final)
-        self.at(first)
-        self.not_a_function(cmd.args, final)
-        if isinstance(first, p.BoolNode):
-            return first.value
-        if isinstance(first, p.DotNode):
-            return dot
-        if isinstance(first, p.NilNode):
-            self.error("nil is not a command")
-        if isinstance(first, p.NumberNode):
-            return first.constant()
-        if isinstance(first, p.StringNode):
-            return first.text
-        self.error(f"can't evaluate command {quote(str(first))}")
-
-    def eval_chain(self, dot: Any, chain: p.ChainNode, args: list[p.Node] | None,
-                   final: Any) -> Any:
-        self.at(chain)
-        if isinstance(chain.node, p.NilNode):
-            self.error(f"indirection through explicit nil in {chain}")
-        receiver = self.eval_arg(dot, "value", chain.node)
-        return self.eval_field_chain(dot, receiver, chain, chain.fields, args, final)
-
-    def eval_variable(self, dot: Any, var: p.VariableNode, args: list[p.Node] | None,
-                      final: Any) -> Any:
-        self.at(var)
-        value = self.var_value(var.ident[0])
-        if len(var.ident) == 1:
-            self.not_a_function(args or [var], final)
-            return value
-        return self.eval_field_chain(dot, value, var, var.ident[1:], args, final)
-
-    def eval_field_chain(self, dot: Any, receiver: Any, node: p.Node, ident: list[str],
-                         args: list[p.Node] | None, final: Any) -> Any:
-        for name in ident[:-1]:
-            receiver = self.eval_field(dot, name, node, None, _NO_FINAL, receiver)
-        return self.eval_field(dot, ident[-1], node, args, final, receiver)
-
-    def eval_field(self, dot: Any, name: str, node: p.Node, args: list[p.Node] | None,
-                   final: Any, receiver: Any) -> Any:
-        if receiver is MISSING:
-            if self.tmpl.missing_error:
-                self.error(f"nil data; no entry for key {quote(name)}")
-            return MISSING
-        if receiver is None:
-            self.error(f"nil pointer evaluating interface {{}}.{name}")
-        method = _method(receiver, name)
-        if method is not None:
-            return self.call_method(dot, method, node, name, args, final)
-        has_args = (args is not None and len(args) > 1) or final is not _NO_FINAL
-        if is_struct(receiver):
-            fields = dict(struct_items(receiver))
-            if name in fields:
-                if has_args:
-                    self.error(f"{name} has arguments but cannot be invoked as function")
-                return fields[name]
-        elif isinstance(receiver, dict):
-            if has_args:
-                self.error(f"{name} is not a method but has arguments")
-            if name in receiver:
-                return receiver[name]
-            if self.tmpl.missing_error:
-                self.error(f"map has no entry for key {quote(name)}")
-            return MISSING
-        elif not isinstance(receiver, _BUILTIN_TYPES) and not name.startswith("_"):
-            value = getattr(receiver, name, MISSING)
-            if value is not MISSING and not callable(value):
-                if has_args:
-                    self.error(f"{name} has arguments but cannot be invoked as function")
-                return value
-        self.error(f"can't evaluate field {name} in type {go_type(receiver)}")
-
-    def call_method(self, dot: Any, method: Callable[..., Any], node: p.Node, name: str,
-                    args: list[p.Node] | None, final: Any) -> Any:
-        argv = [self.eval_arg(dot, "any", a) for a in (args or [])[1:]]
-        if final is not _NO_FINAL:
-            argv.append(final)
-        try:
-            signature = inspect.signature(method)
-            signature.bind(*argv)
-        except TypeError:
-            want = len([q for q in signature.parameters.values()
-                        if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)])
-            self.error(f"wrong number of args for {name}: want {want} got {len(argv)}")
-        except ValueError:
-            pass  # no signature to check (a builtin); let the call decide
-        try:
-            return method(*argv)
-        except (FuncError, InvalidArgument, ValueError, LookupError) as exc:
-            self.at(node)
-            self.error(f"error calling {name}: {exc}")
-
-    def eval_function(self, dot: Any, ident: p.IdentifierNode, cmd: p.Node,
-                      args: list[p.Node] | None, final: Any) -> Any:
-        self.at(ident)
-        name = ident.name
-        func = self.funcs.get(name)
-        if func is None:
-            self.error(f"{quote(name)} is not a defined function")
-        rest = (args or [])[1:]
-        num_in = len(rest) + (final is not _NO_FINAL)
-        fixed = len(func.params)
-        if func.variadic is not None:
-            if num_in < fixed:
-                self.error(f"wrong number of args for {name}: want at least {fixed} got "
-                           f"{len(rest)}")
-        elif num_in != fixed:
-            self.error(f"wrong number of args for {name}: want {fixed} got {num_in}")
-        if name in ("and", "or"):
-            value: Any = None
-            for arg in rest:
-                value = self.eval_arg(dot, "value", arg)
-                if is_true(value) == (name == "or"):
-                    return value
-            if final is not _NO_FINAL:
-                value = final
-            return value
-        argv = [self.eval_arg(dot, func.params[i] if i < fixed else str(func.variadic), arg)
-                for i, arg in enumerate(rest)]
-        if final is not _NO_FINAL:
-            if func.variadic is None or num_in - 1 < fixed:
-                kind = func.params[num_in - 1] if func.variadic else func.params[-1]
-            else:
-                kind = func.variadic
-            argv.append(self.validate(final, kind))
-        try:
-            return func.impl(*argv)
-        except FuncError as exc:
-            self.at(cmd)
-            self.error(f"error calling {name}: {exc}")
-
-    # -- arguments -------------------------------------------------------------------------
-
-    _GO_NAMES = {"string": "string", "int": "int", "bool": "bool", "strings": "[]string"}
-
-    def validate(self, value: Any, kind: str) -> Any:
-        if kind == "value":
-            return value
-        if value is MISSING:
-            if kind in ("any", "strings"):
-                return None
-            self.error(f"invalid value; expected {self._GO_NAMES[kind]}")
-        if kind == "any":
-            return value
-        ok = {
-            "string": lambda v: isinstance(v, str),
-            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "bool": lambda v: isinstance(v, bool),
-            "strings": lambda v: v is None or (isinstance(v, list | tuple)
-                                               and all(isinstance(x, str) for x in v)),
-        }[kind](value)
-        if not ok:
-            got = "interface {}" if value is None else go_type(value)
-            self.error(f"wrong type for value; expected {self._GO_NAMES[kind]}; got {got}")
-        return list(value) if kind == "strings" and value is not None else value
-
-    def eval_arg(self, dot: Any, kind: str, node: p.Node) -> Any:
-        self.at(node)
-        if isinstance(node, p.DotNode):
-            return self.validate(dot, kind)
-        if isinstance(node, p.NilNode):
-            if kind in ("value", "any", "strings"):
-                return MISSING if kind == "value" else None
-            self.error(f"cannot assign nil to {self._GO_NAMES[kind]}")
-        if isinstance(node, p.FieldNode):
-            return self.validate(
-                self.eval_field_chain(dot, dot, node, node.ident, [node], _NO_FINAL), kind)
-        if isinstance(node, p.VariableNode):
-            return self.validate(self.eval_variable(dot, node, None, _NO_FINAL), kind)
-        if isinstance(node, p.PipeNode):
-            return self.validate(self.eval_pipeline(dot, node), kind)
-        if isinstance(node, p.IdentifierNode):
-            return self.validate(self.eval_function(dot, node, node, None, _NO_FINAL), kind)
-        if isinstance(node, p.ChainNode):
-            return self.validate(self.eval_chain(dot, node, None, _NO_FINAL), kind)
-        if kind in ("value", "any"):
-            if isinstance(node, p.BoolNode):
-                return node.value
-            if isinstance(node, p.NumberNode):
-                return node.constant()
-            if isinstance(node, p.StringNode):
-                return node.text
-        elif kind == "bool" and isinstance(node, p.BoolNode):
-            return node.value
-        elif kind == "string" and isinstance(node, p.StringNode):
-            return node.text
-        elif kind == "int" and isinstance(node, p.NumberNode) and node.int_value is not None:
-            return node.int_value
-        expected = {"bool": "bool", "string": "string", "int": "integer"}.get(kind)
-        if expected is None:
-            self.error(f"can't handle {node} for arg of type {self._GO_NAMES.get(kind, kind)}")
-        self.error(f"expected {expected}; found {node}")
