@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,7 +37,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise RuntimeError(f"server exited with {proc.returncode} before it was ready:\n{out}")
         try:
-            with urllib.request.urlopen(url, timeout=1):
+            # Readiness only: a TLS server's certificate is checked by the tests themselves.
+            context = ssl._create_unverified_context() if url.startswith("https") else None
+            with urllib.request.urlopen(url, timeout=1, context=context):
                 pass
             return time.monotonic() - start
         except urllib.error.HTTPError:
@@ -51,8 +54,16 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -
 class Server:
     """A server process on 127.0.0.1:port, stopped when the ``with`` block ends."""
 
-    def __init__(self, argv: Sequence[str], port: int, *, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        argv: Sequence[str],
+        port: int,
+        *,
+        env: dict[str, str] | None = None,
+        tls: bool = False,
+    ):
         self.argv = list(argv)
+        self.tls = tls
         self.port = port
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -65,7 +76,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def start(self, log_path: Path | None = None) -> Server:
         self.log_path = log_path
@@ -122,7 +133,7 @@ def lamina_server(
     if config is not None:
         argv += ["--config", str(config)]
     argv += list(extra)
-    return Server(argv, port)
+    return Server(argv, port, tls="--tls-cert" in extra)
 
 
 def cncf_server(root: Path, *, port: int | None = None, htpasswd: Path | None = None) -> Server:

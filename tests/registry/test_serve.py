@@ -203,3 +203,61 @@ def test_config_file_with_htpasswd_and_two_workers(tmp_path: Path) -> None:
     assert "wonderland" not in log and creds not in log
     access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(entry["user"] == "alice" for entry in access)
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_and_token_realm_over_https(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    set_user(tmp_path / "users", "alice", "pw", rounds=4)
+    config = tmp_path / "r.toml"
+    config.write_text(f'[auth]\nkind = "token"\nhtpasswd = "{tmp_path / "users"}"\n')
+    srv = lamina_server(
+        tmp_path / "root", config=config, extra=["--tls-cert", str(cert), "--tls-key", str(key)]
+    )
+    # Readiness is polled over plain HTTP, which a TLS server answers with an error: enough.
+    with srv:
+        srv.start(tmp_path / "server.log")
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=10, context=context)
+        conn.request("GET", "/v2/team/app/tags/list")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 401
+        challenge = r.getheader("WWW-Authenticate") or ""
+        assert challenge.startswith(f'Bearer realm="https://127.0.0.1:{srv.port}/token"')
+        conn.close()
