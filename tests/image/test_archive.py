@@ -736,3 +736,14 @@ def test_save_merges_repeated_images_and_drops_digest_references(tmp_path: Path)
     with _read(data) as archive:
         [loaded] = archive.images
         assert [t.familiar for t in loaded.tags] == ["a:1", "b:latest"]
+
+
+def test_huge_tar_header_extension_is_refused(tmp_path: Path) -> None:
+    """A PAX header claiming gigabytes must not be read into memory."""
+    data = make_layer({"manifest.json": File(b"[]", pax={"comment": "x"})})
+    header = bytearray(data[:512])
+    assert header[156:157] == b"x"  # the PAX extended header comes first
+    header[124:136] = b"%011o\0" % ((1 << 33) - 1)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    _expect(bytes(header) + data[512:], InvalidArgument, "tar header extension", tmp_path)

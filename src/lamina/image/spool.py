@@ -37,6 +37,16 @@ from lamina.model.digest import Digest
 #: More entries than this is not an image archive; refusing bounds memory spent on the index.
 MAX_ENTRIES: Final = 200_000
 MAX_NAME: Final = 4096
+MAX_HEADER: Final = 1 << 20
+_EXTENSION_TYPES: Final = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
+)
 _CHUNK: Final = 1 << 20
 _BLOB_NAME: Final = re.compile(r"blobs/(sha256|sha512)/([a-f0-9]+)")
 _MAX_LINK_HOPS: Final = 16
@@ -331,10 +341,20 @@ def _regular_file_fd(stream: BinaryIO) -> int | None:
     return os.dup(fd)
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses header extensions (PAX records, GNU long names) larger than MAX_HEADER: tarfile
+    reads them whole into memory, so a hostile archive could ask for gigabytes."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENSION_TYPES and self.size > MAX_HEADER:
+            raise InvalidArgument(f"archive has a {self.size}-byte tar header extension")
+        return super()._proc_member(tar)  # type: ignore[misc]
+
+
 def _read_entries(spool: Spool, data: IO[bytes], base: int, max_size: int | None) -> None:
     total = 0
     try:
-        tar = tarfile.open(fileobj=data, mode="r|")  # noqa: SIM115 - closed by the with below
+        tar = tarfile.open(fileobj=data, mode="r|", tarinfo=_BoundedTarInfo)  # noqa: SIM115 - closed by the with below
     except _format_errors() as err:
         raise InvalidArgument(f"archive is not a valid tar file: {err}") from None
     with tar:
