@@ -10,6 +10,8 @@ from lamina.cli.format.gofmt import (
     MISSING,
     GoMap,
     GoStruct,
+    NilList,
+    NilMap,
     format_float_g,
     format_float_json,
     format_value,
@@ -161,3 +163,31 @@ PRINTF = [
 @pytest.mark.parametrize(("fmt", "args", "expected"), PRINTF)
 def test_sprintf(fmt: str, args: tuple[Any, ...], expected: str) -> None:
     assert sprintf(fmt, *args) == expected
+
+
+def test_marshal_indent_like_docker_inspect() -> None:
+    value = [{"Id": "x", "RepoTags": ["a"], "Config": {"Env": [], "Labels": {}, "Cmd": None},
+              "Note": "<&>"}]
+    assert marshal_json(value, indent="    ", escape_html=True) == (
+        "[\n"
+        "    {\n"
+        '        "Id": "x",\n'
+        '        "RepoTags": [\n'
+        '            "a"\n'
+        "        ],\n"
+        '        "Config": {\n'
+        '            "Env": [],\n'
+        '            "Labels": {},\n'
+        '            "Cmd": null\n'
+        "        },\n"
+        '        "Note": "\\u003c\\u0026\\u003e"\n'
+        "    }\n"
+        "]"
+    )
+    assert marshal_json([], indent="    ") == "[]"
+
+
+def test_nil_slices_and_maps() -> None:
+    assert marshal_json({"a": NilList(), "b": NilMap(), "c": []}) == '{"a":null,"b":null,"c":[]}'
+    assert format_value(NilList()) == "[]"
+    assert format_value(NilMap()) == "map[]"

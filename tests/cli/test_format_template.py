@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lamina.cli.format.gofmt import GoStruct
+from lamina.cli.format.gofmt import GoMap, GoStruct, NilList
 from lamina.cli.format.template import Template, TemplateError, compile_template, render
 from lamina.errors import InvalidArgument
 
@@ -322,6 +322,15 @@ def test_missingkey_error_as_docker_inspect() -> None:
     assert str(info.value) == ('template parsing error: template: :1:9: executing "" at '
                                '<.Config.Nope>: map has no entry for key "Nope"')
     assert Template("{{.Os}}", missing_key="error").execute(IMAGE) == "linux"
+
+
+def test_missingkey_error_spares_go_maps() -> None:
+    """In docker's typed inspect, a missing key of a real map (labels) is <no value>."""
+    data = {"Config": {"Labels": GoMap({"a": "1"})}}
+    template = Template("{{.Config.Labels.b}}|{{.Config.Labels.a}}", missing_key="error")
+    assert template.execute(data) == "<no value>|1"
+    assert render("{{.Cmd}} {{json .Cmd}} {{len .Cmd}} {{if .Cmd}}y{{else}}n{{end}}",
+                  {"Cmd": NilList()}) == "[] null 0 n"
 
 
 def test_partial_output_on_error() -> None:

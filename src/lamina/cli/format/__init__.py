@@ -16,7 +16,8 @@ from typing import Any
 # Names are loaded on first use, so that importing ``lamina.cli.format.units`` (as
 # ``lamina images`` does) does not pay for the template engine.
 _HOMES = {
-    "MISSING": "gofmt", "GoMap": "gofmt", "GoStruct": "gofmt", "marshal_json": "gofmt", "quote": "gofmt",
+    "MISSING": "gofmt", "GoMap": "gofmt", "GoStruct": "gofmt", "NilList": "gofmt",
+    "NilMap": "gofmt", "marshal_json": "gofmt", "quote": "gofmt",
     "HeaderContext": "table", "ellipsis": "table", "format_rows": "table",
     "tabwriter": "table", "truncate_id": "table",
     "Template": "template", "TemplateError": "template", "compile_template": "template",
@@ -40,6 +41,8 @@ __all__ = [
     "GoMap",
     "GoStruct",
     "HeaderContext",
+    "NilList",
+    "NilMap",
     "Template",
     "TemplateError",
     "binary_size",

@@ -10,6 +10,7 @@ from lamina.cli.format import nodes as n
 from lamina.cli.format.funcs import Func, FuncError, is_true
 from lamina.cli.format.gofmt import (
     MISSING,
+    GoMap,
     format_value,
     go_type,
     is_struct,
@@ -265,7 +266,9 @@ class State:
                 self.error(f"{name} is not a method but has arguments")
             if name in receiver:
                 return receiver[name]
-            if self.missing_error:
+            # A GoMap is a map inside a typed Go struct: docker inspect prints <no value>
+            # for its missing keys even though it fails on missing struct fields.
+            if self.missing_error and not isinstance(receiver, GoMap):
                 self.error(f"map has no entry for key {quote(name)}")
             return MISSING
         elif not isinstance(receiver, _BUILTIN_TYPES) and not name.startswith("_"):

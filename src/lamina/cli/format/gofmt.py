@@ -57,6 +57,14 @@ class GoMap(dict[Any, Any]):
     """
 
 
+class NilList(list[Any]):
+    """Go's nil slice: prints ``[]`` in templates but marshals to ``null``."""
+
+
+class NilMap(dict[Any, Any]):
+    """Go's nil map: prints ``map[]`` in templates but marshals to ``null``."""
+
+
 def is_struct(value: Any) -> bool:
     return isinstance(value, GoStruct) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
@@ -292,20 +300,33 @@ def _json_string(text: str) -> str:
     return "".join(out)
 
 
-def marshal_json(value: Any, escape_html: bool = False, sort_keys: bool = False) -> str:
-    """json.Marshal of a value, compact. Dicts keep their order unless ``sort_keys``.
+def marshal_json(value: Any, escape_html: bool = False, sort_keys: bool = False,
+                 indent: str | None = None) -> str:
+    """json.Marshal of a value: compact, or as json.MarshalIndent(v, "", indent).
 
-    Docker's ``json`` template function does not escape HTML (SetEscapeHTML(false)); Go's
-    plain json.Marshal does, with ``escape_html``.
+    Dicts keep their order unless ``sort_keys`` (a :class:`GoMap` is always sorted, a
+    :class:`NilList` or :class:`NilMap` is ``null``). Docker's ``json`` template function does
+    not escape HTML (SetEscapeHTML(false)); json.Marshal, as ``docker inspect`` uses it, does:
+    pass ``escape_html``.
     """
-    text = _marshal(value, sort_keys)
+    text = _marshal(value, sort_keys, indent, "")
     if escape_html:
         text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text
 
 
-def _marshal(value: Any, sort_keys: bool) -> str:
-    if value is None or value is MISSING:
+def _container(items: list[str], open_: str, close: str, indent: str | None,
+               prefix: str) -> str:
+    if not items:
+        return open_ + close
+    if indent is None:
+        return open_ + ",".join(items) + close
+    inner = prefix + indent
+    return open_ + "\n" + ",\n".join(inner + item for item in items) + "\n" + prefix + close
+
+
+def _marshal(value: Any, sort_keys: bool, indent: str | None, prefix: str) -> str:
+    if value is None or value is MISSING or isinstance(value, NilList | NilMap):
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -317,17 +338,22 @@ def _marshal(value: Any, sort_keys: bool) -> str:
         return _json_string(str(value))
     if isinstance(value, bytes):
         return '"' + base64.b64encode(value).decode() + '"'
-    if is_struct(value):
-        return "{" + ",".join(f"{_json_string(str(k))}:{_marshal(v, sort_keys)}"
-                              for k, v in struct_items(value)) + "}"
-    if isinstance(value, dict):
-        items = sorted_items(value) if sort_keys or isinstance(value, GoMap) else list(
-            value.items())
-        return "{" + ",".join(f"{_json_string(str(k))}:{_marshal(v, sort_keys)}"
-                              for k, v in items) + "}"
+    inner = prefix + (indent or "")
+    colon = ":" if indent is None else ": "
+    if is_struct(value) or isinstance(value, dict):
+        if is_struct(value):
+            items = struct_items(value)
+        elif sort_keys or isinstance(value, GoMap):
+            items = sorted_items(value)
+        else:
+            items = list(value.items())
+        members = [f"{_json_string(str(k))}{colon}{_marshal(v, sort_keys, indent, inner)}"
+                   for k, v in items]
+        return _container(members, "{", "}", indent, prefix)
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_marshal(v, sort_keys) for v in value) + "]"
+        return _container([_marshal(v, sort_keys, indent, inner) for v in value], "[", "]",
+                          indent, prefix)
     to_json = getattr(value, "to_json", None)
     if callable(to_json):
-        return _marshal(to_json(), sort_keys)
+        return _marshal(to_json(), sort_keys, indent, prefix)
     return _json_string(str(value))
