@@ -11,6 +11,8 @@ import enum
 import unicodedata
 from dataclasses import dataclass
 
+from lamina.cli.format.gofmt import quote
+
 
 class T(enum.IntEnum):
     """Token types; those after KEYWORD are keywords (printed as ``<name>`` in errors)."""
@@ -69,8 +71,6 @@ class Token:
     line: int
 
     def __str__(self) -> str:
-        from lamina.cli.format.gofmt import quote
-
         if self.typ == T.EOF:
             return "EOF"
         if self.typ == T.ERROR:
@@ -369,8 +369,6 @@ class _Lexer:
         return True
 
     def lex_number(self) -> None:
-        from lamina.cli.format.gofmt import quote
-
         if not self.scan_number():
             self.error(f"bad number syntax: {quote(self.text[self.start:self.pos])}")
             return
