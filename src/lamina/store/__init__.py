@@ -166,7 +166,7 @@ class Store:
 
     # ------------------------------------------------------------------ housekeeping
 
-    def gc(self, *, wait: float | None = 60.0) -> int:
+    def gc(self, *, wait: float | None = 10.0) -> int:
         """Remove blobs and snapshots no image references; return the bytes reclaimed.
 
         Waits up to ``wait`` s (None: forever) for processes adding content to finish; if they
@@ -187,8 +187,9 @@ class Store:
     def lease(self) -> Iterator[None]:
         """Keep gc in other processes off everything added inside the block.
 
-        Ingesting and unpacking already take the lease until ``close()``; a long-lived user of
-        the library scopes it with this instead and calls ``release()`` after.
+        Wrap each add (pull, load, build, import: ingest, unpack, then ``put_image``) in it.
+        Outside such a block, ingesting and unpacking take the lease until ``release()`` or
+        ``close()``, which keeps other processes' gc waiting (then giving up) meanwhile.
         """
         with self._lease.shared():
             yield

@@ -6,8 +6,10 @@ referenced by nothing, and a ``gc`` in another process would delete it. So a pro
 content holds a *shared* ``flock`` on ``gc.lock`` while it does, and ``gc`` deletes files only
 while it holds the *exclusive* lock. The kernel drops the lock of a process that dies.
 
-A store takes the shared lock at its first write and keeps it until it is closed (``hold``);
-``shared()`` scopes it to a block instead. ``exclusive()`` is for gc.
+A store takes the shared lock at its first write and keeps it until it is closed or released
+(``hold``), unless the write happens inside a ``shared()`` block, which then scopes it: an
+engine wraps a whole pull or load in one block, so the lock does not outlive the command's
+writes (a long ``run`` after its pull must not hold gc off). ``exclusive()`` is for gc.
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ class Lease:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def hold(self) -> None:
-        """Take the shared lock until ``release()`` (idempotent)."""
+        """Take the shared lock until ``release()``, unless a ``shared()`` block covers us."""
         with self._mutex:
-            if not self._sticky:
+            if not self._depth:
                 self._acquire_shared()
                 self._sticky = True
 

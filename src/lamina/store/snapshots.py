@@ -111,7 +111,7 @@ class SnapshotStore:
             # Flush the unpacked files before the rename makes them visible, so that even a
             # power loss cannot leave a snapshot in place with empty files.
             sync_filesystem(tmp)
-            final.parent.mkdir(mode=0o700, exist_ok=True)
+            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 os.rename(tmp, final)
             except OSError as err:
