@@ -23,7 +23,7 @@ def ellipsis(text: str, width: int) -> str:
 
 
 def history_fields(row: HistoryRow, human: bool, no_trunc: bool) -> dict[str, Any]:
-    created_by = " ".join(row.created_by.split()) if not no_trunc else row.created_by
+    created_by = row.created_by.replace("\t", " ")
     return {
         "ID": row.id if row.id == "<missing>" else short_id(row.id, no_trunc),
         "CreatedSince": (time_ago(row.created) if human else format_rfc3339(row.created))

@@ -10,7 +10,7 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
-from lamina.errors import LaminaError, NotFound
+from lamina.errors import NotFound
 
 
 def go_json(value: Any) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import IO, Any, BinaryIO, cast
 
 from lamina.engine.changes import apply_changes
-from lamina.engine.ingest import MAX_LAYER_SIZE, ingest_image
+from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure, ingest_image
 from lamina.errors import InvalidReference, NotFound
 from lamina.model import mediatype
 from lamina.model.config import ImageConfig
@@ -88,12 +88,21 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
                   changes: Sequence[str] = (), message: str = "",
                   source_name: str = "-") -> str:
     """Make a one-layer image from a root filesystem tarball (plain or compressed)."""
-    from lamina.image.compression import compress_gzip, open_decompressed
-
     ref = Reference.parse(reference).with_default_tag() if reference else None
     if ref is not None and ref.digest is not None:
         raise InvalidReference(f"refusing to create a tag with a digest reference: {reference}")
     container_config = apply_changes({}, changes)  # bad changes fail before any work
+
+    with cleanup_on_failure(store):
+        record = _import_layer(store, source, container_config, message, source_name)
+    if ref is not None:
+        _move_tag(store, record, ref)
+    return str(record.id)
+
+
+def _import_layer(store: Store, source: IO[bytes], container_config: dict[str, Any],
+                  message: str, source_name: str) -> ImageRecord:
+    from lamina.image.compression import compress_gzip, open_decompressed
 
     with store.blobs.writer(what="imported layer") as writer:
         tar = open_decompressed(cast(BinaryIO, source), None, MAX_LAYER_SIZE)
@@ -129,9 +138,6 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
     layer = LayerRecord(digests.diff_id, digests.diff_id, layer_digest,
                         mediatype.OCI_LAYER_GZIP, digests.size, unpacked)
     try:
-        record = store.put_image(config, manifest, [layer])
+        return store.put_image(config, manifest, [layer])
     finally:
         store.release()
-    if ref is not None:
-        _move_tag(store, record, ref)
-    return str(record.id)

@@ -11,7 +11,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lamina.engine.filters import match_labels, match_reference, parse_bool, parse_filters
+from lamina.engine.filters import (
+    match_labels,
+    match_reference,
+    parse_bool,
+    parse_duration,
+    parse_filters,
+)
 from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 from lamina.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from lamina.model.config import ImageConfig
@@ -337,7 +343,7 @@ def _prune_labels_match(store: Store, r: ImageRecord, wanted: dict[str, list[str
 def _until(values: list[str] | None) -> float | None:
     if not values:
         return None
-    from lamina.cli.format.units import parse_rfc3339, parse_duration
+    from lamina.cli.format.units import parse_rfc3339
 
     value = values[-1]
     try:

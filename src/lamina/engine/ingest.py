@@ -7,8 +7,11 @@ already present, shared with another image, is neither copied nor unpacked again
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 from lamina.errors import IntegrityError, InvalidManifest
-from lamina.image.base import Image
+from lamina.image.base import Image, Layer
 from lamina.model.chain import chain_ids
 from lamina.model.digest import Digest
 from lamina.store import ImageRecord, LayerRecord, Store
@@ -17,7 +20,8 @@ from lamina.store import ImageRecord, LayerRecord, Store
 MAX_LAYER_SIZE = 64 * 1024**3
 
 
-def ingest_image(store: Store, image: Image) -> ImageRecord:
+def ingest_image(store: Store, image: Image, *, parent: Digest | None = None) -> ImageRecord:
+    """Store every blob and snapshot of ``image``, then record it (under ``parent``, if built)."""
     manifest = image.manifest()
     raw_config = image.raw_config()
     expected = manifest.config.digest
@@ -30,9 +34,35 @@ def ingest_image(store: Store, image: Image) -> ImageRecord:
             f"image {config.id.short}: manifest has {len(layers)} layers but the config "
             f"names {len(config.diff_ids)} diff_ids"
         )
+    with cleanup_on_failure(store):
+        records = _store_layers(store, layers, config.diff_ids)
+        store.blobs.put(raw_config, expected)
+        store.blobs.put(manifest.raw, manifest.digest)
+        try:
+            return store.put_image(config, manifest, records, parent=parent)
+        finally:
+            store.release()
+
+
+@contextmanager
+def cleanup_on_failure(store: Store) -> Iterator[None]:
+    """If adding an image fails half-way, remove what it had stored and nothing uses.
+
+    Files go in before metadata, so a failure can leave blobs or snapshots behind; a gc that
+    does not wait for other writers removes them, and leaves anything another process is
+    adding (it holds the lease) alone."""
+    try:
+        yield
+    except BaseException:
+        store.release()
+        store.gc(wait=0)
+        raise
+
+
+def _store_layers(store: Store, layers: Sequence[Layer], diff_ids: Sequence[Digest]
+                  ) -> list[LayerRecord]:
     records: list[LayerRecord] = []
-    for layer, diff_id, chain_id in zip(layers, config.diff_ids, chain_ids(config.diff_ids),
-                                        strict=True):
+    for layer, diff_id, chain_id in zip(layers, diff_ids, chain_ids(diff_ids), strict=True):
         if not store.blobs.has(layer.digest):
             with layer.open_compressed() as stream:
                 store.blobs.ingest(stream, layer.digest, layer.size,
@@ -42,9 +72,4 @@ def ingest_image(store: Store, image: Image) -> ImageRecord:
                                               MAX_LAYER_SIZE)
         records.append(LayerRecord(diff_id, chain_id, layer.digest, layer.media_type,
                                    layer.size, unpacked))
-    store.blobs.put(raw_config, expected)
-    store.blobs.put(manifest.raw, manifest.digest)
-    try:
-        return store.put_image(config, manifest, records)
-    finally:
-        store.release()
+    return records
