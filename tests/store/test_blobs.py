@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -162,9 +163,9 @@ def test_concurrent_ingest_of_same_blob(blobs: BlobStore) -> None:
 def test_scratch_clean_keeps_live_entries(tmp_path: Path) -> None:
     scratch = Scratch(tmp_path)
     live = scratch.file("blob")
-    stale = tmp_path / "blob-1-dead"
+    stale = tmp_path / ("blob-1-" + "d" * 16)
     stale.write_bytes(b"left by a killed process")
-    deep = tmp_path / "snapshot-1-dead" / "fs" / "a"
+    deep = tmp_path / ("snapshot-1-" + "d" * 16) / "fs" / "a"
     deep.mkdir(parents=True)
     (deep / "f").write_bytes(b"x")
     os.chmod(deep, 0o500)
@@ -175,3 +176,18 @@ def test_scratch_clean_keeps_live_entries(tmp_path: Path) -> None:
     assert not live_dir.exists()
     live.discard()
     assert os.listdir(tmp_path) == []
+
+
+def test_scratch_clean_spares_recent_foreign_entries(tmp_path: Path) -> None:
+    from lamina.store import scratch as scratch_module
+
+    scratch = Scratch(tmp_path)
+    recent = tmp_path / "lamina-archive-abc123"
+    recent.mkdir()
+    old = tmp_path / "lamina-archive-old123"
+    old.mkdir()
+    (old / "f").write_bytes(b"x")
+    past = time.time() - scratch_module.FOREIGN_MAX_AGE - 10
+    os.utime(old, (past, past))
+    assert scratch.clean() == 1
+    assert recent.exists() and not old.exists()

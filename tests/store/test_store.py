@@ -192,7 +192,7 @@ def test_delete_and_gc(store: Store) -> None:
 
 def test_gc_removes_unrecorded_files_and_stale_tmp(store: Store) -> None:
     stray = store.blobs.put(b"stray")
-    (store.root / "tmp" / "blob-1-dead").write_bytes(b"partial")
+    (store.root / "tmp" / ("blob-1-" + "d" * 16)).write_bytes(b"partial")
     assert store.gc() == 5
     assert not store.blobs.has(stray)
     assert os.listdir(store.root / "tmp") == []

@@ -3,7 +3,9 @@
 Everything the store writes is first made here, on the same filesystem as its final place, and
 renamed into place once complete, so a reader never sees a partial blob or snapshot.
 
-Several lamina processes share one ``tmp/``. To tell an entry that is being written from one
+Several lamina processes share one ``tmp/``. Use ``file()`` and ``directory()``: an entry made
+otherwise (say by ``tempfile`` with ``dir=tmp/``) has no lock and is only cleaned after hours,
+so make it inside a ``directory()`` instead. To tell an entry that is being written from one
 left behind by a process that died (``kill -9``), its maker holds an ``flock`` on it for as long
 as it uses it; the kernel drops that lock when the process dies. ``clean()`` removes exactly the
 entries whose lock it can take. A maker checks, once it holds the lock, that its entry was not
@@ -15,14 +17,20 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lamina.errors import StorageError
 
+# Names made by this module; others' temporary files (tempfile.mkdtemp(dir=tmp/)) carry no
+# lock, so they are only removed once clearly abandoned.
+_OURS = re.compile(r"[a-z]+-[0-9]+-[0-9a-f]{16}")
+FOREIGN_MAX_AGE = 6 * 3600
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 
@@ -114,6 +122,9 @@ class Scratch:
             return 0
         for name in names:
             path = self.path / name
+            if not _OURS.fullmatch(name):
+                removed += _clean_foreign(path)
+                continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             except FileNotFoundError:
@@ -137,6 +148,18 @@ class Scratch:
             finally:
                 os.close(fd)
         return removed
+
+
+def _clean_foreign(path: Path) -> int:
+    """Remove an entry not made by Scratch if nothing touched it for FOREIGN_MAX_AGE."""
+    try:
+        age = time.time() - os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return 0
+    if age < FOREIGN_MAX_AGE:
+        return 0
+    remove_tree(path)
+    return 1
 
 
 def _lock_and_check(fd: int) -> bool:
