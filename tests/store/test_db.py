@@ -133,3 +133,10 @@ def test_concurrent_first_open(tmp_path: Path) -> None:
     assert db.conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == (
         SCHEMA_VERSION
     )
+
+
+def test_corrupt_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "lamina.db"
+    path.write_bytes(b"this is not an sqlite database" * 100)
+    with pytest.raises(StorageError, match="store database"):
+        Database(path)

@@ -176,8 +176,10 @@ class Database:
         while True:
             try:
                 return fn()
-            except sqlite3.OperationalError as err:
-                if not is_busy(err):
+            except sqlite3.IntegrityError:
+                raise  # a constraint: the caller knows what it means (a Conflict, a bug)
+            except sqlite3.DatabaseError as err:
+                if not isinstance(err, sqlite3.OperationalError) or not is_busy(err):
                     raise StorageError(f"store database {self.path}: {err}") from err
                 if time.monotonic() >= deadline:
                     raise StorageError(
