@@ -140,14 +140,12 @@ async def count_upload_sessions(config: RegistryConfig) -> int:
     """Upload sessions in progress, read from the metadata (for ``/metrics``)."""
     import anyio.to_thread
 
-    from lamina.registry.metadata import SQLiteMetadata
-
     def count() -> int:
-        metadata = SQLiteMetadata(config.root / "registry.db")
+        registry = Registry(config)
         try:
-            return metadata.count_uploads()
+            return registry.count_uploads()
         finally:
-            metadata.close()
+            registry.close()
 
     return await anyio.to_thread.run_sync(count)
 

@@ -23,8 +23,8 @@ from functools import partial
 from lamina.errors import InvalidDigest
 from lamina.model.digest import Digest
 from lamina.registry.config import RegistryConfig
-from lamina.registry.metadata import MetadataStore, SQLiteMetadata
-from lamina.registry.storage import FilesystemDriver, StorageDriver, blob_key, upload_key
+from lamina.registry.metadata import MetadataStore
+from lamina.registry.storage import StorageDriver, blob_key, upload_key
 
 
 @dataclass
@@ -178,18 +178,20 @@ def _digest_of(path: str) -> str | None:
 def run_gc(
     config: RegistryConfig, *, delete_untagged: bool = False, dry_run: bool = False
 ) -> GCReport:
-    """Collect the registry under ``config.root`` with its configured grace period."""
-    metadata = SQLiteMetadata(config.root / "registry.db")
+    """Collect the registry of ``config`` with its configured grace period."""
+    from lamina.registry.service import Registry
+
+    registry = Registry(config)
     try:
         return collect_garbage(
-            metadata,
-            FilesystemDriver(config.root / "storage"),
+            registry.metadata,
+            registry.storage,
             grace_seconds=config.gc_grace_seconds,
             delete_untagged=delete_untagged,
             dry_run=dry_run,
         )
     finally:
-        metadata.close()
+        registry.close()
 
 
 __all__ = ["GCReport", "collect_garbage", "run_gc"]

@@ -28,7 +28,7 @@ from lamina.registry.handlers.common import (
 )
 from lamina.registry.service import parse_digest
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 
 
