@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import tomllib
 import types
@@ -234,8 +235,21 @@ def _note_signal(signum: int, frame: types.FrameType | None) -> None:
     log.info("registry: stopped by signal %d", signum)
 
 
+def _preload(config: RegistryConfig) -> None:
+    """Import in the parent what every forked worker needs, so that none imports it again."""
+    import uvloop  # noqa: F401
+
+    import lamina.registry.app
+    import lamina.registry.metrics
+
+    if config.auth.kind != "none":
+        import lamina.registry.auth.authorizers
+    if config.auth.kind == "token":
+        import lamina.registry.auth.token_server  # noqa: F401
+
+
 def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
-    """Serve until SIGTERM or SIGINT. Blocks."""
+    """Serve until SIGTERM or SIGINT, then finish the requests in flight. Blocks."""
     import uvicorn
 
     validate(config)
@@ -243,17 +257,11 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
     host, port = parse_addr(config.addr)
     os.environ[CONFIG_ENV] = config_to_json(config)
     setup_logging()
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again against the
-    # handler it found at start. A handler of ours makes that second delivery a no-op, so that
-    # a requested, clean shutdown exits 0 instead of dying by the signal.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _note_signal)
-    uvicorn.run(
-        "lamina.registry.serve:app_factory",
+    uv_config = uvicorn.Config(
+        app_factory,
         factory=True,
         host=host,
         port=port,
-        workers=config.workers if config.workers > 1 else None,
         loop="uvloop",
         http="httptools",
         lifespan="auto",
@@ -262,7 +270,28 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        backlog=4096,
         timeout_graceful_shutdown=shutdown_grace_seconds,
         log_level="warning",
         log_config=None,
     )
+    if config.workers == 1:
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
+        # against the handler it found at start. A handler of ours makes that a no-op, so a
+        # requested, clean shutdown exits 0 instead of dying by the signal.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _note_signal)
+        uvicorn.Server(uv_config).run()
+        return
+
+    from lamina.registry.workers import Supervisor
+
+    sock = uv_config.bind_socket()
+    _preload(config)
+
+    def child(sock: socket.socket) -> None:
+        uvicorn.Server(uv_config).run(sockets=[sock])
+
+    status = Supervisor(sock, config.workers, child).run()
+    if status:
+        sys.exit(status)
