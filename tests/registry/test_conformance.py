@@ -637,3 +637,52 @@ def test_concurrent_chunks_on_one_session(tmp_path: Path) -> None:
         r = two.put(location, params={"digest": sha256(first_data)})
         assert r.status_code == 201, r.text
         assert one.get(f"/v2/race/blobs/{sha256(first_data)}").content == first_data
+
+
+def test_malformed_references(client: Client, repo: str) -> None:
+    push_image(client, repo, image("refs"), "v1")
+    r = client.get(f"/v2/{repo}/manifests/sha256:abc")
+    assert r.status_code == 400 and error_codes(r) == ["DIGEST_INVALID"]
+    r = client.get(f"/v2/{repo}/manifests/-notatag")
+    assert r.status_code == 404 and error_codes(r) == ["MANIFEST_UNKNOWN"]
+    assert client.delete(f"/v2/{repo}/manifests/-notatag").status_code == 404
+    r = client.get(f"/v2/{repo}/blobs/sha256:abc")
+    assert r.status_code == 400 and error_codes(r) == ["DIGEST_INVALID"]
+    r = client.get(f"/v2/{repo}/blobs/md5:{'0' * 32}")
+    assert r.status_code == 400 and error_codes(r) == ["DIGEST_INVALID"]
+
+
+def test_sha512_blobs_and_manifests(client: Client, repo: str) -> None:
+    import hashlib
+
+    data = b"sha512 content" * 100
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    r = client.post(f"/v2/{repo}/blobs/uploads/")
+    r = client.patch(r.headers["location"], content=data)
+    r = client.put(r.headers["location"], params={"digest": digest})
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v2/{repo}/blobs/{digest}").content == data
+    img = image("512")
+    for blob in img.blobs.values():
+        push_blob(client, repo, blob)
+    reference = "sha512:" + hashlib.sha512(img.manifest).hexdigest()
+    r = push_manifest(client, repo, reference, img.manifest, img.media_type)
+    assert r.status_code == 201 and r.headers["docker-content-digest"] == reference
+    assert client.get(f"/v2/{repo}/manifests/{reference}").content == img.manifest
+
+
+def test_wrong_digest_after_chunks_ends_the_session(client: Client, repo: str) -> None:
+    r = client.post(f"/v2/{repo}/blobs/uploads/")
+    location = r.headers["location"]
+    client.patch(location, content=b"chunk one", headers={"Content-Range": "0-8"})
+    r = client.put(location, params={"digest": sha256(b"something else")})
+    assert r.status_code == 400 and error_codes(r) == ["DIGEST_INVALID"]
+    assert client.get(location).status_code == 404
+    assert client.head(f"/v2/{repo}/blobs/{sha256(b'chunk one')}").status_code == 404
+
+
+def test_manifest_is_served_at_the_blob_endpoint(client: Client, repo: str) -> None:
+    img = image("asblob")
+    digest = push_image(client, repo, img, "v1")
+    r = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert r.status_code == 200 and r.content == img.manifest
