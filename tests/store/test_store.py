@@ -269,3 +269,13 @@ def test_images_is_fast_on_a_thousand_images(tmp_path: Path) -> None:
     assert len(images) == 1001
     assert all(len(i.layers) == 3 for i in images)
     assert elapsed < 0.1, f"open + images() took {elapsed:.3f}s"
+
+
+def test_audit_finds_damage(store: Store) -> None:
+    record = add_image(store, make_image([{"a": b"1"}]), ["a"])
+    assert store.audit() == []
+    store.blobs.path(record.layers[0].digest).write_bytes(b"bit rot")
+    store.snapshots.remove(record.layers[0].chain_id)
+    problems = store.audit()
+    assert any("does not match its digest" in p for p in problems)
+    assert any("snapshot" in p and "missing" in p for p in problems)

@@ -161,8 +161,13 @@ class Store:
 
     def container_counts(self) -> dict[str, int]:
         """How many containers use each image (images no container uses are absent)."""
-        return self.db.read(lambda conn: dict(conn.execute(
-            "SELECT image_id, count(*) FROM containers GROUP BY image_id").fetchall()))
+        return self.db.read(
+            lambda conn: dict(
+                conn.execute(
+                    "SELECT image_id, count(*) FROM containers GROUP BY image_id"
+                ).fetchall()
+            )
+        )
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -176,6 +181,12 @@ class Store:
         from lamina.store.gc import collect
 
         return collect(self.db, self.blobs, self.snapshots, self.scratch, self._lease, wait=wait)
+
+    def audit(self) -> list[str]:
+        """Check the whole store (reads every blob); return the problems found, one per line."""
+        from lamina.store.audit import audit
+
+        return audit(self.catalog, self.blobs, self.snapshots)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
