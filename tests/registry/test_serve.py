@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,13 +98,6 @@ def test_settings_are_validated() -> None:
 # --------------------------------------------------------------------------- real servers
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with lamina_server(tmp_path / "root") as srv:
-        srv.start(tmp_path / "server.log")
-        yield srv
-
-
 def request(
     server: Server, method: str, path: str, body: bytes | None = None
 ) -> tuple[int, dict[str, str], bytes]:
@@ -135,7 +127,14 @@ def test_server_starts_in_under_a_second_and_answers(tmp_path: Path, workers: in
     assert min(times) < 1.0, f"took {min(times):.2f}s to answer"
 
 
-def test_sigterm_finishes_the_request_in_flight(server: Server) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, workers: int) -> None:
+    with lamina_server(tmp_path / "root", workers=workers) as server:
+        server.start(tmp_path / "server.log")
+        sigterm_during_upload(server)
+
+
+def sigterm_during_upload(server: Server) -> None:
     status, headers, _ = request(server, "POST", "/v2/slow/blobs/uploads/")
     assert status == 202
     location = headers["location"]
