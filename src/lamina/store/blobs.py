@@ -179,14 +179,15 @@ class BlobStore:
         """
         label = what or (f"blob {expected}" if expected is not None else "blob")
         if expected is not None:
+            if self._lease is not None:
+                # Before looking: a gc that is deleting it now finishes first, then we see it gone.
+                self._lease.hold()
             stored = self._stored_size(expected)
             if stored is not None:
                 if size is not None and size != stored:
                     raise IntegrityError(
                         f"{label}: size {size} does not match the stored blob's {stored}"
                     )
-                if self._lease is not None:
-                    self._lease.hold()  # it is about to be referenced: keep gc away
                 return expected, stored
         with self.writer(expected, size, what=label) as w:
             for chunk in _chunks(stream):

@@ -93,7 +93,7 @@ class SnapshotStore:
             try:
                 hashing = HashingReader(decompressed, diff_id.algorithm)  # type: ignore[arg-type]
                 buffered = io.BufferedReader(hashing, CHUNK)
-                extract_layer(buffered, fs)
+                stats = extract_layer(buffered, fs)
                 # The digest covers the whole stream, including what follows the tar's end.
                 while buffered.read(CHUNK):
                     pass
@@ -106,6 +106,8 @@ class SnapshotStore:
                 "diff_id": diff_id,
                 "size": size,
                 "tar_size": hashing.hasher.size,
+                # What could not be reproduced (devices as non-root, refused xattrs).
+                "skipped": stats.skipped,
             }
             (tmp / META).write_text(json.dumps(meta))
             # Flush the unpacked files before the rename makes them visible, so that even a
