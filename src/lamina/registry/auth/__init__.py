@@ -26,20 +26,22 @@ def token_key_path(config: RegistryConfig) -> Path:
 
 
 def build_auth(config: RegistryConfig) -> tuple[Authorizer, list[BaseRoute]]:
-    from starlette.routing import Route
-
-    from lamina.registry.auth.access import AccessList
-    from lamina.registry.auth.authorizers import HtpasswdAuthorizer, TokenAuthorizer
-    from lamina.registry.auth.htpasswd import Htpasswd
-    from lamina.registry.authz import AllowAll
-
     auth = config.auth
     if auth.kind not in KINDS:
         raise InvalidArgument(
             f"unknown auth kind {auth.kind!r}: expected one of {', '.join(KINDS)}"
         )
     if auth.kind == "none":
+        from lamina.registry.authz import AllowAll
+
         return AllowAll(), []
+    # Imported only when needed: bcrypt, and jwt with cryptography, take a while to load.
+    from starlette.routing import Route
+
+    from lamina.registry.auth.access import AccessList
+    from lamina.registry.auth.authorizers import HtpasswdAuthorizer, TokenAuthorizer
+    from lamina.registry.auth.htpasswd import Htpasswd
+
     access = AccessList.from_config(auth.access, anonymous_pull=auth.anonymous_pull)
     htpasswd = Htpasswd(Path(auth.htpasswd)) if auth.htpasswd else None
     if auth.kind == "htpasswd":

@@ -19,12 +19,13 @@ import anyio.to_thread
 from lamina.errors import Unauthorized
 from lamina.registry.auth.access import CATALOG_ACTIONS, AccessList, Scope
 from lamina.registry.auth.htpasswd import Htpasswd
-from lamina.registry.auth.token import Access, TokenAuthority
 from lamina.registry.authz import CATALOG
 from lamina.registry.errors import RegistryHTTPError
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
+
+    from lamina.registry.auth.token import Access, TokenAuthority
 
 _ACTION_ORDER = {"pull": 0, "push": 1, "delete": 2}
 _TOKEN_CACHE_SIZE = 4096
