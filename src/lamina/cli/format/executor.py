@@ -174,6 +174,13 @@ class State:
         finally:
             del self.vars[mark:]
 
+    def constant(self, node: n.NumberNode) -> int | float:
+        self.at(node)
+        try:
+            return node.constant()
+        except OverflowError as exc:
+            self.error(str(exc))
+
     # -- evaluation ------------------------------------------------------------------------
 
     def eval_pipeline(self, dot: Any, pipe: n.PipeNode) -> Any:
@@ -215,7 +222,7 @@ class State:
         if isinstance(first, n.NilNode):
             self.error("nil is not a command")
         if isinstance(first, n.NumberNode):
-            return first.constant()
+            return self.constant(first)
         if isinstance(first, n.StringNode):
             return first.text
         self.error(f"can't evaluate command {quote(str(first))}")
@@ -386,7 +393,7 @@ class State:
             if isinstance(node, n.BoolNode):
                 return node.value
             if isinstance(node, n.NumberNode):
-                return node.constant()
+                return self.constant(node)
             if isinstance(node, n.StringNode):
                 return node.text
         elif kind == "bool" and isinstance(node, n.BoolNode):

@@ -158,12 +158,13 @@ def index(item: Any, *indexes: Any) -> Any:
             data = item.encode()
             i = _index_arg(idx, len(data))
             if i == len(data):
-                raise FuncError(f"index out of range: {i}")
+                raise FuncError("reflect: string index out of range")
             item = data[i]
         elif isinstance(item, list | tuple):
             i = _index_arg(idx, len(item))
             if i == len(item):
-                raise FuncError(f"index out of range: {i}")
+                # Go checks against the capacity, then reflect panics on the length.
+                raise FuncError("reflect: slice index out of range")
             item = item[i]
         elif isinstance(item, dict) and not is_struct(item):
             if idx is MISSING:
@@ -205,7 +206,9 @@ def slice_(item: Any, *indexes: Any) -> Any:
 
 
 def length(item: Any) -> int:
-    if item is None or item is MISSING:
+    if item is MISSING:
+        raise FuncError("reflect: call of reflect.Value.Type on zero Value")
+    if item is None:
         raise FuncError("len of nil pointer")
     if isinstance(item, str):
         return len(item.encode())

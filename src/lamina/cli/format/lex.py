@@ -115,7 +115,8 @@ class _Lexer:
         self.start = self.pos
 
     def error(self, message: str) -> None:
-        self.tokens.append(Token(T.ERROR, self.start, message, self.line_at(self.pos)))
+        # Go reports an error on the line where the failing item started.
+        self.tokens.append(Token(T.ERROR, self.start, message, self.line_at(self.start)))
         self.failed = True
 
     def accept(self, valid: str) -> bool:
@@ -141,7 +142,8 @@ class _Lexer:
 
     def at_terminator(self) -> bool:
         ch = self.peek()
-        return ch == "" or ch in SPACE_CHARS or ch in ".,|:)(" or ch == RIGHT[0]
+        return (ch == "" or ch in SPACE_CHARS or ch in ".,|:)("
+                or self.text.startswith(RIGHT, self.pos))
 
     # -- states --------------------------------------------------------------------------
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from lamina.cli.format.gofmt import quote
 from lamina.cli.format.lex import T
 from lamina.cli.format.nodes import NumberNode
 
-_DECIMAL_INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)$")
-_OCTAL_INT = re.compile(r"[+-]?0(_?[0-7])+$")
+# Integer literals as strconv.ParseInt(s, 0, 64) reads them: an underscore only between digits
+# (a base prefix counts as a digit), a leading 0 meaning octal.
+_INT = re.compile(r"([+-]?)(0[xX]_?[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|0[oO]_?[0-7]+(?:_[0-7]+)*"
+                  r"|0[bB]_?[01]+(?:_[01]+)*|0(?:_?[0-7]+)*|[1-9](?:_?[0-9])*)")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?0[xX](_?[0-9a-fA-F]+)*"
+                    r"(\.([0-9a-fA-F]+(_?[0-9a-fA-F]+)*)?)?[pP][+-]?\d+")
 
 
 _SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92}
@@ -64,52 +69,52 @@ def unquote(text: str) -> str:
 
 
 def unquote_char(text: str) -> int:
-    """The rune of a Go character constant such as ``'a'`` or ``'\\n'``."""
+    """The rune of a Go character constant such as ``'a'`` or ``'\\n'`` (strconv.UnquoteChar)."""
     body = text[1:-1]
-    if body.startswith("\\"):
+    if not body or body[0] == "'":
+        raise ValueError("invalid syntax")
+    if body[0] == "\\":
         _, value, end = _escape(body, 1, "'")
-    elif body and body[0] != "'":
-        value, end = ord(body[0]), 1
     else:
-        end, value = -1, 0
+        value, end = ord(body[0]), 1
     if end != len(body):
         raise ValueError(f"malformed character constant: {text}")
     return value
 
 
+def _parse_int(text: str) -> int | None:
+    match = _INT.fullmatch(text)
+    if match is None:
+        return None
+    sign, body = match.groups()
+    digits = body.replace("_", "")
+    if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xXoObB":
+        value = int(digits, 8)
+    else:
+        value = int(digits, 0)
+    return -value if sign == "-" else value
+
+
 def parse_number(pos: int, text: str, typ: T) -> NumberNode:
+    """A NumberNode as Go's parser makes it, with its error messages."""
     if typ == T.CHARCONST:
-        try:
-            code = unquote_char(text)
-        except ValueError:
-            raise ValueError(f"malformed character constant: {text}") from None
+        code = unquote_char(text)
         return NumberNode(pos, text, code, float(code), is_rune=True)
     if typ == T.COMPLEX or text.endswith("i"):
-        raise ValueError(f"complex numbers are not supported: {text}")
-    int_value: int | None = None
-    float_value: float | None = None
-    clean = text.replace("_", "")
+        raise ValueError(f"complex numbers are not supported: {quote(text)}")
+    value = _parse_int(text)
+    if value is not None and -(2**63) <= value < 2**63:
+        return NumberNode(pos, text, value, float(value))
+    if value is not None and 0 <= value < 2**64:
+        return NumberNode(pos, text, None, float(value), is_uint=True)
     try:
-        if _OCTAL_INT.match(text):
-            int_value = int(clean.replace("0", "0o", 1) if clean[0] == "0" else
-                            clean[0] + "0o" + clean[2:], 0)
-        elif _DECIMAL_INT.match(text) or (clean.lower().lstrip("+-").startswith(
-                ("0x", "0o", "0b")) and "." not in clean and "p" not in clean.lower()):
-            int_value = int(clean, 0)
+        number = float.fromhex(text.replace("_", "")) if "x" in text.lower() else float(text)
     except ValueError:
-        int_value = None
-    if int_value is not None:
-        float_value = float(int_value)
-    else:
-        try:
-            if "x" in clean.lower():
-                float_value = float.fromhex(clean)
-            elif re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", clean):
-                float_value = float(clean)
-        except ValueError:
-            float_value = None
-        if float_value is None:
-            raise ValueError(f"illegal number syntax: {quote(text)}")
-        if float_value.is_integer() and abs(float_value) < 2**63:
-            int_value = int(float_value)
-    return NumberNode(pos, text, int_value, float_value)
+        number = math.nan
+    if not _FLOAT.fullmatch(text) or math.isinf(number) or math.isnan(number):
+        raise ValueError(f"illegal number syntax: {quote(text)}")
+    if not any(c in text for c in ".eEpP"):
+        # Digits that parse only as a float: an integer too large, or a bad octal like 08.
+        raise ValueError(f"integer overflow: {quote(text)}")
+    whole = int(number) if number.is_integer() and abs(number) < 2**63 else None
+    return NumberNode(pos, text, whole, number)

@@ -71,6 +71,7 @@ class NumberNode(Node):
     int_value: int | None
     float_value: float | None
     is_rune: bool = False
+    is_uint: bool = False  # fits uint64 but not int64: "overflows int" when used
 
     def __str__(self) -> str:
         return self.text
@@ -80,10 +81,11 @@ class NumberNode(Node):
         text = self.text
         hex_int = len(text) > 2 and text[0] == "0" and text[1] in "xX" and not any(
             c in text for c in "pP")
-        if (self.float_value is not None and not hex_int and not self.is_rune
-                and any(c in text for c in ".eEpP")) or self.int_value is None:
-            assert self.float_value is not None
+        if self.float_value is not None and not hex_int and not self.is_rune and any(
+                c in text for c in ".eEpP"):
             return self.float_value
+        if self.int_value is None:
+            raise OverflowError(f"{text} overflows int")
         return self.int_value
 
 

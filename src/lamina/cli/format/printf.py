@@ -36,9 +36,24 @@ class _Spec:
     prec: int | None = None
 
 
+def _arg_index(fmt: str, i: int, argn: int, nargs: int) -> tuple[int, int, bool, bool]:
+    """Parse an explicit ``[n]`` argument index at ``fmt[i]``.
+
+    Returns (new argn, new i, found, good).
+    """
+    if i >= len(fmt) or fmt[i] != "[":
+        return argn, i, False, True
+    end = fmt.find("]", i)
+    digits = fmt[i + 1:end] if end > 0 else ""
+    if end < 0 or not digits.isdigit() or not 1 <= int(digits) <= nargs:
+        return argn, (end + 1 if end > 0 else len(fmt)), True, False
+    return int(digits) - 1, end + 1, True, True
+
+
 def sprintf(fmt: str, *args: Any) -> str:
     out: list[str] = []
     argn = 0
+    reordered = False
     i, n = 0, len(fmt)
     while i < n:
         j = fmt.find("%", i)
@@ -56,6 +71,8 @@ def sprintf(fmt: str, *args: Any) -> str:
             spec.space |= flag == " "
             spec.zero |= flag == "0"
             i += 1
+        argn, i, found, good = _arg_index(fmt, i, argn, len(args))
+        reordered |= found
         # Width: digits or '*'.
         if i < n and fmt[i] == "*":
             i += 1
@@ -75,6 +92,8 @@ def sprintf(fmt: str, *args: Any) -> str:
                 spec.width = int(fmt[start:i])
         if i < n and fmt[i] == ".":
             i += 1
+            argn, i, found, ok = _arg_index(fmt, i, argn, len(args))
+            reordered, good = reordered or found, good and ok
             if i < n and fmt[i] == "*":
                 i += 1
                 if argn < len(args) and isinstance(args[argn], int) and not isinstance(
@@ -88,11 +107,16 @@ def sprintf(fmt: str, *args: Any) -> str:
                 while i < n and fmt[i].isdigit():
                     i += 1
                 spec.prec = int(fmt[start:i]) if i > start else 0
+        argn, i, found, ok = _arg_index(fmt, i, argn, len(args))
+        reordered, good = reordered or found, good and ok
         if i >= n:
             out.append("%!(NOVERB)")
             break
         verb = fmt[i]
         i += 1
+        if not good and verb != "%":
+            out.append(f"%!{verb}(BADINDEX)")
+            continue
         if verb == "%":
             out.append("%")
             continue
@@ -105,7 +129,7 @@ def sprintf(fmt: str, *args: Any) -> str:
         arg = args[argn]
         argn += 1
         out.append(format_arg(arg, verb, spec))
-    if argn < len(args):
+    if argn < len(args) and not reordered:
         extra = ", ".join(
             "<nil>" if a is None or a is MISSING else f"{go_type(a)}={format_value(a)}"
             for a in args[argn:])
@@ -128,6 +152,8 @@ def _pad(text: str, spec: _Spec, numeric: bool = False) -> str:
     if spec.zero and numeric:
         sign = text[0] if text[:1] in ("-", "+", " ") else ""
         return sign + "0" * fill + text[len(sign):]
+    if spec.zero:
+        return "0" * fill + text
     return " " * fill + text
 
 
@@ -143,7 +169,8 @@ def _format_int(value: int, verb: str, spec: _Spec) -> str:
     if verb == "c":
         return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
     if verb == "q":
-        return _pad(quote_rune(value), spec)
+        quoted = quote_rune(value)
+        return _pad(_ascii(quoted) if spec.plus else quoted, spec)
     if verb == "U":
         text = f"U+{value:04X}"
         if spec.sharp and 0 <= value <= 0x10FFFF and chr(value).isprintable():
@@ -176,7 +203,7 @@ def _format_float(value: float, verb: str, spec: _Spec) -> str:
     mag = abs(value)
     if verb in "vgG" and spec.prec is None:
         body = format_float_g(mag, upper=verb == "G")
-    elif verb in "gG":
+    elif verb in "vgG":
         body = f"{mag:.{max(spec.prec or 0, 1)}g}"
         body = body.upper() if verb == "G" else body
     elif verb in "eE":
@@ -192,17 +219,34 @@ def _format_str(value: str, verb: str, spec: _Spec) -> str:
         data = value.encode()
         if spec.prec is not None:
             data = data[: spec.prec]
-        sep = " " if spec.space else ""
-        text = sep.join(format(b, "02x") for b in data)
-        return _pad(text.upper() if verb == "X" else text, spec)
+        prefix = ("0" + verb) if spec.sharp else ""
+        if spec.space:
+            text = " ".join(prefix + format(b, "02" + verb) for b in data)
+        else:
+            text = prefix + "".join(format(b, "02" + verb) for b in data) if data else ""
+        return _pad(text, spec)
     if spec.prec is not None:
         value = value[: spec.prec]
     if verb == "q":
         if spec.sharp and "`" not in value and all(
                 ch.isprintable() or ch == "\t" for ch in value):
             return _pad("`" + value + "`", spec)
-        return _pad(quote(value), spec)
+        return _pad(_ascii(quote(value)) if spec.plus else quote(value), spec)
     return _pad(value, spec)
+
+
+def _ascii(quoted: str) -> str:
+    """strconv.QuoteToASCII from a quoted literal: escape what is not ASCII."""
+    out = []
+    for ch in quoted:
+        code = ord(ch)
+        if code < 0x80:
+            out.append(ch)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
 
 
 def format_arg(arg: Any, verb: str, spec: _Spec | None = None) -> str:
