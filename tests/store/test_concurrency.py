@@ -101,3 +101,30 @@ def test_gc_waits_for_an_adder(tmp_path: Path) -> None:
         adder.release()
         assert collector.gc(wait=0.2) == len(b"not yet recorded")
         assert not adder.blobs.has(digest)
+
+
+def test_threads_sharing_one_store(tmp_path: Path) -> None:
+    import random
+    import threading
+
+    errors: list[BaseException] = []
+    with Store(tmp_path) as store:
+        image = add_image(store, random_image(random.Random(2)))
+
+        def work(worker: int) -> None:
+            try:
+                for i in range(30):
+                    with store.transaction():
+                        store.tag(image.id, Reference.parse(f"threads/w{worker}:a{i}"))
+                        store.tag(image.id, Reference.parse(f"threads/w{worker}:b{i}"))
+                    store.resolve(f"threads/w{worker}:a{i}")
+            except BaseException as err:  # re-checked below
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(store.tags_of(image.id)) == 4 * 30 * 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,6 +130,8 @@ class Database:
         except sqlite3.Error as err:
             raise StorageError(f"cannot open the store database {path}: {err}") from err
         self._depth = 0
+        # One connection, so one transaction at a time: threads sharing a Store take turns.
+        self._lock = threading.RLock()
         self._retry(self._configure)
         version = self._retry(lambda: self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version != SCHEMA_VERSION:
@@ -196,13 +199,17 @@ class Database:
 
         Nested use joins the outer transaction. An exception rolls everything back.
         """
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.conn
-            finally:
-                self._depth -= 1
-            return
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            yield from self._outer_transaction()
+
+    def _outer_transaction(self) -> Iterator[sqlite3.Connection]:
         self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
         self._depth = 1
         try:
@@ -224,6 +231,10 @@ class Database:
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one read transaction (a consistent snapshot), retried while busy."""
+        with self._lock:
+            return self._read(fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._depth:
             return fn(self.conn)
 
@@ -239,14 +250,15 @@ class Database:
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction; the whole of it is retried while busy."""
-        if self._depth:
-            return fn(self.conn)
 
         def attempt() -> T:
             with self.transaction() as conn:
                 return fn(conn)
 
-        return self._retry(attempt)
+        with self._lock:
+            if self._depth:
+                return fn(self.conn)
+            return self._retry(attempt)
 
     def close(self) -> None:
         self.conn.close()
