@@ -273,3 +273,35 @@ def test_gc_during_pushes(tmp_path: Path) -> None:
             pull_complete(server, f"loop/{name}", tag, ACCEPT_ALL)
     removed = sum(len(r.manifests) for r in reports)
     assert len(reports) > 3 and removed > 0, [r.summary() for r in reports]
+
+
+def _age(env: Env, seconds: float) -> None:
+    """Make everything recorded so far look ``seconds`` older."""
+    import sqlite3
+
+    with sqlite3.connect(env.config.root / "registry.db") as db:
+        db.execute("UPDATE repo_blobs SET linked = linked - ?", (seconds,))
+        db.execute("UPDATE blobs SET last_used = last_used - ?", (seconds,))
+        db.execute("UPDATE manifests SET pushed = pushed - ?", (seconds,))
+
+
+def test_a_blob_found_by_a_client_gets_a_new_grace_period(env: Env) -> None:
+    """HEAD then skip the upload then push the manifest: the blob must survive GC between."""
+    checked = push_blob(env.client, "a", b"the client checks this one")
+    ignored = push_blob(env.client, "a", b"nobody asks for this one")
+    _age(env, 2 * GRACE)
+    assert env.has_blob("a", checked)  # the HEAD a pushing client does
+    report = env.gc(later=0)
+    assert report.blobs == [ignored]
+    assert env.has_blob("a", checked) and env.blob_file(checked)
+
+
+def test_a_manifest_found_by_digest_gets_a_new_grace_period(env: Env) -> None:
+    child, other = img("child"), img("other")
+    digest = push_image(env.client, "a", child)
+    other_digest = push_image(env.client, "a", other)
+    _age(env, 2 * GRACE)
+    assert env.has_manifest("a", digest)  # as docker checks an index's children
+    report = env.gc(later=0, delete_untagged=True)
+    assert report.manifests == [("a", other_digest)]
+    assert env.has_manifest("a", digest)

@@ -84,6 +84,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette logs the traceback and re-raises after this; the client gets the envelope.
+    return _render(request, RegistryHTTPError("UNKNOWN", "internal server error"))
+
+
 def _routes() -> list[BaseRoute]:
     return [
         Route("/v2/", base.version_check, methods=["GET"]),
@@ -128,6 +133,7 @@ def create_app(
             RegistryHTTPError: _registry_error,
             LaminaError: _lamina_error,
             HTTPException: _http_error,
+            Exception: _unexpected,
         },
         lifespan=lifespan,
     )

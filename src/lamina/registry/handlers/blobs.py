@@ -102,6 +102,7 @@ async def get_blob(request: Request) -> Response:
     # next: restart the link's grace period so online GC leaves it alone meanwhile.
     if (
         link is not None
+        and not registry.config.read_only
         and time.time() - link[1] > registry.config.gc_grace_seconds / 2
         and not await anyio.to_thread.run_sync(registry.metadata.touch_link, name, digest)
     ):

@@ -8,6 +8,8 @@ manifest named is in the repository.
 
 from __future__ import annotations
 
+import time
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +42,17 @@ async def get_manifest(request: Request) -> Response:
     reference = request.path_params["reference"]
     stored = registry.get_manifest(name, reference)
     stored = _negotiate(registry, name, reference, stored, request.headers.getlist("accept"))
+    # A client that finds a manifest by digest may push an index naming it next (docker and
+    # skopeo check children so): restart its grace period so online GC leaves it meanwhile.
+    if (
+        not is_tag(reference)
+        and not registry.config.read_only
+        and time.time() - stored.pushed > registry.config.gc_grace_seconds / 2
+        and not await anyio.to_thread.run_sync(
+            registry.metadata.touch_manifest, name, stored.digest
+        )
+    ):
+        raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,

@@ -27,6 +27,7 @@ class StoredManifest:
     digest: str
     media_type: str
     raw: bytes
+    pushed: float = 0.0  # when last pushed (or touched): GC's grace period runs from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,10 @@ class MetadataStore(ABC):
     @abstractmethod
     def touch_link(self, repository: str, digest: str) -> bool:
         """Restart GC's grace period for a link; False if the link is gone."""
+
+    @abstractmethod
+    def touch_manifest(self, repository: str, digest: str) -> bool:
+        """Restart GC's grace period for a manifest; False if it is gone."""
 
     @abstractmethod
     def repository_exists(self, repository: str) -> bool: ...

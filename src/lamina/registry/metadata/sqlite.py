@@ -57,10 +57,12 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 
 _GET_BY_TAG = (
-    "SELECT m.digest, m.media_type, m.raw FROM tags t JOIN manifests m"
+    "SELECT m.digest, m.media_type, m.raw, m.pushed FROM tags t JOIN manifests m"
     " ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.name = ?"
 )
-_GET_BY_DIGEST = "SELECT digest, media_type, raw FROM manifests WHERE repo = ? AND digest = ?"
+_GET_BY_DIGEST = (
+    "SELECT digest, media_type, raw, pushed FROM manifests WHERE repo = ? AND digest = ?"
+)
 _BUSY_RETRIES = 50
 
 
@@ -126,7 +128,7 @@ class SQLiteMetadata(MetadataStore):
     def get_manifest(self, repository: str, reference: str) -> StoredManifest | None:
         query = _GET_BY_DIGEST if ":" in reference else _GET_BY_TAG
         row = self._conn().execute(query, (repository, reference)).fetchone()
-        return StoredManifest(row[0], row[1], row[2]) if row else None
+        return StoredManifest(row[0], row[1], row[2], row[3]) if row else None
 
     def blob_size(self, repository: str, digest: str) -> int | None:
         row = (
@@ -163,6 +165,14 @@ class SQLiteMetadata(MetadataStore):
                 return False
             conn.execute("UPDATE blobs SET last_used = ? WHERE digest = ?", (now, digest))
             return True
+
+    def touch_manifest(self, repository: str, digest: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE manifests SET pushed = ? WHERE repo = ? AND digest = ?",
+                (time.time(), repository, digest),
+            )
+            return cur.rowcount == 1
 
     def repository_exists(self, repository: str) -> bool:
         row = (
