@@ -153,3 +153,15 @@ def test_lock_is_exclusive(driver: StorageDriver) -> None:
             pass
     with driver.lock("uploads/u/lock"):  # released on exit
         pass
+
+
+def test_filesystem_purges_old_temporary_files(tmp_path: Path) -> None:
+    import time
+
+    driver = FilesystemDriver(tmp_path)
+    old, new = tmp_path / "_tmp" / "old", tmp_path / "_tmp" / "new"
+    old.write_bytes(b"left by a killed writer")
+    new.write_bytes(b"being written")
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    assert driver.purge_temporary(time.time() - 50) == 1
+    assert not old.exists() and new.exists()

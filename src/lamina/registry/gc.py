@@ -133,6 +133,9 @@ def collect_garbage(
         if dry_run or metadata.gc_remove_blob_file(orphan, partial(_remove, storage, orphan)):
             report.orphan_files += 1
 
+    if not dry_run:
+        report.orphan_files += storage.purge_temporary(cutoff)
+
     # --- upload sessions ----------------------------------------------------------------------
     sessions = {upload_id for upload_id, _updated in snap.uploads}
     for upload_id, updated in snap.uploads:

@@ -100,6 +100,11 @@ class StorageDriver(ABC):
     def list(self, prefix: str) -> list[str]:
         """The names directly under ``prefix`` (files and directories), sorted."""
 
+    def purge_temporary(self, older_than: float) -> int:
+        """Remove temporary files a killed writer left, untouched since ``older_than``
+        (epoch seconds); how many. Drivers without temporary files have nothing to do."""
+        return 0
+
 
 def blob_key(digest: str) -> str:
     """Where a blob's bytes live: ``blobs/<algorithm>/<first two hex>/<hex>``."""

@@ -193,6 +193,17 @@ class FilesystemDriver(StorageDriver):
                     continue  # removed while we walked
                 yield FileInfo(f"{rel}/{name}", st.st_size, st.st_mtime)
 
+    def purge_temporary(self, older_than: float) -> int:
+        removed = 0
+        for entry in os.scandir(self.root / _TMP):
+            try:
+                if entry.stat().st_mtime < older_than:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def list(self, prefix: str) -> list[str]:
         try:
             return sorted(os.listdir(self._full(prefix)))
