@@ -207,6 +207,11 @@ CASES: list[tuple[str, Any, str]] = [
     ('{{.Os | printf "%s" | len}}', IMAGE, "5"),
     ("{{1 | not}}", None, "false"),
     ("{{(.)}}", 3, "3"),
+    # define, template, block.
+    ('{{define "row"}}[{{.}}]{{end}}{{range .}}{{template "row" .}}{{end}}', ["a", "b"],
+     "[a][b]"),
+    ('{{block "name" .Os}}<{{.}}>{{end}}', IMAGE, "<linux>"),
+    ('{{define "x"}}{{.}}{{end}}{{template "x"}}', IMAGE, "<no value>"),
 ]
 
 
@@ -251,6 +256,9 @@ PARSE_ERRORS = [
     ('{{"a".B}}', 'unexpected . after term "\\"a\\""'),
     ("{{if .A}}{{else}}{{else}}{{end}}", "expected end; found {{else}}"),
     ("{{range .}}{{else if .}}{{end}}", "unexpected <if> in input"),
+    ('{{define "x"}}a{{end}}{{define "x"}}b{{end}}',
+     'template: multiple definition of template "x"'),
+    ("{{template x}}", "unexpected \"x\" in template clause"),
 ]
 
 
@@ -295,6 +303,10 @@ EXEC_ERRORS: list[tuple[str, Any, str]] = [
                               "interface {}.B"),
     ("{{nil}}", None, '1:2: executing "" at <nil>: nil is not a command'),
     ("{{1 2}}", None, '1:2: executing "" at <1>: can\'t give argument to non-function 1'),
+    ('{{template "x"}}', None, '1:11: executing "" at <{{template "x"}}>: template "x" not '
+                               "defined"),
+    ('{{define "x"}}{{.A.B}}{{end}}\n{{template "x" .}}', {"A": 1},
+     '1:18: executing "x" at <.A.B>: can\'t evaluate field B in type int'),
     ("{{.Foo}}", GoStruct({"ID": "x"}, type_name="*formatter.imageContext"),
      '1:2: executing "" at <.Foo>: can\'t evaluate field Foo in type '
      "*formatter.imageContext"),

@@ -30,6 +30,8 @@ class _NoFinal:
 
 
 _NO_FINAL: Any = _NoFinal()
+# Go allows 100000 nested template calls; Python's stack allows fewer.
+MAX_DEPTH = 300
 _BUILTIN_TYPES = (str, int, float, bool, list, tuple, bytes, type(None))
 
 
@@ -56,11 +58,15 @@ def _method(receiver: Any, name: str) -> Callable[..., Any] | None:
 
 class State:
     def __init__(self, text: str, missing_error: bool, funcs: Mapping[str, Func],
-                 data: Any) -> None:
+                 data: Any, trees: Mapping[str, n.ListNode] | None = None,
+                 depth: int = 0, name: str = "") -> None:
         if data is None:
             data = MISSING  # Execute(w, nil): dot is Go's invalid value, printed <no value>
         self.text = text
         self.missing_error = missing_error
+        self.trees = trees or {}
+        self.depth = depth
+        self.name = name  # of the template being executed, for errors
         self.funcs = funcs
         self.out: list[str] = []
         self.vars: list[list[Any]] = [["$", data]]
@@ -79,7 +85,8 @@ class State:
         nl = before.rfind(b"\n")
         col = len(before) if nl < 0 else len(before) - (nl + 1)
         line = 1 + before.count(b"\n")
-        raise ExecError(f'template: :{line}:{col}: executing "" at <{node}>: {message}')
+        raise ExecError(f"template: :{line}:{col}: executing {quote(self.name)} at <{node}>: "
+                        f"{message}")
 
     def var_value(self, name: str) -> Any:
         for entry in reversed(self.vars):
@@ -113,12 +120,31 @@ class State:
                 self.walk_range(dot, node)
             else:
                 self.walk_if_or_with(dot, node)
+        elif isinstance(node, n.TemplateNode):
+            self.walk_template(dot, node)
         elif isinstance(node, n.BreakNode):
             raise _Break
         elif isinstance(node, n.ContinueNode):
             raise _Continue
         else:  # pragma: no cover - the parser makes no other nodes
             self.error(f"unknown node: {node}")
+
+    def walk_template(self, dot: Any, node: n.TemplateNode) -> None:
+        self.at(node)
+        tree = self.trees.get(node.name)
+        if tree is None:
+            self.error(f"template {quote(node.name)} not defined")
+        if self.depth >= MAX_DEPTH:
+            self.error(f"exceeded maximum template depth ({MAX_DEPTH})")
+        # Variables of the pipeline persist; the template sees only $ (no dynamic scoping).
+        value = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else MISSING
+        inner = State(self.text, self.missing_error, self.funcs, value, self.trees,
+                      self.depth + 1, node.name)
+        inner.out = self.out
+        try:
+            inner.walk(inner.vars[0][1], tree)
+        finally:
+            self.node = inner.node
 
     def walk_if_or_with(self, dot: Any, node: n.BranchNode) -> None:
         mark = len(self.vars)

@@ -165,6 +165,22 @@ class BranchNode(Node):
 
 
 @dataclass
+class TemplateNode(Node):
+    """``{{template "name" pipeline}}`` (and the call half of ``{{block}}``)."""
+
+    line: int
+    name: str
+    pipe: PipeNode | None
+
+    def __str__(self) -> str:
+        from lamina.cli.format.gofmt import quote
+
+        if self.pipe is None:
+            return "{{template " + quote(self.name) + "}}"
+        return "{{template " + quote(self.name) + " " + str(self.pipe) + "}}"
+
+
+@dataclass
 class BreakNode(Node):
     def __str__(self) -> str:
         return "{{break}}"

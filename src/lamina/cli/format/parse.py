@@ -1,7 +1,6 @@
 """The parser of Go's text/template: tokens to a tree of nodes, with Go's error messages.
 
-``{{define}}``, ``{{template}}`` and ``{{block}}`` are not supported (docker's ``--format``
-has no use for them); everything else of the action grammar is.
+The result is the main tree and the trees named by ``{{define}}`` and ``{{block}}``.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from lamina.cli.format.nodes import (
     NumberNode,
     PipeNode,
     StringNode,
+    TemplateNode,
     TextNode,
     VariableNode,
 )
@@ -50,6 +50,7 @@ class _Parser:
         self.index = 0
         self.functions = functions
         self.vars = ["$"]
+        self.trees: dict[str, ListNode] = {}
         self.action_line = 0
         self.range_depth = 0
         self.last = self.tokens[0]
@@ -103,11 +104,65 @@ class _Parser:
     def parse(self) -> ListNode:
         root = ListNode(self.peek().pos)
         while self.peek().typ != T.EOF:
+            if self.peek().typ == T.LDELIM:
+                at = self.index
+                delim = self.next()
+                if self.next_non_space().typ == T.DEFINE:
+                    self.action_line = delim.line
+                    self.definition()
+                    self.action_line = 0
+                    continue
+                self.index = at
             node = self.text_or_action()
             if isinstance(node, EndNode | ElseNode):
                 raise self.error(f"unexpected {node}")
             root.nodes.append(node)
         return root
+
+    def add_tree(self, name: str, tree: ListNode) -> None:
+        old = self.trees.get(name)
+        if old is not None and not _is_empty(old) and not _is_empty(tree):
+            raise self.error(f"template: multiple definition of template {quote(name)}")
+        if old is None or _is_empty(old):
+            self.trees[name] = tree
+
+    def template_name(self, tok: Token, context: str) -> str:
+        if tok.typ not in (T.STRING, T.RAWSTRING):
+            raise self.unexpected(tok, context)
+        try:
+            return unquote(tok.val)
+        except ValueError as exc:
+            raise self.error(str(exc)) from None
+
+    def definition(self) -> None:
+        """``{{define "name"}} ... {{end}}``; the define keyword is past."""
+        context = "define clause"
+        name = self.template_name(self.next_non_space(), context)
+        self.expect(T.RDELIM, context)
+        saved, self.vars = self.vars, ["$"]
+        body, end = self.item_list()
+        self.vars = saved
+        if not isinstance(end, EndNode):
+            raise self.error(f"unexpected {end} in {context}")
+        self.add_tree(name, body)
+
+    def template_call(self, tok: Token, block: bool) -> TemplateNode:
+        context = "block clause" if block else "template clause"
+        name_tok = self.next_non_space()
+        name = self.template_name(name_tok, context)
+        pipe: PipeNode | None = None
+        if block:
+            pipe = self.pipeline(context, T.RDELIM)
+            saved, self.vars = self.vars, ["$"]
+            body, end = self.item_list()
+            self.vars = saved
+            if not isinstance(end, EndNode):
+                raise self.error(f"unexpected {end} in {context}")
+            self.add_tree(name, body)
+        elif self.next_non_space().typ != T.RDELIM:
+            self.backup()
+            pipe = self.pipeline(context, T.RDELIM)
+        return TemplateNode(name_tok.pos, name_tok.line, name, pipe)
 
     def item_list(self) -> tuple[ListNode, Node]:
         items = ListNode(self.peek_non_space().pos)
@@ -141,6 +196,8 @@ class _Parser:
             return ElseNode(self.expect(T.RDELIM, "else").pos)
         if tok.typ == T.END:
             return EndNode(self.expect(T.RDELIM, "end").pos)
+        if tok.typ in (T.TEMPLATE, T.BLOCK):
+            return self.template_call(tok, tok.typ == T.BLOCK)
         if tok.typ in (T.BREAK, T.CONTINUE):
             after = self.next_non_space()
             if after.typ != T.RDELIM:
@@ -295,6 +352,16 @@ class _Parser:
 
 
 
-def parse(text: str, functions: Collection[str]) -> ListNode:
-    """Parse a template; raises ParseError with Go's message and line."""
-    return _Parser(text, functions).parse()
+def _is_empty(tree: ListNode) -> bool:
+    """Go's IsEmptyTree: nothing but blank text (a redefinition may then replace it)."""
+    return all(isinstance(node, TextNode) and not node.text.strip() for node in tree.nodes)
+
+
+def parse(text: str, functions: Collection[str]) -> tuple[ListNode, dict[str, ListNode]]:
+    """Parse a template into its main tree and its named trees.
+
+    Raises ParseError with Go's message and line.
+    """
+    parser = _Parser(text, functions)
+    root = parser.parse()
+    return root, parser.trees

@@ -47,14 +47,14 @@ class Template:
         self.text = text
         self.missing_error = missing_key == "error"
         try:
-            self.root = p.parse(text, FUNCS)
+            self.root, self.trees = p.parse(text, FUNCS)
         except p.ParseError as exc:
             raise TemplateError(f"template: :{exc.line}: {exc.message}") from None
 
     def execute(self, data: Any, *, header: bool = False) -> str:
         """Render ``data``; ``header`` uses docker's header functions (for table headers)."""
         state = State(self.text, self.missing_error, FUNCS_FOR_HEADERS if header else FUNCS,
-                      data)
+                      data, self.trees)
         try:
             state.walk(state.vars[0][1], self.root)
         except ExecError as exc:
@@ -64,7 +64,7 @@ class Template:
     def execute_partial(self, data: Any, *, header: bool = False) -> str:
         """Render, keeping what was written before an error, as Go's Execute leaves it."""
         state = State(self.text, self.missing_error, FUNCS_FOR_HEADERS if header else FUNCS,
-                      data)
+                      data, self.trees)
         # docker ignores errors in table headers and prints what was written.
         with contextlib.suppress(ExecError):
             state.walk(state.vars[0][1], self.root)
