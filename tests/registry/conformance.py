@@ -42,7 +42,7 @@ def in_process(config: RegistryConfig) -> Iterator[TestClient]:
 
 
 @contextmanager
-def uvicorn_server(config: RegistryConfig, *, workers: int = 1) -> Iterator[httpx.Client]:
+def uvicorn_process(config: RegistryConfig, *, workers: int = 1) -> Iterator[Server]:
     """``python -m uvicorn --factory`` on 127.0.0.1:<free port>, the registry's real stack."""
     from lamina.registry.serve import CONFIG_ENV, config_to_json
 
@@ -55,10 +55,17 @@ def uvicorn_server(config: RegistryConfig, *, workers: int = 1) -> Iterator[http
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    with (
-        Server(argv, port, env=env).start() as server,
-        httpx.Client(base_url=server.url, timeout=30, verify=False, trust_env=False) as client,
-    ):
+    with Server(argv, port, env=env).start() as server:
+        yield server
+
+
+def http_client(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=30, verify=False, trust_env=False)
+
+
+@contextmanager
+def uvicorn_server(config: RegistryConfig, *, workers: int = 1) -> Iterator[httpx.Client]:
+    with uvicorn_process(config, workers=workers) as server, http_client(server.url) as client:
         yield client
 
 
@@ -140,11 +147,13 @@ __all__ = [
     "ACCEPT_ALL",
     "Client",
     "error_codes",
+    "http_client",
     "in_process",
     "pull_complete",
     "push_blob",
     "push_image",
     "push_manifest",
     "sha256",
+    "uvicorn_process",
     "uvicorn_server",
 ]

@@ -19,7 +19,14 @@ from lamina.registry.gc import GCReport, collect_garbage, run_gc
 from lamina.registry.service import Registry
 from lamina.registry.storage import blob_key, upload_key
 
-from .conformance import ACCEPT_ALL, pull_complete, push_blob, push_image, uvicorn_server
+from .conformance import (
+    ACCEPT_ALL,
+    http_client,
+    pull_complete,
+    push_blob,
+    push_image,
+    uvicorn_server,
+)
 
 GRACE = 60.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -236,7 +243,7 @@ def test_gc_during_pushes(tmp_path: Path) -> None:
 
     def pusher(name: str) -> None:
         try:
-            with httpx_client(server_url) as client:
+            with http_client(server_url) as client:
                 i = 0
                 while not stop.is_set() and i < 400:
                     image = make_image([base, {f"{name}-{i}": str(i).encode() * 64}])
@@ -250,11 +257,6 @@ def test_gc_during_pushes(tmp_path: Path) -> None:
                     i += 1
         except BaseException as exc:
             failures.append(exc)
-
-    import httpx
-
-    def httpx_client(url: str) -> httpx.Client:
-        return httpx.Client(base_url=url, timeout=30, verify=False, trust_env=False)
 
     with uvicorn_server(config, workers=2) as server:
         server_url = str(server.base_url)
