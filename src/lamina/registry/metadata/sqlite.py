@@ -1,22 +1,16 @@
-"""The SQLite metadata store: WAL mode, one connection per thread, writes retried when busy.
+"""The SQLite metadata store: the MetadataStore interface as SQL over ``sqlite_db.Database``.
 
-Readers never wait for writers in WAL mode, so the manifest GET path is one indexed query on
-the calling thread's own connection. Every write is ``BEGIN IMMEDIATE`` (it takes the write
-lock up front, so a transaction never fails half-way on a lock upgrade), retried with backoff
-when another process holds the lock past the busy timeout.
+The manifest GET path is one indexed query on the calling thread's own connection. Each write
+method is one transaction that checks its own preconditions, as the interface requires.
 """
 
 from __future__ import annotations
 
-import random
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lamina.errors import StorageError
 from lamina.registry.metadata.base import (
     GCSnapshot,
     ManifestReferenceError,
@@ -26,35 +20,7 @@ from lamina.registry.metadata.base import (
     StoredManifest,
     Upload,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS repositories (
-    name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (
-    digest TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS repo_blobs (
-    repo TEXT NOT NULL, digest TEXT NOT NULL, linked REAL NOT NULL,
-    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs (digest);
-CREATE TABLE IF NOT EXISTS manifests (
-    id INTEGER PRIMARY KEY, repo TEXT NOT NULL, digest TEXT NOT NULL,
-    media_type TEXT NOT NULL, raw BLOB NOT NULL, subject TEXT, artifact_type TEXT,
-    annotations TEXT, pushed REAL NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS manifests_key ON manifests (repo, digest);
-CREATE INDEX IF NOT EXISTS manifests_subject ON manifests (repo, subject)
-    WHERE subject IS NOT NULL;
-CREATE TABLE IF NOT EXISTS tags (
-    repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
-    PRIMARY KEY (repo, name)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_digest ON tags (repo, digest);
-CREATE TABLE IF NOT EXISTS manifest_refs (
-    repo TEXT NOT NULL, parent TEXT NOT NULL, kind TEXT NOT NULL, child TEXT NOT NULL,
-    PRIMARY KEY (repo, parent, kind, child)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs (repo, child);
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY, repo TEXT NOT NULL, "offset" INTEGER NOT NULL, digest TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL) WITHOUT ROWID;
-"""
+from lamina.registry.metadata.sqlite_db import Database
 
 _GET_BY_TAG = (
     "SELECT m.digest, m.media_type, m.raw, m.pushed FROM tags t JOIN manifests m"
@@ -63,66 +29,17 @@ _GET_BY_TAG = (
 _GET_BY_DIGEST = (
     "SELECT digest, media_type, raw, pushed FROM manifests WHERE repo = ? AND digest = ?"
 )
-_BUSY_RETRIES = 50
 
 
 class SQLiteMetadata(MetadataStore):
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
-        self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        # One transaction, so workers starting together create the schema once.
-        self._conn().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-
-    # --- connections and transactions -----------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=256,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; fsync happens at checkpoints.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=OFF")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    @contextmanager
-    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        conn = conn or self._conn()
-        for attempt in range(_BUSY_RETRIES):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise StorageError(f"metadata database: {exc}") from exc
-                time.sleep(min(0.5, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0))
-        else:
-            raise StorageError("metadata database: still locked after retries")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        self._db = Database(path, busy_timeout=busy_timeout)
+        self._conn = self._db.conn
+        self._write = self._db.write
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._db.close()
 
     # --- reads ------------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str) -> StoredManifest | None:
@@ -396,10 +313,8 @@ class SQLiteMetadata(MetadataStore):
 
     # --- garbage collection -----------------------------------------------------------------
     def gc_snapshot(self) -> GCSnapshot:
-        conn = self._conn()
         # One read transaction: a consistent view, and writers go on meanwhile (WAL).
-        conn.execute("BEGIN")
-        try:
+        with self._db.read() as conn:
             return GCSnapshot(
                 manifests=conn.execute(
                     "SELECT repo, digest, pushed, subject FROM manifests"
@@ -410,8 +325,6 @@ class SQLiteMetadata(MetadataStore):
                 blobs=conn.execute("SELECT digest, size, last_used FROM blobs").fetchall(),
                 uploads=conn.execute("SELECT id, updated FROM uploads").fetchall(),
             )
-        finally:
-            conn.execute("COMMIT")
 
     def gc_delete_manifest(self, repository: str, digest: str, cutoff: float) -> bool:
         with self._write() as conn:
