@@ -269,3 +269,12 @@ def test_tls_and_token_realm_over_https(tmp_path: Path) -> None:
         challenge = r.getheader("WWW-Authenticate") or ""
         assert challenge.startswith(f'Bearer realm="https://127.0.0.1:{srv.port}/token"')
         conn.close()
+
+
+def test_read_only_flag_refuses_pushes(tmp_path: Path) -> None:
+    with lamina_server(tmp_path / "root", extra=["--read-only"]) as srv:
+        srv.start(tmp_path / "server.log")
+        status, _, body = request(srv, "POST", "/v2/a/blobs/uploads/")
+        assert status == 405
+        assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+        assert request(srv, "GET", "/v2/a/tags/list")[0] == 404
