@@ -67,6 +67,7 @@ def collect(
         if not got:
             return 0
         blob_refs, snapshot_refs = db.read(references)
+        db.make_durable()  # a power loss must not bring back rows whose files we delete
         reclaimed = 0
         for digest in list(blobs.digests()):
             if digest in blob_refs:
