@@ -149,7 +149,7 @@ async def count_upload_sessions(config: RegistryConfig) -> int:
     def count() -> int:
         registry = Registry(config)
         try:
-            return registry.count_uploads()
+            return registry.uploads.count()
         finally:
             registry.close()
 

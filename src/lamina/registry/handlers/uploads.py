@@ -62,9 +62,9 @@ async def start_upload(request: Request) -> Response:
         # Not mountable: the spec wants an ordinary upload session instead.
     elif query.get("digest") is not None:
         digest = parse_digest(query["digest"])
-        await registry.put_blob(name, digest, request.stream(), content_length(request))
+        await registry.uploads.put_blob(name, digest, request.stream(), content_length(request))
         return _created(name, digest)
-    upload = await anyio.to_thread.run_sync(registry.start_upload, name)
+    upload = await anyio.to_thread.run_sync(registry.uploads.start, name)
     return empty(202, _session_headers(name, upload))
 
 
@@ -87,7 +87,7 @@ async def _session(request: Request, *, write: bool = True) -> tuple[str, Upload
     name = repository(request)
     await authorize(request, name, PUSH)
     registry = registry_of(request)
-    upload = registry.get_upload(name, request.path_params["upload_id"])
+    upload = registry.uploads.get(name, request.path_params["upload_id"])
     return name, upload
 
 
@@ -112,7 +112,7 @@ async def _append(request: Request, name: str, upload: Upload) -> Upload:
                 headers=_session_headers(name, upload),
             )
         length = end - start + 1
-    return await registry_of(request).append_upload(upload, request.stream(), length)
+    return await registry_of(request).uploads.append(upload, request.stream(), length)
 
 
 async def patch_upload(request: Request) -> Response:
@@ -129,11 +129,11 @@ async def finish_upload(request: Request) -> Response:
     digest = parse_digest(text)
     if has_body(request):
         upload = await _append(request, name, upload)
-    await registry_of(request).finish_upload(upload, digest)
+    await registry_of(request).uploads.finish(upload, digest)
     return _created(name, digest)
 
 
 async def cancel_upload(request: Request) -> Response:
     _name, upload = await _session(request)
-    await anyio.to_thread.run_sync(registry_of(request).cancel_upload, upload)
+    await anyio.to_thread.run_sync(registry_of(request).uploads.cancel, upload)
     return empty(204)
