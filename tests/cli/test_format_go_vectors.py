@@ -1,4 +1,4 @@
-"""Vectors recorded from Go 1.19 (text/template with docker's functions, text/tabwriter).
+"""Vectors recorded from Go 1.19 (text/template with docker's functions, fmt, text/tabwriter).
 
 Data was decoded from JSON with integers kept as int. The recorded cases leave out the places
 where lamina chooses the typed-struct reading of docker (``<nil>`` for a null, lists of strings

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.cli.format.floatfmt import format_float, format_float_sharp_v
 from lamina.cli.format.gofmt import (
     MISSING,
-    format_float_g,
     format_value,
     go_type,
     is_struct,
@@ -32,6 +32,7 @@ class _Spec:
     space: bool = False
     zero: bool = False
     plus_v: bool = False
+    sharp_v: bool = False
     width: int | None = None
     prec: int | None = None
 
@@ -120,9 +121,10 @@ def sprintf(fmt: str, *args: Any) -> str:
         if verb == "%":
             out.append("%")
             continue
-        if verb == "v" and spec.plus:
-            # %+v asks for field names; it does not sign numbers.
-            spec.plus, spec.plus_v = False, True
+        if verb == "v":
+            # %+v asks for field names and %#v for Go syntax; neither is a number flag.
+            spec.plus_v, spec.plus = spec.plus, False
+            spec.sharp_v, spec.sharp = spec.sharp, False
         if argn >= len(args):
             out.append(f"%!{verb}(MISSING)")
             continue
@@ -137,22 +139,24 @@ def sprintf(fmt: str, *args: Any) -> str:
     return "".join(out)
 
 
-def _bad_verb(arg: Any, verb: str) -> str:
+def _bad_verb(arg: Any, verb: str, spec: _Spec | None = None) -> str:
     if arg is None or arg is MISSING:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type(arg)}={format_value(arg)})"
+    # Go prints the operand with %v under the same flags, width and precision.
+    return f"%!{verb}({go_type(arg)}={format_arg(arg, 'v', spec or _Spec())})"
 
 
-def _pad(text: str, spec: _Spec, numeric: bool = False) -> str:
+def _pad(text: str, spec: _Spec, numeric: bool = False, zero: bool = True) -> str:
+    """Pad to the width: spaces, or zeros with the 0 flag (after the sign of a number)."""
     if spec.width is None or len(text) >= spec.width:
         return text
     fill = spec.width - len(text)
     if spec.minus:
         return text + " " * fill
-    if spec.zero and numeric:
+    if spec.zero and zero and numeric:
         sign = text[0] if text[:1] in ("-", "+", " ") else ""
         return sign + "0" * fill + text[len(sign):]
-    if spec.zero:
+    if spec.zero and zero:
         return "0" * fill + text
     return " " * fill + text
 
@@ -172,7 +176,7 @@ def _format_int(value: int, verb: str, spec: _Spec) -> str:
         quoted = quote_rune(value)
         return _pad(_ascii(quoted) if spec.plus else quoted, spec)
     if verb == "U":
-        text = f"U+{value:04X}"
+        text = f"U+{value % 2**64:04X}"  # Go prints the rune as a uint64
         if spec.sharp and 0 <= value <= 0x10FFFF and chr(value).isprintable():
             text += f" '{chr(value)}'"
         return _pad(text, spec)
@@ -190,7 +194,8 @@ def _format_int(value: int, verb: str, spec: _Spec) -> str:
     elif spec.sharp and verb == "b":
         prefix = "0b"
     body = _sign(value < 0, spec) + prefix + digits
-    return _pad(body, spec, numeric=spec.prec is None)
+    # An explicit precision turns zero padding off for integers.
+    return _pad(body, spec, numeric=True, zero=spec.prec is None)
 
 
 def _format_float(value: float, verb: str, spec: _Spec) -> str:
@@ -200,17 +205,7 @@ def _format_float(value: float, verb: str, spec: _Spec) -> str:
             text = " Inf" if spec.space else "+Inf"
         return _pad(text, spec)
     neg = math.copysign(1.0, value) < 0
-    mag = abs(value)
-    if verb in "vgG" and spec.prec is None:
-        body = format_float_g(mag, upper=verb == "G")
-    elif verb in "vgG":
-        body = f"{mag:.{max(spec.prec or 0, 1)}g}"
-        body = body.upper() if verb == "G" else body
-    elif verb in "eE":
-        body = f"{mag:.{6 if spec.prec is None else spec.prec}e}"
-        body = body.upper() if verb == "E" else body
-    else:  # f, F
-        body = f"{mag:.{6 if spec.prec is None else spec.prec}f}"
+    body = format_float(abs(value), verb, spec.prec, spec.sharp)
     return _pad(_sign(neg, spec) + body, spec, numeric=True)
 
 
@@ -249,31 +244,58 @@ def _ascii(quoted: str) -> str:
     return "".join(out)
 
 
+def _go_syntax(arg: Any, spec: _Spec, top: bool = True) -> str:
+    """%#v: a Go-syntax representation."""
+    if arg is None or arg is MISSING:
+        return "<nil>" if top else "interface {}(nil)"
+    if isinstance(arg, bool | int):
+        return format_value(arg)
+    if isinstance(arg, float):
+        sign = "-" if math.copysign(1.0, arg) < 0 else ""
+        if math.isnan(arg) or math.isinf(arg):
+            return format_value(arg)
+        return sign + format_float_sharp_v(abs(arg))
+    if isinstance(arg, str):
+        return quote(arg[: spec.prec] if spec.prec is not None else arg)
+    if is_struct(arg):
+        return go_type(arg) + "{" + ", ".join(
+            f"{k}:{_go_syntax(v, spec, False)}" for k, v in struct_items(arg)) + "}"
+    if isinstance(arg, dict):
+        return go_type(arg) + "{" + ", ".join(
+            f"{_go_syntax(k, spec, False)}:{_go_syntax(v, spec, False)}"
+            for k, v in sorted_items(arg)) + "}"
+    if isinstance(arg, list | tuple):
+        return go_type(arg) + "{" + ", ".join(_go_syntax(v, spec, False) for v in arg) + "}"
+    return quote(str(arg))
+
+
 def format_arg(arg: Any, verb: str, spec: _Spec | None = None) -> str:
     """One operand through one verb, as fmt's printArg does."""
     spec = spec or _Spec()
+    if verb == "v" and spec.sharp_v:
+        return _pad(_go_syntax(arg, spec), spec)
     if verb == "T":
-        return _pad(go_type(arg), spec)
+        if arg is None or arg is MISSING:
+            return _pad("<nil>", spec)
+        return _format_str(go_type(arg), "s", spec)
     if arg is None or arg is MISSING:
-        return _pad("<nil>", spec) if verb == "v" else _bad_verb(arg, verb)
+        return _pad("<nil>", spec) if verb == "v" else _bad_verb(arg, verb, spec)
     if isinstance(arg, bool):
         if verb in "tv":
             return _pad("true" if arg else "false", spec)
-        return _bad_verb(arg, verb)
+        return _bad_verb(arg, verb, spec)
     if isinstance(arg, int):
         if verb in "vdxXobOcqU":
             return _format_int(int(arg), verb, spec)
-        return _bad_verb(arg, verb)
+        return _bad_verb(arg, verb, spec)
     if isinstance(arg, float):
-        if verb in "vgGeEfF":
+        if verb in "vgGeEfFxXb":
             return _format_float(arg, verb, spec)
-        return _bad_verb(arg, verb)
+        return _bad_verb(arg, verb, spec)
     if isinstance(arg, str):
-        if verb == "v" and spec.sharp:
-            return _pad(quote(arg), spec)
         if verb in "vsqxX":
             return _format_str(str(arg), verb, spec)
-        return _bad_verb(arg, verb)
+        return _bad_verb(arg, verb, spec)
     if is_struct(arg):
         inner = [(f"{k}:" if spec.plus_v else "") + format_arg(v, verb, spec)
                  for k, v in struct_items(arg)]
@@ -285,4 +307,4 @@ def format_arg(arg: Any, verb: str, spec: _Spec | None = None) -> str:
         return "[" + " ".join(format_arg(v, verb, spec) for v in arg) + "]"
     if verb in "vsq":
         return format_arg(str(arg), verb, spec)
-    return _bad_verb(arg, verb)
+    return _bad_verb(arg, verb, spec)
