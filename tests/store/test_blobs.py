@@ -191,3 +191,12 @@ def test_scratch_clean_spares_recent_foreign_entries(tmp_path: Path) -> None:
     os.utime(old, (past, past))
     assert scratch.clean() == 1
     assert recent.exists() and not old.exists()
+
+
+def test_scratch_clean_removes_odd_entries_without_opening(tmp_path: Path) -> None:
+    fifo = tmp_path / ("blob-1-" + "f" * 16)
+    os.mkfifo(fifo)  # opening it would block
+    link = tmp_path / ("blob-2-" + "f" * 16)
+    link.symlink_to("/etc/passwd")
+    assert Scratch(tmp_path).clean() == 2
+    assert os.listdir(tmp_path) == []

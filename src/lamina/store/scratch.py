@@ -14,7 +14,6 @@ removed by a cleaner in between (its link count is then 0), and starts again if 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import re
@@ -126,14 +125,15 @@ class Scratch:
                 removed += _clean_foreign(path)
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                mode = os.lstat(path).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    os.unlink(path)  # a symlink, fifo or socket: never ours, never opened
+                    removed += 1
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
             except FileNotFoundError:
                 continue  # renamed into place or removed by its maker meanwhile
             except OSError as err:
-                if err.errno == errno.ELOOP:  # a symlink: never ours, never followed
-                    os.unlink(path)
-                    removed += 1
-                    continue
                 raise StorageError(f"cannot open {path} to clean it: {err}") from err
             try:
                 try:
