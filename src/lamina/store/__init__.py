@@ -171,7 +171,7 @@ class Store:
 
     # ------------------------------------------------------------------ housekeeping
 
-    def gc(self, *, wait: float | None = 10.0) -> int:
+    def gc(self, *, wait: float | None = 3.0) -> int:
         """Remove blobs and snapshots no image references; return the bytes reclaimed.
 
         Waits up to ``wait`` s (None: forever) for processes adding content to finish; if they
