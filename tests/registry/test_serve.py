@@ -278,3 +278,18 @@ def test_read_only_flag_refuses_pushes(tmp_path: Path) -> None:
         assert status == 405
         assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
         assert request(srv, "GET", "/v2/a/tags/list")[0] == 404
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+    from .test_metrics import sample
+
+    with lamina_server(tmp_path / "root", workers=2) as srv:
+        srv.start(tmp_path / "server.log")
+        # Each request on a new connection: the kernel hands them to either worker.
+        for _ in range(20):
+            assert request(srv, "GET", "/v2/_catalog")[0] == 200
+        scrapes = [request(srv, "GET", "/metrics")[2].decode() for _ in range(6)]
+        for text in scrapes:
+            n = sample(text, "lamina_registry_http_requests_total", route="/v2/_catalog")
+            assert n == 20
+        assert srv.stop() == 0

@@ -5,11 +5,11 @@ adds no copy). It counts requests by method, route template and status, request 
 bytes by route, and a duration histogram by route. Route templates, not paths, are the labels,
 so the number of series stays bounded whatever the clients ask for.
 
-The counters live in each process: with ``--workers N`` a scrape reaches one worker and shows
-that worker's counts, as Prometheus' own client does without its multiprocess mode; the
-``worker`` label (the pid) tells them apart so the counters of a worker restart from zero only
-when that worker does. The number of upload sessions in progress is not counted here at all: it
-is read from the metadata database at scrape time, so every worker reports the same, right one.
+The counters of all the workers of one server add up: forked workers count into slots of one
+table in shared memory, and a scrape of any worker sums them (see ``Metrics``). A single
+process counts on its own. The number of upload sessions in progress is not counted at all: it
+is read from the metadata database at scrape time, so it is right across workers and replicas.
+Replicas on other hosts are scraped one by one, as Prometheus does.
 
 The access log line holds time, method, path (without the query string, which may carry a
 token), route, status, bytes in and out, duration, remote address and the account, never any
@@ -18,12 +18,13 @@ credential.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import mmap
 import os
 import re
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -71,71 +72,128 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class Metrics:
-    """The counters of one process."""
+ROUTES: tuple[str, ...] = (*(template for _, template in _ROUTES), "other")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other")
+# Every status the registry answers with; anything else is counted as "other".
+STATUSES = (
+    "200", "201", "202", "204", "206", "304", "307", "400", "401", "403", "404", "405", "406",
+    "409", "411", "413", "414", "415", "416", "422", "429", "431", "500", "502", "503", "504",
+    "other",
+)  # fmt: skip
+_ROUTE_INDEX = {r: i for i, r in enumerate(ROUTES)}
+_METHOD_INDEX = {m: i for i, m in enumerate(METHODS)}
+_STATUS_INDEX = {int(s): i for i, s in enumerate(STATUSES) if s != "other"}
+_NR, _NM, _NS, _NB = len(ROUTES), len(METHODS), len(STATUSES), len(_BUCKETS)
+# One slot of unsigned 64-bit counters per worker, laid out as:
+_REQUESTS = 0  # [route][method][status]
+_BYTES_IN = _REQUESTS + _NR * _NM * _NS  # [route]
+_BYTES_OUT = _BYTES_IN + _NR  # [route]
+_BUCKET = _BYTES_OUT + _NR  # [route][bucket], not cumulative
+_COUNT = _BUCKET + _NR * _NB  # [route]
+_SUM_US = _COUNT + _NR  # [route], microseconds
+_IN_FLIGHT = _SUM_US + _NR
+SLOT_WORDS = _IN_FLIGHT + 1
+SLOT_BYTES = SLOT_WORDS * 8
 
-    def __init__(self) -> None:
-        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        self.bytes_in: defaultdict[str, int] = defaultdict(int)
-        self.bytes_out: defaultdict[str, int] = defaultdict(int)
-        self.duration_buckets: defaultdict[str, list[int]] = defaultdict(
-            lambda: [0] * len(_BUCKETS)
-        )
-        self.duration_sum: defaultdict[str, float] = defaultdict(float)
-        self.duration_count: defaultdict[str, int] = defaultdict(int)
-        self.in_flight = 0
-        self.started = time.time()
+
+def shared_buffer(slots: int) -> mmap.mmap:
+    """Anonymous shared memory for ``slots`` workers; forked children write into it."""
+    return mmap.mmap(-1, slots * SLOT_BYTES)
+
+
+class Metrics:
+    """Counters in a table of slots, one slot per worker process.
+
+    Each worker only ever writes its own slot (from its event loop thread, so without locks),
+    and a scrape on any worker adds up every slot: the figures are those of the whole server,
+    whichever worker answers. Forked workers share the table through anonymous shared memory
+    (``shared_buffer``); a single process uses a private one. A restarted worker takes over
+    its predecessor's slot, so counters only go up.
+    """
+
+    def __init__(self, buffer: mmap.mmap | bytearray | None = None, slot: int = 0) -> None:
+        self.buffer = buffer if buffer is not None else bytearray(SLOT_BYTES)
+        self.table = memoryview(self.buffer).cast("Q")
+        self.slots = len(self.table) // SLOT_WORDS
+        if not 0 <= slot < self.slots:
+            raise ValueError(f"metrics slot {slot} outside 0..{self.slots - 1}")
+        self.base = slot * SLOT_WORDS
+
+    @property
+    def in_flight(self) -> int:
+        return self._total(_IN_FLIGHT)
+
+    def enter(self) -> None:
+        self.table[self.base + _IN_FLIGHT] += 1
+
+    def leave(self) -> None:
+        self.table[self.base + _IN_FLIGHT] -= 1
 
     def observe(
         self, method: str, route: str, status: int, bytes_in: int, bytes_out: int, seconds: float
     ) -> None:
-        self.requests[(method, route, str(status))] += 1
-        self.bytes_in[route] += bytes_in
-        self.bytes_out[route] += bytes_out
-        buckets = self.duration_buckets[route]
-        for i, bound in enumerate(_BUCKETS):
-            if seconds <= bound:
-                buckets[i] += 1
-        self.duration_sum[route] += seconds
-        self.duration_count[route] += 1
+        t, base = self.table, self.base
+        r = _ROUTE_INDEX.get(route, _NR - 1)
+        m = _METHOD_INDEX.get(method, _NM - 1)
+        st = _STATUS_INDEX.get(status, _NS - 1)
+        t[base + _REQUESTS + (r * _NM + m) * _NS + st] += 1
+        t[base + _BYTES_IN + r] += bytes_in
+        t[base + _BYTES_OUT + r] += bytes_out
+        b = bisect.bisect_left(_BUCKETS, seconds)
+        if b < _NB:
+            t[base + _BUCKET + r * _NB + b] += 1
+        t[base + _COUNT + r] += 1
+        t[base + _SUM_US + r] += int(seconds * 1e6)
+
+    def _total(self, offset: int) -> int:
+        t = self.table
+        return sum(t[slot * SLOT_WORDS + offset] for slot in range(self.slots))
 
     def render(self, upload_sessions: int | None) -> str:
-        """The Prometheus text exposition format, version 0.0.4."""
-        worker = f'worker="{os.getpid()}"'
+        """The Prometheus text exposition format, version 0.0.4, summed over all workers."""
+        totals = [0] * SLOT_WORDS
+        for slot in range(self.slots):
+            row = self.table[slot * SLOT_WORDS : (slot + 1) * SLOT_WORDS]
+            totals = [a + b for a, b in zip(totals, row, strict=True)]
         out: list[str] = []
 
         def family(name: str, kind: str, help_: str) -> None:
             out.append(f"# HELP {name} {help_}")
             out.append(f"# TYPE {name} {kind}")
 
-        family(
-            "lamina_registry_http_requests_total",
-            "counter",
-            "HTTP requests answered, by method, route and status.",
-        )
-        for (method, route, status), n in sorted(self.requests.items()):
-            labels = f'method="{method}",route="{_escape(route)}",status="{status}",{worker}'
-            out.append(f"lamina_registry_http_requests_total{{{labels}}} {n}")
-        for name, table, help_ in (
-            ("lamina_registry_http_request_bytes_total", self.bytes_in, "Request body bytes."),
-            ("lamina_registry_http_response_bytes_total", self.bytes_out, "Response body bytes."),
+        name = "lamina_registry_http_requests_total"
+        family(name, "counter", "HTTP requests answered, by method, route and status.")
+        for r, route in enumerate(ROUTES):
+            for m, method in enumerate(METHODS):
+                for st, status in enumerate(STATUSES):
+                    n = totals[_REQUESTS + (r * _NM + m) * _NS + st]
+                    if n:
+                        labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
+                        out.append(f"{name}{{{labels}}} {n}")
+        for name, offset, help_ in (
+            ("lamina_registry_http_request_bytes_total", _BYTES_IN, "Request body bytes"),
+            ("lamina_registry_http_response_bytes_total", _BYTES_OUT, "Response body bytes"),
         ):
-            family(name, "counter", help_ + " by route.")
-            for route, n in sorted(table.items()):
-                out.append(f'{name}{{route="{_escape(route)}",{worker}}} {n}')
+            family(name, "counter", help_ + ", by route.")
+            for r, route in enumerate(ROUTES):
+                if totals[_COUNT + r]:
+                    out.append(f'{name}{{route="{_escape(route)}"}} {totals[offset + r]}')
         name = "lamina_registry_http_request_duration_seconds"
         family(name, "histogram", "Time to answer a request, by route.")
-        for route, buckets in sorted(self.duration_buckets.items()):
-            r = f'route="{_escape(route)}",{worker}'
-            for bound, n in zip(_BUCKETS, buckets, strict=True):
-                out.append(f'{name}_bucket{{{r},le="{bound}"}} {n}')
-            out.append(f'{name}_bucket{{{r},le="+Inf"}} {self.duration_count[route]}')
-            out.append(f"{name}_sum{{{r}}} {self.duration_sum[route]:.6f}")
-            out.append(f"{name}_count{{{r}}} {self.duration_count[route]}")
+        for r, route in enumerate(ROUTES):
+            count = totals[_COUNT + r]
+            if not count:
+                continue
+            label = f'route="{_escape(route)}"'
+            cumulative = 0
+            for b, bound in enumerate(_BUCKETS):
+                cumulative += totals[_BUCKET + r * _NB + b]
+                out.append(f'{name}_bucket{{{label},le="{bound}"}} {cumulative}')
+            out.append(f'{name}_bucket{{{label},le="+Inf"}} {count}')
+            out.append(f"{name}_sum{{{label}}} {totals[_SUM_US + r] / 1e6:.6f}")
+            out.append(f"{name}_count{{{label}}} {count}")
         family("lamina_registry_http_requests_in_flight", "gauge", "Requests being answered.")
-        out.append(f"lamina_registry_http_requests_in_flight{{{worker}}} {self.in_flight}")
-        family("lamina_registry_process_start_time_seconds", "gauge", "Start of this worker.")
-        out.append(f"lamina_registry_process_start_time_seconds{{{worker}}} {self.started:.3f}")
+        out.append(f"lamina_registry_http_requests_in_flight {totals[_IN_FLIGHT]}")
         if upload_sessions is not None:
             family(
                 "lamina_registry_upload_sessions",
@@ -144,6 +202,20 @@ class Metrics:
             )
             out.append(f"lamina_registry_upload_sessions {upload_sessions}")
         return "\n".join(out) + "\n"
+
+
+_SHARED: Metrics | None = None
+
+
+def use_shared(buffer: mmap.mmap, slot: int) -> None:
+    """Make the apps this worker builds count into ``slot`` of the shared table."""
+    global _SHARED
+    _SHARED = Metrics(buffer, slot)
+
+
+def shared_metrics() -> Metrics | None:
+    """The shared table this worker counts into, if it is one of several forked workers."""
+    return _SHARED
 
 
 class MetricsMiddleware:
@@ -160,6 +232,7 @@ class MetricsMiddleware:
         self.app = app
         self.upload_sessions = upload_sessions
         self.log_requests = log_requests
+        # An app counts on its own unless given a shared table: in-process apps stay apart.
         self.metrics = metrics or Metrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,7 +248,7 @@ class MetricsMiddleware:
         state = scope.setdefault("state", {})
         counts = [0, 0]  # bytes in, bytes out
         status = 500
-        self.metrics.in_flight += 1
+        self.metrics.enter()
 
         async def counting_receive() -> Message:
             message = await receive()
@@ -196,7 +269,7 @@ class MetricsMiddleware:
         try:
             await handler(scope, counting_receive, counting_send)
         finally:
-            self.metrics.in_flight -= 1
+            self.metrics.leave()
             seconds = time.perf_counter() - start
             route = route_template(path)
             self.metrics.observe(scope["method"], route, status, counts[0], counts[1], seconds)

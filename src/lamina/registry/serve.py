@@ -182,13 +182,14 @@ def build_app(config: RegistryConfig) -> Starlette:
 
     from lamina.registry.app import create_app
     from lamina.registry.auth import build_auth
-    from lamina.registry.metrics import MetricsMiddleware
+    from lamina.registry.metrics import MetricsMiddleware, shared_metrics
 
     authorizer, routes = build_auth(config)
     middleware = [
         Middleware(
             MetricsMiddleware,
             log_requests=config.log_requests,
+            metrics=shared_metrics(),
         )
     ]
     return create_app(config, authorizer=authorizer, extra_routes=routes, middleware=middleware)
@@ -284,12 +285,15 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
         uvicorn.Server(uv_config).run()
         return
 
+    from lamina.registry.metrics import shared_buffer, use_shared
     from lamina.registry.workers import Supervisor
 
     sock = uv_config.bind_socket()
     _preload(config)
+    counters = shared_buffer(config.workers)
 
-    def child(sock: socket.socket) -> None:
+    def child(sock: socket.socket, slot: int) -> None:
+        use_shared(counters, slot)
         uvicorn.Server(uv_config).run(sockets=[sock])
 
     status = Supervisor(sock, config.workers, child).run()

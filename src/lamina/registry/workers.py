@@ -28,17 +28,21 @@ _QUICK_DEATHS_ALLOWED = 5
 
 
 class Supervisor:
-    """Runs ``child(sock)`` in ``count`` forked processes until told to stop."""
+    """Runs ``child(sock, slot)`` in ``count`` forked processes until told to stop; ``slot``
+    numbers the workers 0..count-1, and a restarted worker gets the slot of the one it
+    replaces."""
 
-    def __init__(self, sock: socket.socket, count: int, child: Callable[[socket.socket], None]):
+    def __init__(
+        self, sock: socket.socket, count: int, child: Callable[[socket.socket, int], None]
+    ) -> None:
         self.sock = sock
         self.count = count
         self.child = child
-        self.children: dict[int, float] = {}  # pid -> start time
+        self.children: dict[int, tuple[float, int]] = {}  # pid -> (start time, slot)
         self.stopping = False
         self.quick_deaths = 0
 
-    def _spawn(self) -> None:
+    def _spawn(self, slot: int) -> None:
         pid = os.fork()
         if pid == 0:
             status = 1
@@ -47,14 +51,14 @@ class Supervisor:
                 # installs its own while it serves; before and after that, a signal ends it.
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
-                self.child(self.sock)
+                self.child(self.sock, slot)
                 status = 0
             except BaseException:
                 log.exception("registry worker %d failed", os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(status)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (time.monotonic(), slot)
 
     def _stop(self, signum: int, frame: types.FrameType | None) -> None:
         self.stopping = True
@@ -67,17 +71,18 @@ class Supervisor:
         """Serve until a signal; the exit status for the parent."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
-        for _ in range(self.count):
-            self._spawn()
+        for slot in range(self.count):
+            self._spawn(slot)
         status = 0
         while self.children:
             try:
                 pid, wait_status = os.wait()
             except ChildProcessError:
                 break
-            started = self.children.pop(pid, None)
-            if started is None or self.stopping:
+            child = self.children.pop(pid, None)
+            if child is None or self.stopping:
                 continue
+            started, slot = child
             code = os.waitstatus_to_exitcode(wait_status)
             log.error("registry worker %d exited with %d; starting another", pid, code)
             if time.monotonic() - started < _QUICK_DEATH_SECONDS:
@@ -88,6 +93,6 @@ class Supervisor:
                     status = 1
                     continue
                 time.sleep(0.5)
-            self._spawn()
+            self._spawn(slot)
         self.sock.close()
         return status
