@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
@@ -51,7 +50,7 @@ def _method(receiver: Any, name: str) -> Callable[..., Any] | None:
             hasattr(dict, name) or not callable(getattr(type(receiver), name, None))):
         return None
     attr = getattr(receiver, name, None)
-    if callable(attr) and not isinstance(attr, type) and inspect.ismethod(attr):
+    if callable(attr) and not isinstance(attr, type) and hasattr(attr, "__self__"):
         return attr
     return None
 
@@ -314,6 +313,7 @@ class State:
 
     def call_method(self, dot: Any, method: Callable[..., Any], node: n.Node, name: str,
                     args: list[n.Node] | None, final: Any) -> Any:
+        import inspect  # only templates that call methods need it
         argv = [self.eval_arg(dot, "any", a) for a in (args or [])[1:]]
         if final is not _NO_FINAL:
             argv.append(final)

@@ -12,9 +12,7 @@ the way Go's reflection-based calls do:
 from __future__ import annotations
 
 import unicodedata
-import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from lamina.cli.format.gofmt import (
@@ -33,11 +31,16 @@ class FuncError(Exception):
     """A Go function returned an error; the executor reports ``error calling NAME: ...``."""
 
 
-@dataclass(frozen=True)
 class Func:
-    impl: Callable[..., Any]
-    params: tuple[str, ...]
-    variadic: str | None = None
+    """A function with its Go parameter kinds (and the kind of a ... parameter)."""
+
+    __slots__ = ("impl", "params", "variadic")
+
+    def __init__(self, impl: Callable[..., Any], params: tuple[str, ...],
+                 variadic: str | None = None) -> None:
+        self.impl = impl
+        self.params = params
+        self.variadic = variadic
 
 
 # -- truth and comparison -----------------------------------------------------------------
@@ -244,6 +247,8 @@ def js_escape(*args: Any) -> str:
 
 
 def urlquery(*args: Any) -> str:
+    import urllib.parse  # rarely used; keep it off the import path
+
     text = args[0] if len(args) == 1 and isinstance(args[0], str) else sprint(*args)
     return urllib.parse.quote_plus(text, safe="-_.~")
 

@@ -9,8 +9,6 @@ float64, ``bool`` a bool, ``None`` nil, a list or tuple a slice, a ``dict`` a ma
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import math
 from decimal import Decimal
 from typing import Any
@@ -67,7 +65,7 @@ class NilMap(dict[Any, Any]):
 
 def is_struct(value: Any) -> bool:
     return isinstance(value, GoStruct) or (
-        dataclasses.is_dataclass(value) and not isinstance(value, type)
+        hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type)
         and type(value).__str__ is object.__str__
     )
 
@@ -75,7 +73,9 @@ def is_struct(value: Any) -> bool:
 def struct_items(value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, GoStruct):
         return list(value.items())
-    return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    # A dataclass's fields, in order, without importing dataclasses (and inspect with it).
+    return [(name, getattr(value, name)) for name, f in value.__dataclass_fields__.items()
+            if getattr(f, "_field_type", None) is None or str(f._field_type) == "_FIELD"]
 
 
 def go_type(value: Any) -> str:
@@ -337,6 +337,8 @@ def _marshal(value: Any, sort_keys: bool, indent: str | None, prefix: str) -> st
     if isinstance(value, str):
         return _json_string(str(value))
     if isinstance(value, bytes):
+        import base64  # only []byte values need it
+
         return '"' + base64.b64encode(value).decode() + '"'
     inner = prefix + (indent or "")
     colon = ":" if indent is None else ": "

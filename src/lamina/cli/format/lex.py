@@ -7,50 +7,51 @@ character U+0023 '#'").
 
 from __future__ import annotations
 
-import enum
 import unicodedata
-from dataclasses import dataclass
 
 from lamina.cli.format.gofmt import quote
 
 
-class T(enum.IntEnum):
-    """Token types; those after KEYWORD are keywords (printed as ``<name>`` in errors)."""
+class T:
+    """Token types; those after KEYWORD are keywords (printed as ``<name>`` in errors).
+
+    Plain ints rather than an enum, to keep the import cheap.
+    """
 
     ERROR = 0
-    BOOL = enum.auto()
-    CHAR = enum.auto()
-    CHARCONST = enum.auto()
-    COMPLEX = enum.auto()
-    ASSIGN = enum.auto()
-    DECLARE = enum.auto()
-    EOF = enum.auto()
-    FIELD = enum.auto()
-    IDENT = enum.auto()
-    LDELIM = enum.auto()
-    LPAREN = enum.auto()
-    NUMBER = enum.auto()
-    PIPE = enum.auto()
-    RAWSTRING = enum.auto()
-    RDELIM = enum.auto()
-    RPAREN = enum.auto()
-    SPACE = enum.auto()
-    STRING = enum.auto()
-    TEXT = enum.auto()
-    VARIABLE = enum.auto()
-    KEYWORD = enum.auto()
-    BLOCK = enum.auto()
-    BREAK = enum.auto()
-    CONTINUE = enum.auto()
-    DOT = enum.auto()
-    DEFINE = enum.auto()
-    ELSE = enum.auto()
-    END = enum.auto()
-    IF = enum.auto()
-    NIL = enum.auto()
-    RANGE = enum.auto()
-    TEMPLATE = enum.auto()
-    WITH = enum.auto()
+    BOOL = 1
+    CHAR = 2
+    CHARCONST = 3
+    COMPLEX = 4
+    ASSIGN = 5
+    DECLARE = 6
+    EOF = 7
+    FIELD = 8
+    IDENT = 9
+    LDELIM = 10
+    LPAREN = 11
+    NUMBER = 12
+    PIPE = 13
+    RAWSTRING = 14
+    RDELIM = 15
+    RPAREN = 16
+    SPACE = 17
+    STRING = 18
+    TEXT = 19
+    VARIABLE = 20
+    KEYWORD = 21
+    BLOCK = 22
+    BREAK = 23
+    CONTINUE = 24
+    DOT = 25
+    DEFINE = 26
+    ELSE = 27
+    END = 28
+    IF = 29
+    NIL = 30
+    RANGE = 31
+    TEMPLATE = 32
+    WITH = 33
 
 
 KEYWORDS = {
@@ -63,12 +64,16 @@ SPACE_CHARS = " \t\r\n"
 LEFT, RIGHT = "{{", "}}"
 
 
-@dataclass(frozen=True)
 class Token:
-    typ: T
-    pos: int  # index of the token's first character in the template text
-    val: str
-    line: int
+    """A token: its type, its position (index in the text), its text and its line."""
+
+    __slots__ = ("line", "pos", "typ", "val")
+
+    def __init__(self, typ: int, pos: int, val: str, line: int) -> None:
+        self.typ = typ
+        self.pos = pos
+        self.val = val
+        self.line = line
 
     def __str__(self) -> str:
         if self.typ == T.EOF:
@@ -109,7 +114,7 @@ class _Lexer:
     def line_at(self, pos: int) -> int:
         return 1 + self.text.count("\n", 0, pos)
 
-    def emit(self, typ: T) -> None:
+    def emit(self, typ: int) -> None:
         self.tokens.append(Token(typ, self.start, self.text[self.start:self.pos],
                                  self.line_at(self.start)))
         self.start = self.pos
@@ -302,7 +307,7 @@ class _Lexer:
         self.emit(T.SPACE)
         return True
 
-    def lex_quote(self, quote: str, typ: T, message: str) -> None:
+    def lex_quote(self, quote: str, typ: int, message: str) -> None:
         while True:
             ch = self.peek()
             self.pos += 1
@@ -320,7 +325,7 @@ class _Lexer:
                 self.emit(typ)
                 return
 
-    def lex_field_or_variable(self, typ: T) -> None:
+    def lex_field_or_variable(self, typ: int) -> None:
         if self.at_terminator():
             self.emit(T.DOT if typ == T.FIELD else T.VARIABLE)
             return

@@ -95,7 +95,7 @@ def _parse_int(text: str) -> int | None:
     return -value if sign == "-" else value
 
 
-def parse_number(pos: int, text: str, typ: T) -> NumberNode:
+def parse_number(pos: int, text: str, typ: int) -> NumberNode:
     """A NumberNode as Go's parser makes it, with its error messages."""
     if typ == T.CHARCONST:
         code = unquote_char(text)

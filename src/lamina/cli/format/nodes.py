@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
+
+# Plain classes rather than dataclasses: a template engine that ``lamina images`` imports
+# should not spend milliseconds generating code for twenty node types.
 
 
-@dataclass
 class Node:
+    """A node: its fields are the annotated names of its class and bases, in order.
+
+    Positional arguments fill them in order; an annotated name with a class-level default may
+    be left out, and one listed in ``_lists`` starts as a new empty list.
+    """
+
     pos: int
+    _fields: tuple[str, ...] = ("pos",)
+    _lists: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            for name in getattr(klass, "__annotations__", {}):
+                if not name.startswith("_") and name not in names:
+                    names.append(name)
+        cls._fields = tuple(names)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(self._fields) or not set(kwargs) <= set(self._fields):
+            raise TypeError(f"{type(self).__name__} takes the fields {self._fields}")
+        for name, value in zip(self._fields, args, strict=False):
+            setattr(self, name, value)
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+        for name in self._fields[len(args):]:
+            if name in kwargs:
+                continue
+            if name in self._lists:
+                setattr(self, name, [])
+            elif not hasattr(type(self), name):
+                raise TypeError(f"{type(self).__name__} needs {name}")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
 
     def __str__(self) -> str:  # pragma: no cover - every node overrides it
         return type(self).__name__
 
 
-@dataclass
 class TextNode(Node):
     text: str
 
@@ -21,7 +57,6 @@ class TextNode(Node):
         return repr(self.text)
 
 
-@dataclass
 class FieldNode(Node):
     ident: list[str]
 
@@ -29,7 +64,6 @@ class FieldNode(Node):
         return "".join("." + i for i in self.ident)
 
 
-@dataclass
 class VariableNode(Node):
     ident: list[str]
 
@@ -37,7 +71,6 @@ class VariableNode(Node):
         return ".".join(self.ident)
 
 
-@dataclass
 class IdentifierNode(Node):
     name: str
 
@@ -45,19 +78,16 @@ class IdentifierNode(Node):
         return self.name
 
 
-@dataclass
 class DotNode(Node):
     def __str__(self) -> str:
         return "."
 
 
-@dataclass
 class NilNode(Node):
     def __str__(self) -> str:
         return "nil"
 
 
-@dataclass
 class BoolNode(Node):
     value: bool
 
@@ -65,7 +95,6 @@ class BoolNode(Node):
         return "true" if self.value else "false"
 
 
-@dataclass
 class NumberNode(Node):
     text: str
     int_value: int | None
@@ -89,7 +118,6 @@ class NumberNode(Node):
         return self.int_value
 
 
-@dataclass
 class StringNode(Node):
     quoted: str
     text: str
@@ -98,12 +126,12 @@ class StringNode(Node):
         return self.quoted
 
 
-@dataclass
 class PipeNode(Node):
     line: int
     is_assign: bool = False
-    decl: list[VariableNode] = field(default_factory=list)
-    cmds: list[CommandNode] = field(default_factory=list)
+    decl: list[VariableNode]
+    cmds: list[CommandNode]
+    _lists = ("decl", "cmds")
 
     def __str__(self) -> str:
         head = ""
@@ -112,33 +140,32 @@ class PipeNode(Node):
         return head + " | ".join(str(c) for c in self.cmds)
 
 
-@dataclass
 class CommandNode(Node):
-    args: list[Node] = field(default_factory=list)
+    args: list[Node]
+    _lists = ("args",)
 
     def __str__(self) -> str:
         return " ".join(f"({a})" if isinstance(a, PipeNode) else str(a) for a in self.args)
 
 
-@dataclass
 class ChainNode(Node):
     node: Node
-    fields: list[str] = field(default_factory=list)
+    fields: list[str]
+    _lists = ("fields",)
 
     def __str__(self) -> str:
         inner = f"({self.node})" if isinstance(self.node, PipeNode) else str(self.node)
         return inner + "".join("." + f for f in self.fields)
 
 
-@dataclass
 class ListNode(Node):
-    nodes: list[Node] = field(default_factory=list)
+    nodes: list[Node]
+    _lists = ("nodes",)
 
     def __str__(self) -> str:
         return "".join(str(n) for n in self.nodes)
 
 
-@dataclass
 class ActionNode(Node):
     line: int
     pipe: PipeNode
@@ -147,7 +174,6 @@ class ActionNode(Node):
         return "{{" + str(self.pipe) + "}}"
 
 
-@dataclass
 class BranchNode(Node):
     """if, range and with."""
 
@@ -164,7 +190,6 @@ class BranchNode(Node):
         return text + "{{end}}"
 
 
-@dataclass
 class TemplateNode(Node):
     """``{{template "name" pipeline}}`` (and the call half of ``{{block}}``)."""
 
@@ -180,25 +205,21 @@ class TemplateNode(Node):
         return "{{template " + quote(self.name) + " " + str(self.pipe) + "}}"
 
 
-@dataclass
 class BreakNode(Node):
     def __str__(self) -> str:
         return "{{break}}"
 
 
-@dataclass
 class ContinueNode(Node):
     def __str__(self) -> str:
         return "{{continue}}"
 
 
-@dataclass
 class EndNode(Node):
     def __str__(self) -> str:
         return "{{end}}"
 
 
-@dataclass
 class ElseNode(Node):
     def __str__(self) -> str:
         return "{{else}}"

@@ -93,7 +93,7 @@ class _Parser:
             return self.error(f"{tok}{extra}")
         return self.error(f"unexpected {tok} in {context}")
 
-    def expect(self, typ: T, context: str) -> Token:
+    def expect(self, typ: int, context: str) -> Token:
         tok = self.next_non_space()
         if tok.typ != typ:
             raise self.unexpected(tok, context)
@@ -234,7 +234,7 @@ class _Parser:
         finally:
             del self.vars[mark:]
 
-    def pipeline(self, context: str, end: T) -> PipeNode:
+    def pipeline(self, context: str, end: int) -> PipeNode:
         first = self.peek_non_space()
         pipe = PipeNode(first.pos, first.line)
         while True:  # declarations

@@ -8,7 +8,6 @@ over as ``%!(EXTRA type=value)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from lamina.cli.format.floatfmt import format_float, format_float_sharp_v
@@ -24,17 +23,17 @@ from lamina.cli.format.gofmt import (
 )
 
 
-@dataclass
 class _Spec:
-    minus: bool = False
-    plus: bool = False
-    sharp: bool = False
-    space: bool = False
-    zero: bool = False
-    plus_v: bool = False
-    sharp_v: bool = False
-    width: int | None = None
-    prec: int | None = None
+    """The flags, width and precision of one verb."""
+
+    __slots__ = ("minus", "plus", "plus_v", "prec", "sharp", "sharp_v", "space", "width",
+                 "zero")
+
+    def __init__(self) -> None:
+        self.minus = self.plus = self.sharp = self.space = self.zero = False
+        self.plus_v = self.sharp_v = False
+        self.width: int | None = None
+        self.prec: int | None = None
 
 
 def _arg_index(fmt: str, i: int, argn: int, nargs: int) -> tuple[int, int, bool, bool]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from lamina.cli.format.gofmt import GoMap, is_struct, marshal_json
@@ -81,11 +80,13 @@ def display_width(text: str) -> int:
     return width
 
 
-@dataclass
 class _Cell:
-    text: str
-    width: int
-    htab: bool
+    __slots__ = ("htab", "text", "width")
+
+    def __init__(self, text: str, width: int, htab: bool) -> None:
+        self.text = text
+        self.width = width
+        self.htab = htab
 
 
 class _TabWriter:
