@@ -100,7 +100,8 @@ def test_label_method_in_header_and_rows() -> None:
 def test_json_format_prints_one_sorted_object_per_row() -> None:
     assert format_rows("json", [{"Tag": "latest", "ID": "abc", "Size": "1kB"}], {}) == (
         '{"ID":"abc","Size":"1kB","Tag":"latest"}\n')
-    assert format_rows("json", [GoStruct({"Z": 1, "A": 2})], {}) == '{"Z":1,"A":2}\n'
+    assert format_rows("json", [GoStruct({"Z": 1, "A": 2})], {}) == '{"A":2,"Z":1}\n'
+    assert format_rows("json", [ContainerRow("web")], {}) == '{"Names":"web"}\n'
     assert format_rows("json", [], {}) == ""
 
 

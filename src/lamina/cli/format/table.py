@@ -46,8 +46,7 @@ def format_rows(fmt: str, rows: Iterable[Any], headers: Mapping[str, str] | None
     if fmt == TABLE_KEY and default_table is not None:
         fmt = default_table
     if fmt == JSON_KEY:
-        return "".join(marshal_json(row, sort_keys=isinstance(row, dict) and not is_struct(row))
-                       + "\n" for row in rows)
+        return "".join(marshal_json(_row_json(row), sort_keys=True) + "\n" for row in rows)
     is_table = fmt.startswith(TABLE_KEY)
     final = fmt[len(TABLE_KEY):] if is_table else fmt
     final = final.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
@@ -58,6 +57,28 @@ def format_rows(fmt: str, rows: Iterable[Any], headers: Mapping[str, str] | None
         return body
     header = template.execute_partial(HeaderContext(headers or {}), header=True)
     return tabwriter(header + "\n" + body)
+
+
+def _row_json(row: Any) -> Any:
+    """A row as docker marshals a formatter context: its exported values, keys sorted.
+
+    Docker calls every exported method of the context that takes no argument; for an object
+    row, that is every capitalised attribute, called when it is such a method.
+    """
+    if isinstance(row, dict) or is_struct(row):
+        return dict(row) if isinstance(row, dict) else row
+    values: dict[str, Any] = {}
+    for name in dir(row):
+        if not name[:1].isupper():
+            continue
+        value = getattr(row, name)
+        if callable(value):
+            try:
+                value = value()
+            except TypeError:
+                continue  # a method that needs arguments, such as Label
+        values[name] = value
+    return values
 
 
 def _as_row(row: Any) -> Any:
