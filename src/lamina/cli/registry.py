@@ -68,7 +68,9 @@ def serve_command(
         f"(auth: {config.auth.kind}, workers: {config.workers})",
         err=True,
     )
-    serve(config)
+    status = serve(config)
+    if status:
+        raise SystemExit(status)
 
 
 @registry.command("gc")

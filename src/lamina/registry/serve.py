@@ -199,7 +199,7 @@ def app_factory() -> Starlette:
     """What each uvicorn worker calls: the settings come from the parent in the environment."""
     text = os.environ.get(CONFIG_ENV)
     config = config_from_json(text) if text else RegistryConfig()
-    # A worker spawned by uvicorn starts with bare logging: set it up again here.
+    # Idempotent; for a server started by other means than serve() (uvicorn --factory).
     setup_logging()
     return build_app(config)
 
@@ -238,6 +238,8 @@ def _note_signal(signum: int, frame: types.FrameType | None) -> None:
 
 def _preload(config: RegistryConfig) -> None:
     """Import in the parent what every forked worker needs, so that none imports it again."""
+    import uvicorn.lifespan.on  # noqa: F401
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401
     import uvloop  # noqa: F401
 
     import lamina.registry.app
@@ -249,8 +251,9 @@ def _preload(config: RegistryConfig) -> None:
         import lamina.registry.auth.token_server  # noqa: F401
 
 
-def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
-    """Serve until SIGTERM or SIGINT, then finish the requests in flight. Blocks."""
+def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> int:
+    """Serve until SIGTERM or SIGINT, then finish the requests in flight. Blocks; returns the
+    exit status (not 0 only if workers kept dying)."""
     import uvicorn
 
     validate(config)
@@ -283,7 +286,7 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _note_signal)
         uvicorn.Server(uv_config).run()
-        return
+        return 0
 
     from lamina.registry.metrics import shared_buffer, use_shared
     from lamina.registry.workers import Supervisor
@@ -296,6 +299,4 @@ def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> None:
         use_shared(counters, slot)
         uvicorn.Server(uv_config).run(sockets=[sock])
 
-    status = Supervisor(sock, config.workers, child).run()
-    if status:
-        sys.exit(status)
+    return Supervisor(sock, config.workers, child).run()
