@@ -238,7 +238,7 @@ def _note_signal(signum: int, frame: types.FrameType | None) -> None:
 
 def _preload(config: RegistryConfig) -> None:
     """Import in the parent what every forked worker needs, so that none imports it again."""
-    import uvicorn.lifespan.on  # noqa: F401
+    import uvicorn.lifespan.on
     import uvicorn.protocols.http.httptools_impl  # noqa: F401
     import uvloop  # noqa: F401
 
