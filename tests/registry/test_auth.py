@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from httpx import Response
 from starlette.testclient import TestClient
 
@@ -399,7 +400,7 @@ def test_token_catalog_scope(token_client: TestClient) -> None:
     assert token_client.get("/v2/_catalog", headers=bearer(alice)).status_code == 401
 
 
-def test_bad_tokens_are_refused(token_client: TestClient) -> None:
+def test_bad_tokens_are_refused(token_client: TestClient, tmp_path: Path) -> None:
     other = TokenAuthority(generate_key(), issuer="lamina-registry", service="reg.test")
     forged = other.issue("alice", [Scope.parse("repository:team/app:pull")]).token
     for token in (forged, "not.a.jwt", ""):
@@ -411,8 +412,30 @@ def test_bad_tokens_are_refused(token_client: TestClient) -> None:
     claims = claims_of(good)
     claims["exp"] = int(time.time()) - 3600
     claims["iat"] = claims["nbf"] = int(time.time()) - 7200
-    expired = jwt.encode(claims, "x" * 32, algorithm="HS256")
-    assert token_client.get("/v2/team/app/tags/list", headers=bearer(expired)).status_code == 401
+    # Signed with the registry's own key, so that only the expiry is wrong.
+    key = load_or_create_key(tmp_path / "root" / "auth" / "token-key.pem")
+    kid = jwt.get_unverified_header(good)["kid"]
+    assert kid == libtrust_key_id(key)
+    expired = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    r = token_client.get("/v2/team/app/tags/list", headers=bearer(expired))
+    assert r.status_code == 401
+    assert r.json()["errors"][0]["message"] == "token has expired"
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    # The same token with a key confusion attack (HS256 keyed with the public key) fails too.
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims["exp"] = int(time.time()) + 60
+    confused = jwt.encode(claims, public.decode()[:40] * 2, algorithm="HS256")
+    assert token_client.get("/v2/team/app/tags/list", headers=bearer(confused)).status_code == 401
+    claims["access"] = [{"type": "repository", "name": "team/app", "actions": ["pull"]}]
+    assert (
+        token_client.get(
+            "/v2/team/app/tags/list",
+            headers=bearer(jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})),
+        ).status_code
+        == 404
+    )
     # Basic credentials are no substitute for a token.
     assert token_client.get("/v2/team/app/tags/list", headers=alice).status_code == 401
 
