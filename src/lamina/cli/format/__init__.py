@@ -1,9 +1,14 @@
 """Output formatting shared by every command: Go templates, docker tables, units.
 
-- :mod:`.template`: Go's text/template (``Template``, ``render``, ``TemplateError``);
+- :mod:`.template`: Go's text/template (``Template``, ``render``, ``TemplateError``), with
+  docker's functions; parsing in :mod:`.lex`, :mod:`.parse`, :mod:`.nodes`, :mod:`.literals`,
+  execution in :mod:`.executor` and :mod:`.funcs`;
 - :mod:`.table`: docker's formatter (``format_rows``, ``tabwriter``, ``ellipsis``);
-- :mod:`.units`: go-units sizes and durations, Go time formats;
-- :mod:`.gofmt` and :mod:`.printf`: Go's fmt and encoding/json views of Python values.
+- :mod:`.units`: go-units sizes and durations, Go time formats, ``parse_bytes``;
+- :mod:`.gofmt`, :mod:`.printf`, :mod:`.floatfmt`: Go's fmt and encoding/json views of Python
+  values. A dict is a Go map; ``GoStruct`` a struct (ordered, missing fields are errors);
+  ``GoMap`` a map that marshals sorted; ``NilList``/``NilMap`` nil slices and maps (``[]``
+  printed, ``null`` marshalled); ``MISSING`` Go's invalid value (``<no value>``).
 
 Everything here is standard library only and cheap to import.
 """
