@@ -62,6 +62,9 @@ class Supervisor:
 
     def _stop(self, signum: int, frame: types.FrameType | None) -> None:
         self.stopping = True
+        # Once the children close theirs too, new connections are refused at once instead of
+        # waiting in a backlog that nobody will accept from.
+        self.sock.close()
         for pid in list(self.children):
             # A child that already exited is reaped by run(); nothing to tell it.
             with contextlib.suppress(ProcessLookupError):
