@@ -45,6 +45,20 @@ class BlobResponse(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Read the next chunk (in a thread) while the last one goes out: disk and socket
+        # overlap, with at most two chunks in memory.
+        chunks, incoming = anyio.create_memory_object_stream[bytes](1)
+
+        async def read() -> None:
+            async with chunks:
+                remaining = self.length
+                while remaining > 0:
+                    chunk = await anyio.to_thread.run_sync(self.file.read, min(CHUNK, remaining))
+                    if not chunk:
+                        return  # truncated on disk; the client sees a short body and retries
+                    remaining -= len(chunk)
+                    await chunks.send(chunk)
+
         try:
             await send(
                 {
@@ -53,16 +67,14 @@ class BlobResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
-            remaining = self.length
-            while remaining > 0:
-                chunk = await anyio.to_thread.run_sync(self.file.read, min(CHUNK, remaining))
-                if not chunk:
-                    break  # truncated on disk; the client sees a short body and retries
-                remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
-            if remaining > 0 or self.length == 0:
+            sent = 0
+            async with anyio.create_task_group() as group, incoming:
+                group.start_soon(read)
+                async for chunk in incoming:
+                    sent += len(chunk)
+                    more = sent < self.length
+                    await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            if sent < self.length or self.length == 0:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self.file.close()
