@@ -345,4 +345,5 @@ __all__ = [
     "is_opaque",
     "read_xattrs",
     "write_layer",
+    "xattr_allowed",
 ]
