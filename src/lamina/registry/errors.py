@@ -88,12 +88,19 @@ _LAMINA_CODES: Final[dict[type[errors.LaminaError], str]] = {
 }
 
 
+# Where the code's own status would mislead: bad input is the client's fault (400), not a
+# method the registry lacks (405).
+_LAMINA_STATUS: Final[dict[type[errors.LaminaError], int]] = {errors.InvalidArgument: 400}
+
+
 def from_lamina_error(exc: errors.LaminaError) -> RegistryHTTPError:
     """Translate an error of lamina's hierarchy into the wire error a client sees."""
     for cls in type(exc).__mro__:
         code = _LAMINA_CODES.get(cls)
         if code is not None:
-            status = getattr(exc, "status", None) if isinstance(exc, errors.RegistryError) else None
+            status = _LAMINA_STATUS.get(cls)
+            if isinstance(exc, errors.RegistryError) and exc.status:
+                status = exc.status
             return RegistryHTTPError(code, exc.message, status=status)
     return RegistryHTTPError("UNKNOWN", exc.message)
 
