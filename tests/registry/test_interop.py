@@ -275,3 +275,20 @@ def test_skopeo_with_token_auth(layout: Path, tmp_path: Path) -> None:
         assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
         tags = skopeo("list-tags", "--tls-verify=false", f"docker://{srv.host}/team/app")
         assert json.loads(tags.stdout)["Tags"] == ["oci"]
+
+
+def test_skopeo_against_two_workers(layout: Path, tmp_path: Path) -> None:
+    # Upload sessions, and every other state, live in the database: a push whose requests land
+    # on either worker completes, and pulls back the same.
+    with lamina_server(tmp_path / "root", workers=2) as srv:
+        srv.start(tmp_path / "server.log")
+        for tag in IMAGES:
+            push(layout, tag, srv, "two/workers")
+        out = tmp_path / "out"
+        skopeo(
+            "copy", "-q", "--src-tls-verify=false", "--all", "--preserve-digests",
+            f"docker://{srv.host}/two/workers:oci-index", f"dir:{out}",
+        )  # fmt: skip
+        assert (out / "manifest.json").read_bytes() == raw_manifest(srv, "two/workers:oci-index")
+        tags = skopeo("list-tags", "--tls-verify=false", f"docker://{srv.host}/two/workers")
+        assert sorted(json.loads(tags.stdout)["Tags"]) == sorted(IMAGES)
