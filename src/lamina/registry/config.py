@@ -15,6 +15,8 @@ class AuthConfig:
     """How clients authenticate. ``kind`` is "none", "htpasswd" or "token"."""
 
     kind: str = "none"
+    # Basic: the realm shown to clients. Token: the URL of /token in the Bearer challenge if it
+    # starts with http:// or https:// (behind a proxy); otherwise built from each request's URL.
     realm: str = "lamina-registry"
     htpasswd: Path | None = None
     # Token auth: the registry is its own token server at /token.
