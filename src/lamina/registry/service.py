@@ -137,15 +137,6 @@ class Registry:
             raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
 
     # --- blobs ------------------------------------------------------------------------------
-    def blob_size(self, repository: str, digest: Digest) -> int:
-        size = self.metadata.blob_size(repository, digest)
-        if size is None:
-            raise RegistryHTTPError("BLOB_UNKNOWN", f"blob unknown: {digest}")
-        return size
-
-    def blob_path(self, digest: Digest) -> str | None:
-        return self.storage.local_path(blob_key(digest))
-
     def open_blob(self, digest: Digest, offset: int = 0) -> BinaryIO:
         try:
             return self.storage.reader(blob_key(digest), offset)
@@ -158,8 +149,6 @@ class Registry:
 
     def mount_blob(self, repository: str, digest: Digest, source: str) -> int | None:
         return self.metadata.mount_blob(repository, digest, source)
-
-    # --- uploads ----------------------------------------------------------------------------
 
 
 def _new_manifest(digest: str, parsed: Manifest | Index) -> NewManifest:
