@@ -102,7 +102,9 @@ class Uploads:
                 raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload.id}")
             yield current
         finally:
-            await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
+            # Shielded: a cancelled request must still let go of the lock.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
 
     async def append(
         self, upload: Upload, chunks: AsyncIterator[bytes], length: int | None = None
@@ -187,7 +189,8 @@ class Uploads:
                 )
             )
         finally:
-            await anyio.to_thread.run_sync(self.storage.delete, f"uploads/{upload_id}")
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.storage.delete, f"uploads/{upload_id}")
 
     def count(self) -> int:
         return self.metadata.count_uploads()
@@ -226,7 +229,8 @@ async def _stream(
             await anyio.to_thread.run_sync(flush, pending)
             written += pending_size
     except BaseException as exc:
-        await anyio.to_thread.run_sync(manager.__exit__, type(exc), exc, exc.__traceback__)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(manager.__exit__, type(exc), exc, exc.__traceback__)
         raise
     await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
     return written
