@@ -293,3 +293,35 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
             n = sample(text, "lamina_registry_http_requests_total", route="/v2/_catalog")
             assert n == 20
         assert srv.stop() == 0
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.update(int(c) for c in children)
+    return found
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    with lamina_server(tmp_path / "root", workers=2) as srv:
+        srv.start(tmp_path / "server.log")
+        assert srv.proc is not None
+        workers = children_of(srv.proc.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = children_of(srv.proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"workers now {children_of(srv.proc.pid)}, was {workers}")
+        for _ in range(10):
+            assert request(srv, "GET", "/v2/")[0] == 200
+        assert srv.stop() == 0
