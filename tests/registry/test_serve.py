@@ -296,7 +296,7 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
 
 
 def children_of(pid: int) -> set[int]:
-    found = set()
+    found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
         children = (task / "children").read_text().split()
         found.update(int(c) for c in children)
