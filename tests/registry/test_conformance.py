@@ -366,6 +366,22 @@ def test_blob_of_another_repository_does_not_count(client: Client, repo: str) ->
     assert r.status_code == 400 and error_codes(r) == ["MANIFEST_BLOB_UNKNOWN"]
 
 
+def test_manifest_sizes_must_match(client: Client, repo: str) -> None:
+    img = image("sizes")
+    for data in img.blobs.values():
+        push_blob(client, repo, data)
+    doc = json.loads(img.manifest)
+    doc["layers"][0]["size"] += 1
+    raw = json.dumps(doc).encode()
+    r = push_manifest(client, repo, "v1", raw, img.media_type)
+    assert r.status_code == 400 and error_codes(r) == ["MANIFEST_INVALID"]
+    push_image(client, repo, img, "ok")
+    index = json.loads(make_index([img]).index)
+    index["manifests"][0]["size"] = 1
+    r = push_manifest(client, repo, "idx", json.dumps(index).encode(), OCI_INDEX)
+    assert r.status_code == 400 and error_codes(r) == ["MANIFEST_INVALID"]
+
+
 def test_index_with_unknown_manifest(client: Client, repo: str) -> None:
     a = image("child")
     index = make_index([a])
@@ -471,14 +487,17 @@ def test_catalog_pagination(client: Client, repo: str) -> None:
 
 def _artifact(client: Client, repo: str, subject: dict[str, object], kind: str) -> str:
     config = push_blob(client, repo, EMPTY_CONFIG)
-    layer = push_blob(client, repo, f"signature {kind}".encode())
+    payload = f"signature {kind}".encode()
+    layer = push_blob(client, repo, payload)
     raw = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "artifactType": kind,
             "config": {"mediaType": EMPTY, "digest": config, "size": 2},
-            "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": 13}],
+            "layers": [
+                {"mediaType": "application/octet-stream", "digest": layer, "size": len(payload)}
+            ],
             "subject": subject,
             "annotations": {"org.example.kind": kind},
         }

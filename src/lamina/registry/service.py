@@ -22,6 +22,7 @@ from lamina.registry.config import RegistryConfig
 from lamina.registry.errors import RegistryHTTPError
 from lamina.registry.metadata import (
     ManifestReferenceError,
+    ManifestSizeError,
     MetadataStore,
     NewManifest,
     SQLiteMetadata,
@@ -125,6 +126,10 @@ class Registry:
                 f"manifest references unknown content: {', '.join(exc.missing)}",
                 detail={"missing": exc.missing},
             ) from None
+        except ManifestSizeError as exc:
+            raise RegistryHTTPError(
+                "MANIFEST_INVALID", f"manifest declares wrong sizes: {exc}"
+            ) from None
         return PushedManifest(digest, record.subject)
 
     def delete_manifest(self, repository: str, reference: str) -> None:
@@ -152,18 +157,23 @@ class Registry:
 
 
 def _new_manifest(digest: str, parsed: Manifest | Index) -> NewManifest:
+    sizes: dict[tuple[str, int], None] = {}
     if isinstance(parsed, Manifest):
-        blobs = [parsed.config.digest]
-        for layer in parsed.layers:
+        blobs = []
+        for descriptor in (parsed.config, *parsed.layers):
             # Foreign layers live at their URLs; the registry need not have them.
-            if layer.urls and mt.is_foreign(layer.media_type):
+            if descriptor.urls and mt.is_foreign(descriptor.media_type):
                 continue
-            blobs.append(layer.digest)
+            blobs.append(descriptor.digest)
+            sizes[(descriptor.digest, descriptor.size)] = None
         children: list[str] = []
         artifact_type: str | None = parsed.artifact_type or parsed.config.media_type
     else:
         blobs = []
-        children = [m.digest for m in parsed.manifests]
+        children = []
+        for descriptor in parsed.manifests:
+            children.append(descriptor.digest)
+            sizes[(descriptor.digest, descriptor.size)] = None
         artifact_type = parsed.artifact_type
     return NewManifest(
         digest=digest,
@@ -174,6 +184,7 @@ def _new_manifest(digest: str, parsed: Manifest | Index) -> NewManifest:
         subject=parsed.subject.digest if parsed.subject is not None else None,
         artifact_type=artifact_type,
         annotations=json.dumps(dict(parsed.annotations)) if parsed.annotations else None,
+        sizes=tuple(sizes),
     )
 
 

@@ -3,6 +3,7 @@
 from lamina.registry.metadata.base import (
     GCSnapshot,
     ManifestReferenceError,
+    ManifestSizeError,
     MetadataStore,
     NewManifest,
     Referrer,
@@ -14,6 +15,7 @@ from lamina.registry.metadata.sqlite import SQLiteMetadata
 __all__ = [
     "GCSnapshot",
     "ManifestReferenceError",
+    "ManifestSizeError",
     "MetadataStore",
     "NewManifest",
     "Referrer",

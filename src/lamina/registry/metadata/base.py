@@ -42,6 +42,8 @@ class NewManifest:
     subject: str | None = None
     artifact_type: str | None = None  # for the referrers API (artifactType, else config type)
     annotations: str | None = None  # JSON text of the manifest's annotations, for referrers
+    # (digest, size) as the descriptors declare them: must match what the repository holds.
+    sizes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,16 @@ class ManifestReferenceError(Exception):
     def __init__(self, missing: Sequence[str]) -> None:
         super().__init__(", ".join(missing))
         self.missing = list(missing)
+
+
+class ManifestSizeError(Exception):
+    """A manifest declares sizes that differ from those of the content it names."""
+
+    def __init__(self, mismatched: Sequence[tuple[str, int, int]]) -> None:
+        super().__init__(
+            ", ".join(f"{d}: declared {want}, stored {have}" for d, want, have in mismatched)
+        )
+        self.mismatched = list(mismatched)
 
 
 class MetadataStore(ABC):
@@ -168,7 +180,8 @@ class MetadataStore(ABC):
     @abstractmethod
     def put_manifest(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
         """Store a manifest (and point ``tag`` at it); ManifestReferenceError if it names
-        blobs not linked, or manifests not present, in ``repository``."""
+        blobs not linked, or manifests not present, in ``repository``; ManifestSizeError if
+        its declared sizes differ from theirs."""
 
     @abstractmethod
     def delete_manifest(self, repository: str, digest: str) -> bool:
@@ -209,6 +222,7 @@ class MetadataStore(ABC):
 __all__ = [
     "GCSnapshot",
     "ManifestReferenceError",
+    "ManifestSizeError",
     "MetadataStore",
     "NewManifest",
     "Referrer",

@@ -14,6 +14,7 @@ from pathlib import Path
 from lamina.registry.metadata.base import (
     GCSnapshot,
     ManifestReferenceError,
+    ManifestSizeError,
     MetadataStore,
     NewManifest,
     Referrer,
@@ -254,6 +255,17 @@ class SQLiteMetadata(MetadataStore):
             ]
             if missing:
                 raise ManifestReferenceError(missing)
+            mismatched = []
+            for d, declared in manifest.sizes:
+                row = conn.execute(
+                    "SELECT size FROM blobs WHERE digest = ?"
+                    " UNION ALL SELECT length(raw) FROM manifests WHERE repo = ? AND digest = ?",
+                    (d, repository, d),
+                ).fetchone()
+                if row is not None and row[0] != declared:
+                    mismatched.append((d, declared, int(row[0])))
+            if mismatched:
+                raise ManifestSizeError(mismatched)
             conn.execute(
                 "INSERT INTO manifests (repo, digest, media_type, raw, subject, artifact_type,"
                 " annotations, pushed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
