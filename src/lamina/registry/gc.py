@@ -149,9 +149,9 @@ def collect_garbage(
     for name in storage.list("uploads"):
         if name in sessions:
             continue
-        # Monolithic uploads have no session; only their file's age tells them from debris.
-        data = storage.stat(upload_key(name))
-        if data is not None and data.mtime >= cutoff:
+        # Monolithic uploads have no session; only their age tells them from debris.
+        ages = [storage.stat(upload_key(name)), storage.stat(f"uploads/{name}")]
+        if any(info is not None and info.mtime >= cutoff for info in ages):
             continue
         if not dry_run and metadata.get_upload(name) is None:
             storage.delete(f"uploads/{name}")
