@@ -250,6 +250,18 @@ def test_skopeo_with_htpasswd_auth(layout: Path, tmp_path: Path) -> None:
             f"docker://{srv.host}/private/app",
         )  # fmt: skip
         assert json.loads(tags.stdout)["Tags"] == ["oci-index"]
+        ref = f"docker://{srv.host}/private/app:oci-index"
+        assert (
+            skopeo(
+                "delete", "--tls-verify=false", "--creds", "bob:hunter2", ref, check=False
+            ).returncode
+            != 0
+        )
+        skopeo("delete", "--tls-verify=false", "--creds", "alice:s3cret!", ref)
+        gone = skopeo(
+            "inspect", "--raw", "--tls-verify=false", "--creds", "alice:s3cret!", ref, check=False
+        )
+        assert gone.returncode != 0
         srv.stop()
     log = (tmp_path / "server.log").read_text()
     assert "s3cret" not in log and "hunter2" not in log
