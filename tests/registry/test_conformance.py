@@ -324,8 +324,10 @@ def test_cross_repository_mount(client: Client, repo: str) -> None:
     missing = sha256(b"missing")
     r = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": missing, "from": repo})
     assert r.status_code == 202 and "/blobs/uploads/" in r.headers["location"]
+    r = client.post(f"/v2/{target}-x/blobs/uploads/", params={"mount": digest})
+    assert r.status_code == 202  # no source named: an upload session
     r = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest})
-    assert r.status_code == 202
+    assert r.status_code == 201  # already in the repository
 
 
 def test_push_manifest_and_index(client: Client, repo: str) -> None:

@@ -55,6 +55,8 @@ async def start_upload(request: Request) -> Response:
     mount, source = query.get("mount"), query.get("from")
     if mount is not None:
         digest = parse_digest(mount)
+        if registry.metadata.blob_size(name, digest) is not None:
+            return _created(name, digest)  # already here: nothing to mount
         if source and await _may_pull(request, source):
             size = await anyio.to_thread.run_sync(registry.mount_blob, name, digest, source)
             if size is not None:
