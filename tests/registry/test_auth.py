@@ -80,6 +80,13 @@ def test_access_grant_never_exceeds_the_request() -> None:
     assert granted.actions == {"pull"}
     unknown = access.grant("alice", Scope.parse("repository:a:pull,frobnicate"))
     assert unknown.actions == {"pull"}
+    limited = AccessList.from_config([{"account": "bob", "name": "**", "actions": ["pull"]}])
+    assert limited.grant("bob", Scope.parse("repository:a:*")).actions == {"pull"}
+    assert access.grant("alice", Scope.parse("repository:a:*")).actions == {
+        "pull",
+        "push",
+        "delete",
+    }
 
 
 def test_empty_access_list_lets_authenticated_users_do_anything() -> None:

@@ -273,7 +273,7 @@ def test_skopeo_with_token_auth(layout: Path, tmp_path: Path) -> None:
     config = tmp_path / "registry.toml"
     config.write_text(
         f'[auth]\nkind = "token"\nhtpasswd = "{htpasswd}"\nanonymous_pull = true\n'
-        '[[auth.access]]\naccount = "alice"\nname = "team/*"\nactions = ["pull", "push"]\n'
+        '[[auth.access]]\naccount = "alice"\nname = "team/*"\nactions = ["*"]\n'
     )
     with lamina_server(tmp_path / "root", config=config) as srv:
         srv.start(tmp_path / "server.log")
@@ -287,6 +287,10 @@ def test_skopeo_with_token_auth(layout: Path, tmp_path: Path) -> None:
         assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
         tags = skopeo("list-tags", "--tls-verify=false", f"docker://{srv.host}/team/app")
         assert json.loads(tags.stdout)["Tags"] == ["oci"]
+        ref = f"docker://{srv.host}/team/app:oci"
+        assert skopeo("delete", "--tls-verify=false", ref, check=False).returncode != 0
+        skopeo("delete", "--tls-verify=false", "--creds", "alice:s3cret!", ref)
+        assert skopeo("inspect", "--raw", "--tls-verify=false", ref, check=False).returncode != 0
 
 
 def test_skopeo_against_two_workers(layout: Path, tmp_path: Path) -> None:

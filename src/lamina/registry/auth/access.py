@@ -163,6 +163,9 @@ class AccessList:
         if requested.type == "registry":
             # "registry:catalog:*" asks for the catalog as a whole.
             actions = requested.actions & allowed
+        elif "*" in requested.actions:
+            # "*" asks for every action (containers/image asks so to delete): grant all allowed.
+            actions = allowed & REPOSITORY_ACTIONS
         else:
             actions = requested.actions & allowed & REPOSITORY_ACTIONS
         return Scope(requested.type, requested.name, frozenset(actions))
