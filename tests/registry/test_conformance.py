@@ -533,6 +533,8 @@ def test_referrers(client: Client, repo: str) -> None:
     assert r.headers["oci-filters-applied"] == "artifactType"
     r = client.get(f"/v2/{repo}/referrers/{sha256(b'no referrers')}")
     assert r.status_code == 200 and r.json()["manifests"] == []
+    r = client.get(f"/v2/{repo}-unknown/referrers/{digest}")
+    assert r.status_code == 200 and r.json()["manifests"] == []
     r = client.get(f"/v2/{repo}/referrers/sha256:bad")
     assert r.status_code == 400 and error_codes(r) == ["DIGEST_INVALID"]
 

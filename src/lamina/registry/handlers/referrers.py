@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lamina.model import mediatype as mt
-from lamina.registry.errors import RegistryHTTPError
 from lamina.registry.handlers.common import PULL, authorize, json_response, registry_of, repository
 from lamina.registry.service import parse_digest
 
@@ -19,9 +18,9 @@ async def list_referrers(request: Request) -> Response:
     name = repository(request)
     await authorize(request, name, PULL)
     digest = parse_digest(request.path_params["digest"])
+    # The spec forbids a 404 here (clients would take it for "no referrers API"): an unknown
+    # repository or subject simply has no referrers.
     metadata = registry_of(request).metadata
-    if not metadata.repository_exists(name):
-        raise RegistryHTTPError("NAME_UNKNOWN", f"repository name not known to registry: {name}")
     artifact_type = request.query_params.get("artifactType") or None
     manifests: list[dict[str, Any]] = []
     for ref in metadata.referrers(name, digest, artifact_type):
