@@ -253,6 +253,8 @@ def test_out_of_order_chunk_is_416(client: Client, repo: str) -> None:
     assert r.headers["range"] == "0-2"
     r = client.patch(location, content=b"xyz", headers={"Content-Range": "0-2"})
     assert r.status_code == 416
+    r = client.patch(location, content=b"xyz", headers={"Content-Range": "three-five"})
+    assert r.status_code == 416 and r.headers["range"] == "0-2"
     # The session is intact and continues where it stood.
     r = client.patch(location, content=b"def", headers={"Content-Range": "3-5"})
     assert r.status_code == 202

@@ -104,9 +104,8 @@ async def _append(request: Request, name: str, upload: Upload) -> Upload:
     header = request.headers.get("content-range")
     if header is not None:
         match = _CONTENT_RANGE.fullmatch(header)
-        if match is None:
-            raise RegistryHTTPError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {header!r}")
-        start, end = int(match[1]), int(match[2])
+        start, end = (int(match[1]), int(match[2])) if match else (-1, -1)
+        # A malformed range is answered as an out-of-order one, 416 with the session's state.
         if start != upload.offset or end < start:
             raise RegistryHTTPError(
                 "RANGE_INVALID",
