@@ -42,8 +42,8 @@ def created_epoch(created: str | None) -> float:
 class ImageGraph:
     """One snapshot of every image, with the relations docker's rules need."""
 
-    def __init__(self, store: Store) -> None:
-        self.records = store.images()
+    def __init__(self, store: Store, *, with_layers: bool = True) -> None:
+        self.records = store.images(with_layers=with_layers)
         self.by_id = {r.id: r for r in self.records}
         self.children: dict[str, list[str]] = {}
         for r in self.records:
@@ -61,7 +61,7 @@ class ImageGraph:
 
 def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
     wanted = parse_filters(filters, IMAGES_FILTERS)
-    graph = ImageGraph(store)
+    graph = ImageGraph(store, with_layers=False)
     dangling = None
     if "dangling" in wanted:
         dangling = parse_bool("dangling", wanted["dangling"][-1])
@@ -69,8 +69,9 @@ def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ())
     since = _created_bound(store, wanted.get("since"), lowest=False)
 
     rows: list[ImageRow] = []
-    for r in sorted(graph.records, key=lambda r: (created_epoch(r.created), r.added), reverse=True):
-        created = created_epoch(r.created)
+    created_of = {r.id: created_epoch(r.created) for r in graph.records}
+    for r in sorted(graph.records, key=lambda r: (created_of[r.id], r.added), reverse=True):
+        created = created_of[r.id]
         if dangling is not None and graph.is_dangling(r) != dangling:
             continue
         if not all and dangling is None and graph.is_intermediate(r):

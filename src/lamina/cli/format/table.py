@@ -51,12 +51,48 @@ def format_rows(fmt: str, rows: Iterable[Any], headers: Mapping[str, str] | None
     final = fmt[len(TABLE_KEY):] if is_table else fmt
     final = final.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     template = compile_template(final)
-    # docker marshals a row as a map: {{json .}} sorts its keys.
-    body = "".join(template.execute(_as_row(row)) + "\n" for row in rows)
+    fields = _simple_fields(final)
+    if fields is not None and isinstance(rows, list) and all(type(r) is dict for r in rows):
+        body = _render_simple(fields, rows)
+    else:
+        # docker marshals a row as a map: {{json .}} sorts its keys.
+        body = "".join(template.execute(_as_row(row)) + "\n" for row in rows)
     if not is_table:
         return body
     header = template.execute_partial(HeaderContext(headers or {}), header=True)
     return tabwriter(header + "\n" + body)
+
+
+_SIMPLE_ACTION = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _simple_fields(text: str) -> list[str] | None:
+    """The parts of a template made only of text and ``{{.Field}}`` actions (odd indexes are
+    field names), or None for anything richer. Such templates, which are every command's
+    default, are rendered without the template engine: `lamina images` lists thousands of
+    rows and must start and finish fast."""
+    parts = _SIMPLE_ACTION.split(text)
+    if any("{{" in p or "}}" in p for p in parts[::2]):
+        return None
+    return parts
+
+
+def _render_simple(parts: list[str], rows: list[dict[str, Any]]) -> str:
+    from lamina.cli.format.gofmt import format_value
+
+    out = []
+    for row in rows:
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                out.append(part)
+                continue
+            value = row.get(part, _NO_VALUE)
+            out.append(value if type(value) is str else format_value(value))
+        out.append("\n")
+    return "".join(out)
+
+
+_NO_VALUE = "<no value>"
 
 
 def _row_json(row: Any) -> Any:
@@ -191,10 +227,36 @@ def tabwriter(text: str | Sequence[str], minwidth: int = 10, padding: int = 3,
     """
     if not isinstance(text, str):
         text = "".join(line + "\n" for line in text)
+    fast = _uniform_table(text, minwidth, padding, padchar)
+    if fast is not None:
+        return fast
     writer = _TabWriter(minwidth, padding, padchar)
     writer.write(text)
     writer.flush()
     return "".join(writer.out)
+
+
+def _uniform_table(text: str, minwidth: int, padding: int, padchar: str) -> str | None:
+    """The common case at list speed: ASCII lines that all have the same number of cells, so
+    every column is one block and its width is simply its widest cell plus padding (what Go's
+    elastic tabstops give then). None when the text needs the general algorithm."""
+    if not text.endswith("\n") or not text.isascii() or "\v" in text or "\f" in text:
+        return None
+    lines = [line.split("\t") for line in text[:-1].split("\n")]
+    ncells = len(lines[0])
+    if ncells < 2 or any(len(cells) != ncells for cells in lines):
+        return None
+    if any(not c.isprintable() for cells in lines for c in cells if c):
+        return None
+    widths = [max(minwidth, max(len(cells[j]) for cells in lines) + padding)
+              for j in range(ncells - 1)]
+    out = []
+    for cells in lines:
+        for j, width in enumerate(widths):
+            out.append(cells[j] + padchar * (width - len(cells[j])))
+        out.append(cells[-1])
+        out.append("\n")
+    return "".join(out)
 
 
 # -- display helpers -------------------------------------------------------------------------
