@@ -98,6 +98,7 @@ def test_append_beyond_the_data_is_an_error(driver: StorageDriver) -> None:
 def test_move_is_a_rename(driver: StorageDriver) -> None:
     with driver.append(upload_key("m"), 0) as w:
         w.write(b"blob")
+    driver.sync(upload_key("m"))
     target = blob_key("sha256:" + "ab" * 32)
     driver.move(upload_key("m"), target)
     assert driver.read(target) == b"blob"

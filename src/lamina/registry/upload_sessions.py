@@ -153,6 +153,8 @@ class Uploads:
         source = upload_key(upload.id)
         if upload.offset == 0 and self.storage.stat(source) is None:
             self.storage.put(source, b"")  # an empty blob never got a PATCH
+        # Flush before the metadata lock: under it, only a rename remains to be done.
+        self.storage.sync(source)
         self.metadata.commit_blob(
             repository,
             digest,
@@ -180,6 +182,7 @@ class Uploads:
                     "DIGEST_INVALID",
                     f"uploaded content has digest {hasher.digest()}, not {expected}",
                 )
+            await anyio.to_thread.run_sync(self.storage.sync, key)
             await anyio.to_thread.run_sync(
                 lambda: self.metadata.commit_blob(
                     repository,

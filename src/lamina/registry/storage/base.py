@@ -84,6 +84,11 @@ class StorageDriver(ABC):
         Upload writers take it so that two requests never write one upload at once.
         """
 
+    def sync(self, path: str) -> None:
+        """Make a written file durable now, so that a later ``move`` of it (done under a
+        lock) has no data left to flush. Drivers whose writes are durable at once do nothing."""
+        return None
+
     @abstractmethod
     def move(self, src: str, dst: str) -> None:
         """Atomically and durably rename ``src`` to ``dst``, replacing ``dst``."""

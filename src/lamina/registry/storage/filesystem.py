@@ -154,6 +154,16 @@ class FilesystemDriver(StorageDriver):
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
+    def sync(self, path: str) -> None:
+        try:
+            fd = os.open(self._full(path), os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"storage: {path} not found") from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def move(self, src: str, dst: str) -> None:
         source, target = self._full(src), self._full(dst)
         try:
