@@ -188,3 +188,15 @@ def test_usage_errors_exit_125(lamina: Run) -> None:
     assert result.code == 125
     assert result.err.splitlines()[0] == "unknown flag: --bogus"
     assert lamina("tag", "only-one").code == 125
+
+
+def test_images_before_and_since(lamina: Run, load_image) -> None:
+    old = load_image([{"o": b"o"}], tags=["t:old"], config={"created": "2020-01-01T00:00:00Z"})
+    mid = load_image([{"m": b"m"}], tags=["t:mid"], config={"created": "2021-01-01T00:00:00Z"})
+    new = load_image([{"n": b"n"}], tags=["t:new"], config={"created": "2022-01-01T00:00:00Z"})
+    ids = lambda *a: lamina("images", "-q", "--no-trunc", *a).out.split()  # noqa: E731
+    assert ids() == [new.config_digest, mid.config_digest, old.config_digest]  # newest first
+    assert ids("--filter", "before=t:mid") == [old.config_digest]
+    assert ids("--filter", "since=t:mid") == [new.config_digest]
+    missing = lamina("images", "--filter", "since=t:none")
+    assert missing.code == 1 and missing.err.strip() == "Error: No such image: t:none"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,20 +12,17 @@ from lamina.engine import Engine
 from lamina.errors import NotFound
 
 
-def go_json(value: Any) -> str:
-    """JSON as docker prints it: 4-space indent, and <, >, & escaped as Go's encoder does."""
-    text = json.dumps(value, indent=4, ensure_ascii=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
 def render_objects(objects: list[dict[str, Any]], fmt: str | None) -> None:
     if fmt is None or fmt == "json":
-        click.echo(go_json(objects))
+        from lamina.cli.format.gofmt import marshal_json
+
+        # docker's encoder: 4-space indent, and <, > and & escaped as \u003c...
+        click.echo(marshal_json(objects, indent="    ", escape_html=True))
         return
     from lamina.cli.format.template import Template
 
-    template = Template(fmt)
+    # An unknown field is an error in inspect, as docker reports it.
+    template = Template(fmt, missing_key="error")
     for obj in objects:
         click.echo(template.execute(obj))
 

@@ -66,7 +66,7 @@ def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ())
     if "dangling" in wanted:
         dangling = parse_bool("dangling", wanted["dangling"][-1])
     before = _created_bound(store, wanted.get("before"))
-    since = _created_bound(store, wanted.get("since"), lowest=False)
+    since = _created_bound(store, wanted.get("since"))
 
     rows: list[ImageRow] = []
     created_of = {r.id: created_epoch(r.created) for r in graph.records}
@@ -119,7 +119,8 @@ def store_config(store: Store, r: ImageRecord) -> ImageConfig:
     return ImageConfig.parse(store.blobs.read(r.id))
 
 
-def _created_bound(store: Store, values: list[str] | None, lowest: bool = True) -> float | None:
+def _created_bound(store: Store, values: list[str] | None) -> float | None:
+    """The creation time of the image a before= or since= filter names."""
     if not values:
         return None
     return created_epoch(store.resolve(values[-1]).created)
