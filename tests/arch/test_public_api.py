@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import lamina
+from lamina.engine.settings import default_root
 
 
 def test_all_is_exactly_the_public_api() -> None:
@@ -24,3 +29,12 @@ def test_import_lamina_is_light() -> None:
     code = "import sys, lamina; print(sorted(m for m in sys.modules if m.startswith('lamina')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['lamina', 'lamina.errors']"
+
+
+def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LAMINA_ROOT", str(tmp_path))
+    assert default_root() == tmp_path
+    monkeypatch.delenv("LAMINA_ROOT")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    expected = Path("/var/lib/lamina") if os.geteuid() == 0 else tmp_path / "xdg" / "lamina"
+    assert default_root() == expected

@@ -38,18 +38,6 @@ def test_layout(tmp_path: Path) -> None:
         assert (root.stat().st_mode & 0o777) == 0o700
 
 
-def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LAMINA_ROOT", str(tmp_path))
-    assert Store.default_root() == tmp_path
-    monkeypatch.delenv("LAMINA_ROOT")
-    expected = (
-        Path("/var/lib/lamina")
-        if os.geteuid() == 0
-        else Path.home() / ".local" / "share" / "lamina"
-    )
-    assert Store.default_root() == expected
-
-
 def test_put_image_and_read_back(store: Store) -> None:
     img = make_image(
         [{"a": b"1" * 10}, {"b": b"2" * 20}],

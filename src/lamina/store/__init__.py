@@ -1,6 +1,6 @@
 """The local store: content-addressed blobs, SQLite metadata, unpacked layer snapshots, GC.
 
-Layout under the root (``Store.default_root()``)::
+Layout under the root (chosen by the engine's settings: ``lamina.engine.settings``)::
 
     blobs/sha256/<hex>        blobs, as in an OCI image layout
     snapshots/sha256/<hex>/   one unpacked layer per ChainID: fs/ (an overlayfs lowerdir), meta.json
@@ -16,7 +16,6 @@ are removed at the next open, unreferenced files at the next gc.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -70,16 +69,6 @@ class Store:
         else:
             self.db = Database(self.root / DB_NAME, lock_wait=lock_wait)
         self.catalog = Catalog(self.db)
-
-    @staticmethod
-    def default_root() -> Path:
-        """``$LAMINA_ROOT``, else ``/var/lib/lamina`` as root, else ``~/.local/share/lamina``."""
-        env = os.environ.get("LAMINA_ROOT")
-        if env:
-            return Path(env)
-        if os.geteuid() == 0:
-            return Path("/var/lib/lamina")
-        return Path.home() / ".local" / "share" / "lamina"
 
     @property
     def containers_dir(self) -> Path:
