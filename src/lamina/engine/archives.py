@@ -60,7 +60,10 @@ def load(store: Store, source: IO[bytes]) -> list[str]:
     from lamina.image.archive import read_archive
 
     messages: list[str] = []
-    with read_archive(cast(BinaryIO, source), tmp_dir=store.scratch.path) as archive:
+    # The archive's copy lives in a locked scratch directory, so no other process's clean-up
+    # takes it away mid-load, and a killed load leaves nothing that outlives it.
+    with store.scratch.directory("archive") as scratch, \
+            read_archive(cast(BinaryIO, source), tmp_dir=scratch) as archive:
         for loaded in archive.images:
             record = ingest_image(store, loaded.image)
             if not loaded.tags:
