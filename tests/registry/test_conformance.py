@@ -711,3 +711,20 @@ def test_manifest_is_served_at_the_blob_endpoint(client: Client, repo: str) -> N
     digest = push_image(client, repo, img, "v1")
     r = client.get(f"/v2/{repo}/blobs/{digest}")
     assert r.status_code == 200 and r.content == img.manifest
+
+
+def test_internal_errors_use_the_envelope(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from lamina.registry.app import create_app
+    from lamina.registry.service import Registry
+
+    registry = Registry(RegistryConfig(root=tmp_path, log_requests=False))
+    registry.metadata.close()
+    (tmp_path / "registry.db").unlink()
+    (tmp_path / "registry.db").mkdir()  # the database is gone: every query fails
+    app = create_app(registry.config, registry=registry)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v2/broken/manifests/latest")
+    assert r.status_code == 500 and error_codes(r) == ["UNKNOWN"]
+    assert r.headers["docker-distribution-api-version"] == "registry/2.0"

@@ -86,7 +86,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback and re-raises after this; the client gets the envelope.
-    return _render(request, RegistryHTTPError("UNKNOWN", "internal server error"))
+    # This answer leaves from outside every middleware, so it carries the version header itself.
+    response = _render(request, RegistryHTTPError("UNKNOWN", "internal server error"))
+    response.headers[API_VERSION[0].decode()] = API_VERSION[1].decode()
+    return response
 
 
 def _routes() -> list[BaseRoute]:
