@@ -14,12 +14,15 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lamina.errors import IntegrityError, InvalidDigest, NotFound, StorageError
 from lamina.model.digest import ALGORITHMS, Digest, Hasher
 from lamina.store.lease import Lease
 from lamina.store.scratch import Scratch, ScratchFile
+
+if TYPE_CHECKING:
+    from lamina.store.partial import PartialBlob
 
 CHUNK = 1 << 20
 _HEX = re.compile(r"[a-f0-9]+")
@@ -164,6 +167,14 @@ class BlobStore:
         if self._lease is not None:
             self._lease.hold()
         return BlobWriter(self, expected, size, what=what)
+
+    def partial(self, expected: Digest, size: int, *, what: str = "blob") -> PartialBlob:
+        """A resumable download of ``expected`` kept in ``tmp/`` (see ``lamina.store.partial``)."""
+        from lamina.store.partial import PartialBlob
+
+        if self._lease is not None:
+            self._lease.hold()
+        return PartialBlob(self, self._scratch, expected, size, what=what)
 
     def ingest(
         self,

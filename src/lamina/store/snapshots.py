@@ -16,7 +16,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -67,13 +67,22 @@ class SnapshotStore:
         return int(self.meta(chain_id)["size"])
 
     def unpack(
-        self, chain_id: Digest, stream: BinaryIO, media_type: str, diff_id: Digest, max_size: int
+        self,
+        chain_id: Digest,
+        stream: BinaryIO,
+        media_type: str,
+        diff_id: Digest,
+        max_size: int,
+        *,
+        check: Callable[[], None] | None = None,
     ) -> int:
         """Unpack a layer blob (gzip, zstd or plain tar) as snapshot ``chain_id``.
 
         The uncompressed stream must have digest ``diff_id`` and at most ``max_size`` bytes, or
         IntegrityError is raised and nothing is left behind. Returns the unpacked size. If the
-        snapshot exists, returns its size without reading ``stream``.
+        snapshot exists, returns its size without reading ``stream``. ``check`` is called once
+        the diff_id is verified and before the snapshot is made visible: a pull, unpacking a
+        blob while it downloads, checks the blob's own digest there.
         """
         final = self.directory(chain_id)
         diff_id = Digest.parse(diff_id)
@@ -100,6 +109,8 @@ class SnapshotStore:
             finally:
                 decompressed.close()
             hashing.hasher.verify(diff_id, what=f"layer {diff_id}")
+            if check is not None:
+                check()
             size = disk_usage(fs)
             meta = {
                 "chain_id": chain_id,

@@ -1,0 +1,148 @@
+"""Blobs being downloaded, kept in ``tmp/`` under their digest so a later pull can resume them.
+
+``tmp/partial-<alg>-<hex>`` holds the first bytes of a blob. Its maker holds an exclusive
+``flock`` on it while it writes (scratch's discipline: the kernel drops the lock if the process
+dies), so two pulls never write one file; the second pull of a blob that is being downloaded
+writes a private scratch file instead. The name is not one of ``Scratch``'s own, so its cleaner
+keeps it for hours (a resumable download), then removes it.
+
+Every byte is hashed on its way in, the bytes already there included (they are read back to be
+unpacked anyway); ``commit`` checks size and digest before the blob is renamed into place.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+
+from lamina.errors import IntegrityError, StorageError
+from lamina.model.digest import Digest, Hasher
+from lamina.store.blobs import CHUNK, BlobStore, fsync_directory
+from lamina.store.scratch import Scratch
+
+PREFIX = "partial"
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+class PartialBlob:
+    """A resumable download of blob ``digest`` of ``size`` bytes.
+
+    Read ``existing()`` first (the bytes a previous attempt left, ``offset`` of them), then
+    ``write()`` the rest as it arrives; ``commit()`` or, on failure, ``keep()`` (resumable:
+    the network failed) or ``discard()`` (the content was wrong).
+    """
+
+    def __init__(self, blobs: BlobStore, scratch: Scratch, digest: Digest, size: int, *,
+                 what: str) -> None:
+        self._blobs = blobs
+        self.digest = digest
+        self.size = size
+        self.what = what
+        self._hasher = Hasher(digest.algorithm)
+        blobs.path(digest)  # validates the digest: it becomes a file name
+        self.path = scratch.path / f"{PREFIX}-{digest.algorithm}-{digest.hex}"
+        self.resumable = True
+        self.fd = self._open_shared_name()
+        if self.fd < 0:  # another process is downloading it: ours is private
+            self.resumable = False
+            scratch_file = scratch.file("blob")
+            self.fd, self.path = scratch_file.fd, scratch_file.path
+        length = os.fstat(self.fd).st_size
+        if length > size:
+            os.ftruncate(self.fd, 0)
+            length = 0
+        self.offset = length
+        self._written = length
+
+    def _open_shared_name(self) -> int:
+        while True:
+            try:
+                fd = os.open(self.path, _FLAGS, 0o600)
+            except OSError as err:
+                raise StorageError(f"cannot create {self.path}: {err}") from err
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return -1
+            if os.fstat(fd).st_nlink:
+                return fd
+            os.close(fd)  # removed by a cleaner between open and lock: again
+
+    def existing(self) -> Iterator[bytes]:
+        """The bytes already downloaded, hashed on the way."""
+        position = 0
+        while position < self.offset:
+            data = os.pread(self.fd, min(CHUNK, self.offset - position), position)
+            if not data:
+                raise StorageError(f"{self.what}: {self.path} shrank while being read")
+            position += len(data)
+            self._hasher.update(data)
+            yield data
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._written + len(data) > self.size:
+            raise IntegrityError(f"{self.what}: more than the expected {self.size} bytes")
+        self._hasher.update(data)
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.pwrite(self.fd, view, self._written)
+            except OSError as err:
+                raise StorageError(f"{self.what}: cannot write {self.path}: {err}") from err
+            view = view[n:]
+            self._written += n
+
+    @property
+    def received(self) -> int:
+        return self._written
+
+    def verify(self) -> None:
+        """Raise IntegrityError unless every byte is here and they hash to the digest."""
+        self._hasher.verify(self.digest, self.size, what=self.what)
+
+    def commit(self) -> Digest:
+        """Verify, make durable and move into ``blobs/``; the partial file is gone after."""
+        if self.fd < 0:
+            raise StorageError(f"{self.what}: commit after close")
+        try:
+            self.verify()
+        except IntegrityError:
+            self.discard()
+            raise
+        final = self._blobs.path(self.digest)
+        try:
+            os.fsync(self.fd)
+            os.fchmod(self.fd, 0o644)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path, final)
+        except OSError as err:
+            self.discard()
+            raise StorageError(f"{self.what}: cannot store blob {self.digest}: {err}") from err
+        fsync_directory(final.parent)
+        self._close()
+        return self.digest
+
+    def keep(self) -> None:
+        """Leave what was received for the next attempt (a private file is removed)."""
+        if not self.resumable:
+            self.discard()
+            return
+        self._close()
+
+    def discard(self) -> None:
+        if self.fd < 0:
+            return  # closed: the name may be another process's by now
+        try:
+            os.unlink(self.path)
+        except OSError as err:
+            if err.errno != errno.ENOENT:
+                raise StorageError(f"cannot remove {self.path}: {err}") from err
+        self._close()
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # releases the lock
+            self.fd = -1
