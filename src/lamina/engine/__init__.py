@@ -15,6 +15,7 @@ from lamina.engine.settings import Settings
 from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 
 if TYPE_CHECKING:
+    from lamina.engine.login import LoginResult, LogoutResult
     from lamina.store import Store
 
 __all__ = ["Engine", "Settings"]
@@ -71,3 +72,19 @@ class Engine:
 
         return archives.import_rootfs(self.store, source, reference, changes=changes,
                                       message=message, source_name=source_name)
+
+    # --- registry logins --------------------------------------------------------------------
+    def login(self, server: str | None, username: str, password: str) -> LoginResult:
+        from lamina.engine import login
+
+        return login.login(server, username, password)
+
+    def stored_login(self, server: str | None) -> tuple[str, str] | None:
+        from lamina.engine import login
+
+        return login.stored_login(server)
+
+    def logout(self, server: str | None) -> LogoutResult:
+        from lamina.engine import login
+
+        return login.logout(server)
