@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import os
-import time
 import zlib
 
 import pytest
@@ -147,11 +146,9 @@ def test_bomb_stops_at_the_bound(kind: str) -> None:
     assert len(bomb) < 30 << 20
     bound = 8 << 20
     reader = open_decompressed(io.BytesIO(bomb), None, bound)
-    started = time.monotonic()
     with pytest.raises(IntegrityError, match=f"layer exceeds {bound} bytes uncompressed"):
         read_all(reader)
     assert reader.size <= bound + CHUNK  # at most one block past the bound was produced
-    assert time.monotonic() - started < 10
     reader.close()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -226,8 +225,11 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         assert s.resolve("a:1") == record
 
 
-def test_images_is_fast_on_a_thousand_images(tmp_path: Path) -> None:
-    """`lamina images` budget: listing 1,000 images must be a few queries, not N+1."""
+def test_images_is_a_few_queries_on_a_thousand_images(tmp_path: Path) -> None:
+    """`lamina images` budget: listing 1,000 images must be a few queries, not N+1.
+
+    Counted, not timed: the statements SQLite runs are the same on a quiet or a busy machine
+    (bench/images.py measures the time)."""
     with Store(tmp_path) as s:
         img = make_image([{"a": b"1"}, {"b": b"2"}, {"c": b"3"}])
         add_image(s, img)
@@ -250,13 +252,15 @@ def test_images_is_fast_on_a_thousand_images(tmp_path: Path) -> None:
                 conn.execute(
                     "INSERT INTO tags VALUES (?, ?, ?, 0)", ("docker.io/library/r", f"t{i}", fake)
                 )
-    start = time.perf_counter()
     with Store(tmp_path) as s:
+        statements: list[str] = []
+        s.db.conn.set_trace_callback(statements.append)
         images = s.images()
-    elapsed = time.perf_counter() - start
+        s.db.conn.set_trace_callback(None)
     assert len(images) == 1001
     assert all(len(i.layers) == 3 for i in images)
-    assert elapsed < 0.1, f"open + images() took {elapsed:.3f}s"
+    selects = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
+    assert 0 < len(selects) <= 6, selects
 
 
 def test_audit_finds_damage(store: Store) -> None:
