@@ -308,6 +308,19 @@ def main() -> None:
         row("manifest GET", med["lamina"]["manifest"], med["cncf"]["manifest"], "req/s")
         row("blob GET (64 MiB)", med["lamina"]["blob"], med["cncf"]["blob"], "MiB/s")
 
+        # Start-up: from launch to the first answer on /v2/ (the goal: under a second).
+        starts: dict[str, list[float]] = {"lamina": [], "cncf": []}
+        for trial in range(3):
+            for name, make in (
+                ("lamina", lambda t=trial: lamina(tmp / f"start-lamina-{t}", args.workers)),
+                ("cncf", lambda t=trial: cncf(tmp / f"start-cncf-{t}")),
+            ):
+                started = time.perf_counter()
+                with make():
+                    starts[name].append(time.perf_counter() - started)
+        row("start to first answer", statistics.median(starts["lamina"]),
+            statistics.median(starts["cncf"]), "s", higher_is_better=False)
+
         if args.skip_push:
             return
         sizes = [80_000_000, 50_000_000, 35_000_000, 25_000_000]  # 190 MB

@@ -111,20 +111,14 @@ def request(
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_server_starts_in_under_a_second_and_answers(tmp_path: Path, workers: int) -> None:
-    # The best of three starts: the claim is about the server, not about a busy test machine.
-    times = []
-    for attempt in range(3):
-        with lamina_server(tmp_path / "root", workers=workers) as srv:
-            srv.start(tmp_path / f"server-{attempt}.log")
-            times.append(srv.startup_seconds)
-            status, headers, _ = request(srv, "GET", "/v2/")
-            assert status == 200
-            assert headers["docker-distribution-api-version"] == "registry/2.0"
-            assert srv.stop() == 0
-        if times[-1] < 1.0:
-            break
-    assert min(times) < 1.0, f"took {min(times):.2f}s to answer"
+def test_server_starts_and_answers(tmp_path: Path, workers: int) -> None:
+    # How fast it starts is bench/registry.py's to measure; a test only checks that it does.
+    with lamina_server(tmp_path / "root", workers=workers) as srv:
+        srv.start(tmp_path / "server.log")
+        status, headers, _ = request(srv, "GET", "/v2/")
+        assert status == 200
+        assert headers["docker-distribution-api-version"] == "registry/2.0"
+        assert srv.stop() == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])
