@@ -29,6 +29,7 @@ from lamina.model.manifest import Manifest
 from lamina.model.reference import Reference
 from lamina.store.blobs import BlobStore, BlobWriter
 from lamina.store.catalog import Catalog
+from lamina.store.containers import ContainerRecord, ContainerTable
 from lamina.store.db import Database
 from lamina.store.lease import Lease
 from lamina.store.records import ImageRecord, LayerRecord
@@ -38,6 +39,7 @@ from lamina.store.snapshots import SnapshotStore
 __all__ = [
     "BlobStore",
     "BlobWriter",
+    "ContainerRecord",
     "ImageRecord",
     "LayerRecord",
     "SnapshotStore",
@@ -69,6 +71,7 @@ class Store:
         else:
             self.db = Database(self.root / DB_NAME, lock_wait=lock_wait)
         self.catalog = Catalog(self.db)
+        self.containers = ContainerTable(self.db)
 
     @property
     def containers_dir(self) -> Path:

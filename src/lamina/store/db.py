@@ -105,6 +105,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
+    # 2: what a container's monitor keeps current (lamina.store.containers).
+    """
+    ALTER TABLE containers ADD COLUMN image_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE containers ADD COLUMN pid INTEGER;           -- the container's init, on the host
+    ALTER TABLE containers ADD COLUMN monitor_pid INTEGER;   -- lamina's monitor of it
+    ALTER TABLE containers ADD COLUMN exit_code INTEGER;
+    ALTER TABLE containers ADD COLUMN started REAL;          -- epoch seconds
+    ALTER TABLE containers ADD COLUMN finished REAL;
+    ALTER TABLE containers ADD COLUMN error TEXT NOT NULL DEFAULT '';
+    ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX containers_created ON containers(created);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
