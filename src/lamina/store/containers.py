@@ -125,7 +125,7 @@ class ContainerTable:
             row = conn.execute(f"SELECT {_COLUMNS} FROM containers WHERE id = ? OR name = ?"
                                " ORDER BY id = ? DESC LIMIT 1", (text, name, text)).fetchone()
             if row is not None or not _HEX.fullmatch(text):
-                return row  # type: ignore[no-any-return]
+                return row
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM containers WHERE id >= ? AND id < ? LIMIT 2",
                 (text, text + "g")).fetchall()
