@@ -286,28 +286,32 @@ class Repository:
 
 
 def error_for(status: int, body: bytes, what: str, host: str) -> RegistryError | NotFound:
+    """The lamina error for an error answer, with the codes and messages the registry sent."""
     codes: list[str] = []
     messages: list[str] = []
     try:
-        doc = json.loads(body)
-        for item in doc.get("errors") or []:
-            code = str(item.get("code", "")).lower().replace("_", " ")
-            codes.append(str(item.get("code", "")))
-            message = str(item.get("message", "") or "")
-            messages.append(f"{code}: {message}" if message and message != code else code)
-    except (ValueError, AttributeError, TypeError):
-        pass
+        items = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        items = []  # not the spec's error body: the status says it all
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        raw_code = str(item.get("code", ""))
+        words = raw_code.lower().replace("_", " ")
+        codes.append(raw_code)
+        message = str(item.get("message", "") or "")
+        messages.append(f"{words}: {message}" if message and message != words else words)
     detail = "; ".join(messages) or f"HTTP {status}"
-    code = codes[0] if codes else None
+    first = codes[0] if codes else None
     if status == 404:
         return NotFound(f"{what} not found: {detail}")
     if status == 401:
-        return Unauthorized(f"{host}: {what}: {detail}", status=status, code=code)
+        return Unauthorized(f"{host}: {what}: {detail}", status=status, code=first)
     if status == 403:
-        return Denied(f"{host}: {what}: {detail}", status=status, code=code)
+        return Denied(f"{host}: {what}: {detail}", status=status, code=first)
     if status == 429:
-        return TooManyRequests(f"{host}: {what}: {detail}", status=status, code=code)
-    return RegistryError(f"{host}: {what}: {detail}", status=status, code=code)
+        return TooManyRequests(f"{host}: {what}: {detail}", status=status, code=first)
+    return RegistryError(f"{host}: {what}: {detail}", status=status, code=first)
 
 
 def _with_query(url: str, **params: str) -> str:
