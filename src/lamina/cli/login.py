@@ -94,19 +94,33 @@ def _try_stored(engine: Engine, server: str | None) -> tuple[bool, str]:
 @click.command("login")
 @click.argument("server", required=False, metavar="[SERVER]")
 @click.option("-u", "--username", default=None, metavar="string", help="Username")
-@click.option("-p", "--password", default=None, metavar="string",
-              help="Password or Personal Access Token (PAT)")
-@click.option("--password-stdin", is_flag=True,
-              help="Take the Password or Personal Access Token (PAT) from stdin")
+@click.option(
+    "-p",
+    "--password",
+    default=None,
+    metavar="string",
+    help="Password or Personal Access Token (PAT)",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Take the Password or Personal Access Token (PAT) from stdin",
+)
 @pass_engine
-def login(engine: Engine, server: str | None, username: str | None, password: str | None,
-          password_stdin: bool) -> int:
+def login(
+    engine: Engine,
+    server: str | None,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+) -> int:
     """Authenticate to a registry.
     Defaults to Docker Hub if no server is specified."""
     try:
         if password:
-            click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
-                       err=True)
+            click.echo(
+                "WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True
+            )
             if password_stdin:
                 raise LoginRefused("--password and --password-stdin are mutually exclusive")
         if password_stdin:

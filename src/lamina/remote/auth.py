@@ -340,8 +340,10 @@ class Authenticator:
                 elif sent.startswith("Bearer "):
                     # A token that covered these scopes by its wider set: fetch one for them.
                     self._forget(sent[7:])
-            # Fetched now but counted as used only when a request carries it.
-            self._token_for(scopes, fetch=True, exact=True, count=False)
+            # The registry may name a scope of its own (a mount's source repository): ask for it
+            # too. Fetched now, counted as used only when a request carries it.
+            extra = bearer.params.get("scope", "").split()
+            self._token_for(scopes, fetch=True, exact=True, count=False, extra=extra)
             return True
         basic = by_scheme.get("basic")
         if basic is not None:
@@ -360,7 +362,13 @@ class Authenticator:
                 del self._tokens[key]
 
     def _token_for(
-        self, scopes: Sequence[str], *, fetch: bool, exact: bool = False, count: bool = True
+        self,
+        scopes: Sequence[str],
+        *,
+        fetch: bool,
+        exact: bool = False,
+        count: bool = True,
+        extra: Sequence[str] = (),
     ) -> str | None:
         with self._lock:
             now = self._clock()
@@ -377,7 +385,7 @@ class Authenticator:
             if token is None:
                 if not fetch:
                     return None
-                token = self._fetch_token(sorted(key))
+                token = self._fetch_token(sorted(key | set(extra)))
                 self._tokens[key] = token
             if count:
                 token.uses += 1
