@@ -18,6 +18,8 @@ SUBCOMMANDS = {
     "save": "lamina.cli.save:save",
     "load": "lamina.cli.load:load",
     "import": "lamina.cli.import_:import_",
+    "pull": "lamina.cli.pull:pull",
+    "push": "lamina.cli.push:push",
 }
 
 

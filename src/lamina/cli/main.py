@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "image": "lamina.cli.image:image",
     "system": "lamina.cli.system:system",
     "registry": "lamina.cli.registry:registry",
+    "pull": "lamina.cli.pull:pull",
+    "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
 }

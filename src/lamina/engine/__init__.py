@@ -6,7 +6,7 @@ argv, calls one method, and renders what comes back (``lamina.engine.views``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
@@ -16,6 +16,9 @@ from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Re
 
 if TYPE_CHECKING:
     from lamina.engine.login import LoginResult, LogoutResult
+    from lamina.engine.pull import PullEvent, PullResult
+    from lamina.engine.push import PushResult
+    from lamina.remote.options import RemoteOptions
     from lamina.store import Store
 
 __all__ = ["Engine", "Settings"]
@@ -88,3 +91,24 @@ class Engine:
         from lamina.engine import login
 
         return login.logout(server)
+
+    # --- registries: pull and push ----------------------------------------------------------
+    @cached_property
+    def remote_options(self) -> RemoteOptions:
+        from lamina.engine.pull import remote_options
+
+        return remote_options()
+
+    def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
+             progress: Callable[[PullEvent], None] | None = None) -> list[PullResult]:
+        from lamina.engine import pull
+
+        return pull.pull(self.store, name, self.remote_options, platform=platform,
+                         all_tags=all_tags, progress=progress)
+
+    def push(self, name: str, *, all_tags: bool = False,
+             progress: Callable[[PullEvent], None] | None = None) -> list[PushResult]:
+        from lamina.engine import push
+
+        return push.push(self.store, name, self.remote_options, all_tags=all_tags,
+                         progress=progress)

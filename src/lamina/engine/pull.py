@@ -65,6 +65,25 @@ class PullResult:
     updated: bool  # False: "Image is up to date"
 
 
+def remote_options() -> RemoteOptions:
+    """The client's options from lamina's config: ``$LAMINA_CONFIG``, else
+    ``/etc/lamina/config.toml`` as root, else ``~/.config/lamina/config.toml``."""
+    import os
+    from pathlib import Path
+
+    from lamina.remote.options import RemoteOptions
+
+    env = os.environ.get("LAMINA_CONFIG")
+    if env:
+        path = Path(env)
+    elif os.geteuid() == 0:
+        path = Path("/etc/lamina/config.toml")
+    else:
+        config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(config_home) / "lamina" / "config.toml"
+    return RemoteOptions.from_toml(path)
+
+
 def _quiet(event: PullEvent) -> None:
     """The progress sink of a caller that wants none."""
 
@@ -195,6 +214,7 @@ def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Pl
             store.add_repo_digest(record.id, ref.repository, top.digest)
         finally:
             store.release()
+    report(PullEvent("", f"Digest: {top.digest}"))
     return PullResult(ref, top.digest, record.id, previous != record.id)
 
 
