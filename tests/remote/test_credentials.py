@@ -168,7 +168,7 @@ def test_identity_tokens_and_plain_fields(docker_config: Path) -> None:
 def test_a_broken_file_is_a_clear_error(docker_config: Path) -> None:
     docker_config.mkdir()
     (docker_config / "config.json").write_text("{not json")
-    with pytest.raises(InvalidArgument, match="config.json is not valid JSON"):
+    with pytest.raises(InvalidArgument, match=r"config\.json is not valid JSON"):
         lookup("x.example")
     (docker_config / "config.json").write_text(json.dumps({"auths": {"x.example": {"auth": "@@"}}}))
     with pytest.raises(InvalidArgument, match="not base64"):
