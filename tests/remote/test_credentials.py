@@ -9,8 +9,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,36 +17,7 @@ from lamina.errors import InvalidArgument, NotFound
 from lamina.remote import credentials
 from lamina.remote.credentials import DOCKER_HUB_KEY, erase, lookup, store
 
-HELPER = textwrap.dedent(
-    """\
-    #!{python}
-    # docker's credential-helper protocol, keeping secrets in a JSON file.
-    import json, os, sys
-    path = os.environ["TEST_HELPER_STORE"]
-    data = json.load(open(path)) if os.path.exists(path) else {{}}
-    action = sys.argv[1]
-    raw = sys.stdin.read()
-    with open(path + ".log", "a") as log:
-        log.write(action + " " + raw.strip() + "\\n")
-    if action == "store":
-        entry = json.loads(raw)
-        data[entry["ServerURL"]] = [entry["Username"], entry["Secret"]]
-    elif action == "get":
-        if raw.strip() not in data:
-            print("credentials not found in native keychain")
-            sys.exit(1)
-        user, secret = data[raw.strip()]
-        print(json.dumps({{"ServerURL": raw.strip(), "Username": user, "Secret": secret}}))
-    elif action == "erase":
-        if data.pop(raw.strip(), None) is None:
-            print("credentials not found in native keychain")
-            sys.exit(1)
-    else:
-        print("unknown action")
-        sys.exit(1)
-    json.dump(data, open(path, "w"))
-    """
-)
+from .credhelper import install_helper
 
 
 @pytest.fixture
@@ -62,10 +31,7 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``docker-credential-test`` on PATH; returns the JSON file it keeps secrets in."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    program = bin_dir / "docker-credential-test"
-    program.write_text(HELPER.format(python=sys.executable))
-    program.chmod(0o755)
+    install_helper(bin_dir)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     secrets = tmp_path / "helper-store.json"
     monkeypatch.setenv("TEST_HELPER_STORE", str(secrets))
