@@ -60,6 +60,7 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "docker-config"
     monkeypatch.setenv("DOCKER_CONFIG", str(path))
+    monkeypatch.setenv("LAMINA_CONFIG", str(tmp_path / "lamina.toml"))  # none: the defaults
     return path
 
 
@@ -229,7 +230,12 @@ def test_login_with_a_credential_helper(
 
 def test_prompts_on_a_terminal(token_registry: Server, tmp_path: Path) -> None:
     """No flags, on a TTY: "Username: " then getpass's "Password: ", as docker."""
-    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "dc"), LAMINA_ROOT=str(tmp_path / "s"))
+    env = dict(
+        os.environ,
+        DOCKER_CONFIG=str(tmp_path / "dc"),
+        LAMINA_ROOT=str(tmp_path / "s"),
+        LAMINA_CONFIG=str(tmp_path / "lamina.toml"),
+    )
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty
         os.execve(

@@ -360,10 +360,23 @@ def test_a_plain_http_realm_elsewhere_is_refused() -> None:
         with pytest.raises(Unauthorized, match="plain HTTP") as err:
             send(client, auth, "GET", f"{spy.url}/v2/", [])
         assert spy.host in str(err.value)
-        # Marked insecure, the registry may use one: the fetch is tried (and fails here).
-        insecure = Authenticator(spy.host, creds("alice", "s3cret!"), insecure=True)
-        with pytest.raises(TransportError):
-            send(client, insecure, "GET", f"{spy.url}/v2/", [])
+        # A loopback registry is insecure only by default: that does not vouch for the realm.
+        implicit = Authenticator(spy.host, creds("alice", "s3cret!"), insecure=True)
+        with pytest.raises(Unauthorized, match="plain HTTP"):
+            send(client, implicit, "GET", f"{spy.url}/v2/", [])
+        assert not any(s.path.startswith("/token") for s in spy.seen)
+    # A registry the user listed as insecure may name one: the fetch is tried (no DNS here).
+    listed = Authenticator("registry.example.invalid:5000", creds("alice", "pw"), insecure=True)
+    request = httpx.Request("GET", "http://registry.example.invalid:5000/v2/")
+    challenge = httpx.Response(
+        401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'}, request=request
+    )
+    with pytest.raises(TransportError, match="token server"):
+        listed.handle_challenge(challenge, [])
+    # Without that, the same challenge is refused before any connection.
+    unlisted = Authenticator("registry.example.invalid:5000", creds("alice", "pw"))
+    with pytest.raises(Unauthorized, match="plain HTTP"):
+        unlisted.handle_challenge(challenge, [])
 
 
 def test_a_plain_http_realm_on_loopback_is_used() -> None:

@@ -80,7 +80,7 @@ class Engine:
     def login(self, server: str | None, username: str, password: str) -> LoginResult:
         from lamina.engine import login
 
-        return login.login(server, username, password)
+        return login.login(server, username, password, options=self.remote_options)
 
     def stored_login(self, server: str | None) -> tuple[str, str] | None:
         from lamina.engine import login

@@ -404,7 +404,11 @@ class Authenticator:
         parts = urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Unauthorized(f"{self.registry}: the token realm {realm!r} is not an HTTP URL")
-        if parts.scheme == "http" and not (self.insecure or is_loopback(parts.netloc)):
+        # Plain HTTP is for a realm on loopback, or one named by a registry the user listed as
+        # insecure. A loopback registry is insecure only by default, which does not vouch for a
+        # plain-HTTP realm elsewhere on the network.
+        trusted = is_loopback(parts.netloc) or (self.insecure and not is_loopback(self.registry))
+        if parts.scheme == "http" and not trusted:
             raise Unauthorized(
                 f"{self.registry}: refusing the token realm {realm}: it is plain HTTP",
                 hint="A Bearer realm must use HTTPS unless the registry is marked insecure.",
