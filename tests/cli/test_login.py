@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,21 @@ def test_skopeo_uses_a_lamina_login(
     )
     # Authenticated: the registry says the repository is unknown, not that we are anonymous.
     assert "unauthorized" not in catalog.stderr.lower(), catalog.stderr
+
+
+def test_push_and_pull_with_a_login(
+    token_registry: Server, lamina: Run, load_image: Any, docker_config: Path
+) -> None:
+    """The whole way: the login saved by ``lamina login`` opens push and pull over tokens."""
+    name = f"{token_registry.host}/team/app:1"
+    load_image(tags=[name])
+    anonymous = lamina("push", name)
+    assert anonymous.code == 1
+    assert any(word in anonymous.err.lower() for word in ("unauthorized", "denied", "401"))
+    assert lamina("login", "-u", "alice", "-p", "s3cret!", token_registry.host).code == 0
+    pushed = lamina("push", name)
+    assert pushed.code == 0, pushed.err
+    assert lamina("rmi", name).code == 0
+    pulled = lamina("pull", name)
+    assert pulled.code == 0, pulled.err
+    assert pulled.out.splitlines()[-1] == name
