@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "save": "lamina.cli.save:save",
     "load": "lamina.cli.load:load",
     "import": "lamina.cli.import_:import_",
+    "build": "lamina.cli.build:build",
     "image": "lamina.cli.image:image",
     "system": "lamina.cli.system:system",
     "registry": "lamina.cli.registry:registry",

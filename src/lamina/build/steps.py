@@ -1,0 +1,206 @@
+"""The filesystem steps of a stage: COPY, ADD, WORKDIR and RUN, through the build cache.
+
+Each works out what its cache key depends on first (the expanded instruction, and for COPY and
+ADD the sources' checksum), so that a cache hit does no work at all; the layer is only made on
+a miss (``lamina.build.filesystem``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import TYPE_CHECKING, Any
+
+from lamina.build.commit import ImageState
+from lamina.build.context import BuildContext
+from lamina.build.copier import CopyOptions
+from lamina.build.dockerfile import Node, parse_heredoc
+from lamina.build.filesystem import Source, copy_layer, lower_tree, run_layer, workdir_layer
+from lamina.build.metadata import Change, command
+from lamina.build.owners import resolve_owner
+from lamina.build.shell import expand, expand_heredoc
+from lamina.build.stages import parse_flags
+from lamina.errors import BuildError
+from lamina.store import LayerRecord
+
+if TYPE_CHECKING:
+    from lamina.build.builder import Builder, StageRun
+
+_URL = re.compile(r"^(https?://|git@|git://)")
+
+
+def _noop(data: dict[str, Any]) -> None:
+    return None
+
+
+class StepRunner:
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+
+    # --- COPY and ADD -------------------------------------------------------------------
+    def copy(self, run: StageRun, node: Node, number: int, trigger: bool,
+             add: bool = False) -> None:
+        b = self.b
+        kw = node.keyword.upper()
+        flags = parse_flags(node)
+        env = run.env()
+        esc = b.escape
+        for unsupported in ("parents", "exclude", "checksum", "keep-git-dir"):
+            if unsupported in flags:
+                raise node.error(f"{kw} --{unsupported} is not supported by lamina build")
+        if add and "from" in flags:
+            raise node.error("ADD does not take --from")
+        source_ctx, material, keep_owner = self._source_context(run, node, flags, env)
+        chown = flags.get("chown")
+        owner: tuple[int, int] | None = None if keep_owner else (0, 0)
+        if isinstance(chown, str) and chown:
+            owner = resolve_owner(lower_tree(b.store, run.state), expand(chown, env, esc))
+        chmod = None
+        raw_chmod = flags.get("chmod")
+        if isinstance(raw_chmod, str):
+            text = expand(raw_chmod, env, esc)
+            if not re.fullmatch(r"[0-7]{1,4}", text):
+                raise node.error(f"invalid chmod parameter: {text!r} (lamina takes octal modes)")
+            chmod = int(text, 8)
+        heredocs = {h.name: h for h in node.heredocs}
+        dest = expand(node.args[-1], env, esc)
+        sources: list[Source] = []
+        shown_sources: list[str] = []
+        for word in node.args[:-1]:
+            heredoc = parse_heredoc(word) if heredocs else None
+            if heredoc is not None and heredoc[0] in heredocs:
+                doc = heredocs[heredoc[0]]
+                data = doc.text()
+                if doc.expand:
+                    data = expand_heredoc(data, env, esc)
+                sources.append(Source(doc.name, data=data.encode()))
+                material.append(["heredoc", doc.name, data])
+                shown_sources.append(word)
+                continue
+            path = expand(word, env, esc)
+            if _URL.match(path):
+                raise node.error(f"{kw} from a URL is not supported by lamina build: {path}")
+            found = source_ctx.sources(path, kw)
+            sources += [Source(name, source_ctx.tree, entry) for name, entry in found]
+            if source_ctx is b.context:
+                material.append(["src", path, source_ctx.checksum(e for _, e in found)])
+            else:
+                material.append(["src", path])
+            shown_sources.append(path)
+        options = CopyOptions(owner, chmod,
+                              source_ctx.included if source_ctx is b.context else None)
+        flag_text = "".join(f"{f} " for f in node.flags if not f.startswith("--link"))
+        created_by = f"{kw} {flag_text}{' '.join(shown_sources)} {dest} # buildkit"
+        workdir = str(run.state.config.get("WorkingDir") or "/")
+        state = run.state
+
+        def make() -> LayerRecord:
+            return copy_layer(b.store, state, sources, dest, workdir, options,
+                              unpack_archives=add,
+                              source_date_epoch=b.options.source_date_epoch)
+
+        b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,
+                 extra=[material, owner, chmod, workdir])
+
+    def add(self, run: StageRun, node: Node, number: int, trigger: bool) -> None:
+        self.copy(run, node, number, trigger, add=True)
+
+    def _source_context(self, run: StageRun, node: Node, flags: dict[str, Any],
+                        env: dict[str, str]) -> tuple[BuildContext, list[Any], bool]:
+        """Where the sources come from, what identifies them, whether owners are kept."""
+        b = self.b
+        ref = flags.get("from")
+        if not isinstance(ref, str):
+            return b.context, [], False
+        name = expand(ref, env, b.escape)
+        stage = b.stage_ref(name, run.stage.index)
+        if stage is not None:
+            state = b.results[stage.index]
+        else:
+            if name.lower() == "scratch":
+                raise node.error("COPY --from=scratch is not allowed")
+            state = ImageState.load(b.store, b.resolve_image(name, None, False))
+        tree = lower_tree(b.store, state)
+        return BuildContext(tree), [["from", str(state.image_id), state.chain_ids]], True
+
+    # --- WORKDIR ------------------------------------------------------------------------
+    def workdir(self, run: StageRun, node: Node, number: int, trigger: bool) -> None:
+        b = self.b
+        path = expand(node.args[0], run.env(), b.escape)
+        current = str(run.state.config.get("WorkingDir") or "/")
+        path = posixpath.normpath(posixpath.join(current, path))
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+        owner = None
+        user = str(run.state.config.get("User") or "")
+        state = run.state
+        if user:
+            try:
+                owner = resolve_owner(lower_tree(b.store, state), user)
+            except BuildError:
+                owner = None
+
+        def set_workdir(data: dict[str, Any]) -> None:
+            data.setdefault("config", {})["WorkingDir"] = path
+
+        def make() -> LayerRecord | None:
+            return workdir_layer(b.store, state, path, owner, b.options.source_date_epoch)
+
+        b.commit(run, b.shown(run, node, number, trigger), Change(f"WORKDIR {path}", set_workdir),
+                 make)
+
+    # --- RUN ----------------------------------------------------------------------------
+    def run(self, run: StageRun, node: Node, number: int, trigger: bool) -> None:
+        b = self.b
+        flags = parse_flags(node)
+        if "mount" in flags:
+            raise node.error("RUN --mount is not supported by lamina build")
+        security = flags.get("security")
+        if security not in (None, "sandbox"):
+            raise node.error(f"RUN --security={security} is not supported by lamina build")
+        network = b.options.network
+        wanted = flags.get("network")
+        if isinstance(wanted, str) and wanted != "default":
+            if wanted not in ("none", "host"):
+                raise node.error(f"unsupported network mode {wanted!r}")
+            network = wanted
+        shell = run.shell
+        argv, script = self._argv(node, shell)
+        env = b.run_env(run)
+        in_effect = b.args_in_effect(run)
+        prefix = f"|{len(in_effect)} {' '.join(in_effect)} " if in_effect else ""
+        shown_cmd = " ".join(argv) if script is None else node.args[0]
+        created_by = f"RUN {prefix}{shown_cmd} # buildkit"
+        state = run.state
+        user = str(state.config.get("User") or "")
+        workdir = str(state.config.get("WorkingDir") or "/")
+
+        def make() -> LayerRecord | None:
+            fd, done = b.output_fd()
+            try:
+                return run_layer(b.store, state, argv, env=env, workdir=workdir, user=user,
+                                 network=network, output=fd,
+                                 script=script.encode() if script is not None else None,
+                                 source_date_epoch=b.options.source_date_epoch)
+            finally:
+                done()
+
+        b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,
+                 extra=[argv, script, env, network])
+
+    @staticmethod
+    def _argv(node: Node, shell: list[str]) -> tuple[list[str], str | None]:
+        """The command, and a script to run as a file (a lone heredoc with a shebang)."""
+        if not node.heredocs:
+            return command(node, shell), None
+        if node.json:
+            raise node.error("heredocs are not allowed in the JSON form of RUN")
+        text = node.args[0]
+        only = parse_heredoc(text.strip())
+        if len(node.heredocs) == 1 and only is not None and only[0] == node.heredocs[0].name:
+            content = node.heredocs[0].text()
+            if content.startswith("#!"):
+                return [], content
+            return [*shell, content], None
+        body = "".join(h.content + h.name + "\n" for h in node.heredocs)
+        return [*shell, text + "\n" + body], None

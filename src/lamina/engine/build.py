@@ -1,0 +1,163 @@
+"""``build``: an image from a Dockerfile and a context (``lamina.build`` does the work).
+
+The engine's part: the context (a directory, or a tar or a lone Dockerfile on stdin), the
+Dockerfile's text, base images (from the store, pulled when missing or with ``--pull`` if
+lamina can pull), and the tags of the result.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
+
+from lamina.engine.ingest import cleanup_on_failure
+from lamina.errors import BuildError, InvalidArgument, InvalidReference, NotFound
+from lamina.model.digest import Digest
+from lamina.model.reference import Reference
+
+if TYPE_CHECKING:
+    from lamina.engine import Engine
+    from lamina.store import Store
+
+
+@dataclass
+class BuildRequest:
+    context: str  # a directory, or "-" for stdin
+    dockerfile: str | None = None  # -f; "-" for stdin
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = "host"
+
+
+@dataclass
+class BuildResult:
+    image_id: Digest
+    tags: list[Reference]
+
+
+def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
+                stdin: IO[bytes] | None = None) -> BuildResult:
+    from lamina.build.builder import Builder, BuildOptions
+
+    tags = [_tag(t) for t in request.tags]
+    if request.network not in ("host", "none", "default"):
+        raise InvalidArgument(f"network mode {request.network!r} is not supported by lamina "
+                              "build (host or none)")
+    store = engine.store
+    args = dict(request.build_args)
+    sde_text = args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
+    try:
+        sde = int(sde_text) if sde_text else None
+    except ValueError:
+        raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH: {sde_text!r}") from None
+    options = BuildOptions(build_args=args, target=request.target, no_cache=request.no_cache,
+                           pull=request.pull, labels=dict(request.labels),
+                           network="host" if request.network == "default" else request.network,
+                           source_date_epoch=sde)
+    with store.lease(), cleanup_on_failure(store), store.scratch.directory("context") as tmp:
+        root, text = _context(request, stdin, tmp)
+        from lamina.build.context import BuildContext
+
+        builder = Builder(store, BuildContext.directory(root), options,
+                          lambda name, platform, pull: _base_image(engine, name, platform, pull),
+                          out)
+        image_id = builder.build(text)
+    for ref in tags:
+        store.tag(image_id, ref)
+    return BuildResult(image_id, tags)
+
+
+def _tag(text: str) -> Reference:
+    ref = Reference.parse(text)
+    if ref.digest is not None:
+        raise InvalidReference(f"invalid tag {text!r}: a tag cannot carry a digest")
+    return ref.with_default_tag()
+
+
+def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path) -> tuple[Path, str]:
+    """The context directory and the Dockerfile's text."""
+    if request.context == "-":
+        if stdin is None:
+            raise InvalidArgument("no context on stdin")
+        data = stdin.read()
+        root = tmp / "context"
+        os.mkdir(root, 0o755)
+        if _looks_like_archive(data):
+            _unpack_context(data, root)
+        else:
+            if request.dockerfile not in (None, "-"):
+                raise InvalidArgument("a Dockerfile on stdin leaves no context for -f")
+            return root, data.decode("utf-8", "surrogateescape")
+    else:
+        root = Path(request.context)
+        if not root.is_dir():
+            raise NotFound(f'unable to prepare context: path "{request.context}" not found')
+        if request.dockerfile == "-":
+            if stdin is None:
+                raise InvalidArgument("no Dockerfile on stdin")
+            return root, stdin.read().decode("utf-8", "surrogateescape")
+    return root, _read_dockerfile(root, request.dockerfile)
+
+
+def _read_dockerfile(root: Path, name: str | None) -> str:
+    if name is not None:
+        path = Path(name)
+        if not path.is_absolute() and not path.exists():
+            path = root / name  # not found from here: try the context, as docker does
+        candidates = [path]
+    else:
+        candidates = [root / "Dockerfile", root / "dockerfile"]
+    for path in candidates:
+        try:
+            return path.read_text(encoding="utf-8", errors="surrogateescape")
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+    shown = name or str(root / "Dockerfile")
+    raise NotFound(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                   f"lstat {shown}: no such file or directory")
+
+
+def _looks_like_archive(data: bytes) -> bool:
+    if data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd":
+        return True
+    return len(data) >= 512 and data[257:262] == b"ustar"
+
+
+def _unpack_context(data: bytes, root: Path) -> None:
+    from lamina.image.compression import open_decompressed
+    from lamina.store.extract import extract_layer
+
+    stream = open_decompressed(cast(BinaryIO, io.BytesIO(data)), None, 64 * 1024**3)
+    try:
+        extract_layer(cast(BinaryIO, stream), root, whiteouts="apply")
+    finally:
+        stream.close()
+
+
+def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> Digest:
+    """A base image's ID: from the store, else (or with --pull) pulled if lamina can pull."""
+    store: Store = engine.store
+    if not pull:
+        try:
+            return store.resolve(name).id
+        except NotFound:
+            pass
+    puller = getattr(engine, "pull", None)
+    if puller is None:
+        if pull:
+            try:
+                return store.resolve(name).id
+            except NotFound:
+                pass
+        raise BuildError(f"base image {name} is not in the store, and this lamina cannot pull",
+                         hint="load or import it first (lamina load, lamina import)")
+    puller(name, platform=platform)
+    return store.resolve(name).id
