@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "save": "lamina.cli.save:save",
     "load": "lamina.cli.load:load",
     "import": "lamina.cli.import_:import_",
+    "build": "lamina.cli.build:build",
     "pull": "lamina.cli.pull:pull",
     "push": "lamina.cli.push:push",
 }
