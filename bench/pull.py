@@ -1,0 +1,236 @@
+"""``lamina pull`` against ``skopeo copy`` and ``podman pull``, from a CNCF registry on loopback.
+
+In the same run, on the same images, each trial into a fresh, empty destination:
+
+- lamina: ``lamina pull`` into an empty store (downloads, verifies and unpacks every layer);
+- skopeo: ``skopeo copy docker://... oci:<dir>`` (downloads and verifies, does not unpack);
+- podman: ``podman pull`` with its own ``--root``/``--runroot`` (downloads and unpacks).
+
+Images (generated here, random-ish but compressible data, gzip):
+
+- ``small``: about 50 MB compressed in 3 layers of many files (a Debian minbase-like tree);
+- ``big``: about 190 MB compressed in 4 layers of 64 MiB of large files each.
+
+Prints every median, and lamina's time as a fraction of each peer's (the goal: under 0.4 of
+podman's, within 1.5 of skopeo's).
+
+Usage: ``python bench/pull.py [--trials N] [--only small|big]``. Needs docker-registry and
+skopeo; podman where installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MiB = 1024 * 1024
+WORDS = [bytes(random.Random(i).choices(b"abcdefghijklmnopqrstuvwxyz", k=random.Random(i).randint(2, 9)))
+         for i in range(4096)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def cncf_registry(root: Path) -> Iterator[int]:
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def compressible(rng: random.Random, size: int, random_run: int = 1024) -> bytes:
+    """Random runs between runs of words: gzip takes them to about 0.75 of their size
+    (``random_run`` 1024), or about 0.6 (64)."""
+    out = bytearray()
+    while len(out) < size:
+        out += rng.randbytes(rng.randint(random_run // 4, random_run))
+        out += b" ".join(rng.choices(WORDS, k=rng.randint(100, 400)))
+    return bytes(out[:size])
+
+
+def make_tar(files: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs: set[str] = set()
+        for name, data in files:
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1704067200
+                    tar.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 1704067200
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def minbase_layer(rng: random.Random, total: int, index: int) -> bytes:
+    files = []
+    size = 0
+    n = 0
+    while size < total:
+        length = int(min(rng.lognormvariate(8.5, 1.6), 4 * MiB))
+        files.append((f"usr/lib/pkg{index}/d{n % 97}/file{n}.bin",
+                      compressible(rng, length, 64)))
+        size += length
+        n += 1
+    return make_tar(files)
+
+
+def big_layer(rng: random.Random, index: int) -> bytes:
+    return make_tar([(f"data/layer{index}/blob{i}.bin", compressible(rng, 4 * MiB - 1024))
+                     for i in range(16)])
+
+
+def write_layout(directory: Path, tars: list[bytes], tag: str) -> int:
+    """An OCI layout with one image of these layers (gzip); returns its compressed size."""
+    from isal import igzip
+
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+    def put(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return "sha256:" + digest
+
+    layers, diff_ids = [], []
+    for tar in tars:
+        blob = igzip.compress(tar, compresslevel=1, mtime=0)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                       "digest": put(blob), "size": len(blob)})
+        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"}
+                    for i in range(len(tars))],
+    }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": put(config), "size": len(config)},
+        "layers": layers,
+    }).encode()
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
+        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    (directory / "index.json").write_text(json.dumps(index))
+    return sum(layer["size"] for layer in layers)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--only", choices=["small", "big"], default=None)
+    args = parser.parse_args()
+    podman = shutil.which("podman")
+    work = Path(tempfile.mkdtemp(prefix="lamina-bench-pull-"))
+    try:
+        rng = random.Random(42)
+        images = {
+            "small": [minbase_layer(rng, size, i) for i, size in
+                      enumerate([50 * MiB, 25 * MiB, 10 * MiB])],
+            "big": [big_layer(rng, i) for i in range(4)],
+        }
+        if args.only:
+            images = {args.only: images[args.only]}
+        with cncf_registry(work / "registry") as port:
+            host = f"127.0.0.1:{port}"
+            for name, tars in images.items():
+                layout = work / f"layout-{name}"
+                size = write_layout(layout, tars, "v1")
+                subprocess.run(["skopeo", "--insecure-policy", "copy", "-q",
+                                f"oci:{layout}:v1", f"docker://{host}/bench/{name}:v1",
+                                "--dest-tls-verify=false"], check=True)
+                print(f"{name}: {len(tars)} layers, {size / 1e6:.0f} MB compressed, "
+                      f"{sum(map(len, tars)) / 1e6:.0f} MB uncompressed")
+                report(name, host, work, args.trials, podman)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(name: str, host: str, work: Path, trials: int, podman: str | None) -> None:
+    ref = f"{host}/bench/{name}:v1"
+    times: dict[str, list[float]] = {"lamina": [], "skopeo": []}
+    if podman:
+        times["podman"] = []
+    for trial in range(trials):
+        dest = work / f"trial-{name}-{trial}"
+        runroot = Path(tempfile.mkdtemp(prefix="lbp-"))  # podman wants it short
+        env = dict(os.environ, LAMINA_ROOT=str(dest / "lamina"))
+        times["lamina"].append(timed([sys.executable, "-m", "lamina", "pull", "-q", ref], env))
+        times["skopeo"].append(timed(["skopeo", "--insecure-policy", "copy", "-q",
+                                      "--src-tls-verify=false", f"docker://{ref}",
+                                      f"oci:{dest / 'skopeo'}:v1"]))
+        if podman:
+            times["podman"].append(timed([podman, "--root", str(dest / "podman-root"),
+                                          "--runroot", str(runroot), "pull", "-q",
+                                          "--tls-verify=false", ref]))
+            subprocess.run([podman, "--root", str(dest / "podman-root"), "--runroot",
+                            str(runroot), "system", "reset", "-f"],
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
+    medians = {tool: statistics.median(values) for tool, values in times.items()}
+    for tool, value in medians.items():
+        print(f"  {tool:7} median {value:6.2f} s   (trials: "
+              + " ".join(f"{v:.2f}" for v in times[tool]) + ")")
+    for tool in ("skopeo", "podman"):
+        if tool in medians:
+            print(f"  lamina / {tool}: {medians['lamina'] / medians[tool]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
