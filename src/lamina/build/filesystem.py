@@ -52,8 +52,10 @@ def absolute(path: str, workdir: str) -> str:
 
 
 def copy_layer(store: Store, state: ImageState, sources: Sequence[Source], dest: str,
-               workdir: str, options: CopyOptions, *, unpack_archives: bool,
+               workdir: str, options: CopyOptions, *, archives: CopyOptions | None,
                source_date_epoch: int | None) -> LayerRecord:
+    """COPY's (or, with ``archives``, ADD's) layer; ``archives``: how to copy what a local
+    tar archive holds (its own owners unless --chown)."""
     lower = lower_tree(store, state)
     into_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "")
     if len(sources) > 1 and not into_dir:
@@ -75,11 +77,12 @@ def copy_layer(store: Store, state: ImageState, sources: Sequence[Source], dest:
                 continue
             assert source.tree is not None and source.entry is not None
             entry = source.entry
-            if unpack_archives and stat.S_ISREG(entry.st.st_mode):
+            if archives is not None and stat.S_ISREG(entry.st.st_mode):
                 unpacked = _unpack_archive(source.tree, entry, work / f"archive-{n}")
                 if unpacked is not None:
-                    copier.copy(unpacked, unpacked.lstat(()),  # type: ignore[arg-type]
-                                target, contents_only=True)
+                    root = unpacked.lstat(())
+                    assert root is not None
+                    Copier(upper, archives).copy(unpacked, root, target, contents_only=True)
                     continue
             if entry.is_dir:
                 copier.copy(source.tree, entry, target, contents_only=True)

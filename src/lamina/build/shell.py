@@ -228,12 +228,36 @@ class _Lexer:
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern).removeprefix("(?s:").removesuffix(")\\Z"))
+    """A shell pattern (``*``, ``?``, ``[...]``, ``\\`` escapes) as a regex."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch in "*?[":
+            end = i + 1
+            if ch == "[":
+                end = pattern.find("]", i + 2)
+                if end < 0:
+                    out.append(re.escape(ch))
+                    i += 1
+                    continue
+                end += 1
+            out.append(fnmatch.translate(pattern[i:end]).removeprefix("(?s:")
+                       .removesuffix(")\\Z"))
+            i = end
+            continue
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
 
 
 def _trim(value: str, pattern: str, *, prefix: bool, longest: bool) -> str:
-    rx = re.compile(f"(?s:{_glob(pattern).pattern})")
-    cuts = range(len(value), -1, -1) if longest == prefix else range(len(value) + 1)
+    rx = _glob(pattern)
+    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
     for n in cuts:
         part = value[:n] if prefix else value[len(value) - n:]
         if rx.fullmatch(part):

@@ -52,9 +52,10 @@ class StepRunner:
             raise node.error("ADD does not take --from")
         source_ctx, material, keep_owner = self._source_context(run, node, flags, env)
         chown = flags.get("chown")
-        owner: tuple[int, int] | None = None if keep_owner else (0, 0)
+        chowned: tuple[int, int] | None = None
         if isinstance(chown, str) and chown:
-            owner = resolve_owner(lower_tree(b.store, run.state), expand(chown, env, esc))
+            chowned = resolve_owner(lower_tree(b.store, run.state), expand(chown, env, esc))
+        owner = chowned or (None if keep_owner else (0, 0))
         chmod = None
         raw_chmod = flags.get("chmod")
         if isinstance(raw_chmod, str):
@@ -96,7 +97,7 @@ class StepRunner:
 
         def make() -> LayerRecord:
             return copy_layer(b.store, state, sources, dest, workdir, options,
-                              unpack_archives=add,
+                              archives=CopyOptions(chowned, chmod) if add else None,
                               source_date_epoch=b.options.source_date_epoch)
 
         b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,

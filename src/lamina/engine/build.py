@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
 from lamina.engine.ingest import cleanup_on_failure
-from lamina.errors import BuildError, InvalidArgument, InvalidReference, NotFound
+from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
 
@@ -143,21 +143,12 @@ def _unpack_context(data: bytes, root: Path) -> None:
 
 
 def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> Digest:
-    """A base image's ID: from the store, else (or with --pull) pulled if lamina can pull."""
+    """A base image's ID: from the store, else (or always, with --pull) pulled."""
     store: Store = engine.store
     if not pull:
         try:
             return store.resolve(name).id
         except NotFound:
             pass
-    puller = getattr(engine, "pull", None)
-    if puller is None:
-        if pull:
-            try:
-                return store.resolve(name).id
-            except NotFound:
-                pass
-        raise BuildError(f"base image {name} is not in the store, and this lamina cannot pull",
-                         hint="load or import it first (lamina load, lamina import)")
-    puller(name, platform=platform)
+    engine.pull(name, platform=platform)
     return store.resolve(name).id
