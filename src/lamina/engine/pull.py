@@ -303,7 +303,12 @@ def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Pro
         else:
             partial.discard()
         if isinstance(err, LaminaError) and not err.message.startswith(host):
-            raise type(err)(f"{host}: {err.message}") from err
+            # The store's words name the diff_id; the user knows the layer by its blob digest.
+            text = err.message
+            if text.startswith(f"layer {layer.diff_id}: "):
+                text = "uncompressed, it does not match the config's diff_id: " + \
+                    text.removeprefix(f"layer {layer.diff_id}: ")
+            raise type(err)(f"{host}: layer {short}: {text}") from err
         raise
     report(PullEvent(short, "Pull complete"))
     return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,

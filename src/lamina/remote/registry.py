@@ -344,7 +344,7 @@ class BlobBody:
             response = self._open()
             skip = self._skip(response)
             try:
-                for chunk in response.iter_raw(1 << 20):
+                for chunk in response.iter_raw():
                     if skip:
                         cut = min(skip, len(chunk))
                         chunk, skip = chunk[cut:], skip - cut

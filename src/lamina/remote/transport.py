@@ -177,10 +177,12 @@ class Transport:
             if (status == 401 and self.authorizer is not None and not challenged
                     and host_of(str(response.url)) == self.host):
                 challenged = True
-                read_limited(response, MAX_DOCUMENT, what="error")
+                body = read_limited(response, MAX_DOCUMENT, what="error")
                 if self.authorizer.handle_challenge(response, scopes):
                     continue
-                return response
+                # The body is read: hand back an answer that can be read again.
+                return httpx.Response(status, headers=response.headers, content=body,
+                                      request=response.request)
             if status in RETRY_STATUSES and retry and attempt < self.options.retries:
                 delay = retry_after(response.headers.get("Retry-After"))
                 response.close()
@@ -215,6 +217,11 @@ def read_limited(response: httpx.Response, limit: int, *, what: str) -> bytes:
 
     from lamina.errors import IntegrityError
 
+    if response.is_stream_consumed:  # an answer rebuilt from a body already read, bounded
+        try:
+            return response.content
+        except httpx.ResponseNotRead:
+            return b""
     length = response.headers.get("Content-Length")
     host = host_of(str(response.request.url))
     if length is not None and length.isdigit() and int(length) > limit:
