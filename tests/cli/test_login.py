@@ -317,3 +317,18 @@ def test_push_and_pull_with_a_login(
     pulled = lamina("pull", name)
     assert pulled.code == 0, pulled.err
     assert pulled.out.splitlines()[-1] == name
+
+
+def test_a_missing_credential_helper(
+    token_registry: Server, lamina: Run, docker_config: Path
+) -> None:
+    docker_config.mkdir()
+    (docker_config / "config.json").write_text('{"credsStore": "missing"}')
+    result = lamina(
+        "login", "-u", "alice", "--password-stdin", token_registry.host, stdin=b"s3cret!"
+    )
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        "Error saving credentials: credential helper docker-credential-missing not found on PATH"
+    )
+    assert json.loads((docker_config / "config.json").read_text()) == {"credsStore": "missing"}

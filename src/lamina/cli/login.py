@@ -14,7 +14,7 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
-from lamina.errors import LaminaError, Unauthorized
+from lamina.errors import LaminaError, RegistryError, TransportError, Unauthorized
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _UNENCRYPTED_WARNING = (
@@ -62,10 +62,6 @@ def _prompt(server: str | None, username: str | None, default_user: str) -> tupl
     if not password:
         raise LoginRefused("Error: Password Required")
     return username, password
-
-
-def _daemon_error(err: LaminaError) -> None:
-    click.echo(f"Error response from daemon: {err}", err=True)
 
 
 def _try_stored(engine: Engine, server: str | None) -> tuple[bool, str]:
@@ -142,8 +138,15 @@ def login(
         return 1
     try:
         result = engine.login(server, username, password)
+    except (RegistryError, TransportError) as e:
+        # What docker's daemon reports: the registry's answer, or the network's failure.
+        click.echo(f"Error response from daemon: {e}", err=True)
+        return 1
     except LaminaError as e:
-        _daemon_error(e)
+        # Ours: the config file or a credential helper ("Error saving credentials: ...").
+        click.echo(str(e), err=True)
+        if e.hint:
+            click.echo(e.hint, err=True)
         return 1
     if result.stored_in is not None:
         click.echo(_UNENCRYPTED_WARNING.format(path=result.stored_in), err=True)

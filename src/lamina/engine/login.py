@@ -17,7 +17,14 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lamina.errors import Denied, LaminaError, RegistryError, TransportError, Unauthorized
+from lamina.errors import (
+    Denied,
+    LaminaError,
+    RegistryError,
+    StorageError,
+    TransportError,
+    Unauthorized,
+)
 from lamina.remote import credentials
 
 if TYPE_CHECKING:
@@ -119,7 +126,10 @@ def login(
     """Check the credentials, then save them for ``server`` (Docker Hub when None)."""
     key, _ = endpoint_of(server)
     url = check_credentials(server, username, password, options=options)
-    stored = credentials.store(key, username, password)
+    try:
+        stored = credentials.store(key, username, password)
+    except LaminaError as e:
+        raise StorageError(f"Error saving credentials: {e}", hint=e.hint) from e
     return LoginResult(server=key, username=username, url=url, stored_in=stored)
 
 
