@@ -28,6 +28,8 @@ GROUP = b"root:x:0:\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n"
 
 # path -> (type, mode, uid, gid, content digest or link target)
 Tree = dict[str, tuple[str, int, int, int, str]]
+# content digest -> content, of every file read so far
+CONTENTS: dict[str, bytes] = {}
 
 
 def busybox_tar() -> bytes:
@@ -37,6 +39,8 @@ def busybox_tar() -> bytes:
         def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
             info = tarfile.TarInfo(name)
             info.type, info.mode, info.mtime = kind, mode, 1704067200
+            if name == "home/app":
+                info.uid = info.gid = 1000
             info.linkname = link
             info.size = len(data) if kind == tarfile.REGTYPE else 0
             tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
@@ -86,7 +90,9 @@ def apply_layer(tree: Tree, tar: tarfile.TarFile) -> None:
         if member.isreg():
             f = tar.extractfile(member)
             assert f is not None
-            value = hashlib.sha256(f.read()).hexdigest()
+            data = f.read()
+            value = hashlib.sha256(data).hexdigest()
+            CONTENTS[value] = data
             kind = "file"
         elif member.islnk():
             value, kind = tree[posixpath.normpath(member.linkname.lstrip("/"))][4], "file"
@@ -125,6 +131,18 @@ def image_tree(lamina: Run, tmp_path: Path) -> Callable[[str], tuple[Tree, dict[
         result = lamina("save", "-o", str(out), ref)
         assert result.code == 0, result.err
         return tree_of_docker_archive(out)
+
+    return read
+
+
+@pytest.fixture
+def read_files(image_tree: Callable[[str], tuple[Tree, dict[str, Any]]]
+               ) -> Callable[[str], dict[str, bytes]]:
+    """The regular files of an image (merged) with their contents."""
+
+    def read(ref: str) -> dict[str, bytes]:
+        tree, _ = image_tree(ref)
+        return {path: CONTENTS[entry[4]] for path, entry in tree.items() if entry[0] == "file"}
 
     return read
 
