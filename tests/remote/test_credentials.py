@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,20 @@ def test_skopeo_reads_what_lamina_wrote_and_the_other_way(docker_config: Path) -
         check=True,
     )
     assert lookup("registry.example:5000") is None
+
+
+def test_logins_at_once_lose_nothing(docker_config: Path) -> None:
+    """Processes writing the file at the same time each keep their entry (docker's own CLI
+    would lose some: it rewrites the file without a lock)."""
+    code = (
+        "import sys\n"
+        "from lamina.remote.credentials import store\n"
+        "for i in range(10):\n"
+        "    store(f'r{sys.argv[1]}-{i}.example', 'u', 'p')\n"
+    )
+    env = dict(os.environ, DOCKER_CONFIG=str(docker_config))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(n)], env=env) for n in range(4)]
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    auths = read(docker_config)["auths"]
+    assert len(auths) == 40  # type: ignore[arg-type]
+    assert [p.name for p in docker_config.iterdir()] == ["config.json"]

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -260,10 +261,35 @@ def lookup(host: str) -> tuple[str, str] | None:
     return None
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the config's directory while the file is read and rewritten,
+    so that two logins at once do not lose one another's entry. The directory itself is
+    locked (flock works on directories): no lock file is left beside docker's files."""
+    import fcntl
+
+    directory = Path(os.path.realpath(path)).parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def store(host: str, user: str, secret: str) -> Path | None:
     """Save credentials for a registry. Returns the config file if the secret went into it
     (unencrypted, worth a warning), None if a credential helper keeps it."""
     path = config_path()
+    with _locked(path):
+        return _store(path, host, user, secret)
+
+
+def _store(path: Path, host: str, user: str, secret: str) -> Path | None:
     data = load_config(path)
     key = server_key(host)
     auths = _auths(data)
@@ -295,6 +321,11 @@ def erase(host: str) -> bool:
     """Forget the credentials of a registry: its ``auths`` entries (under any spelling), and
     the helper's copy. True if anything was removed."""
     path = config_path()
+    with _locked(path):
+        return _erase(path, host)
+
+
+def _erase(path: Path, host: str) -> bool:
     data = load_config(path)
     key = server_key(host)
     removed = False
@@ -304,7 +335,7 @@ def erase(host: str) -> bool:
             _run_helper(helper, "erase", key)
             removed = True
         except _HelperNotFound:
-            pass
+            removed = False  # the helper had nothing: the file may still name the registry
     auths = data.get("auths")
     if isinstance(auths, dict):
         keys = _matching_keys(auths, key)
