@@ -43,13 +43,18 @@ def inspect_all(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]],
         raise NotFound(errors[0] if len(errors) == 1 else "; ".join(errors))
 
 
-def _object_lookup(engine: Engine, kind: str | None) -> Callable[[str], dict[str, Any]]:
-    """Find a name among the kinds asked for; containers come with the container verbs."""
+def _object_lookup(engine: Engine, kind: str | None, size: bool = False
+                   ) -> Callable[[str], dict[str, Any]]:
+    """Find a name among the kinds asked for: containers first, as docker looks them up."""
 
     def lookup(name: str) -> dict[str, Any]:
-        if kind in (None, "image"):
-            return engine.inspect_image(name)
-        raise NotFound(f"No such container: {name}")
+        if kind in (None, "container"):
+            try:
+                return engine.inspect_container(name, size=size)
+            except NotFound:
+                if kind == "container":
+                    raise
+        return engine.inspect_image(name)
 
     return lookup
 
@@ -72,7 +77,7 @@ MISSING = {
 def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None, size: bool,
             kind: str | None) -> None:
     """Return low-level information on lamina objects"""
-    inspect_all(names, _object_lookup(engine, kind), fmt, MISSING[kind].format)
+    inspect_all(names, _object_lookup(engine, kind, size), fmt, MISSING[kind].format)
 
 
 @click.command("inspect")
@@ -83,3 +88,16 @@ def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None, size: bool,
 def image_inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more images"""
     inspect_all(names, engine.inspect_image, fmt, lambda n: f"No such image: {n}")
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json' or a Go template")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
+@pass_engine
+def container_inspect(engine: Engine, names: tuple[str, ...], fmt: str | None,
+                      size: bool) -> None:
+    """Display detailed information on one or more containers"""
+    inspect_all(names, lambda n: engine.inspect_container(n, size=size), fmt,
+                lambda n: f"No such container: {n}")

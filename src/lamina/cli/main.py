@@ -33,6 +33,22 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    # containers
+    "run": "lamina.cli.run:run",
+    "create": "lamina.cli.create:create",
+    "start": "lamina.cli.start:start",
+    "stop": "lamina.cli.stop:stop",
+    "kill": "lamina.cli.kill:kill",
+    "restart": "lamina.cli.restart:restart",
+    "rm": "lamina.cli.rm:rm",
+    "wait": "lamina.cli.wait:wait",
+    "logs": "lamina.cli.logs:logs",
+    "ps": "lamina.cli.ps:ps",
+    "exec": "lamina.cli.exec_:exec_",
+    "diff": "lamina.cli.diff:diff",
+    "export": "lamina.cli.export:export",
+    "commit": "lamina.cli.commit:commit",
+    "container": "lamina.cli.container:container",
 }
 
 

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine import images as _images
+from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
 from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "Settings"]
 
 
-class Engine:
+class Engine(ContainerVerbs):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
 

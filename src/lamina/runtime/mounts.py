@@ -66,13 +66,19 @@ def is_mounted(target: Path) -> bool:
     return os.path.ismount(target)
 
 
-def mount_overlay(store: Store, layers: Sequence[Digest], upper: Path, work: Path,
-                  target: Path, *, readonly: bool = False) -> None:
-    """Mount the snapshots ``layers`` (bottom first) under ``upper`` at ``target``."""
+def mount_overlay(store: Store, layers: Sequence[Digest], upper: Path | None,
+                  work: Path | None, target: Path, *, readonly: bool = False,
+                  extra_top: Sequence[Path] = ()) -> None:
+    """Mount the snapshots ``layers`` (bottom first) under ``upper`` at ``target``.
+
+    ``extra_top``: directories stacked above the image's layers, topmost first (a container's
+    init layer; for a read-only view, its upper directory too). Without ``upper`` the mount
+    is read-only.
+    """
     if not layers:
         raise ContainerError("an image without layers has no root filesystem to run")
     base = store.snapshots.root
-    lowers = []
+    lowers = [os.path.relpath(p, base) for p in extra_top]
     for chain_id in reversed(layers):  # overlayfs lists the top layer first
         path = store.snapshots.path(chain_id)
         if not path.is_dir():
@@ -82,16 +88,19 @@ def mount_overlay(store: Store, layers: Sequence[Digest], upper: Path, work: Pat
     data = _options(lowers, upper, work)
     cwd = base
     if len(data) > MAX_MOUNT_DATA:
-        cwd = _short_links(store, layers, upper.parent / "lower")
-        data = _options([str(i) for i in range(len(layers) - 1, -1, -1)], upper, work)
+        cwd = _short_links(store, layers, target.parent / "lower")
+        short = [str(p) for p in extra_top]
+        short += [str(i) for i in range(len(layers) - 1, -1, -1)]
+        data = _options(short, upper, work)
         if len(data) > MAX_MOUNT_DATA:
             raise ContainerError(f"an image of {len(layers)} layers is too deep to mount")
+    flags = MS_RDONLY if readonly or upper is None else 0
     with _chdir_lock:
         # The process-wide working directory is the only way to give mount(2) relative paths.
         previous = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.chdir(cwd)
-            mount("overlay", target, "overlay", MS_RDONLY if readonly else 0, data)
+            mount("overlay", target, "overlay", flags, data)
         except OSError as exc:
             raise ContainerError(f"cannot mount the container's root filesystem: "
                                  f"{exc.strerror}") from exc
@@ -100,7 +109,9 @@ def mount_overlay(store: Store, layers: Sequence[Digest], upper: Path, work: Pat
             os.close(previous)
 
 
-def _options(lowers: Sequence[str], upper: Path, work: Path) -> str:
+def _options(lowers: Sequence[str], upper: Path | None, work: Path | None) -> str:
+    if upper is None or work is None:
+        return f"lowerdir={':'.join(lowers)},{OVERLAY_OPTIONS}"
     return f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},{OVERLAY_OPTIONS}"
 
 

@@ -105,23 +105,26 @@ class RootFS:
             os.close(root_fd)
         return "/" + "/".join(parts)
 
-    def find_executable(self, name: str, path_env: str) -> str | None:
-        """The command ``name`` as the container's exec would find it, or None."""
+    def find_executable(self, name: str, path_env: str) -> tuple[str | None, int]:
+        """Where the container's exec would find ``name``: (path, 0), or (None, 127) when
+        there is no such file, or (path, 126) when it cannot be executed (docker's codes)."""
         candidates = [name] if "/" in name else [
             f"{d or '.'}/{name}" for d in path_env.split(":")
         ]
+        refused: str | None = None
         for candidate in candidates:
             try:
                 fd = self.open(candidate, os.O_PATH)
-            except OSError:
+            except (OSError, ContainerError):
                 continue
             try:
                 st = os.fstat(fd)
             finally:
                 os.close(fd)
-            if stat.S_ISREG(st.st_mode):
-                return candidate
-        return None
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+                return candidate, 0
+            refused = refused or candidate
+        return (refused, 126) if refused else (None, 127)
 
     def _walk(self, root_fd: int, path: str, *, follow_last: bool, create: bool,
               keep_parent: bool = False, mode: int = 0o755,

@@ -68,10 +68,10 @@ def run_step(
         who = resolve_user(fs, user)
         cwd = fs.makedirs(workdir or "/", uid=who.uid, gid=who.gid)
         env = with_defaults(env, who.home)
-        command = fs.find_executable(argv[0], path_of(env))
-        if command is None:
-            _say(stderr, f"exec: {argv[0]!r}: executable file not found in $PATH\n")
-            return 127
+        _, code = fs.find_executable(argv[0], path_of(env))
+        if code:
+            _say(stderr, exec_error(argv[0], code) + "\n")
+            return code
         binds = _network_files(fs, bundle) if network == "host" else []
         spec = build_spec(ContainerSpec(
             rootfs=str(rootfs), args=argv, env=env, cwd=cwd, user=who,
@@ -87,6 +87,15 @@ def run_step(
         if mounted:
             unmount(rootfs)
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def exec_error(command: str, code: int) -> str:
+    """The runtime's words for a command that cannot run, as docker shows them."""
+    if code == 127:
+        where = "no such file or directory" if "/" in command else \
+            "executable file not found in $PATH"
+        return f'exec: "{command}": {where}'
+    return f'exec: "{command}": permission denied'
 
 
 def with_defaults(env: Sequence[str], home: str = "/") -> list[str]:

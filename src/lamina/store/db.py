@@ -136,12 +136,7 @@ class Database:
     def __init__(self, path: Path, *, lock_wait: float = LOCK_WAIT) -> None:
         self.path = path
         self.lock_wait = lock_wait
-        try:
-            self.conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as err:
-            raise StorageError(f"cannot open the store database {path}: {err}") from err
+        self.conn = self._connect()
         self._depth = 0
         # One connection, so one transaction at a time: threads sharing a Store take turns.
         self._lock = threading.RLock()
@@ -149,6 +144,26 @@ class Database:
         version = self._retry(lambda: self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version != SCHEMA_VERSION:
             self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the store database {self.path}: {err}") from err
+
+    def reopen(self) -> None:
+        """Open the connection again after ``close()``.
+
+        A process that forks a child which uses the store closes its connection first and
+        reopens it after: an SQLite connection must not cross a fork, and SQLite's per-process
+        lock bookkeeping, copied into the child, would otherwise make the child's own
+        connection skip the locks that tell others the WAL is in use.
+        """
+        with self._lock:
+            self.conn = self._connect()
+            self._retry(self._configure)
 
     def _configure(self) -> None:
         # Per-connection settings. NORMAL is durable against a process crash in WAL mode, and

@@ -1,0 +1,24 @@
+"""Verbs that act on several containers in turn (stop, kill, rm, ...): docker prints each name
+as given when done, reports each failure on stderr, and exits 1 if any failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import click
+
+from lamina.errors import LaminaError
+
+
+def for_each(names: Iterable[str], action: Callable[[str], object], *, echo: bool = True) -> int:
+    failed = False
+    for name in names:
+        try:
+            action(name)
+        except LaminaError as exc:
+            failed = True
+            click.echo(f"Error: {exc}", err=True)
+            continue
+        if echo:
+            click.echo(name)
+    return 1 if failed else 0

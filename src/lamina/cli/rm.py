@@ -1,0 +1,23 @@
+"""``lamina rm``: remove containers (running ones only with -f)."""
+
+from __future__ import annotations
+
+import click
+
+from lamina.cli.container_each import for_each
+from lamina.cli.context import pass_engine
+from lamina.engine import Engine
+
+
+@click.command("rm")
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINER [CONTAINER...]")
+@click.option("-f", "--force", is_flag=True,
+              help="Force the removal of a running container (uses SIGKILL)")
+@click.option("-v", "--volumes", is_flag=True,
+              help="Remove anonymous volumes associated with the container")
+@click.option("-l", "--link", is_flag=True, help="Remove the specified link")
+@pass_engine
+def rm(engine: Engine, names: tuple[str, ...], force: bool, volumes: bool, link: bool) -> int:
+    """Remove one or more containers"""
+    # lamina makes no anonymous volumes: -v has nothing more to remove.
+    return for_each(names, lambda n: engine.remove_container(n, force=force))

@@ -1,0 +1,181 @@
+"""What a container changed: ``diff``, ``export`` and ``commit``.
+
+The container's writable layer is its ``upper`` directory: overlayfs keeps there every file it
+wrote, a 0/0 character device for every file it deleted, and an opaque directory for every
+directory it replaced. ``commit`` turns it into a layer tar (``write_layer``: deletions become
+``.wh.`` whiteouts) on top of the image's layers, and records a new image whose parent is the
+container's image, with one more history entry saying what made it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+from lamina.engine.changes import apply_changes
+from lamina.engine.containers import find
+from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
+from lamina.errors import InvalidReference
+from lamina.model import mediatype
+from lamina.model.chain import chain_ids
+from lamina.model.config import ImageConfig
+from lamina.model.descriptor import Descriptor
+from lamina.model.manifest import Manifest
+from lamina.model.reference import Reference
+from lamina.store import ContainerRecord, LayerRecord, Store
+
+
+def changes(store: Store, text: str) -> list[tuple[str, str]]:
+    """docker diff: ("A"|"C"|"D", path) for every entry of the writable layer, sorted."""
+    record = find(store, text)
+    upper = store.containers_dir / record.id / "upper"
+    lowers = [store.snapshots.path(layer.chain_id)
+              for layer in reversed(store.image(record.image_id).layers)]
+    result: list[tuple[str, str]] = []
+    for path, st in _walk(upper):
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            result.append(("D", path))
+        elif any(os.path.lexists(str(lower) + path) for lower in lowers):
+            result.append(("C", path))
+        else:
+            result.append(("A", path))
+    return result
+
+
+def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        try:
+            names = sorted(os.listdir(str(root) + prefix or "/"))
+        except FileNotFoundError:
+            continue
+        entries = []
+        for name in names:
+            path = f"{prefix}/{name}"
+            st = os.lstat(str(root) + path)
+            entries.append((path, st))
+        for path, st in entries:
+            yield path, st
+        stack.extend(p for p, st in reversed(entries) if stat.S_ISDIR(st.st_mode))
+
+
+@contextmanager
+def _read_only_view(store: Store, record: ContainerRecord) -> Iterator[Path]:
+    """The container's filesystem, mounted read-only elsewhere (its upper as a plain lower,
+    so a running container keeps its own mount and nothing is written)."""
+    from lamina.runtime.mounts import mount_overlay, unmount
+
+    cdir = store.containers_dir / record.id
+    layers = [layer.chain_id for layer in store.image(record.image_id).layers]
+    with store.scratch.directory("export") as tmp:
+        target = tmp / "rootfs"
+        target.mkdir()
+        mount_overlay(store, layers, None, None, target,
+                      extra_top=[cdir / "upper", cdir / "init"])
+        try:
+            yield target
+        finally:
+            unmount(target)
+
+
+def export(store: Store, text: str, out: IO[bytes]) -> None:
+    """docker export: the container's whole filesystem as one tar."""
+    from lamina.image.layer import write_layer
+
+    record = find(store, text)
+    with _read_only_view(store, record) as root:
+        write_layer(root, cast(BinaryIO, out))
+
+
+def commit(store: Store, text: str, reference: str | None = None, *,
+           message: str = "", author: str = "", changes_: Sequence[str] = ()) -> str:
+    """docker commit: the writable layer as a new layer over the image; the new image's ID."""
+    ref = Reference.parse(reference).with_default_tag() if reference else None
+    if ref is not None and ref.digest is not None:
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {reference}")
+    record = find(store, text)
+    image = store.image(record.image_id)
+    base = ImageConfig.parse(store.blobs.read(image.id))
+    container_config = _committed_config(base.config, record)
+    container_config = apply_changes(container_config, changes_)
+    upper = store.containers_dir / record.id / "upper"
+    with cleanup_on_failure(store):
+        layer = _store_layer(store, upper, [layer.diff_id for layer in image.layers])
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
+            f".{time.time_ns() % 10**9:09d}Z"
+        data: dict[str, Any] = dict(base.data)
+        data["created"] = now
+        data["config"] = container_config
+        if author:
+            data["author"] = author
+        else:
+            data.pop("author", None)
+        history = list(data.get("history") or [])
+        entry: dict[str, Any] = {"created": now, "created_by": _command(record)}
+        if author:
+            entry["author"] = author
+        if message:
+            entry["comment"] = message
+        history.append(entry)
+        data["history"] = history
+        data["rootfs"] = {"type": "layers",
+                          "diff_ids": [*(str(d) for d in base.diff_ids), layer.diff_id]}
+        config = ImageConfig.build(data)
+        store.blobs.put(config.raw, config.id)
+        manifest = Manifest.build(
+            Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
+            [*(Descriptor(lr.media_type, lr.digest, lr.size) for lr in image.layers),
+             Descriptor(layer.media_type, layer.digest, layer.size)],
+        )
+        store.blobs.put(manifest.raw, manifest.digest)
+        try:
+            new = store.put_image(config, manifest, [*image.layers, layer], parent=image.id)
+        finally:
+            store.release()
+    if ref is not None:
+        store.tag(new.id, ref)
+    return str(new.id)
+
+
+def _store_layer(store: Store, upper: Path, diff_ids: list[Any]) -> LayerRecord:
+    from lamina.image.compression import compress_gzip
+    from lamina.image.layer import write_layer
+
+    with store.scratch.directory("commit") as tmp:
+        tar_path = tmp / "layer.tar"
+        with tar_path.open("wb") as tar:
+            write_layer(upper, tar)
+        with tar_path.open("rb") as tar, store.blobs.writer(what="committed layer") as writer:
+            digests = compress_gzip(tar, cast(BinaryIO, writer))
+    chain = chain_ids([*diff_ids, digests.diff_id])[-1]
+    with store.blobs.open(digests.digest) as stream:
+        unpacked = store.snapshots.unpack(chain, stream, mediatype.OCI_LAYER_GZIP,
+                                          digests.diff_id, MAX_LAYER_SIZE)
+    return LayerRecord(digests.diff_id, chain, digests.digest, mediatype.OCI_LAYER_GZIP,
+                       digests.size, unpacked)
+
+
+def _committed_config(image: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
+    """The container's config as an image config: what it ran with becomes the default."""
+    config = record.config.get("Config", {})
+    result = dict(image)
+    for key in ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "ExposedPorts",
+                "Volumes", "StopSignal", "OnBuild"):
+        if key not in config:
+            continue
+        if config[key]:
+            result[key] = config[key]
+        else:
+            result.pop(key, None)  # overridden to nothing (``--entrypoint ""``)
+    return result
+
+
+def _command(record: ContainerRecord) -> str:
+    parts = [record.config.get("Path", ""), *record.config.get("Args", [])]
+    return " ".join(parts)

@@ -1,0 +1,126 @@
+"""The Engine's container verbs (a mixin of ``Engine``, which owns ``store``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from lamina.engine.container_views import ContainerRow
+    from lamina.engine.containers import CreateOptions
+    from lamina.engine.lifecycle import Running
+    from lamina.runtime.logs import LogEntry
+    from lamina.runtime.monitor import Attach
+    from lamina.store import ContainerRecord, Store
+
+
+class ContainerVerbs:
+    @property
+    def store(self) -> Store:  # Engine's cached property
+        raise NotImplementedError
+
+    def create_container(self, image: str, command: Sequence[str], options: CreateOptions,
+                         *, pull: Callable[[str], None] | None = None) -> ContainerRecord:
+        from lamina.engine import containers
+        from lamina.errors import NotFound
+
+        try:
+            self.store.resolve(image)
+        except NotFound:
+            if pull is None:
+                raise
+            pull(image)
+        return containers.create(self.store, image, command, options)
+
+    def run(self, image: str, command: Sequence[str], options: CreateOptions, *,
+            attach: Attach | None = None, pull: Callable[[str], None] | None = None) -> Running:
+        from lamina.engine import lifecycle
+
+        return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
+
+    def start(self, name: str, *, attach: Attach | None = None) -> Running:
+        from lamina.engine import lifecycle
+
+        return lifecycle.start(self.store, name, attach=attach)
+
+    def stop(self, name: str, *, timeout: float | None = None,
+             signal: str | None = None) -> ContainerRecord:
+        from lamina.engine import containers
+
+        return containers.stop(self.store, name, timeout=timeout, signal_name=signal)
+
+    def restart(self, name: str, *, timeout: float | None = None) -> ContainerRecord:
+        from lamina.engine import lifecycle
+
+        return lifecycle.restart(self.store, name, timeout=timeout)
+
+    def kill(self, name: str, signal: str = "KILL") -> ContainerRecord:
+        from lamina.engine import containers
+
+        return containers.kill(self.store, name, signal)
+
+    def remove_container(self, name: str, *, force: bool = False) -> ContainerRecord:
+        from lamina.engine import containers
+
+        return containers.remove(self.store, name, force=force)
+
+    def wait(self, name: str) -> int:
+        from lamina.engine import containers
+
+        record = containers.find(self.store, name)
+        code = containers.wait_exit(self.store, record.id)
+        return code if code is not None else 0
+
+    def containers(self, *, all: bool = False, filters: Sequence[str] = (), last: int = -1,
+                   size: bool = False) -> list[ContainerRow]:
+        from lamina.engine import container_views
+
+        return container_views.list_containers(self.store, all=all, filters=filters,
+                                               last=last, size=size)
+
+    def container(self, name: str) -> ContainerRecord:
+        from lamina.engine import containers
+
+        return containers.find(self.store, name)
+
+    def inspect_container(self, name: str, *, size: bool = False) -> dict[str, Any]:
+        from lamina.engine import container_views, containers
+
+        record = containers.find(self.store, name)
+        return container_views.inspect_container(self.store, record, size=size)
+
+    def logs(self, name: str, *, follow: bool = False, tail: str = "all") -> Iterator[LogEntry]:
+        from lamina.engine import lifecycle
+
+        return lifecycle.logs(self.store, name, follow=follow, tail=tail)
+
+    def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
+             workdir: str | None = None, user: str | None = None, tty: bool = False,
+             stdin: int | None = None, stdout: BinaryIO | None = None,
+             stderr: BinaryIO | None = None) -> int:
+        from lamina.engine import lifecycle
+
+        return lifecycle.exec_in(self.store, name, argv, env=env, workdir=workdir, user=user,
+                                 tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def diff(self, name: str) -> list[tuple[str, str]]:
+        from lamina.engine import commit
+
+        return commit.changes(self.store, name)
+
+    def export(self, name: str, out: IO[bytes]) -> None:
+        from lamina.engine import commit
+
+        commit.export(self.store, name, out)
+
+    def commit(self, name: str, reference: str | None = None, *, message: str = "",
+               author: str = "", changes: Sequence[str] = ()) -> str:
+        from lamina.engine import commit
+
+        return commit.commit(self.store, name, reference, message=message, author=author,
+                             changes_=changes)
+
+    def prune_containers(self) -> tuple[list[str], int]:
+        from lamina.engine import containers
+
+        return containers.prune(self.store)

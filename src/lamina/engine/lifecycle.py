@@ -1,0 +1,129 @@
+"""Starting containers (run, start, restart), exec into them, and their logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from lamina.engine.containers import (
+    CreateOptions,
+    create,
+    find,
+    monitor_alive,
+    remove,
+    runtime_for,
+    stop,
+)
+from lamina.errors import ContainerError, NotFound
+from lamina.store import ContainerRecord, Store
+
+if TYPE_CHECKING:
+    from lamina.runtime.logs import LogEntry
+    from lamina.runtime.monitor import Attach, Started
+
+
+@dataclass
+class Running:
+    """A started container: its record, and the attached ends when attached."""
+
+    record: ContainerRecord
+    started: Started | None
+
+
+def start(store: Store, text: str, *, attach: Attach | None = None,
+          runtime: str | None = None) -> Running:
+    """Start a created or exited container; a running one is left as it is."""
+    from lamina.runtime.monitor import launch
+
+    record = find(store, text)
+    if record.state == "running":
+        if attach is not None:
+            raise ContainerError(f"container {record.name} is already running", exit_code=1)
+        return Running(record, None)
+    if record.state == "removing":
+        raise ContainerError(f"container {record.name} is being removed", exit_code=1)
+    try:
+        started = launch(store, record, runtime_for(record, runtime), attach=attach)
+    except ContainerError as exc:
+        _record_failure(store, record, exc)
+        raise
+    return Running(record, started)
+
+
+def _record_failure(store: Store, record: ContainerRecord, exc: ContainerError) -> None:
+    """A start that failed: docker keeps the container as created, with the error; --rm
+    removes it. (The monitor has done so already when the runtime failed; this is idempotent.)"""
+    if store.containers.get(record.id) is None:
+        return
+    if record.config.get("HostConfig", {}).get("AutoRemove"):
+        with suppress(NotFound):
+            remove(store, record.id, force=True)
+        return
+    store.containers.update(record.id, error=exc.message, exit_code=exc.exit_code)
+
+
+def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
+        attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
+    """create + start; a missing image is pulled first with ``pull``."""
+    try:
+        store.resolve(image_name)
+    except NotFound:
+        if pull is None:
+            raise
+        pull(image_name)
+    record = create(store, image_name, command, opts)
+    return start(store, record.id, attach=attach, runtime=opts.runtime)
+
+
+def restart(store: Store, text: str, *, timeout: float | None = None) -> ContainerRecord:
+    record = stop(store, text, timeout=timeout)
+    start(store, record.id)
+    return record
+
+
+def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] = (),
+            workdir: str | None = None, user: str | None = None, tty: bool = False,
+            stdin: int | None = None, stdout: BinaryIO | None = None,
+            stderr: BinaryIO | None = None) -> int:
+    from lamina.runtime.bundle import ContainerDir
+    from lamina.runtime.exec import exec_process
+
+    if not argv:
+        raise ContainerError("exec needs a command", exit_code=125)
+    record = find(store, text)
+    if record.state != "running":
+        raise ContainerError(f"container {record.id} is not running", exit_code=1)
+    return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
+                        env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
+                        stdout=stdout, stderr=stderr)
+
+
+def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"
+         ) -> Iterator[LogEntry]:
+    from lamina.runtime import logs as _logs
+    from lamina.runtime.bundle import ContainerDir
+
+    record = find(store, text)
+    path = ContainerDir.of(store, record.id).log
+    entries, offset = _logs.read_entries(path)
+    yield from _logs.tail(entries, tail)
+    if follow:
+        yield from _logs.follow(path, offset, lambda: monitor_alive(store, record.id))
+
+
+
+def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
+    """What an attached command hands the monitor: its stdin (for -i), and output wanted."""
+    from lamina.runtime.monitor import Attach
+
+    return Attach(stdin=stdin, output=output)
+
+
+def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
+           stdin: int | None = None) -> int:
+    """Stream an attached container's output until it exits; its exit code."""
+    from lamina.runtime.attach import attach as _attach
+
+    return _attach(started, stdout, stderr, stdin=stdin)

@@ -1,0 +1,137 @@
+"""The attached side of ``run`` and ``start -a``: stream output, forward signals and the tty.
+
+The monitor forwards the container's stdout and stderr through two pipes; they are copied to
+the caller's streams here, while signals the command receives (Ctrl-C, SIGTERM...) are sent on
+to the container's init, as docker's --sig-proxy does. With a tty, the terminal is put in raw
+mode, keystrokes go to the container's pty and window size changes follow. Returns when the
+monitor reports the exit code, after the output is drained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import selectors
+import signal
+import struct
+import sys
+import termios
+import tty as _tty
+from collections.abc import Iterator
+from types import FrameType
+from typing import BinaryIO
+
+from lamina.runtime.monitor import Started
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2)
+
+
+def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
+           stdin: int | None = None) -> int:
+    """Copy the container's output until it exits; return its exit code (125 if unknown)."""
+    selector = selectors.DefaultSelector()
+    outputs = {}
+    for fd, stream in ((started.stdout, stdout), (started.stderr, stderr)):
+        if fd is not None:
+            selector.register(fd, selectors.EVENT_READ)
+            outputs[fd] = stream
+    assert started.channel is not None
+    channel = started.channel.fileno()
+    selector.register(channel, selectors.EVENT_READ)
+    if started.master is not None and stdin is not None:
+        os.set_blocking(stdin, False)
+        selector.register(stdin, selectors.EVENT_READ)
+    code: int | None = None
+    with _forward_signals(started), _raw_terminal(started.master, stdin):
+        while outputs or code is None:
+            for key, _ in selector.select():
+                fd = int(key.fd)
+                if fd == channel:
+                    code = _exit_code(started)
+                    selector.unregister(fd)
+                    if code is None:
+                        code = 125  # the monitor died: we cannot know how it ended
+                    continue
+                if fd == stdin:
+                    _copy_input(fd, started.master, selector)
+                    continue
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    selector.unregister(fd)
+                    outputs.pop(fd)
+                    continue
+                outputs[fd].write(data)
+                outputs[fd].flush()
+    started.close()
+    return code
+
+
+def _exit_code(started: Started) -> int | None:
+    assert started.channel is not None
+    try:
+        data = started.channel.recv(4096)
+    except ConnectionResetError:
+        return None
+    if not data:
+        return None
+    message = json.loads(data)
+    return int(message["exit"]) if "exit" in message else None
+
+
+def _copy_input(fd: int, master: int | None, selector: selectors.BaseSelector) -> None:
+    try:
+        data = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return
+    if not data or master is None:
+        selector.unregister(fd)
+        return
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(master, data):]
+
+
+@contextlib.contextmanager
+def _forward_signals(started: Started) -> Iterator[None]:
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(started.pid, signum)
+
+    def resize(signum: int, frame: FrameType | None) -> None:
+        _copy_window_size(started.master)
+
+    previous = {}
+    for sig in FORWARDED:
+        previous[sig] = signal.signal(sig, forward)
+    if started.master is not None:
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _copy_window_size(master: int | None) -> None:
+    if master is None:
+        return
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+
+
+@contextlib.contextmanager
+def _raw_terminal(master: int | None, stdin: int | None) -> Iterator[None]:
+    if master is None or stdin is None or not os.isatty(stdin):
+        yield
+        return
+    _copy_window_size(master)
+    saved = termios.tcgetattr(stdin)
+    _tty.setraw(stdin)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)

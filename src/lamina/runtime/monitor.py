@@ -1,0 +1,392 @@
+"""The monitor: lamina's small process beside each running container (conmon's role).
+
+``launch`` mounts the rootfs and writes the bundle in the calling process (so bad input fails
+there, with nothing left behind), then double-forks the monitor into a session of its own. The
+monitor holds ``monitor.lock`` for as long as the container runs, becomes the child subreaper,
+starts the container with ``runc run --detach`` (the container's init is then re-parented to
+it), and copies the container's stdout and stderr into the json-file log, and to the attached
+command when there is one. When the init exits, it records the exit code and finish time,
+deletes the runtime's state, unmounts the rootfs and, for ``--rm``, removes the container.
+The lamina command that launched it can exit at any time; no daemon stays behind.
+
+Messages to the launcher travel over a SOCK_SEQPACKET pair, one JSON object each:
+``{"pid": N}`` once the container runs, ``{"error": msg, "code": N}`` if it could not start,
+``{"exit": N}`` when it ended (attached launchers only); a tty's master fd rides with "pid".
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import selectors
+import socket
+import subprocess
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lamina.errors import ContainerError
+from lamina.runtime.bundle import ContainerDir, prepare
+from lamina.runtime.logs import LogWriter
+from lamina.runtime.mounts import libc, unmount
+from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
+from lamina.store import ContainerRecord, Store
+from lamina.store.containers import ContainerTable
+from lamina.store.db import Database
+
+PR_SET_CHILD_SUBREAPER = 36
+CHUNK = 1 << 16
+# After the init exits, how long its output may keep trickling in (from descendants that
+# escaped the pid namespace's teardown through an inherited pipe) before we stop reading.
+DRAIN_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Attach:
+    """What the launching command attaches: its stdin fd (-i), and whether to stream output."""
+
+    stdin: int | None = None
+    output: bool = False
+
+
+@dataclass
+class Started:
+    """A container that runs: its init's host pid, and the attached ends (else None)."""
+
+    pid: int
+    channel: socket.socket | None = None
+    stdout: int | None = None  # read ends of the output the monitor forwards
+    stderr: int | None = None
+    master: int | None = None  # the tty, for the launcher's stdin and window size
+
+    def close(self) -> None:
+        for fd in (self.stdout, self.stderr, self.master):
+            if fd is not None:
+                with suppress(OSError):
+                    os.close(fd)
+        if self.channel is not None:
+            self.channel.close()
+
+
+def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
+           attach: Attach | None = None) -> Started:
+    """Start a created (or stopped) container under a new monitor; see the module docstring."""
+    cdir = ContainerDir.of(store, record.id)
+    prepare(store, cdir, record)
+    tty = bool(record.config.get("Config", {}).get("Tty"))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    forward: list[tuple[int, int]] = []
+    if attach is not None and attach.output:
+        forward = [os.pipe(), os.pipe()]
+    # SQLite connections must not cross a fork (see Database.reopen): the monitor opens its own.
+    store.db.close()
+    try:
+        pid = os.fork()
+    except OSError:
+        store.db.reopen()
+        unmount(cdir.rootfs)
+        raise
+    if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
+        code = 1
+        try:
+            keep = {0, 1, 2, theirs.fileno(), *(w for _, w in forward)}
+            if attach is not None and attach.stdin is not None:
+                keep.add(attach.stdin)
+            _close_inherited(keep)
+            os.setsid()
+            if os.fork() == 0:
+                code = Monitor(store.root, record, cdir, runtime, theirs,
+                               [w for _, w in forward], attach, tty).run()
+            else:
+                code = 0
+        finally:
+            os._exit(code)
+    store.db.reopen()
+    theirs.close()
+    for _, w in forward:
+        os.close(w)
+    os.waitpid(pid, 0)
+    message, fds = receive(ours)
+    if "error" in message:
+        ours.close()
+        for r, _ in forward:
+            os.close(r)
+        raise ContainerError(str(message["error"]), exit_code=int(message.get("code", 125)))
+    if "pid" not in message:
+        ours.close()
+        raise ContainerError("the container's monitor ended before the container started")
+    started = Started(int(message["pid"]))
+    if attach is not None:
+        started.channel = ours
+        if forward:
+            started.stdout, started.stderr = forward[0][0], forward[1][0]
+        started.master = fds[0] if fds else None
+    else:
+        ours.close()
+    return started
+
+
+def receive(channel: socket.socket, timeout: float | None = None) -> tuple[dict[str, Any], list[int]]:
+    """One message from the monitor ({} when it is gone)."""
+    channel.settimeout(timeout)
+    try:
+        data, fds, _, _ = socket.recv_fds(channel, 4096, 1)
+    except (ConnectionResetError, TimeoutError):
+        return {}, []
+    if not data:
+        return {}, list(fds)
+    return json.loads(data), list(fds)
+
+
+class Monitor:
+    def __init__(self, root: Path, record: ContainerRecord, cdir: ContainerDir,
+                 runtime: Runtime, channel: socket.socket, forward: list[int],
+                 attach: Attach | None, tty: bool) -> None:
+        self.root = root
+        self.record = record
+        self.cdir = cdir
+        self.runtime = runtime
+        self.channel: socket.socket | None = channel
+        self.forward = forward
+        self.attach = attach
+        self.tty = tty
+        self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
+        self.table: ContainerTable | None = None
+
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        if self.channel is None:
+            return
+        try:
+            socket.send_fds(self.channel, [json.dumps(message).encode()], fds or [])
+        except OSError:
+            self.channel = None  # the launcher is gone; carry on for the log and the record
+
+    def run(self) -> int:
+        try:
+            return self._run()
+        except BaseException as exc:  # the launcher must hear of any failure, then clean up
+            import traceback
+
+            with suppress(OSError):  # kept for whoever investigates; the record says "failed"
+                (self.cdir.path / "monitor.log").write_text(traceback.format_exc())
+            self.send({"error": f"container monitor failed: {exc}", "code": 125})
+            self._cleanup()
+            return 1
+
+    def _run(self) -> int:
+        stdin = self._detach_stdio()
+        lock = os.open(self.cdir.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.ftruncate(lock, 0)
+        self.table = ContainerTable(Database(self.root / "lamina.db"))
+        libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        keep_open = -1
+        if stdin is None and self.record.config.get("Config", {}).get("OpenStdin"):
+            # Detached -i: the container's stdin stays open (and empty), as docker keeps it.
+            stdin, keep_open = os.pipe()
+        console = self._console_socket() if self.tty else None
+        self.cdir.pid_file.unlink(missing_ok=True)
+        self.cdir.runtime_log.unlink(missing_ok=True)
+        argv = run_args(self.runtime, Path("."), self.record.id, detach=True,
+                        pid_file=self.cdir.pid_file, log=self.cdir.runtime_log,
+                        console_socket=Path("console.sock") if console else None)
+        proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                stdout=out_w, stderr=err_w, cwd=self.cdir.path)
+        master = self._receive_master(console, proc) if console is not None else None
+        rc = proc.wait()
+        for fd in (out_w, err_w, *([stdin] if stdin is not None else [])):
+            os.close(fd)
+        if rc != 0:
+            message = last_error(self.cdir.runtime_log) or _read_nonblocking(err_r) or \
+                f"{self.runtime.name} exited with status {rc}"
+            message = message.removeprefix("runc run failed: ").removeprefix("runc create failed: ")
+            code = exec_failure_code(message) or 125
+            self._cleanup()
+            self._finish_failed(message, code)
+            self.send({"error": message, "code": code})
+            return 0
+        pid = int(self.cdir.pid_file.read_text().strip())
+        self.table.update(self.record.id, state="running", pid=pid, monitor_pid=os.getpid(),
+                          started=time.time(), finished=None, exit_code=None, error="")
+        self.send({"pid": pid}, [master] if master is not None and self.attach else None)
+        if self.attach is None and self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
+        if master is not None:
+            os.close(out_r)
+            os.close(err_r)
+        status = self._pump(pid, sources)
+        if keep_open >= 0:
+            os.close(keep_open)
+        code = os.waitstatus_to_exitcode(status)
+        code = 128 - code if code < 0 else code
+        self._cleanup()
+        os.pwrite(lock, str(code).encode(), 0)
+        self._finish(code)
+        self.send({"exit": code})
+        return 0
+
+    def _detach_stdio(self) -> int | None:
+        """Leave the launcher's terminal: our 0, 1, 2 become /dev/null; -i's stdin is kept.
+
+        (Signals keep their dispositions: an ignored one would be inherited by the runtime
+        and the container. In a session of our own, no terminal sends us any.)"""
+        stdin = None
+        if self.attach is not None and self.attach.stdin is not None:
+            stdin = os.dup(self.attach.stdin)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        return stdin
+
+    def _console_socket(self) -> socket.socket:
+        os.chdir(self.cdir.path)  # the socket path must fit in 108 bytes: make it relative
+        Path("console.sock").unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind("console.sock")
+        sock.listen(1)
+        return sock
+
+    def _receive_master(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> int | None:
+        sock.settimeout(0.05)
+        try:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                    break
+                except TimeoutError:
+                    if proc.poll() is not None:
+                        return None
+            with conn:
+                conn.settimeout(10)
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+            return fds[0] if fds else None
+        finally:
+            sock.close()
+            Path(self.cdir.path, "console.sock").unlink(missing_ok=True)
+
+    def _pump(self, pid: int, sources: dict[int, str]) -> int:
+        """Copy output until the init has exited and its output ended; return its wait status."""
+        log = LogWriter(self.cdir.log)
+        outputs = {"stdout": self.forward[0], "stderr": self.forward[1]} if self.forward else {}
+        selector = selectors.DefaultSelector()
+        for fd, name in sources.items():
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ, name)
+        pidfd = os.pidfd_open(pid)
+        selector.register(pidfd, selectors.EVENT_READ, None)
+        status: int | None = None
+        deadline: float | None = None
+        while sources or status is None:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = selector.select(timeout)
+            if deadline is not None and not events and time.monotonic() >= deadline:
+                break
+            for key, _ in events:
+                fd = int(key.fd)
+                if key.data is None:
+                    selector.unregister(fd)
+                    status = _reap(pid)
+                    deadline = time.monotonic() + DRAIN_GRACE
+                    continue
+                try:
+                    data = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno != errno.EIO:  # EIO: the tty's last user closed it
+                        raise
+                    data = b""
+                if not data:
+                    selector.unregister(fd)
+                    os.close(fd)
+                    sources.pop(fd)
+                    log.flush(key.data)
+                    continue
+                log.write(key.data, data)
+                self._forward(outputs, key.data, data)
+        for fd in sources:
+            os.close(fd)
+        log.close()
+        for fd in self.forward:
+            with suppress(OSError):
+                os.close(fd)
+        self.forward = []
+        os.close(pidfd)
+        if status is None:
+            status = _reap(pid)
+        return status
+
+    def _forward(self, outputs: dict[str, int], stream: str, data: bytes) -> None:
+        fd = outputs.get(stream)
+        if fd is None:
+            return
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except OSError:
+            outputs.pop(stream)  # the attached command went away; the log goes on
+
+    def _cleanup(self) -> None:
+        self.runtime.delete(self.record.id, force=True)
+        unmount(self.cdir.rootfs)
+
+    def _finish_failed(self, message: str, code: int) -> None:
+        assert self.table is not None
+        if self.autoremove:
+            self._remove()
+            return
+        self.table.update(self.record.id, state="created", exit_code=code, error=message,
+                          pid=None, monitor_pid=None)
+
+    def _finish(self, code: int) -> None:
+        assert self.table is not None
+        if self.autoremove:
+            self._remove()
+            return
+        self.table.update(self.record.id, state="exited", exit_code=code, pid=None,
+                          monitor_pid=None, finished=time.time())
+
+    def _remove(self) -> None:
+        assert self.table is not None
+        self.table.update(self.record.id, state="removing")
+        self.cdir.remove()
+        self.table.delete(self.record.id)
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close every fd the child inherited but ``keep``: the caller's store lease (a shared
+    flock that would keep gc waiting for as long as the container runs), its files, sockets."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with suppress(OSError):
+                os.close(fd)
+
+
+def _reap(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except ChildProcessError:
+            return 255 << 8  # reaped elsewhere: its status is lost
+        except InterruptedError:
+            continue
+
+
+def _read_nonblocking(fd: int) -> str:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, CHUNK).decode(errors="replace").strip()
+    except BlockingIOError:
+        return ""
+
