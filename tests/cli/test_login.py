@@ -332,3 +332,18 @@ def test_a_missing_credential_helper(
         "Error saving credentials: credential helper docker-credential-missing not found on PATH"
     )
     assert json.loads((docker_config / "config.json").read_text()) == {"credsStore": "missing"}
+
+
+def test_logout_when_the_helper_is_gone(lamina: Run, docker_config: Path) -> None:
+    docker_config.mkdir()
+    (docker_config / "config.json").write_text(
+        json.dumps({"credsStore": "missing", "auths": {"r.example": {}}})
+    )
+    result = lamina("logout", "r.example")
+    assert result.code == 0
+    assert result.out == "Removing login credentials for r.example\n"
+    assert result.err == (
+        "WARNING: could not erase credentials: r.example: "
+        "credential helper docker-credential-missing not found on PATH\n"
+    )
+    assert json.loads((docker_config / "config.json").read_text())["auths"] == {}

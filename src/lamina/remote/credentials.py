@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lamina.errors import InvalidArgument, NotFound, StorageError
+from lamina.errors import InvalidArgument, LaminaError, NotFound, StorageError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _DOCKER_HUB_NAMES = {
@@ -327,6 +327,7 @@ def erase(host: str) -> bool:
 
 def _erase(path: Path, host: str) -> bool:
     data = load_config(path)
+    helper_error: LaminaError | None = None
     key = server_key(host)
     removed = False
     helper = _helper_name(data, key)
@@ -336,6 +337,9 @@ def _erase(path: Path, host: str) -> bool:
             removed = True
         except _HelperNotFound:
             removed = False  # the helper had nothing: the file may still name the registry
+        except LaminaError as e:
+            # The file's entries go anyway, and the helper's failure is told afterwards.
+            helper_error = e
     auths = data.get("auths")
     if isinstance(auths, dict):
         keys = _matching_keys(auths, key)
@@ -344,6 +348,8 @@ def _erase(path: Path, host: str) -> bool:
         if keys:
             removed = True
             save_config(data, path)
+    if helper_error is not None:
+        raise helper_error
     return removed
 
 
