@@ -13,7 +13,7 @@ from lamina.engine import Engine
 @pass_engine
 def logout(engine: Engine, server: str | None) -> int:
     """Log out from a registry.
-    If no server is specified, the default is defined by the daemon."""
+    Defaults to Docker Hub if no server is specified."""
     result = engine.logout(server)
     if not result.logged_in:
         click.echo(f"Not logged in to {result.server}")
