@@ -67,7 +67,7 @@ def test_copy_from_scratch_with_owner_and_modes(lamina: Run, ctx: Path, image_tr
     tree, config = image_tree("files")
     digest_a = sha(b"a\n")
     assert tree["a.txt"] == ("file", 0o644, 0, 0, digest_a)
-    assert tree["owned"] == ("dir", 0o755, 0, 0, "")
+    assert tree["owned"] == ("dir", 0o755, 1, 2, "")  # made for the copy: --chown applies
     assert tree["owned/a.txt"] == ("file", 0o640, 1, 2, digest_a)
     assert tree["d/b.txt"] == ("file", 0o755, 0, 0, sha(b"b\n"))
     assert tree["d/sub/c.txt"] == ("file", 0o644, 0, 0, sha(b"c\n"))

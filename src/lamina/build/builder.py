@@ -239,6 +239,10 @@ class Builder:
         else:
             run.state = ImageState.load(self.store,
                                         self.resolve_image(base, platform, self.options.pull))
+        env = run.state.config.get("Env") or []
+        if not any(item.startswith("PATH=") for item in env):
+            # BuildKit gives every stage a PATH (the image keeps it once a step commits).
+            run.state.config["Env"] = [f"PATH={DEFAULT_PATH}", *env]
         triggers = run.state.config.pop("OnBuild", None) or []
         for trigger in triggers:
             nodes = parse(trigger).nodes
@@ -255,7 +259,7 @@ class Builder:
         data: dict[str, Any] = {"architecture": p.architecture, "os": p.os}
         if p.variant:
             data["variant"] = p.variant
-        data["config"] = {"Env": [f"PATH={DEFAULT_PATH}"]}
+        data["config"] = {}
         data["rootfs"] = {"type": "layers", "diff_ids": []}
         data["history"] = []
         return ImageState(data)

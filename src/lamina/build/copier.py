@@ -41,13 +41,14 @@ class Copier:
             if not entry.is_dir:
                 raise BuildError("cannot copy a file to the root directory itself")
             contents_only = True
+        parents = self.options.owner or (0, 0)
         if entry.is_dir and contents_only:
-            with self.upper.directory(dest) as fd:
+            with self.upper.directory(dest, parents) as fd:
                 self._children(tree, entry.parts, fd)
                 if dest:
                     self._finish(fd, entry.st)
             return
-        with self.upper.directory(dest[:-1]) as parent:
+        with self.upper.directory(dest[:-1], parents) as parent:
             self._entry(tree, entry, parent, dest[-1])
 
     def _owner(self, st: os.stat_result) -> tuple[int, int]:
@@ -156,7 +157,7 @@ def write_file(upper: UpperDir, dest: Parts, data: bytes, *, owner: tuple[int, i
     """A new file with ``data`` (COPY's heredocs)."""
     if not dest:
         raise BuildError("cannot write a file to the root directory itself")
-    with upper.directory(dest[:-1]) as parent:
+    with upper.directory(dest[:-1], owner) as parent:
         _remove(parent, dest[-1])
         fd = os.open(dest[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o600, dir_fd=parent)
@@ -173,7 +174,6 @@ def write_file(upper: UpperDir, dest: Parts, data: bytes, *, owner: tuple[int, i
 
 
 def make_dir(upper: UpperDir, dest: Parts, *, owner: tuple[int, int] | None = None) -> None:
-    """Create ``dest`` and its missing parents (WORKDIR)."""
-    with upper.directory(dest) as fd:
-        if owner is not None:
-            os.fchown(fd, *owner)
+    """Create ``dest`` and its missing parents (WORKDIR), owned by ``owner`` (the USER)."""
+    with upper.directory(dest, owner or (0, 0)):
+        pass

@@ -57,8 +57,13 @@ def set_env(data: Data, pairs: list[tuple[str, str]]) -> None:
     cfg = _cfg(data)
     env = list(cfg.get("Env") or [])
     for key, value in pairs:
-        env = [e for e in env if e.partition("=")[0] != key]
-        env.append(f"{key}={value}")
+        # In place when the name is there already, as docker does.
+        for i, item in enumerate(env):
+            if item.partition("=")[0] == key:
+                env[i] = f"{key}={value}"
+                break
+        else:
+            env.append(f"{key}={value}")
     cfg["Env"] = env
 
 

@@ -210,11 +210,12 @@ class UpperDir:
         self.merged = MergedTree([*lower.layers, root])
 
     @contextmanager
-    def directory(self, parts: Parts) -> Iterator[int]:
+    def directory(self, parts: Parts, owner: tuple[int, int] = (0, 0)) -> Iterator[int]:
         """A descriptor of the directory ``parts`` in the upper dir, made if missing.
 
         ``parts`` must already be resolved (``merged.resolve``): a component that is not a
-        directory in the merged tree is an error, as docker reports it.
+        directory in the merged tree is an error, as docker reports it. Directories that are
+        in no layer below are made ``0755`` and owned by ``owner``.
         """
         fd = os.open(self.root, _DIR)
         try:
@@ -223,7 +224,7 @@ class UpperDir:
                 try:
                     sub = os.open(name, _DIR, dir_fd=fd)
                 except FileNotFoundError:
-                    sub = self._mkdir(fd, name, here)
+                    sub = self._mkdir(fd, name, here, owner)
                 except (NotADirectoryError, OSError) as exc:
                     if isinstance(exc, NotADirectoryError) or exc.errno == errno.ELOOP:
                         raise BuildError(f"cannot copy to non-directory: /{'/'.join(here)}") from None
@@ -234,7 +235,7 @@ class UpperDir:
         finally:
             os.close(fd)
 
-    def _mkdir(self, fd: int, name: str, here: Parts) -> int:
+    def _mkdir(self, fd: int, name: str, here: Parts, owner: tuple[int, int]) -> int:
         below = self.lower.lstat(here)
         if below is not None and not below.is_dir:
             raise BuildError(f"cannot copy to non-directory: /{'/'.join(here)}")
@@ -246,7 +247,7 @@ class UpperDir:
             os.fchmod(sub, stat.S_IMODE(st.st_mode))
             os.utime(sub, ns=(st.st_atime_ns, st.st_mtime_ns))
         else:
-            os.fchown(sub, 0, 0)
+            os.fchown(sub, *owner)
             os.fchmod(sub, 0o755)
         return sub
 
