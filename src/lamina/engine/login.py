@@ -103,7 +103,10 @@ def check_credentials(
         read_limited(response, 64 * 1024, what="answer to /v2/")
         if status == 200:
             return url
-        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
         message = f"login attempt to {url} failed with status: {status} {reason}".rstrip()
         if status == 401:
             raise Unauthorized(message, status=status, code="UNAUTHORIZED")
