@@ -30,9 +30,6 @@ from lamina.remote import credentials
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
 
-DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
-
-
 @dataclass(frozen=True)
 class LoginResult:
     server: str  # the key in config.json: "https://index.docker.io/v1/" or "host[:port]"
@@ -51,9 +48,11 @@ class LogoutResult:
 def endpoint_of(server: str | None) -> tuple[str, str]:
     """(config key, base URL) of a login server given as docker accepts it: nothing for
     Docker Hub, ``host[:port]``, or a URL (``https://host/v1/``)."""
+    from lamina.remote.transport import DOCKER_HUB_ENDPOINT
+
     key = credentials.server_key(server)
     if key == credentials.DOCKER_HUB_KEY:
-        return key, DOCKER_HUB_ENDPOINT
+        return key, f"https://{DOCKER_HUB_ENDPOINT}"
     return key, f"https://{key}"
 
 
