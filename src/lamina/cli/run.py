@@ -27,7 +27,7 @@ from lamina.errors import LaminaError
 @pass_engine
 def run(engine: Engine, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> int:
     """Create and run a new container from an image"""
-    from lamina.engine.lifecycle import attach, attach_hooks
+    from lamina.engine.lifecycle import attach_hooks
 
     interactive = kw.get("interactive", False)
     tty = kw.get("tty", False)
@@ -42,5 +42,5 @@ def run(engine: Engine, image: str, command: tuple[str, ...], detach: bool, **kw
     if detach or running.started is None:
         click.echo(running.record.id)
         return 0
-    return attach(running.started, sys.stdout.buffer, sys.stderr.buffer,
+    return engine.attach(running, sys.stdout.buffer, sys.stderr.buffer,
                   stdin=stdin_fd() if interactive and tty else None)

@@ -24,7 +24,6 @@ def start(engine: Engine, names: tuple[str, ...], attach: bool, interactive: boo
         return for_each(names, engine.start)
     if len(names) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
-    from lamina.engine.lifecycle import attach as attach_to
     from lamina.engine.lifecycle import attach_hooks
 
     tty = bool(engine.container(names[0]).config.get("Config", {}).get("Tty"))
@@ -35,6 +34,6 @@ def start(engine: Engine, names: tuple[str, ...], attach: bool, interactive: boo
         raise ContainerError(exc.message, exit_code=1) from exc
     if running.started is None:
         return 0
-    return attach_to(running.started, sys.stdout.buffer, sys.stderr.buffer,
-                     stdin=stdin_fd() if interactive and tty else None)
+    return engine.attach(running, sys.stdout.buffer, sys.stderr.buffer,
+                         stdin=stdin_fd() if interactive and tty else None)
 

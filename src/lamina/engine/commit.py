@@ -44,6 +44,7 @@ def changes(store: Store, text: str) -> list[tuple[str, str]]:
             result.append(("C", path))
         else:
             result.append(("A", path))
+    result.sort(key=lambda change: change[1])
     return result
 
 

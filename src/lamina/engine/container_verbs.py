@@ -38,6 +38,12 @@ class ContainerVerbs:
 
         return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
 
+    def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
+               stdin: int | None = None) -> int:
+        from lamina.engine import lifecycle
+
+        return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin)
+
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle
 

@@ -177,42 +177,31 @@ def lock_path(store: Store, container_id: str) -> Path:
 
 
 def monitor_alive(store: Store, container_id: str) -> bool:
-    """Whether a monitor holds the container's lock (i.e. the container runs)."""
-    try:
-        fd = os.open(lock_path(store, container_id), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    from lamina.runtime.state import monitor_alive as alive
+
+    return alive(store, container_id)
 
 
-def refresh(store: Store, record: ContainerRecord) -> ContainerRecord:
-    """A "running" container whose monitor died (killed, or a reboot) is marked exited."""
-    if record.state != "running" or monitor_alive(store, record.id):
+def refresh(store: Store, record: ContainerRecord) -> ContainerRecord | None:
+    """A "running" container whose monitor has finished gets its exit recorded (or, with
+    --rm, is removed: None)."""
+    if record.state != "running":
         return record
-    from lamina.runtime.mounts import unmount
+    from lamina.runtime.state import sync
 
-    current = store.containers.get(record.id)
-    if current is None or current.state != "running":
-        return current or record
-    unmount(store.containers_dir / record.id / "rootfs")
-    store.containers.update(record.id, state="exited", exit_code=255, pid=None,
-                            monitor_pid=None, finished=time.time(),
-                            error="the container's monitor ended unexpectedly")
-    return store.containers.get(record.id) or record
+    return sync(store, record)
 
 
 def find(store: Store, text: str) -> ContainerRecord:
-    return refresh(store, store.containers.find(text))
+    record = refresh(store, store.containers.find(text))
+    if record is None:
+        raise NotFound(f"No such container: {text}")
+    return record
 
 
 def listing(store: Store) -> list[ContainerRecord]:
-    return [refresh(store, r) for r in store.containers.all()]
+    records = (refresh(store, r) for r in store.containers.all())
+    return [r for r in records if r is not None]
 
 
 def runtime_for(record: ContainerRecord, override: str | None = None) -> Any:
@@ -242,11 +231,14 @@ def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> 
                         return None
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
-        data = os.pread(fd, 16, 0).strip()
+        data = os.pread(fd, 64, 0)
     finally:
         os.close(fd)
-    if data.isdigit():
-        return int(data)  # the monitor leaves it there, even for a container it removed
+    from lamina.runtime.state import read_exit
+
+    note = read_exit(data)
+    if note is not None:
+        return note[0]  # the monitor leaves it there, even for a container it removed
     return _recorded_exit(store, container_id)
 
 
@@ -254,8 +246,7 @@ def _recorded_exit(store: Store, container_id: str) -> int:
     record = store.containers.get(container_id)
     if record is None:
         raise NotFound(f"No such container: {container_id}")
-    refresh(store, record)
-    record = store.containers.get(container_id) or record
+    record = refresh(store, record) or record
     return record.exit_code if record.exit_code is not None else 0
 
 

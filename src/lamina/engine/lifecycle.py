@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     except ContainerError as exc:
         _record_failure(store, record, exc)
         raise
+    store.containers.update(record.id, state="running", pid=started.pid,
+                            monitor_pid=started.monitor, started=time.time(), finished=None,
+                            exit_code=None, error="")
+    started.acknowledge(keep=attach is not None)
     return Running(record, started)
 
 
@@ -121,9 +126,17 @@ def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
     return Attach(stdin=stdin, output=output)
 
 
-def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
+def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
            stdin: int | None = None) -> int:
-    """Stream an attached container's output until it exits; its exit code."""
+    """Stream an attached container's output until it exits; record the exit; its code."""
+    from lamina.engine.containers import wait_exit
     from lamina.runtime.attach import attach as _attach
+    from lamina.runtime.state import sync
 
-    return _attach(started, stdout, stderr, stdin=stdin)
+    assert running.started is not None
+    code = _attach(running.started, stdout, stderr, stdin=stdin)
+    wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
+    record = store.containers.get(running.record.id)
+    if record is not None:
+        sync(store, record, monitor_done=True, note=(code, time.time()))
+    return code

@@ -5,13 +5,22 @@ there, with nothing left behind), then double-forks the monitor into a session o
 monitor holds ``monitor.lock`` for as long as the container runs, becomes the child subreaper,
 starts the container with ``runc run --detach`` (the container's init is then re-parented to
 it), and copies the container's stdout and stderr into the json-file log, and to the attached
-command when there is one. When the init exits, it records the exit code and finish time,
-deletes the runtime's state, unmounts the rootfs and, for ``--rm``, removes the container.
-The lamina command that launched it can exit at any time; no daemon stays behind.
+command when there is one. When the init exits, it deletes the runtime's state, unmounts the
+rootfs, for ``--rm`` removes the container's directory, and writes the exit code and finish
+time into ``monitor.lock``. The lamina command that launched it can exit at any time; no daemon
+stays behind.
 
-Messages to the launcher travel over a SOCK_SEQPACKET pair, one JSON object each:
-``{"pid": N}`` once the container runs, ``{"error": msg, "code": N}`` if it could not start,
-``{"exit": N}`` when it ended (attached launchers only); a tty's master fd rides with "pid".
+The monitor never opens the store's database: it is a fork of the launching command, and an
+SQLite connection (or SQLite's per-process lock bookkeeping) must not cross a fork. The
+launcher records the running state; the exit is recorded by the attached launcher, or else by
+a fresh process the monitor becomes at its end (``lamina.runtime.state``), which holds the
+lock until the record is current. Any command that finds a "running" record with no monitor
+brings it up to date the same way.
+
+Messages travel over a SOCK_SEQPACKET pair, one JSON object each: monitor to launcher
+``{"pid": N, "monitor": M}`` once the container runs (a tty's master fd rides along),
+``{"error": msg, "code": N}`` if it could not start, ``{"exit": N}`` when it ended (to an
+attached launcher); launcher to monitor ``{"ack": true}`` once the running state is recorded.
 """
 
 from __future__ import annotations
@@ -35,8 +44,6 @@ from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
 from lamina.store import ContainerRecord, Store
-from lamina.store.containers import ContainerTable
-from lamina.store.db import Database
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 1 << 16
@@ -55,13 +62,24 @@ class Attach:
 
 @dataclass
 class Started:
-    """A container that runs: its init's host pid, and the attached ends (else None)."""
+    """A container that runs: its init's host pid, its monitor, and the attached ends."""
 
     pid: int
+    monitor: int
     channel: socket.socket | None = None
     stdout: int | None = None  # read ends of the output the monitor forwards
     stderr: int | None = None
     master: int | None = None  # the tty, for the launcher's stdin and window size
+
+    def acknowledge(self, *, keep: bool) -> None:
+        """Tell the monitor the running state is recorded; without ``keep``, let it go."""
+        if self.channel is None:
+            return
+        with suppress(OSError):
+            self.channel.send(b'{"ack": true}')
+        if not keep:
+            self.channel.close()
+            self.channel = None
 
     def close(self) -> None:
         for fd in (self.stdout, self.stderr, self.master):
@@ -111,22 +129,18 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
         os.close(w)
     os.waitpid(pid, 0)
     message, fds = receive(ours)
-    if "error" in message:
+    if "pid" not in message:
         ours.close()
         for r, _ in forward:
             os.close(r)
-        raise ContainerError(str(message["error"]), exit_code=int(message.get("code", 125)))
-    if "pid" not in message:
-        ours.close()
+        if "error" in message:
+            raise ContainerError(str(message["error"]),
+                                 exit_code=int(message.get("code", 125)))
         raise ContainerError("the container's monitor ended before the container started")
-    started = Started(int(message["pid"]))
-    if attach is not None:
-        started.channel = ours
-        if forward:
-            started.stdout, started.stderr = forward[0][0], forward[1][0]
-        started.master = fds[0] if fds else None
-    else:
-        ours.close()
+    started = Started(int(message["pid"]), int(message.get("monitor", 0)), ours)
+    if forward:
+        started.stdout, started.stderr = forward[0][0], forward[1][0]
+    started.master = fds[0] if fds else None
     return started
 
 
@@ -151,38 +165,65 @@ class Monitor:
         self.cdir = cdir
         self.runtime = runtime
         self.channel: socket.socket | None = channel
+        self.acknowledged = False
         self.forward = forward
         self.attach = attach
         self.tty = tty
         self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
-        self.table: ContainerTable | None = None
+        self.lock = -1
 
-    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> bool:
         if self.channel is None:
-            return
+            return False
         try:
             socket.send_fds(self.channel, [json.dumps(message).encode()], fds or [])
+            return True
         except OSError:
-            self.channel = None  # the launcher is gone; carry on for the log and the record
+            self._drop_channel()  # the launcher is gone; carry on for the log and the record
+            return False
+
+    def _drop_channel(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    def _hear(self, timeout: float | None) -> None:
+        """Read the launcher's acknowledgement (or learn that it is gone)."""
+        if self.channel is None:
+            return
+        self.channel.settimeout(timeout)
+        try:
+            data = self.channel.recv(4096)
+        except TimeoutError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.acknowledged = True
+            if self.attach is None:
+                self._drop_channel()  # detached: nothing more to say to each other
+        else:
+            self._drop_channel()
 
     def run(self) -> int:
         try:
-            return self._run()
+            self._run()
         except BaseException as exc:  # the launcher must hear of any failure, then clean up
             import traceback
 
-            with suppress(OSError):  # kept for whoever investigates; the record says "failed"
+            with suppress(OSError):  # kept for whoever investigates
                 (self.cdir.path / "monitor.log").write_text(traceback.format_exc())
             self.send({"error": f"container monitor failed: {exc}", "code": 125})
-            self._cleanup()
+            with suppress(Exception):
+                self._cleanup()
             return 1
+        return 0
 
-    def _run(self) -> int:
+    def _run(self) -> None:
         stdin = self._detach_stdio()
-        lock = os.open(self.cdir.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        os.ftruncate(lock, 0)
-        self.table = ContainerTable(Database(self.root / "lamina.db"))
+        self.lock = os.open(self.cdir.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        os.ftruncate(self.lock, 0)
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -206,18 +247,13 @@ class Monitor:
             message = last_error(self.cdir.runtime_log) or _read_nonblocking(err_r) or \
                 f"{self.runtime.name} exited with status {rc}"
             message = message.removeprefix("runc run failed: ").removeprefix("runc create failed: ")
-            code = exec_failure_code(message) or 125
             self._cleanup()
-            self._finish_failed(message, code)
-            self.send({"error": message, "code": code})
-            return 0
+            # The launcher records the failure (and removes a --rm container).
+            self.send({"error": message, "code": exec_failure_code(message) or 125})
+            return
         pid = int(self.cdir.pid_file.read_text().strip())
-        self.table.update(self.record.id, state="running", pid=pid, monitor_pid=os.getpid(),
-                          started=time.time(), finished=None, exit_code=None, error="")
-        self.send({"pid": pid}, [master] if master is not None and self.attach else None)
-        if self.attach is None and self.channel is not None:
-            self.channel.close()
-            self.channel = None
+        self.send({"pid": pid, "monitor": os.getpid()},
+                  [master] if master is not None and self.attach else None)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
@@ -228,10 +264,28 @@ class Monitor:
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
         self._cleanup()
-        os.pwrite(lock, str(code).encode(), 0)
-        self._finish(code)
-        self.send({"exit": code})
-        return 0
+        if self.autoremove:
+            self.cdir.remove()  # its record goes with the recording below
+        os.pwrite(self.lock, f"{code} {time.time():.6f}".encode(), 0)
+        if not self.acknowledged:
+            self._hear(30.0)  # the running state must be on record before the exit is
+        if self.attach is not None and self.acknowledged and self.send({"exit": code}):
+            return  # the attached launcher records the exit
+        self._become_recorder()
+
+    def _become_recorder(self) -> None:
+        """Replace this process by a fresh interpreter that records the exit in the store,
+        holding the lock (inherited) until it has."""
+        import sys
+
+        import lamina
+
+        os.set_inheritable(self.lock, True)
+        env = dict(os.environ)
+        src = str(Path(lamina.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        os.execve(sys.executable, [sys.executable, "-m", "lamina.runtime.state", str(self.root),
+                                   self.record.id, str(self.lock)], env)
 
     def _detach_stdio(self) -> int | None:
         """Leave the launcher's terminal: our 0, 1, 2 become /dev/null; -i's stdin is kept.
@@ -282,7 +336,9 @@ class Monitor:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ, name)
         pidfd = os.pidfd_open(pid)
-        selector.register(pidfd, selectors.EVENT_READ, None)
+        selector.register(pidfd, selectors.EVENT_READ, "exit")
+        if self.channel is not None:
+            selector.register(self.channel.fileno(), selectors.EVENT_READ, "channel")
         status: int | None = None
         deadline: float | None = None
         while sources or status is None:
@@ -292,7 +348,12 @@ class Monitor:
                 break
             for key, _ in events:
                 fd = int(key.fd)
-                if key.data is None:
+                if key.data == "channel":
+                    self._hear(0)
+                    if self.channel is None or (self.acknowledged and self.attach is None):
+                        selector.unregister(fd)
+                    continue
+                if key.data == "exit":
                     selector.unregister(fd)
                     status = _reap(pid)
                     deadline = time.monotonic() + DRAIN_GRACE
@@ -320,6 +381,7 @@ class Monitor:
             with suppress(OSError):
                 os.close(fd)
         self.forward = []
+        selector.close()
         os.close(pidfd)
         if status is None:
             status = _reap(pid)
@@ -338,28 +400,6 @@ class Monitor:
     def _cleanup(self) -> None:
         self.runtime.delete(self.record.id, force=True)
         unmount(self.cdir.rootfs)
-
-    def _finish_failed(self, message: str, code: int) -> None:
-        assert self.table is not None
-        if self.autoremove:
-            self._remove()
-            return
-        self.table.update(self.record.id, state="created", exit_code=code, error=message,
-                          pid=None, monitor_pid=None)
-
-    def _finish(self, code: int) -> None:
-        assert self.table is not None
-        if self.autoremove:
-            self._remove()
-            return
-        self.table.update(self.record.id, state="exited", exit_code=code, pid=None,
-                          monitor_pid=None, finished=time.time())
-
-    def _remove(self) -> None:
-        assert self.table is not None
-        self.table.update(self.record.id, state="removing")
-        self.cdir.remove()
-        self.table.delete(self.record.id)
 
 
 def _close_inherited(keep: set[int]) -> None:
