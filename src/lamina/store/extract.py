@@ -30,11 +30,14 @@ to the destination, through directory file descriptors. The rules (see also
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import stat
 import tarfile
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -60,6 +63,13 @@ _STORAGE_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, er
                           errno.ENFILE, errno.ENOMEM}  # fmt: skip
 _XATTR_REFUSALS: Final = {errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.E2BIG, errno.ERANGE,
                           errno.EINVAL, errno.ENOSPC}  # fmt: skip
+
+# Small files are made by a few threads: creating an inode can wait on the disk (ext4 reading
+# an inode table block on a cold filesystem), and those waits overlap. Their data is read from
+# the stream first (at most _POOL_BYTES held), so the tar is still parsed in one pass.
+_POOL_FILE_MAX: Final = 1 << 20
+_POOL_BYTES: Final = 32 << 20
+_POOL_THREADS: Final = 4
 
 Whiteouts = Literal["overlay", "apply"]
 
@@ -184,13 +194,70 @@ def extract_layer(
         job.run()
         source.finish()
     finally:
+        job.writers.close()
         job.tree.clear()
         os.close(root_fd)
     return job.stats
 
 
+class _Writers:
+    """Small regular files being made on other threads.
+
+    A file is handed over only when its name does not exist yet; each job writes through a
+    duplicate of its directory's descriptor, with ``O_EXCL | O_NOFOLLOW`` as ``file`` does.
+    Pending names are keyed by (directory inode, name), so an entry that would touch one
+    (through any path) waits for it; every removal and every hardlink waits for all of them.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: deque[tuple[tuple[int, int, str], int, Future[None]]] = deque()
+        self._names: set[tuple[int, int, str]] = set()
+        self._bytes = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._jobs)
+
+    def key(self, pfd: int, name: str) -> tuple[int, int, str]:
+        st = os.fstat(pfd)
+        return (st.st_dev, st.st_ino, name)
+
+    def pending(self, key: tuple[int, int, str]) -> bool:
+        return key in self._names
+
+    def submit(self, key: tuple[int, int, str], size: int, job: Callable[[], None]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_POOL_THREADS, thread_name_prefix="extract")
+        self._jobs.append((key, size, self._pool.submit(job)))
+        self._names.add(key)
+        self._bytes += size
+        while self._jobs and (self._jobs[0][2].done() or self._bytes > _POOL_BYTES):
+            self._retire()
+
+    def _retire(self) -> None:
+        key, size, future = self._jobs.popleft()
+        self._names.discard(key)
+        self._bytes -= size
+        future.result()  # raises what the job raised
+
+    def drain(self) -> None:
+        """Wait for every pending file; raise the first error."""
+        while self._jobs:
+            self._retire()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for _, _, future in self._jobs:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._jobs.clear()
+        self._names.clear()
+
+
 class _Extraction:
     def __init__(self, root_fd: int, source: TarSource, whiteouts: Whiteouts, owner: bool) -> None:
+        self.writers = _Writers()
         self.tree = _Tree(root_fd)
         self.source = source
         self.apply = whiteouts == "apply"
@@ -216,37 +283,51 @@ class _Extraction:
                 break
             tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header
             self.stats.entries += 1
-            try:
-                self.entry(tar, member)
-            except _Refused as exc:
-                raise IntegrityError(f"layer entry {member.name!r} refused: {exc}") from None
-            except InvalidArgument as exc:
-                raise IntegrityError(exc.message) from None
-            except OSError as exc:
-                cls = StorageError if exc.errno in _STORAGE_ERRNOS else IntegrityError
-                raise cls(f"cannot extract layer entry {member.name!r}: {exc.strerror}") from exc
-            except ValueError as exc:  # a NUL byte in a link target, for one
-                raise IntegrityError(f"cannot extract layer entry {member.name!r}: {exc}") from exc
+            self.guarded(member.name, functools.partial(self.entry, tar, member))
+        self.writers.drain()
         try:
             self.finish_dirs()
         except OSError as exc:
             raise StorageError(f"cannot set directory attributes: {exc.strerror}") from exc
 
+    @staticmethod
+    def guarded(name: str, action: Callable[[], None]) -> None:
+        """Run ``action`` for entry ``name``, its failures as one-line lamina errors."""
+        try:
+            action()
+        except _Refused as exc:
+            raise IntegrityError(f"layer entry {name!r} refused: {exc}") from None
+        except InvalidArgument as exc:
+            raise IntegrityError(exc.message) from None
+        except OSError as exc:
+            cls = StorageError if exc.errno in _STORAGE_ERRNOS else IntegrityError
+            raise cls(f"cannot extract layer entry {name!r}: {exc.strerror}") from exc
+        except ValueError as exc:  # a NUL byte in a link target, for one
+            raise IntegrityError(f"cannot extract layer entry {name!r}: {exc}") from exc
+
     def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         parts = clean_path(m.name)
         base = parts[-1] if parts else ""
         if base.startswith(WHITEOUT_PREFIX):
+            self.writers.drain()  # it may name a file still being made
             return self.whiteout(parts)
         if not parts:
             if not m.isdir():
                 raise _Refused("only a directory may name the layer root")
             self.dirs.append(((), m.mode, *_times(m)))
             return None
+        if m.islnk():
+            self.writers.drain()  # the target may be a file still being made
         pfd = self.tree.dir(parts[:-1], create=True)
         if self.apply:
             self.made.add(parts)
+        if self.writers and self.writers.pending(self.writers.key(pfd, base)):
+            self.writers.drain()  # the same name again: in tar order
         if m.isreg():
-            self.file(tar, m, pfd, base)
+            if m.sparse is None and m.size <= _POOL_FILE_MAX and not _exists(pfd, base):
+                self.file_later(m, pfd, base)
+            else:
+                self.file(tar, m, pfd, base)
         elif m.isdir():
             self.directory(m, pfd, parts)
         elif m.issym():
@@ -268,9 +349,10 @@ class _Extraction:
             st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             return False
+        if stat.S_ISDIR(st.st_mode) and keep_dir:
+            return True
+        self.writers.drain()  # what goes may hold, or be, a file still being made
         if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return True
             self.tree.clear()
             shutil.rmtree(name, dir_fd=pfd)
         else:
@@ -291,6 +373,36 @@ class _Extraction:
             self.finish_fd(m, fd)
         finally:
             os.close(fd)
+        self.stats.files += 1
+        self.stats.bytes += m.size
+
+    def file_later(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        """Make a new small file on a writer thread (see ``_Writers``)."""
+        data = self.source.read_at(m.offset_data, m.size, m.name)
+        dfd = os.open(".", _DIR, dir_fd=pfd)  # the job's own: the tree may close ``pfd``
+
+        def job() -> None:
+            def make() -> None:
+                fd = os.open(name, _NEW_FILE, 0o600, dir_fd=dfd)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    self.finish_fd(m, fd)
+                finally:
+                    os.close(fd)
+
+            try:
+                self.guarded(m.name, make)
+            finally:
+                os.close(dfd)
+
+        try:
+            key = self.writers.key(pfd, name)
+            self.writers.submit(key, m.size, job)
+        except BaseException:
+            os.close(dfd)
+            raise
         self.stats.files += 1
         self.stats.bytes += m.size
 
@@ -442,6 +554,14 @@ class _Extraction:
                 os.utime(fd, ns=(atime, mtime))
             finally:
                 os.close(fd)
+
+
+def _exists(pfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _ns(value: str | float | int) -> int:
