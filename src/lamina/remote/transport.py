@@ -168,7 +168,11 @@ class Transport:
             try:
                 response = client.send(request, stream=True, follow_redirects=True)
             except httpx.TransportError as err:
-                if retry and attempt < self.options.retries:
+                # Nobody listening is retried once (a registry restarting), a dropped or
+                # timed-out connection as often as the options say.
+                limit = min(1, self.options.retries) if isinstance(err, httpx.ConnectError) \
+                    else self.options.retries
+                if retry and attempt < limit:
                     self._sleep(self.options.backoff * 2**attempt)
                     attempt += 1
                     continue
