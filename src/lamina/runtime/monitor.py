@@ -234,16 +234,24 @@ class Monitor:
         console = self._console_socket() if self.tty else None
         self.cdir.pid_file.unlink(missing_ok=True)
         self.cdir.runtime_log.unlink(missing_ok=True)
-        argv = run_args(self.runtime, Path("."), self.record.id, detach=True,
+        # Without a tty, runc runs in the foreground: it waits for the container, reaps it and
+        # deletes its own state, which saves a `runc delete`. A tty needs the console socket,
+        # which runc takes only when it detaches; the init is then re-parented to us.
+        foreground = console is None
+        argv = run_args(self.runtime, Path("."), self.record.id, detach=not foreground,
                         pid_file=self.cdir.pid_file, log=self.cdir.runtime_log,
                         console_socket=Path("console.sock") if console else None)
         proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=out_w, stderr=err_w, cwd=self.cdir.path)
-        master = self._receive_master(console, proc) if console is not None else None
-        rc = proc.wait()
         for fd in (out_w, err_w, *([stdin] if stdin is not None else [])):
             os.close(fd)
-        if rc != 0:
+        master = self._receive_master(console, proc) if console is not None else None
+        if foreground:
+            pid = self._await_pid(proc)
+        else:
+            pid = self._read_pid() if proc.wait() == 0 else None
+        if pid is None:
+            rc = proc.wait()
             message = last_error(self.cdir.runtime_log) or _read_nonblocking(err_r) or \
                 f"{self.runtime.name} exited with status {rc}"
             message = message.removeprefix("runc run failed: ").removeprefix("runc create failed: ")
@@ -251,18 +259,15 @@ class Monitor:
             # The launcher records the failure (and removes a --rm container).
             self.send({"error": message, "code": exec_failure_code(message) or 125})
             return
-        pid = int(self.cdir.pid_file.read_text().strip())
         self.send({"pid": pid, "monitor": os.getpid()},
                   [master] if master is not None and self.attach else None)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
             os.close(err_r)
-        status = self._pump(pid, sources)
+        code = self._pump(pid, sources, proc if foreground else None)
         if keep_open >= 0:
             os.close(keep_open)
-        code = os.waitstatus_to_exitcode(status)
-        code = 128 - code if code < 0 else code
         self._cleanup()
         if self.autoremove:
             self.cdir.remove()  # its record goes with the recording below
@@ -327,21 +332,49 @@ class Monitor:
             sock.close()
             Path(self.cdir.path, "console.sock").unlink(missing_ok=True)
 
-    def _pump(self, pid: int, sources: dict[int, str]) -> int:
-        """Copy output until the init has exited and its output ended; return its wait status."""
+    def _read_pid(self) -> int | None:
+        try:
+            return int(self.cdir.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _await_pid(self, proc: subprocess.Popen[bytes]) -> int | None:
+        """The init's pid once runc has started it (runc writes the pid file after the exec),
+        or None when runc ended without starting it."""
+        delay = 0.0002
+        while True:
+            pid = self._read_pid()
+            if pid is not None:
+                return pid
+            if proc.poll() is not None:
+                return self._read_pid()  # a container quick to end still left its pid
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+
+    def _pump(self, pid: int, sources: dict[int, str],
+              runtime: subprocess.Popen[bytes] | None) -> int:
+        """Copy output until the container has ended and its output too; its exit code.
+
+        ``runtime``: the foreground runc, whose status is the container's; else the init is
+        our child (we are its subreaper) and is reaped here."""
         log = LogWriter(self.cdir.log)
         outputs = {"stdout": self.forward[0], "stderr": self.forward[1]} if self.forward else {}
         selector = selectors.DefaultSelector()
         for fd, name in sources.items():
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ, name)
-        pidfd = os.pidfd_open(pid)
-        selector.register(pidfd, selectors.EVENT_READ, "exit")
+        code: int | None = None
+        deadline: float | None = None
+        pidfd = -1
+        if runtime is not None and runtime.returncode is not None:
+            code = _code(runtime.returncode)
+            deadline = time.monotonic() + DRAIN_GRACE
+        else:
+            pidfd = os.pidfd_open(runtime.pid if runtime is not None else pid)
+            selector.register(pidfd, selectors.EVENT_READ, "exit")
         if self.channel is not None:
             selector.register(self.channel.fileno(), selectors.EVENT_READ, "channel")
-        status: int | None = None
-        deadline: float | None = None
-        while sources or status is None:
+        while sources or code is None:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = selector.select(timeout)
             if deadline is not None and not events and time.monotonic() >= deadline:
@@ -355,7 +388,8 @@ class Monitor:
                     continue
                 if key.data == "exit":
                     selector.unregister(fd)
-                    status = _reap(pid)
+                    code = _code(runtime.wait()) if runtime is not None else \
+                        _code(os.waitstatus_to_exitcode(_reap(pid)))
                     deadline = time.monotonic() + DRAIN_GRACE
                     continue
                 try:
@@ -382,10 +416,12 @@ class Monitor:
                 os.close(fd)
         self.forward = []
         selector.close()
-        os.close(pidfd)
-        if status is None:
-            status = _reap(pid)
-        return status
+        if pidfd >= 0:
+            os.close(pidfd)
+        if code is None:
+            code = _code(runtime.wait()) if runtime is not None else \
+                _code(os.waitstatus_to_exitcode(_reap(pid)))
+        return code
 
     def _forward(self, outputs: dict[str, int], stream: str, data: bytes) -> None:
         fd = outputs.get(stream)
@@ -398,7 +434,8 @@ class Monitor:
             outputs.pop(stream)  # the attached command went away; the log goes on
 
     def _cleanup(self) -> None:
-        self.runtime.delete(self.record.id, force=True)
+        if (self.runtime.state_root / self.record.id).exists():
+            self.runtime.delete(self.record.id, force=True)  # a foreground runc deleted it
         unmount(self.cdir.rootfs)
 
 
@@ -410,6 +447,11 @@ def _close_inherited(keep: set[int]) -> None:
         if fd not in keep:
             with suppress(OSError):
                 os.close(fd)
+
+
+def _code(returncode: int) -> int:
+    """docker's exit code: the status, or 128 + the signal that ended it."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _reap(pid: int) -> int:

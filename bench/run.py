@@ -1,0 +1,123 @@
+"""`lamina run --rm busybox true` against `podman run --rm` and against `runc run` alone.
+
+One busybox image (Debian's busybox-static in a one-layer rootfs) is imported into a fresh
+lamina store; podman gets the same image through `podman load` of a `lamina save` archive (in
+its own --root/--runroot, cgroupfs, runc); runc alone runs a bundle prepared once (the image's
+rootfs unpacked, `runc spec`, no terminal). Each command is timed whole, wall clock, and the
+medians and ratios are printed. The goal: lamina's whole command under half of podman's time.
+
+    python bench/run.py [--runs 21]   (as root; runc, podman optional)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from helpers.busybox import busybox_tar
+from lamina.engine import Engine, Settings
+
+
+def median_wall(cmd: list[str], runs: int, env: dict[str, str], cwd: str | None = None
+                ) -> float:
+    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)  # warm up
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def runc_bundle(work: Path, engine: Engine) -> Path:
+    """A bundle whose rootfs is a copy of the image's unpacked layer."""
+    bundle = work / "bundle"
+    bundle.mkdir()
+    layer = engine.store.resolve("busybox").layers[0]
+    shutil.copytree(engine.store.snapshots.path(layer.chain_id), bundle / "rootfs",
+                    symlinks=True)
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["true"]
+    spec["process"].pop("rlimits", None)  # the hard limit may be below runc's default
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21)
+    args = parser.parse_args()
+    if os.geteuid() != 0 or shutil.which("runc") is None:
+        sys.exit("bench/run.py needs root and runc")
+    lamina = [sys.executable, "-m", "lamina"]
+    entry = shutil.which("lamina", path=str(Path(sys.executable).parent))
+    if entry:
+        lamina = [entry]
+    # An installed lamina has its bytecode compiled; a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile every module on every run instead.
+    import lamina
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(lamina.__file__).parent)],
+                   check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-run-") as tmp:
+        work = Path(tmp)
+        rootfs_tar = busybox_tar()
+        engine = Engine(Settings.from_env(work / "lamina"))
+        engine.import_(io.BytesIO(rootfs_tar), "busybox")
+        env = dict(os.environ, LAMINA_ROOT=str(work / "lamina"))
+
+        ours = median_wall([*lamina, "run", "--rm", "busybox", "true"], args.runs, env)
+        print(f"lamina run --rm busybox true: median {ours * 1000:.1f} ms over {args.runs} runs")
+
+        bundle = runc_bundle(work, engine)
+        runc_cmd = ["runc", "--root", str(work / "runc-state"), "run", "bench-runc"]
+        alone = median_wall(runc_cmd, args.runs, dict(os.environ), cwd=str(bundle))
+        print(f"runc run (prepared bundle):   median {alone * 1000:.1f} ms over {args.runs} runs")
+        print(f"ratio lamina/runc: {ours / alone:.2f}")
+
+        podman = shutil.which("podman")
+        if podman is None:
+            print("podman run: not installed (apt-get install podman); no ratio")
+            return
+        archive = work / "busybox.tar"
+        with archive.open("wb") as out:
+            engine.save(["busybox"], out)
+        graph = work / "podman"
+        podman_cmd = [podman, "--root", str(graph / "root"), "--runroot", str(graph / "run"),
+                      "--cgroup-manager=cgroupfs", "--runtime", "runc",
+                      "--storage-driver", "overlay"]
+        try:
+            subprocess.run([*podman_cmd, "load", "-q", "-i", str(archive)], check=True,
+                           stdout=subprocess.DEVNULL)
+            # podman asks for more open files than root may have here (no CAP_SYS_RESOURCE).
+            # Values below any hard limit: lowering a limit is always allowed.
+            files = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1024)
+            theirs = median_wall([*podman_cmd, "run", "--rm", "--network", "host",
+                                  "--ulimit", f"nofile={files}:{files}",
+                                  "--ulimit", "nproc=4096:4096",
+                                  "docker.io/library/busybox:latest",
+                                  "true"], args.runs, dict(os.environ))
+        finally:
+            subprocess.run([*podman_cmd, "system", "reset", "-f"], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["umount", str(graph / "root" / "overlay")], check=False,
+                           stderr=subprocess.DEVNULL)
+        print(f"podman run --rm busybox true: median {theirs * 1000:.1f} ms over {args.runs} runs")
+        print(f"ratio lamina/podman: {ours / theirs:.2f} (goal: under 0.50)")
+
+if __name__ == "__main__":
+    main()
