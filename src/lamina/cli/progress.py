@@ -59,20 +59,18 @@ class LiveProgress:
     def __call__(self, event: PullEvent) -> None:
         from rich.text import Text
 
-        if not event.id:  # a whole-operation line: above the layer lines
-            with self._lock:
-                self._live.console.print(event.status, markup=False)
-            return
-        text = f"{event.id}: {event.status}"
+        key = event.id or f"\0{len(self._order)}"  # whole-operation lines keep their place
+        text = f"{event.id}: {event.status}" if event.id else event.status
         if event.status in PROGRESS_STATUSES and event.total:
-            width = 40
+            # As docker: the bar shrinks to keep "id: Downloading [bar] n/total" on one line.
+            width = max(10, min(50, self._console.width - 50))
             done = min(width, event.current * width // max(event.total, 1))
             bar = "=" * max(done - 1, 0) + (">" if done else "") + " " * (width - done)
             text += f" [{bar}]  {_size(event.current)}/{_size(event.total)}"
         with self._lock:
-            if event.id not in self._lines:
-                self._order.append(event.id)
-            self._lines[event.id] = Text(text)
+            if key not in self._lines:
+                self._order.append(key)
+            self._lines[key] = Text(text, no_wrap=True, overflow="ellipsis")
 
     def __enter__(self) -> LiveProgress:
         self._live.start()
