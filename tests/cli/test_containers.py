@@ -364,3 +364,47 @@ def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.05)
+
+
+def test_signals_reach_the_container(image: Image, store_root: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    image()
+    script = 'trap "echo got INT; exit 7" INT; echo ready; while :; do sleep 0.1; done'
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, LAMINA_ROOT=str(store_root), PYTHONPATH=src)
+    proc = subprocess.Popen([sys.executable, "-m", "lamina", "run", "--rm", "busybox", "sh",
+                             "-c", script], env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 7
+    assert out == b"got INT\n"
+    assert os.listdir(store_root / "containers") == []
+
+
+def test_logs_follow(lamina: Run, image: Image) -> None:
+    image()
+    lamina("run", "-d", "--name", "talker", "busybox", "sh", "-c",
+           "echo a; sleep 0.5; echo b >&2; sleep 0.3")
+    result = lamina("logs", "-f", "talker")
+    assert (result.out, result.err) == ("a\n", "b\n")
+
+
+def test_runtime_setting_and_missing_runtime(lamina: Run, image: Image, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    image()
+    result = lamina("run", "--rm", "--runtime", "no-such-runtime", "busybox", "true")
+    assert result.code == 125
+    assert result.err.splitlines()[0] == "Error: OCI runtime 'no-such-runtime' not found"
+    assert "apt-get install runc" in result.err
+    assert lamina("ps", "-aq").out == ""
+    config = tmp_path / "config.toml"
+    config.write_text('[containers]\nruntime = "runc"\n')
+    monkeypatch.setenv("LAMINA_CONFIG", str(config))
+    assert lamina("run", "--rm", "busybox", "true").code == 0
+    config.write_text('[containers]\nruntime = "no-such-runtime"\n')
+    assert lamina("run", "--rm", "busybox", "true").code == 125

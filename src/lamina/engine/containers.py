@@ -84,7 +84,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "ReadonlyRootfs": opts.read_only,
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
-        "Runtime": opts.runtime or "runc",
+        "Runtime": opts.runtime,
     }
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
@@ -204,10 +204,37 @@ def listing(store: Store) -> list[ContainerRecord]:
     return [r for r in records if r is not None]
 
 
+def configured_runtime() -> str | None:
+    """``[containers] runtime = "crun"`` in lamina's config (``$LAMINA_CONFIG``, else
+    /etc/lamina/config.toml as root, else ~/.config/lamina/config.toml)."""
+    import tomllib
+
+    env = os.environ.get("LAMINA_CONFIG")
+    if env:
+        path = Path(env)
+    elif os.geteuid() == 0:
+        path = Path("/etc/lamina/config.toml")
+    else:
+        home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(home) / "lamina" / "config.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InvalidArgument(f"cannot read lamina's config {path}: {err}") from err
+    value = data.get("containers", {}).get("runtime")
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgument(f"{path}: containers.runtime must be a string")
+    return value
+
+
 def runtime_for(record: ContainerRecord, override: str | None = None) -> Any:
+    """The OCI runtime: --runtime, else the container's, else the config's, else runc/crun."""
     from lamina.runtime.oci import Runtime
 
-    return Runtime(override or record.config.get("HostConfig", {}).get("Runtime") or None)
+    chosen = override or record.config.get("HostConfig", {}).get("Runtime")
+    return Runtime(chosen or configured_runtime())
 
 
 def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> int | None:
