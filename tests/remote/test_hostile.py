@@ -253,3 +253,25 @@ def test_transient_errors_are_retried_and_resumed(store: Store, registry: FakeRe
     ranges = [r.headers.get("range") for r in registry.blob_requests() if r.path.endswith(digest)]
     half = len(registry.blobs[digest]) // 2
     assert ranges[-1] == f"bytes={half}-", ranges
+
+
+def test_pull_all_tags_follows_pagination(store: Store, options: RemoteOptions,
+                                          registry: FakeRegistry) -> None:
+    images = {tag: make_image([{"t": tag.encode()}]) for tag in ("a", "b", "c")}
+    for tag, image in images.items():
+        registry.add_image(REPO, tag, image)
+
+    def hook(request: Request) -> Answer | None:
+        if "/tags/list" not in request.path:
+            return None
+        page2 = "last=b" in request.path
+        body = json.dumps({"name": REPO, "tags": ["c"] if page2 else ["a", "b"]}).encode()
+        headers = {"Content-Type": "application/json"}
+        if not page2:
+            headers["Link"] = f'</v2/{REPO}/tags/list?n=2&last=b>; rel="next"'
+        return Answer(200, headers, body)
+
+    registry.hook = hook
+    results = pull(store, f"{registry.host}/{REPO}", options, all_tags=True)
+    assert [r.reference.tag for r in results] == ["a", "b", "c"]
+    assert [r.image_id for r in results] == [images[t].config_digest for t in "abc"]
