@@ -408,3 +408,56 @@ def test_runtime_setting_and_missing_runtime(lamina: Run, image: Image, tmp_path
     assert lamina("run", "--rm", "busybox", "true").code == 0
     config.write_text('[containers]\nruntime = "no-such-runtime"\n')
     assert lamina("run", "--rm", "busybox", "true").code == 125
+
+
+def test_tty_run_and_exec(image: Image, store_root: Path) -> None:
+    import pty
+    import select
+    import sys
+
+    image()
+    src = str(Path(__file__).resolve().parents[2] / "src")
+
+    def drive(argv: list[str], lines: list[bytes]) -> tuple[bytes, int]:
+        pid, fd = pty.fork()
+        if pid == 0:  # pragma: no cover - the child execs
+            os.environ.update(LAMINA_ROOT=str(store_root), PYTHONPATH=src)
+            os.execv(sys.executable, [sys.executable, "-m", "lamina", *argv])
+        out = b""
+
+        def pump(seconds: float) -> None:
+            nonlocal out
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                if select.select([fd], [], [], 0.05)[0]:
+                    try:
+                        out += os.read(fd, 4096)
+                    except OSError:
+                        return
+
+        pump(1.0)
+        for line in lines:
+            os.write(fd, line)
+            pump(0.5)
+        _, status = os.waitpid(pid, 0)
+        pump(0.1)
+        os.close(fd)
+        return out, os.waitstatus_to_exitcode(status)
+
+    out, code = drive(["run", "--rm", "-it", "busybox", "sh"],
+                      [b"tty; echo $((40 + 2)) $TERM\n", b"exit 5\n"])
+    assert code == 5
+    assert b"/dev/pts/0\r\n42 xterm\r\n" in out
+    container_id = subprocess_lamina(store_root, src, "run", "-d", "busybox", "sleep", "30")
+    out, code = drive(["exec", "-it", container_id, "sh"], [b"echo in-$((1 + 1))\n", b"exit 3\n"])
+    assert code == 3
+    assert b"in-2\r\n" in out
+
+
+def subprocess_lamina(store_root: Path, src: str, *argv: str) -> str:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LAMINA_ROOT=str(store_root), PYTHONPATH=src)
+    return subprocess.run([sys.executable, "-m", "lamina", *argv], env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()

@@ -161,6 +161,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
     """docker's container inspect object (the fields that mean something here)."""
     cdir = store.containers_dir / record.id
     host = dict(record.config.get("HostConfig", {}))
+    host["Runtime"] = host.get("Runtime") or "runc"
     running = record.state == "running"
     try:
         image = store.image(record.image_id)

@@ -66,6 +66,8 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
     if not monitor_done and monitor_alive(store, record.id):
         return record
     cdir = ContainerDir.of(store, record.id)
+    if note is None and exit_note(store, record.id) is None:
+        _kill_orphan(record)
     if record.config.get("HostConfig", {}).get("AutoRemove"):
         cdir.remove()
         store.containers.delete(record.id)
@@ -80,6 +82,17 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
         store.containers.update(record.id, state="exited", exit_code=note[0], pid=None,
                                 monitor_pid=None, finished=note[1])
     return store.containers.get(record.id)
+
+
+def _kill_orphan(record: ContainerRecord) -> None:
+    """A monitor that died (killed) may leave its container running: end it, as its owner."""
+    from lamina.errors import ContainerError
+    from lamina.runtime.oci import STATE_ROOT, Runtime
+
+    for name in ("runc", "crun"):
+        if (STATE_ROOT / name / record.id).exists():
+            with suppress(ContainerError):
+                Runtime(name).delete(record.id, force=True)
 
 
 def main(argv: list[str]) -> int:
