@@ -461,3 +461,18 @@ def subprocess_lamina(store_root: Path, src: str, *argv: str) -> str:
     env = dict(os.environ, LAMINA_ROOT=str(store_root), PYTHONPATH=src)
     return subprocess.run([sys.executable, "-m", "lamina", *argv], env=env, check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def test_rmi_force_with_containers(lamina: Run, image: Image) -> None:
+    image_id = image()
+    lamina("run", "-d", "--name", "alive", "busybox", "sleep", "30")
+    result = lamina("rmi", "-f", "busybox")
+    assert result.code == 1
+    assert "(cannot be forced) - image is being used by running container" in result.err
+    lamina("rm", "-f", "alive")
+    lamina("run", "--name", "stopped", "busybox", "true")
+    result = lamina("rmi", "-f", "busybox")
+    assert (result.code, result.out) == (0, "Untagged: busybox:latest\n")
+    # The stopped container still runs from its image, by ID.
+    assert lamina("start", "-a", "stopped").code == 0
+    assert lamina("images", "-q", "--no-trunc").out == f"{image_id}\n"

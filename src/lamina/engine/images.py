@@ -271,6 +271,8 @@ def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Re
         )
     if graph.containers.get(image.id) and not force:
         raise Conflict(_container_conflict(name, image))
+    if graph.containers.get(image.id):
+        return _force_used(store, image)
     removals.extend(_delete(store, image))
     if prune:
         parent_id = image.parent
@@ -282,6 +284,22 @@ def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Re
             removals.extend(_delete(store, parent))
             parent_id = parent.parent
     store.gc()
+    return removals
+
+
+def _force_used(store: Store, image: ImageRecord) -> list[Removal]:
+    """``rmi -f`` of an image containers use: never under a running one (docker's hard
+    conflict); under stopped ones its names go and the image stays while they need it."""
+    for record in store.containers.all():
+        if record.image_id == image.id and record.state == "running":
+            raise Conflict(
+                f"conflict: unable to delete {image.id.short} (cannot be forced) - image is "
+                f"being used by running container {record.id[:12]}"
+            )
+    removals = []
+    for ref in image.tags:
+        store.untag(ref)
+        removals.append(Removal("Untagged", ref.familiar))
     return removals
 
 

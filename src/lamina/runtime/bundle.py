@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +97,9 @@ class ContainerDir:
 
     def remove(self) -> None:
         unmount(self.rootfs)
+        if os.path.ismount(self.rootfs):  # never delete through a mount
+            raise ContainerError(f"the root filesystem of container {self.id[:12]} is still "
+                                 "mounted; not removing it")
         shutil.rmtree(self.path, ignore_errors=True)
         if self.path.exists():
             raise ContainerError(f"cannot remove the directory of container {self.id[:12]}")
@@ -222,6 +224,3 @@ def parse_bind(text: str) -> Bind:
         raise InvalidArgument(f"invalid mode: {mode}")
     return Bind(os.path.normpath(source), os.path.normpath(destination), mode == "ro")
 
-
-def hostname_default() -> str:
-    return socket.gethostname()
