@@ -9,8 +9,8 @@ if TYPE_CHECKING:
     from lamina.engine.container_views import ContainerRow
     from lamina.engine.containers import CreateOptions
     from lamina.engine.lifecycle import Running
+    from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
-    from lamina.runtime.monitor import Attach
     from lamina.store import ContainerRecord, Store
 
 

@@ -21,8 +21,8 @@ from lamina.errors import ContainerError, NotFound
 from lamina.store import ContainerRecord, Store
 
 if TYPE_CHECKING:
+    from lamina.runtime.launch import Attach, Started
     from lamina.runtime.logs import LogEntry
-    from lamina.runtime.monitor import Attach, Started
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Running:
 def start(store: Store, text: str, *, attach: Attach | None = None,
           runtime: str | None = None) -> Running:
     """Start a created or exited container; a running one is left as it is."""
-    from lamina.runtime.monitor import launch
+    from lamina.runtime.launch import launch
 
     record = find(store, text)
     if record.state == "running":
@@ -121,7 +121,7 @@ def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"
 
 def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
     """What an attached command hands the monitor: its stdin (for -i), and output wanted."""
-    from lamina.runtime.monitor import Attach
+    from lamina.runtime.launch import Attach
 
     return Attach(stdin=stdin, output=output)
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import BinaryIO
 
-from lamina.runtime.monitor import Started
+from lamina.runtime.launch import Started
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2)

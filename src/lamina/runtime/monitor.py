@@ -34,126 +34,23 @@ import socket
 import subprocess
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lamina.errors import ContainerError
-from lamina.runtime.bundle import ContainerDir, prepare
+from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
-from lamina.store import ContainerRecord, Store
+from lamina.store import ContainerRecord
+
+if TYPE_CHECKING:
+    from lamina.runtime.launch import Attach
 
 PR_SET_CHILD_SUBREAPER = 36
 CHUNK = 1 << 16
 # After the init exits, how long its output may keep trickling in (from descendants that
 # escaped the pid namespace's teardown through an inherited pipe) before we stop reading.
 DRAIN_GRACE = 2.0
-
-
-@dataclass(frozen=True)
-class Attach:
-    """What the launching command attaches: its stdin fd (-i), and whether to stream output."""
-
-    stdin: int | None = None
-    output: bool = False
-
-
-@dataclass
-class Started:
-    """A container that runs: its init's host pid, its monitor, and the attached ends."""
-
-    pid: int
-    monitor: int
-    channel: socket.socket | None = None
-    stdout: int | None = None  # read ends of the output the monitor forwards
-    stderr: int | None = None
-    master: int | None = None  # the tty, for the launcher's stdin and window size
-
-    def acknowledge(self, *, keep: bool) -> None:
-        """Tell the monitor the running state is recorded; without ``keep``, let it go."""
-        if self.channel is None:
-            return
-        with suppress(OSError):
-            self.channel.send(b'{"ack": true}')
-        if not keep:
-            self.channel.close()
-            self.channel = None
-
-    def close(self) -> None:
-        for fd in (self.stdout, self.stderr, self.master):
-            if fd is not None:
-                with suppress(OSError):
-                    os.close(fd)
-        if self.channel is not None:
-            self.channel.close()
-
-
-def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
-           attach: Attach | None = None) -> Started:
-    """Start a created (or stopped) container under a new monitor; see the module docstring."""
-    cdir = ContainerDir.of(store, record.id)
-    prepare(store, cdir, record)
-    tty = bool(record.config.get("Config", {}).get("Tty"))
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    forward: list[tuple[int, int]] = []
-    if attach is not None and attach.output:
-        forward = [os.pipe(), os.pipe()]
-    # SQLite connections must not cross a fork (see Database.reopen): the monitor opens its own.
-    store.db.close()
-    try:
-        pid = os.fork()
-    except OSError:
-        store.db.reopen()
-        unmount(cdir.rootfs)
-        raise
-    if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
-        code = 1
-        try:
-            keep = {0, 1, 2, theirs.fileno(), *(w for _, w in forward)}
-            if attach is not None and attach.stdin is not None:
-                keep.add(attach.stdin)
-            _close_inherited(keep)
-            os.setsid()
-            if os.fork() == 0:
-                code = Monitor(store.root, record, cdir, runtime, theirs,
-                               [w for _, w in forward], attach, tty).run()
-            else:
-                code = 0
-        finally:
-            os._exit(code)
-    store.db.reopen()
-    theirs.close()
-    for _, w in forward:
-        os.close(w)
-    os.waitpid(pid, 0)
-    message, fds = receive(ours)
-    if "pid" not in message:
-        ours.close()
-        for r, _ in forward:
-            os.close(r)
-        if "error" in message:
-            raise ContainerError(str(message["error"]),
-                                 exit_code=int(message.get("code", 125)))
-        raise ContainerError("the container's monitor ended before the container started")
-    started = Started(int(message["pid"]), int(message.get("monitor", 0)), ours)
-    if forward:
-        started.stdout, started.stderr = forward[0][0], forward[1][0]
-    started.master = fds[0] if fds else None
-    return started
-
-
-def receive(channel: socket.socket, timeout: float | None = None) -> tuple[dict[str, Any], list[int]]:
-    """One message from the monitor ({} when it is gone)."""
-    channel.settimeout(timeout)
-    try:
-        data, fds, _, _ = socket.recv_fds(channel, 4096, 1)
-    except (ConnectionResetError, TimeoutError):
-        return {}, []
-    if not data:
-        return {}, list(fds)
-    return json.loads(data), list(fds)
 
 
 class Monitor:
@@ -437,16 +334,6 @@ class Monitor:
         if (self.runtime.state_root / self.record.id).exists():
             self.runtime.delete(self.record.id, force=True)  # a foreground runc deleted it
         unmount(self.cdir.rootfs)
-
-
-def _close_inherited(keep: set[int]) -> None:
-    """Close every fd the child inherited but ``keep``: the caller's store lease (a shared
-    flock that would keep gc waiting for as long as the container runs), its files, sockets."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            with suppress(OSError):
-                os.close(fd)
 
 
 def _code(returncode: int) -> int:
