@@ -121,6 +121,19 @@ def test_env_workdir_user_entrypoint_as_docker(lamina: Run, image: Image) -> Non
     assert "FOO=bar" in env
 
 
+def test_env_file_and_passthrough(lamina: Run, image: Image, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    image()
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\nFROM_FILE=1\nSHARED=file\n")
+    monkeypatch.setenv("PASSED_THROUGH", "yes")
+    result = lamina("container", "run", "--rm", "--env-file", str(env_file), "-e", "SHARED=flag",
+                    "-e", "PASSED_THROUGH", "-e", "NOT_SET_ANYWHERE", "busybox", "env")
+    lines = result.out.splitlines()
+    assert {"FROM_FILE=1", "SHARED=flag", "PASSED_THROUGH=yes"} <= set(lines)
+    assert not any(line.startswith("NOT_SET_ANYWHERE") for line in lines)
+
+
 def test_detached_logs_stop_restart_rm(lamina: Run, image: Image) -> None:
     image()
     script = 'echo started; trap "echo bye; exit 3" TERM; while :; do sleep 0.1; done'
