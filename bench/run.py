@@ -69,9 +69,9 @@ def main() -> None:
         lamina = [entry]
     # An installed lamina has its bytecode compiled; a checkout run with
     # PYTHONDONTWRITEBYTECODE would compile every module on every run instead.
-    import lamina
+    import lamina as package
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(lamina.__file__).parent)],
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(package.__file__).parent)],
                    check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="lamina-bench-run-") as tmp:
         work = Path(tmp)
