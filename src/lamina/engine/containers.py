@@ -207,8 +207,6 @@ def listing(store: Store) -> list[ContainerRecord]:
 def configured_runtime() -> str | None:
     """``[containers] runtime = "crun"`` in lamina's config (``$LAMINA_CONFIG``, else
     /etc/lamina/config.toml as root, else ~/.config/lamina/config.toml)."""
-    import tomllib
-
     env = os.environ.get("LAMINA_CONFIG")
     if env:
         path = Path(env)
@@ -217,6 +215,10 @@ def configured_runtime() -> str | None:
     else:
         home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         path = Path(home) / "lamina" / "config.toml"
+    if not path.exists():
+        return None  # the common case: no config, and no TOML parser to load
+    import tomllib
+
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
