@@ -320,8 +320,13 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
             raise ContainerError(
                 f"cannot remove container \"/{record.name}\": container is running: stop the "
                 "container before removing or force remove", exit_code=1)
-        kill(store, record.id, "KILL")
-        wait_exit(store, record.id, 30.0)
+        runtime = runtime_for(record)
+        runtime.kill(record.id, "9")
+        if wait_exit(store, record.id, 10.0) is None:
+            runtime.delete(record.id, force=True)  # every process of its cgroup
+            if wait_exit(store, record.id, 10.0) is None:
+                raise ContainerError(f"container {record.id[:12]} did not stop; not removed",
+                                     exit_code=1)
         record = store.containers.get(record.id) or record
     if store.containers.get(record.id) is None:
         return record  # it was --rm: its monitor removed it
