@@ -289,9 +289,17 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
     stop_signal = signal_name or record.config.get("Config", {}).get("StopSignal") or "SIGTERM"
     runtime.kill(record.id, _signal_arg(stop_signal))
     if wait_exit(store, record.id, 10.0 if timeout is None else timeout) is None:
-        runtime.kill(record.id, "KILL")
-        wait_exit(store, record.id, 30.0)
+        _force_stop(store, record, runtime)
     return record
+
+
+def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
+    """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    runtime.kill(record.id, "9")
+    if wait_exit(store, record.id, 10.0) is None:
+        runtime.delete(record.id, force=True)
+        if wait_exit(store, record.id, 10.0) is None:
+            raise ContainerError(f"container {record.id[:12]} did not stop", exit_code=1)
 
 
 def kill(store: Store, text: str, signal_name: str = "KILL") -> ContainerRecord:
@@ -320,13 +328,7 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
             raise ContainerError(
                 f"cannot remove container \"/{record.name}\": container is running: stop the "
                 "container before removing or force remove", exit_code=1)
-        runtime = runtime_for(record)
-        runtime.kill(record.id, "9")
-        if wait_exit(store, record.id, 10.0) is None:
-            runtime.delete(record.id, force=True)  # every process of its cgroup
-            if wait_exit(store, record.id, 10.0) is None:
-                raise ContainerError(f"container {record.id[:12]} did not stop; not removed",
-                                     exit_code=1)
+        _force_stop(store, record, runtime_for(record))
         record = store.containers.get(record.id) or record
     if store.containers.get(record.id) is None:
         return record  # it was --rm: its monitor removed it
