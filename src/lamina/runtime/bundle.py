@@ -154,7 +154,11 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
                              exit_code=code)
     _write_etc(cdir, hostname, host.get("NetworkMode", "none"))
     binds = [Bind(str(cdir.path / name), f"/etc/{name}") for name in ETC_FILES]
-    binds += [parse_bind(b) for b in host.get("Binds") or []]
+    for text in host.get("Binds") or []:
+        bind = parse_bind(text)
+        # docker makes a missing host directory for a bind
+        os.makedirs(bind.source, mode=0o755, exist_ok=True)
+        binds.append(bind)
     resources = Resources(
         memory=host.get("Memory") or None,
         cpus=(host["NanoCpus"] / 1e9) if host.get("NanoCpus") else None,

@@ -103,6 +103,8 @@ def exec_failure_code(message: str) -> int | None:
     """docker's exit code for a process the runtime could not start: 127 not found, 126 not
     executable, None when the message is about something else."""
     text = message.lower()
+    if "exec" not in text.replace("executable", ""):
+        return None  # a mount, a cgroup, a namespace: the runtime's own failure
     if "executable file not found" in text or "no such file or directory" in text:
         return 127
     if "permission denied" in text or "exec format error" in text or "is a directory" in text:
