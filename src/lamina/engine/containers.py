@@ -63,6 +63,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         raise InvalidArgument(f"network {opts.network} not found (lamina has none and host)")
     for bind in opts.volumes:
         parse_bind(bind)
+    if opts.workdir and not opts.workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to "
+                              "be an absolute path")
     capabilities(opts.cap_add, opts.cap_drop)  # unknown capabilities fail here
     image = store.resolve(image_name)
     image_config = store_config(store, image).config
