@@ -393,4 +393,25 @@ def disk_usage(store: Store) -> DiskUsage:
                 active_layers.add(layer.chain_id)
     total = sum(sizes.values())
     reclaimable = sum(s for c, s in sizes.items() if c not in active_layers)
-    return DiskUsage(len(graph.records), len(active), total, reclaimable)
+    return DiskUsage(len(graph.records), len(active), total, reclaimable,
+                     *_container_usage(store))
+
+
+def _container_usage(store: Store) -> tuple[int, int, int, int]:
+    """Containers: how many, how many run, their writable layers' size, and what is not
+    running's."""
+    from lamina.store.snapshots import disk_usage as tree_size
+
+    records = store.containers.all()
+    running = size = idle = 0
+    for record in records:
+        try:
+            used = tree_size(store.containers_dir / record.id / "upper")
+        except OSError:
+            used = 0
+        size += used
+        if record.state == "running":
+            running += 1
+        else:
+            idle += used
+    return len(records), running, size, idle
