@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ from lamina.store.db import Database
 _COLUMNS = ("id, name, image_id, image_name, created, state, config, pid, monitor_pid, exit_code,"
             " started, finished, error, restart_count")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
-STATES = ("created", "running", "exited", "removing")
+# States: created, running, exited, and removing (while its files go).
 
 
 @dataclass
@@ -141,12 +140,3 @@ class ContainerTable:
     def names(self) -> set[str]:
         return {row[0] for row in self.db.read(
             lambda conn: conn.execute("SELECT name FROM containers").fetchall())}
-
-    def using_images(self, image_ids: Iterable[str]) -> dict[str, int]:
-        wanted = list(image_ids)
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        return dict(self.db.read(lambda conn: conn.execute(
-            f"SELECT image_id, count(*) FROM containers WHERE image_id IN ({marks})"
-            " GROUP BY image_id", wanted).fetchall()))
