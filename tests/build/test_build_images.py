@@ -291,9 +291,10 @@ def test_user_and_workdir(lamina: Run, ctx: Path, busybox: str, layer_tars: Any)
 def test_dockerignore_and_context_escapes(lamina: Run, ctx: Path, image_tree: ReadTree,
                                           tmp_path: Path) -> None:
     write_files(ctx, {"keep.txt": "k", "secret.key": "s", "logs/a.log": "l", "logs/keep.log": "k",
-                      "docs/README.md": "r", "docs/x.md": "x"})
+                      "docs/README.md": "r", "docs/x.md": "x", "tmp/a/b": "b", "tmp/a/c": "c",
+                      "tmp/d/e": "e"})
     (ctx / ".dockerignore").write_text("*.key\nlogs/*.log\n!logs/keep.log\ndocs/*.md\n"
-                                       "!docs/README.md\n")
+                                       "!docs/README.md\ntmp\n!tmp/a/c\n")
     (tmp_path / "outside.txt").write_text("outside")
     os.symlink(str(tmp_path / "outside.txt"), ctx / "abs-link")
     os.symlink("../outside.txt", ctx / "rel-link")
@@ -301,6 +302,8 @@ def test_dockerignore_and_context_escapes(lamina: Run, ctx: Path, image_tree: Re
     tree, _ = image_tree("ignored")
     assert "c/keep.txt" in tree and "c/logs/keep.log" in tree and "c/docs/README.md" in tree
     assert "c/secret.key" not in tree and "c/logs/a.log" not in tree and "c/docs/x.md" not in tree
+    # An ignored directory: only what an exception brings back, with its parents.
+    assert {k for k in tree if k.startswith("c/tmp")} == {"c/tmp", "c/tmp/a", "c/tmp/a/c"}
     assert tree["c/abs-link"][0] == "symlink"  # copied as links, never followed
     for dockerfile, message in [
         ("FROM scratch\nCOPY secret.key /\n", "file not found in build context or excluded"),

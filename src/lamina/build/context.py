@@ -133,10 +133,10 @@ class BuildContext:
         elif stat.S_ISDIR(st.st_mode):
             for name in self.tree.listdir(entry.parts):
                 child = (*entry.parts, name)
-                if not self.included(child):
-                    continue
                 sub = self.tree.lstat(child)
-                if sub is not None:
+                if sub is None:
+                    continue
+                if self.included(child) or (sub.is_dir and self.ignore.has_exceptions):
                     self._hash(sub, h)
         else:
             h.update(str(st.st_rdev).encode())

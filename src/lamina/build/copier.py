@@ -28,6 +28,8 @@ class CopyOptions:
     owner: tuple[int, int] | None = None  # None: keep the source's
     chmod: int | None = None
     include: Include | None = None  # .dockerignore, on source paths
+    # Exceptions (!pattern) may bring back files below an ignored directory: look inside.
+    descend_excluded: bool = False
 
 
 class Copier:
@@ -63,11 +65,27 @@ class Copier:
         include = self.options.include
         for name in tree.listdir(parts):
             child = (*parts, name)
-            if include is not None and not include(child):
-                continue
             entry = tree.lstat(child)
-            if entry is not None:
-                self._entry(tree, entry, fd, name)
+            if entry is None:
+                continue
+            if include is not None and not include(child):
+                if entry.is_dir and self.options.descend_excluded:
+                    self._excluded_dir(tree, entry, fd, name)
+                continue
+            self._entry(tree, entry, fd, name)
+
+    def _excluded_dir(self, tree: MergedTree, entry: Entry, parent: int, name: str) -> None:
+        """An ignored directory, kept only if files below it are brought back."""
+        fd = self._make_dir(parent, name)
+        try:
+            self._children(tree, entry.parts, fd)
+            empty = not os.listdir(fd)
+            if not empty:
+                self._finish(fd, entry.st)
+        finally:
+            os.close(fd)
+        if empty:
+            os.rmdir(name, dir_fd=parent)
 
     def _entry(self, tree: MergedTree, entry: Entry, parent: int, name: str) -> None:
         st = entry.st

@@ -88,8 +88,9 @@ class StepRunner:
             else:
                 material.append(["src", path])
             shown_sources.append(path)
-        options = CopyOptions(owner, chmod,
-                              source_ctx.included if source_ctx is b.context else None)
+        ignore = source_ctx.ignore if source_ctx is b.context else None
+        options = CopyOptions(owner, chmod, source_ctx.included if ignore else None,
+                              descend_excluded=bool(ignore and ignore.has_exceptions))
         flag_text = "".join(f"{f} " for f in node.flags if not f.startswith("--link"))
         created_by = f"{kw} {flag_text}{' '.join(shown_sources)} {dest} # buildkit"
         workdir = str(run.state.config.get("WorkingDir") or "/")
