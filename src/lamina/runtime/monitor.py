@@ -37,6 +37,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
@@ -111,7 +112,7 @@ class Monitor:
             with suppress(OSError):  # kept for whoever investigates
                 (self.cdir.path / "monitor.log").write_text(traceback.format_exc())
             self.send({"error": f"container monitor failed: {exc}", "code": 125})
-            with suppress(Exception):
+            with suppress(OSError, ContainerError, subprocess.SubprocessError):
                 self._cleanup()
             return 1
         return 0
