@@ -44,6 +44,9 @@ COPY d?r/sub/* /globbed/
 ADD arch.tar /unpacked/
 ADD arch.tar plain.txt /both/
 COPY ["a.txt", "/json form/"]
+COPY dir/sub /new-sub
+COPY dir /tmp
+COPY --chown=5:5 dir /root/
 FROM base
 COPY --from=base /srv/app/a.txt /from-stage.txt
 USER app

@@ -209,6 +209,8 @@ def test_parse_errors(text: str, message: str) -> None:
     ("FROM x\nRUN --chown=1 a\n", "line 2: unknown flag: chown"),
     ("FROM x\nSHELL /bin/bash -c\n", "line 2: SHELL requires the arguments to be in JSON form"),
     ("FROM x\nUSER\n", "line 2: USER requires at least one argument"),
+    ("FROM x\nCMD\n", "line 2: CMD requires at least one argument"),
+    ("FROM x\nRUN\n", "line 2: RUN requires at least one argument"),
     ("FROM x\nCOPY --link=maybe a b\n", "expecting boolean value for flag link"),
     ("", "no instructions"),
     ("# just a comment\n", "no instructions"),

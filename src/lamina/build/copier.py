@@ -45,10 +45,10 @@ class Copier:
             contents_only = True
         parents = self.options.owner or (0, 0)
         if entry.is_dir and contents_only:
+            # The destination keeps its mode and owner, or is made 0755 (and --chown's owner)
+            # as buildah does: the source directory's own metadata is not copied.
             with self.upper.directory(dest, parents) as fd:
                 self._children(tree, entry.parts, fd)
-                if dest:
-                    self._finish(fd, entry.st)
             return
         with self.upper.directory(dest[:-1], parents) as parent:
             self._entry(tree, entry, parent, dest[-1])

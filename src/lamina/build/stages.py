@@ -131,8 +131,8 @@ def _check(node: Node) -> None:
             f"{kw.upper()} requires at least two arguments, but only one was provided. "
             "Destination could not be determined."
         )
-    if kw in ("run", "cmd", "entrypoint") and n == 0 and kw == "run":
-        raise node.error("RUN requires at least one argument")
+    if kw in ("run", "cmd", "entrypoint") and n == 0 and not node.json:
+        raise node.error(f"{kw.upper()} requires at least one argument")
     if kw in ("user", "workdir", "stopsignal", "maintainer", "expose", "volume", "arg",
               "shell") and n == 0:
         raise node.error(f"{kw.upper()} requires at least one argument")
