@@ -489,3 +489,28 @@ def test_rmi_force_with_containers(lamina: Run, image: Image) -> None:
     # The stopped container still runs from its image, by ID.
     assert lamina("start", "-a", "stopped").code == 0
     assert lamina("images", "-q", "--no-trunc").out == f"{image_id}\n"
+
+
+def test_killed_monitor_leaves_a_consistent_record(lamina: Run, image: Image,
+                                                   store_root: Path) -> None:
+    import signal
+
+    image()
+    container_id = lamina("run", "-d", "busybox", "sleep", "30").out.strip()
+    data = json.loads(lamina("inspect", container_id).out)[0]
+    init_pid = data["State"]["Pid"]
+    from lamina.store import Store
+
+    with Store(store_root) as store:
+        record = store.containers.get(container_id)
+        assert record is not None and record.monitor_pid
+        monitor = record.monitor_pid
+    os.kill(monitor, signal.SIGKILL)
+    _wait_for(lambda: not Path(f"/proc/{monitor}").exists()
+              or "Z" in Path(f"/proc/{monitor}/stat").read_text().split()[2])
+    status = lamina("ps", "-a", "--format", "{{.Status}}").out
+    assert status.startswith("Exited (255)")
+    # Its container does not run on, unwatched; nothing stays mounted.
+    _wait_for(lambda: not Path(f"/proc/{init_pid}").exists()
+              or "Z" in Path(f"/proc/{init_pid}/stat").read_text().split()[2])
+    assert not mounts_under(store_root)
