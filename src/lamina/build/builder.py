@@ -163,8 +163,9 @@ class Builder:
             "BUILDVARIANT": p.variant or "", "TARGETPLATFORM": str(p), "TARGETOS": p.os,
             "TARGETARCH": p.architecture, "TARGETVARIANT": p.variant or "",
         }
+        automatic = dict(args)  # "ARG TARGETARCH" keeps its value, as in BuildKit
         for node in self.plan.meta_args:
-            for name, value in self._arg_values(node, args, {}):
+            for name, value in self._arg_values(node, args, automatic):
                 if value is not None:
                     args[name] = value
                 else:

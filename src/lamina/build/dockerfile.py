@@ -136,7 +136,7 @@ def parse(text: str) -> Dockerfile:
         node = _node(line, number, i, directives.escape)
         if node.keyword in HEREDOC_INSTRUCTIONS and "<<" in line:
             docs: list[Heredoc] = []
-            for name, chomp, expand in _heredoc_names(node):
+            for name, chomp, expand in _heredoc_names(node, directives.escape):
                 body: list[str] = []
                 for j in range(i, len(lines) + 1):
                     if j == len(lines):
@@ -383,13 +383,13 @@ _ARG_PARSERS = {
 }
 
 
-def _heredoc_names(node: Node) -> list[tuple[str, bool, bool]]:
+def _heredoc_names(node: Node, escape: str) -> list[tuple[str, bool, bool]]:
     """The heredocs a RUN/COPY/ADD line opens: (delimiter, chomp, expand), in order."""
     if node.json:
         return []
     found: list[tuple[str, bool, bool]] = []
     text = node.original.split(None, 1)[1] if " " in node.original else ""
-    for word in split_quoted(text, "\\"):
+    for word in split_quoted(text, escape):
         heredoc = parse_heredoc(word)
         if heredoc is not None:
             found.append(heredoc)
