@@ -379,7 +379,7 @@ class _Extraction:
     def file_later(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
         """Make a new small file on a writer thread (see ``_Writers``)."""
         data = self.source.read_at(m.offset_data, m.size, m.name)
-        dfd = os.open(".", _DIR, dir_fd=pfd)  # the job's own: the tree may close ``pfd``
+        dfd = os.dup(pfd)  # the job's own: the tree may close ``pfd`` meanwhile
 
         def job() -> None:
             def make() -> None:
