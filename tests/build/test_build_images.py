@@ -434,3 +434,15 @@ def test_missing_context_and_dockerfile(lamina: Run, tmp_path: Path, ctx: Path) 
     assert result.code == 1 and "Dockerfile" in result.err
     result = lamina("build", "-t", "Bad:Name", str(ctx))
     assert result.code == 1 and "invalid reference format" in result.err
+
+
+def test_copy_keeps_file_capabilities_and_user_xattrs(lamina: Run, ctx: Path,
+                                                     layer_tars: Any) -> None:
+    write_files(ctx, {"tool": "t"})
+    try:
+        os.setxattr(ctx / "tool", "user.origin", b"context")
+    except OSError:
+        pytest.skip("the filesystem of the test has no user xattrs")
+    build(lamina, ctx, "FROM scratch\nCOPY tool /tool\n", "-t", "xattrs")
+    (member,) = layer_tars("xattrs")[0]
+    assert member.pax_headers.get("SCHILY.xattr.user.origin") == "context"

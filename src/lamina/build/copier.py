@@ -4,7 +4,8 @@ new layer of a COPY or ADD step.
 Sources are read through ``MergedTree`` and written into ``UpperDir`` below descriptors it
 opened, never following a symlink on either side. Ownership is ``--chown``'s, else 0:0 for the
 build context and the source's own for other stages and archives; modes are ``--chmod``'s or
-the source's; modification times are kept (``SOURCE_DATE_EPOCH`` clamps them later).
+the source's; modification times and the xattrs a layer may carry (file capabilities, ACLs,
+``user.*``) are kept (``SOURCE_DATE_EPOCH`` clamps the times later).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from lamina.build.rootfs import Entry, MergedTree, Parts, UpperDir
 from lamina.errors import BuildError
+from lamina.image.layer import read_xattrs
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
@@ -107,6 +109,8 @@ class Copier:
                               | os.O_CLOEXEC, 0o600, dir_fd=parent)
                 try:
                     _copy_data(src, dst)
+                    for key, value in read_xattrs(src).items():
+                        os.setxattr(dst, key, value)
                     self._finish(dst, st)
                 finally:
                     os.close(dst)
