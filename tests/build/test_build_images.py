@@ -446,3 +446,12 @@ def test_copy_keeps_file_capabilities_and_user_xattrs(lamina: Run, ctx: Path,
     build(lamina, ctx, "FROM scratch\nCOPY tool /tool\n", "-t", "xattrs")
     (member,) = layer_tars("xattrs")[0]
     assert member.pax_headers.get("SCHILY.xattr.user.origin") == "context"
+
+
+def test_copy_keeps_hard_links(lamina: Run, ctx: Path, layer_tars: Any) -> None:
+    write_files(ctx, {"d/one": "same"})
+    os.link(ctx / "d/one", ctx / "d/two")
+    build(lamina, ctx, "FROM scratch\nCOPY d /d\n", "-t", "links")
+    members = {m.name: m for m in layer_tars("links")[0]}
+    assert members["d/one"].isfile()
+    assert members["d/two"].islnk() and members["d/two"].linkname == "d/one"

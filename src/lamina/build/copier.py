@@ -38,6 +38,8 @@ class Copier:
     def __init__(self, upper: UpperDir, options: CopyOptions) -> None:
         self.upper = upper
         self.options = options
+        # Files with several links, by source inode: where the first copy went.
+        self._links: dict[tuple[int, int], Parts] = {}
 
     def copy(self, tree: MergedTree, entry: Entry, dest: Parts, *, contents_only: bool) -> None:
         """Copy ``entry`` to ``dest`` (resolved); a directory's contents if ``contents_only``."""
@@ -50,10 +52,10 @@ class Copier:
             # The destination keeps its mode and owner, or is made 0755 (and --chown's owner)
             # as buildah does: the source directory's own metadata is not copied.
             with self.upper.directory(dest, parents) as fd:
-                self._children(tree, entry.parts, fd)
+                self._children(tree, entry.parts, fd, dest)
             return
         with self.upper.directory(dest[:-1], parents) as parent:
-            self._entry(tree, entry, parent, dest[-1])
+            self._entry(tree, entry, parent, dest)
 
     def _owner(self, st: os.stat_result) -> tuple[int, int]:
         return self.options.owner if self.options.owner is not None else (st.st_uid, st.st_gid)
@@ -63,7 +65,7 @@ class Copier:
             return self.options.chmod
         return stat.S_IMODE(st.st_mode)
 
-    def _children(self, tree: MergedTree, parts: Parts, fd: int) -> None:
+    def _children(self, tree: MergedTree, parts: Parts, fd: int, dest: Parts) -> None:
         include = self.options.include
         for name in tree.listdir(parts):
             child = (*parts, name)
@@ -72,15 +74,16 @@ class Copier:
                 continue
             if include is not None and not include(child):
                 if entry.is_dir and self.options.descend_excluded:
-                    self._excluded_dir(tree, entry, fd, name)
+                    self._excluded_dir(tree, entry, fd, (*dest, name))
                 continue
-            self._entry(tree, entry, fd, name)
+            self._entry(tree, entry, fd, (*dest, name))
 
-    def _excluded_dir(self, tree: MergedTree, entry: Entry, parent: int, name: str) -> None:
+    def _excluded_dir(self, tree: MergedTree, entry: Entry, parent: int, dest: Parts) -> None:
         """An ignored directory, kept only if files below it are brought back."""
+        name = dest[-1]
         fd = self._make_dir(parent, name)
         try:
-            self._children(tree, entry.parts, fd)
+            self._children(tree, entry.parts, fd, dest)
             empty = not os.listdir(fd)
             if not empty:
                 self._finish(fd, entry.st)
@@ -89,19 +92,28 @@ class Copier:
         if empty:
             os.rmdir(name, dir_fd=parent)
 
-    def _entry(self, tree: MergedTree, entry: Entry, parent: int, name: str) -> None:
+    def _entry(self, tree: MergedTree, entry: Entry, parent: int, dest: Parts) -> None:
         st = entry.st
         mode = st.st_mode
+        name = dest[-1]
         if stat.S_ISDIR(mode):
             fd = self._make_dir(parent, name)
             try:
-                self._children(tree, entry.parts, fd)
+                self._children(tree, entry.parts, fd, dest)
                 self._finish(fd, st)
             finally:
                 os.close(fd)
             return
         _remove(parent, name)
         uid, gid = self._owner(st)
+        if st.st_nlink > 1 and not stat.S_ISLNK(mode):
+            first = self._links.get((st.st_dev, st.st_ino))
+            if first is not None:
+                with self.upper.directory(first[:-1]) as fd:
+                    os.link(first[-1], name, src_dir_fd=fd, dst_dir_fd=parent,
+                            follow_symlinks=False)
+                return
+            self._links[(st.st_dev, st.st_ino)] = dest
         if stat.S_ISREG(mode):
             src = tree.open_file(entry)
             try:
