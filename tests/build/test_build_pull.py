@@ -41,3 +41,18 @@ def test_from_and_copy_from_pull_missing_images(lamina: Run, busybox: str, regis
     again = lamina("build", "--pull", "-t", "pulled", str(ctx))
     assert again.code == 0, again.err
     assert all(s.startswith("CACHED") for s in steps(again.out)[1:])  # same base: cache hits
+
+
+def test_from_platform_other_than_the_stored_image_pulls(lamina: Run, busybox: str,
+                                                         registry: Server, tmp_path: Path) -> None:
+    remote = f"{registry.host}/base/busybox:1"
+    assert lamina("tag", busybox, remote).code == 0
+    assert lamina("push", remote).code == 0
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM --platform=$BUILDPLATFORM {remote}\nLABEL a=b\n")
+    assert lamina("build", str(ctx)).code == 0
+    (ctx / "Dockerfile").write_text(f"FROM --platform=linux/s390x {remote}\nLABEL a=b\n")
+    result = lamina("build", str(ctx))
+    assert result.code == 1  # the registry has no s390x image: asked for, not taken from here
+    assert "s390x" in result.err

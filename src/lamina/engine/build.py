@@ -17,11 +17,12 @@ from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 from lamina.engine.ingest import cleanup_on_failure
 from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
+from lamina.model.platform import Platform
 from lamina.model.reference import Reference
 
 if TYPE_CHECKING:
     from lamina.engine import Engine
-    from lamina.store import Store
+    from lamina.store import ImageRecord, Store
 
 
 @dataclass
@@ -147,8 +148,18 @@ def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> 
     store: Store = engine.store
     if not pull:
         try:
-            return store.resolve(name).id
+            record = store.resolve(name)
         except NotFound:
-            pass
+            record = None
+        if record is not None and (platform is None or _matches(record, platform)):
+            return record.id
     engine.pull(name, platform=platform)
     return store.resolve(name).id
+
+
+def _matches(record: ImageRecord, platform: str) -> bool:
+    """Whether a stored image is of the platform FROM --platform asks for."""
+    wanted = Platform.parse(platform)
+    if not record.os or not record.architecture:
+        return True  # an image that does not say: take it as it is
+    return wanted.matches(Platform(record.os, record.architecture, record.variant))
