@@ -165,6 +165,9 @@ def write_layout(directory: Path, tars: list[bytes], tag: str) -> int:
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    # Every run starts with nothing dirty in the page cache: the writeback of an earlier run
+    # (of any tool) would otherwise slow down this one's file creations.
+    os.sync()
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
@@ -206,6 +209,7 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
     times: dict[str, list[float]] = {"lamina": [], "skopeo": []}
     if podman:
         times["podman"] = []
+    runroots: list[Path] = []
     for trial in range(trials):
         dest = work / f"trial-{name}-{trial}"
         runroot = Path(tempfile.mkdtemp(prefix="lbp-"))  # podman wants it short
@@ -218,10 +222,12 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
             times["podman"].append(timed([podman, "--root", str(dest / "podman-root"),
                                           "--runroot", str(runroot), "pull", "-q",
                                           "--tls-verify=false", ref]))
-            subprocess.run([podman, "--root", str(dest / "podman-root"), "--runroot",
-                            str(runroot), "system", "reset", "-f"],
-                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(dest, ignore_errors=True)
+        # Trials are removed only at the end: deleting hundreds of MB between runs (with
+        # online discard, as on this machine's ext4) slows the next run's file creations.
+        runroots.append(runroot)
+    for trial in range(trials):
+        shutil.rmtree(work / f"trial-{name}-{trial}", ignore_errors=True)
+    for runroot in runroots:
         shutil.rmtree(runroot, ignore_errors=True)
     medians = {tool: statistics.median(values) for tool, values in times.items()}
     for tool, value in medians.items():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lamina.errors import LaminaError, TransportError
-from lamina.remote.options import RemoteOptions
+from lamina.remote.options import RemoteOptions, is_loopback
 
 if TYPE_CHECKING:
     import httpx
@@ -96,7 +96,8 @@ class Transport:
             # identity: digests are taken over the bytes as stored, never a re-encoding.
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            trust_env=False,
+            # HTTP(S)_PROXY and NO_PROXY are honoured as docker does, never for loopback.
+            trust_env=not is_loopback(self.host),
         )
 
     def _ssl_context(self) -> ssl.SSLContext:
