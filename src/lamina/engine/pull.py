@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage, RemoteLayer
     from lamina.remote.registry import Repository
+    from lamina.remote.transport import Transport
     from lamina.store.partial import PartialBlob
 
 
@@ -123,7 +124,7 @@ class Session:
         self.ref = ref
         self.options = options
         self.push = push
-        self._transports: list[object] = []
+        self._transports: list[Transport] = []
 
     def repository(self, base_url: str) -> Repository:
         from lamina.remote import credentials
@@ -171,7 +172,7 @@ class Session:
 
     def close(self) -> None:
         for transport in self._transports:
-            transport.close()  # type: ignore[attr-defined]
+            transport.close()
 
     def __enter__(self) -> Session:
         return self

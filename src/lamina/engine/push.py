@@ -19,6 +19,7 @@ from lamina.store import ImageRecord, Store
 
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
+    from lamina.remote.registry import Repository
 
 Progress = Callable[[PullEvent], None]
 
@@ -64,13 +65,11 @@ def _local(store: Store, ref: Reference) -> ImageRecord:
             from None
 
 
-def _push_one(store: Store, repository: object, ref: Reference, record: ImageRecord,
+def _push_one(store: Store, repository: Repository, ref: Reference, record: ImageRecord,
               report: Progress) -> PushResult:
     from lamina.remote.push import push_image
-    from lamina.remote.registry import Repository
     from lamina.store.view import StoreImage
 
-    assert isinstance(repository, Repository)
     image = StoreImage(store.blobs, record)
     sources = _mount_sources(store, ref)
 
