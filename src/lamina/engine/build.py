@@ -63,7 +63,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
                            source_date_epoch=sde)
-    with store.lease(), cleanup_on_failure(store), store.scratch.directory("context") as tmp:
+    with cleanup_on_failure(store), store.lease(), store.scratch.directory("context") as tmp:
         root, text = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
 
