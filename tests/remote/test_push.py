@@ -127,3 +127,34 @@ def test_htpasswd_with_docker_config_credentials(cncf_htpasswd: Server, store: S
     with Store(tmp_path / "other") as other:
         [pulled] = pull(other, name, options)
         assert pulled.image_id == image.config_digest
+
+
+def test_token_auth_registry(store: Store, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """lamina's registry handing out Bearer tokens: push and pull with a login, and an
+    anonymous pull refused."""
+    from registry.servers import lamina_server
+
+    set_user(tmp_path / "users", "bob", "builder", rounds=4)
+    config = tmp_path / "registry.toml"
+    config.write_text(f'[auth]\nkind = "token"\nhtpasswd = "{tmp_path / "users"}"\n')
+    options = RemoteOptions(retries=1, backoff=0.01, certs_dirs=())
+    with lamina_server(tmp_path / "root", config=config) as server:
+        server.start(tmp_path / "server.log")
+        image = make_image([{"token": b"t" * 100}, {"more": b"m"}])
+        name = f"{server.host}/team/app:1"
+        load_into(store, tmp_path, image, name)
+        docker_config = tmp_path / "docker-config"
+        docker_config.mkdir(exist_ok=True)
+        auth = base64.b64encode(b"bob:builder").decode()
+        (docker_config / "config.json").write_text(
+            json.dumps({"auths": {server.host: {"auth": auth}}}))
+        monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
+        [pushed] = push(store, name, options)
+        assert pushed.digest == image.manifest_digest
+        with Store(tmp_path / "other") as other:
+            [pulled] = pull(other, name, options)
+            assert pulled.image_id == image.config_digest
+            monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nobody"))
+            with pytest.raises(Denied, match="pull access denied"):
+                pull(other, f"{server.host}/team/app:1", options)
