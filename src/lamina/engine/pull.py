@@ -210,7 +210,7 @@ def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Pl
             record = store.put_image(config, manifest, records)
             if top is not image.fetched:
                 store.add_manifest(top.digest, top.media_type, len(top.raw), record.id)
-            if ref.tag is not None:
+            if ref.tag is not None and ref.digest is None:  # name:tag@digest: by digest only
                 store.tag(record.id, ref)
             store.add_repo_digest(record.id, ref.repository, top.digest)
         finally:
