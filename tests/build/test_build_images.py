@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import tarfile
 from collections.abc import Callable
@@ -399,6 +400,9 @@ def test_context_and_dockerfile_from_stdin(lamina: Run, ctx: Path, tmp_path: Pat
     assert result.code == 0, result.err
     tree, _ = image_tree("stdin")
     assert tree["x"][4] == sha(b"from stdin")
+    result = lamina("build", "-t", "xz", "-", stdin=lzma.compress(context))
+    assert result.code == 0, result.err
+    assert image_tree("xz")[0]["x"][4] == sha(b"from stdin")
     result = lamina("build", "-t", "plain", "-", stdin=b"FROM scratch\nLABEL only=dockerfile\n")
     assert result.code == 0, result.err
     write_files(ctx, {"y": "y"})

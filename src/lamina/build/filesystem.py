@@ -103,7 +103,8 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _open_archive(fd: int) -> IO[bytes]:
+def open_archive(fd: int) -> IO[bytes]:
+    """A reader of the uncompressed bytes of a file (gzip, bzip2, xz, zstd or plain)."""
     raw = os.fdopen(fd, "rb")
     kind = _sniff(raw.peek(8)[:8])
     if kind == "bzip2":
@@ -117,7 +118,8 @@ def _open_archive(fd: int) -> IO[bytes]:
     return raw
 
 
-def _is_tar(stream: IO[bytes]) -> bool:
+def is_tar(stream: IO[bytes]) -> bool:
+    """Whether the stream starts with a valid tar header (reads 512 bytes)."""
     try:
         block = stream.read(512)
     except (OSError, EOFError, ValueError, lzma.LZMAError):
@@ -133,13 +135,13 @@ def _is_tar(stream: IO[bytes]) -> bool:
 
 def _unpack_archive(tree: MergedTree, entry: Entry, directory: Path) -> MergedTree | None:
     """ADD's local archives: a tar (plain, gzip, bzip2, xz, zstd) unpacked safely, or None."""
-    with _open_archive(tree.open_file(entry)) as probe:
-        if not _is_tar(probe):
+    with open_archive(tree.open_file(entry)) as probe:
+        if not is_tar(probe):
             return None
     from lamina.store.extract import extract_layer
 
     os.mkdir(directory, 0o755)
-    with _open_archive(tree.open_file(entry)) as stream:
+    with open_archive(tree.open_file(entry)) as stream:
         try:
             extract_layer(cast(BinaryIO, stream), directory, whiteouts="apply")
         except (OSError, EOFError, lzma.LZMAError) as exc:

@@ -7,8 +7,8 @@ lamina can pull), and the tags of the result.
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,23 +88,23 @@ def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path) -> tuple
     if request.context == "-":
         if stdin is None:
             raise InvalidArgument("no context on stdin")
-        data = stdin.read()
         root = tmp / "context"
         os.mkdir(root, 0o755)
-        if _looks_like_archive(data):
-            _unpack_context(data, root)
-        else:
-            if request.dockerfile not in (None, "-"):
-                raise InvalidArgument("a Dockerfile on stdin leaves no context for -f")
-            return root, data.decode("utf-8", "surrogateescape")
-    else:
-        root = Path(request.context)
-        if not root.is_dir():
-            raise NotFound(f'unable to prepare context: path "{request.context}" not found')
-        if request.dockerfile == "-":
-            if stdin is None:
-                raise InvalidArgument("no Dockerfile on stdin")
-            return root, stdin.read().decode("utf-8", "surrogateescape")
+        received = tmp / "stdin"
+        with open(received, "wb") as f:
+            shutil.copyfileobj(stdin, f, 1 << 20)
+        if _unpack_context(received, root):
+            return root, _read_dockerfile(root, request.dockerfile)
+        if request.dockerfile not in (None, "-"):
+            raise InvalidArgument("a Dockerfile on stdin leaves no context for -f")
+        return root, received.read_text(encoding="utf-8", errors="surrogateescape")
+    root = Path(request.context)
+    if not root.is_dir():
+        raise NotFound(f'unable to prepare context: path "{request.context}" not found')
+    if request.dockerfile == "-":
+        if stdin is None:
+            raise InvalidArgument("no Dockerfile on stdin")
+        return root, stdin.read().decode("utf-8", "surrogateescape")
     return root, _read_dockerfile(root, request.dockerfile)
 
 
@@ -126,21 +126,18 @@ def _read_dockerfile(root: Path, name: str | None) -> str:
                    f"lstat {shown}: no such file or directory")
 
 
-def _looks_like_archive(data: bytes) -> bool:
-    if data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd":
-        return True
-    return len(data) >= 512 and data[257:262] == b"ustar"
-
-
-def _unpack_context(data: bytes, root: Path) -> None:
-    from lamina.image.compression import open_decompressed
+def _unpack_context(archive: Path, root: Path) -> bool:
+    """Unpack a context tar (plain, gzip, bzip2, xz, zstd) into ``root``; False if it is not
+    one (then it is a Dockerfile)."""
+    from lamina.build.filesystem import is_tar, open_archive
     from lamina.store.extract import extract_layer
 
-    stream = open_decompressed(cast(BinaryIO, io.BytesIO(data)), None, 64 * 1024**3)
-    try:
+    with open_archive(os.open(archive, os.O_RDONLY | os.O_CLOEXEC)) as probe:
+        if not is_tar(probe):
+            return False
+    with open_archive(os.open(archive, os.O_RDONLY | os.O_CLOEXEC)) as stream:
         extract_layer(cast(BinaryIO, stream), root, whiteouts="apply")
-    finally:
-        stream.close()
+    return True
 
 
 def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> Digest:
