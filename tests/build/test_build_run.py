@@ -79,6 +79,11 @@ def test_run_sees_env_args_user_and_workdir(lamina: Run, ctx: Path, busybox: str
         "RUN <<EOF\n"
         "echo heredoc > heredoc.txt\n"
         "EOF\n"
+        "RUN cat > multi.txt <<EOF && cat >> multi.txt <<-'RAW'\n"
+        "first $NAME\n"
+        "EOF\n"
+        "\tsecond $NAME\n"
+        "\tRAW\n"
         "RUN <<EOF\n"
         "#!/bin/sh\n"
         "echo script > script.txt\n"
@@ -91,6 +96,7 @@ def test_run_sees_env_args_user_and_workdir(lamina: Run, ctx: Path, busybox: str
     assert contents["home/app/exec.txt"] == b"exec form\n"
     assert contents["home/app/heredoc.txt"] == b"heredoc\n"
     assert contents["home/app/script.txt"] == b"script\n"
+    assert contents["home/app/multi.txt"] == b"first world\nsecond $NAME\n"
     assert not [name for name in tree if "lamina-heredoc" in name]
 
 

@@ -204,5 +204,6 @@ class StepRunner:
             if content.startswith("#!"):
                 return [], content
             return [*shell, content], None
-        body = "".join(h.content + h.name + "\n" for h in node.heredocs)
-        return [*shell, text + "\n" + body], None
+        # The shell reads the heredocs itself, from the line put back together as BuildKit does.
+        full = text + "".join("\n" + h.content + h.name for h in node.heredocs)
+        return [*shell, full], None
