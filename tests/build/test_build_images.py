@@ -86,6 +86,8 @@ def test_chown_by_name_through_the_images_passwd(lamina: Run, ctx: Path, busybox
     write_files(ctx, {"f": "x"})
     build(lamina, ctx, f"FROM {busybox}\nCOPY --chown=app:staff f /f1\nCOPY --chown=app f /f2\n"
                        "COPY --chown=nobody:1 f /f3\n", "-t", "owned")
+    build(lamina, ctx, f"FROM scratch\nCOPY --from={busybox} /home /from-image\n", "-t", "img")
+    assert image_tree("img")[0]["from-image/app"][2:4] == (1000, 1000)  # owners kept
     tree, _ = image_tree("owned")
     assert tree["f1"][2:4] == (1000, 50)
     assert tree["f2"][2:4] == (1000, 1000)
