@@ -146,3 +146,12 @@ def test_user_and_workdir_seen_by_lamina_run(lamina: Run, ctx: Path, busybox: st
                     "id -u; pwd; cat f; test -e /etc/group || echo gone")
     assert result.code == 0, result.err
     assert result.out.split() == ["1000", "/srv/app", "built", "gone"]
+
+
+def test_onbuild_run_trigger(lamina: Run, ctx: Path, busybox: str,
+                             read_files: Callable[[str], dict[str, bytes]]) -> None:
+    build(lamina, ctx, f"FROM {busybox}\nONBUILD RUN echo triggered > /t\n", "-t", "trigger")
+    out = build(lamina, ctx, "FROM trigger\nRUN cat /t\n", "-t", "triggered")
+    assert "[1/2] ONBUILD RUN echo triggered > /t" in out
+    assert read_files("triggered")["t"] == b"triggered\n"
+    assert "t" not in read_files("trigger")  # the parent itself only carries the trigger
