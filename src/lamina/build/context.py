@@ -20,7 +20,8 @@ from pathlib import Path
 
 from lamina.build.dockerignore import DockerIgnore
 from lamina.build.rootfs import Entry, MergedTree, Parts
-from lamina.errors import BuildError
+from lamina.errors import BuildError, InvalidArgument
+from lamina.image.layer import clean_path
 
 _WILDCARDS = "*?["
 
@@ -31,18 +32,11 @@ def has_wildcards(path: str) -> bool:
 
 def context_parts(path: str, keyword: str = "COPY") -> Parts:
     """The components of a source path in the context; refuse any that climbs out."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise BuildError(f"{keyword} failed: forbidden path outside the build context: "
-                                 f"{path}")
-            parts.pop()
-            continue
-        parts.append(part)
-    return tuple(parts)
+    try:
+        return clean_path(path, what="source")
+    except InvalidArgument:
+        raise BuildError(f"{keyword} failed: forbidden path outside the build context: "
+                         f"{path}") from None
 
 
 class BuildContext:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.errors import BuildError
-from lamina.image.layer import is_opaque
+from lamina.image.layer import clean_path, is_opaque
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_LINKS = 40
@@ -35,16 +35,7 @@ Parts = tuple[str, ...]
 
 def split_path(path: str) -> Parts:
     """The components of a path inside a root: ``..`` stops at the root."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return tuple(parts)
+    return clean_path("/" + path, what="path")
 
 
 def is_whiteout(st: os.stat_result) -> bool:
