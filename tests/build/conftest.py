@@ -4,11 +4,9 @@ readers that turn an image's layers into one file tree, whiteouts applied, to co
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import posixpath
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from buildhelp import CONTENTS, Tree, tree_of_docker_archive
 
 from cli.conftest import Result, Run, lamina, store_root  # noqa: F401
 
@@ -25,12 +24,6 @@ APPLETS = ("sh", "echo", "cat", "ls", "rm", "mkdir", "touch", "chmod", "chown", 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n" \
          b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = b"root:x:0:\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n"
-
-# path -> (type, mode, uid, gid, content digest or link target)
-Tree = dict[str, tuple[str, int, int, int, str]]
-# content digest -> content, of every file read so far
-CONTENTS: dict[str, bytes] = {}
-
 
 def busybox_tar() -> bytes:
     """A one-layer busybox rootfs, every entry root-owned with a fixed time."""
@@ -58,6 +51,14 @@ def busybox_tar() -> bytes:
 
 
 @pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    """An empty build context directory."""
+    root = tmp_path / "ctx"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
 def busybox(lamina: Run, tmp_path: Path) -> str:  # noqa: F811
     if not os.path.exists(BUSYBOX):
         pytest.skip("needs a static busybox (busybox-static)")
@@ -66,60 +67,6 @@ def busybox(lamina: Run, tmp_path: Path) -> str:  # noqa: F811
     result = lamina("import", "-c", 'CMD ["sh"]', str(archive), "busybox:test")
     assert result.code == 0, result.err
     return "busybox:test"
-
-
-def apply_layer(tree: Tree, tar: tarfile.TarFile) -> None:
-    for member in tar:
-        name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
-        if name in (".", ""):
-            continue
-        parent, base = posixpath.split(name)
-        prefix = parent + "/" if parent else ""
-        if base == ".wh..wh..opq":
-            for key in [k for k in tree if k.startswith(prefix) and k != parent]:
-                del tree[key]
-            continue
-        if base.startswith(".wh."):
-            gone = prefix + base[4:]
-            for key in [k for k in tree if k == gone or k.startswith(gone + "/")]:
-                del tree[key]
-            continue
-        if not member.isdir():
-            for key in [k for k in tree if k == name or k.startswith(name + "/")]:
-                del tree[key]
-        if member.isreg():
-            f = tar.extractfile(member)
-            assert f is not None
-            data = f.read()
-            value = hashlib.sha256(data).hexdigest()
-            CONTENTS[value] = data
-            kind = "file"
-        elif member.islnk():
-            value, kind = tree[posixpath.normpath(member.linkname.lstrip("/"))][4], "file"
-        elif member.issym():
-            value, kind = member.linkname, "symlink"
-        elif member.isdir():
-            value, kind = "", "dir"
-        else:
-            value, kind = f"{member.devmajor}:{member.devminor}", "node"
-        tree[name] = (kind, member.mode & 0o7777, member.uid, member.gid, value)
-
-
-def tree_of_docker_archive(path: Path) -> tuple[Tree, dict[str, Any]]:
-    """The merged files and the config of the (first) image of a docker archive."""
-    with tarfile.open(path) as archive:
-        def read(name: str) -> bytes:
-            f = archive.extractfile(name)
-            assert f is not None
-            return f.read()
-
-        manifest = json.loads(read("manifest.json"))[0]
-        config = json.loads(read(manifest["Config"]))
-        tree: Tree = {}
-        for layer in manifest["Layers"]:
-            with tarfile.open(fileobj=io.BytesIO(read(layer)), mode="r:*") as tar:
-                apply_layer(tree, tar)
-    return tree, config
 
 
 @pytest.fixture

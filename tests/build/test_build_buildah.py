@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from buildhelp import runc_available, tar_of, write_files
-from conftest import tree_of_docker_archive
+from buildhelp import runc_available, tar_of, tree_of_docker_archive, write_files
 
 from cli.conftest import Run
 

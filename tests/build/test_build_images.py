@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from buildhelp import steps, tar_of, write_files
+from buildhelp import build_ok, steps, tar_of, write_files
 
 from cli.conftest import Run
 
@@ -26,21 +26,13 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> Path:
-    root = tmp_path / "ctx"
-    root.mkdir()
-    return root
-
-
 def build(lamina: Run, ctx: Path, dockerfile: str, *args: str) -> tuple[str, str]:
-    (ctx / "Dockerfile").write_text(dockerfile)
-    result = lamina("build", *args, str(ctx))
-    assert result.code == 0, result.out + result.err
+    """Build; return the image ID and the output."""
+    out = build_ok(lamina, ctx, dockerfile, *args)
     if "-q" in args:
-        return result.out.strip(), result.out
-    written = [line for line in result.out.splitlines() if line.startswith("writing image ")]
-    return written[-1].split()[2], result.out
+        return out.strip(), out
+    written = [line for line in out.splitlines() if line.startswith("writing image ")]
+    return written[-1].split()[2], out
 
 
 def inspect(lamina: Run, ref: str) -> dict[str, Any]:

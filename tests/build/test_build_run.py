@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from buildhelp import build_ok as build
 from buildhelp import runc_available, steps, write_files
 
 from cli.conftest import Run
@@ -22,20 +23,6 @@ pytestmark = [
 Tree = dict[str, tuple[str, int, int, int, str]]
 ReadTree = Callable[[str], tuple[Tree, dict[str, Any]]]
 Layers = Callable[[str], list[list[tarfile.TarInfo]]]
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Path:
-    root = tmp_path / "ctx"
-    root.mkdir()
-    return root
-
-
-def build(lamina: Run, ctx: Path, dockerfile: str, *args: str) -> str:
-    (ctx / "Dockerfile").write_text(dockerfile)
-    result = lamina("build", *args, str(ctx))
-    assert result.code == 0, result.out + result.err
-    return result.out
 
 
 def test_run_adds_changes_and_deletes_files(lamina: Run, ctx: Path, busybox: str,
