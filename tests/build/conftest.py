@@ -25,6 +25,7 @@ PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n" 
          b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = b"root:x:0:\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n"
 
+
 def busybox_tar() -> bytes:
     """A one-layer busybox rootfs, every entry root-owned with a fixed time."""
     buf = io.BytesIO()
