@@ -275,3 +275,22 @@ def test_pull_all_tags_follows_pagination(store: Store, options: RemoteOptions,
     results = pull(store, f"{registry.host}/{REPO}", options, all_tags=True)
     assert [r.reference.tag for r in results] == ["a", "b", "c"]
     assert [r.image_id for r in results] == [images[t].config_digest for t in "abc"]
+
+
+def test_platform_of_a_single_manifest_is_checked(store: Store, options: RemoteOptions,
+                                                  registry: FakeRegistry) -> None:
+    image = make_image([{"a": b"a"}], {"architecture": "arm64", "variant": "v8"})
+    registry.add_image(REPO, "1", image)
+    with pytest.raises(LaminaError, match="wanted linux/amd64, actual: linux/arm64"):
+        pull(store, f"{registry.host}/{REPO}:1", options, platform="linux/amd64")
+    [result] = pull(store, f"{registry.host}/{REPO}:1", options)  # no platform asked: taken
+    assert result.image_id == image.config_digest
+
+
+def test_tag_and_digest_pulls_by_digest_without_tagging(store: Store, options: RemoteOptions,
+                                                        registry: FakeRegistry) -> None:
+    image = make_image([{"a": b"a"}])
+    registry.add_image(REPO, None, image)
+    [result] = pull(store, f"{registry.host}/{REPO}:ignored@{image.manifest_digest}", options)
+    assert result.image_id == image.config_digest
+    assert store.resolve(result.image_id).tags == []
