@@ -83,19 +83,26 @@ def test_shared_layers_already_exist(cncf: Server, store: Store, options: Remote
     assert f"{own}: Already exists" in lines
 
 
+@pytest.mark.parametrize("fmt", [None, "v2s2"], ids=["oci-index", "docker-list"])
 def test_multi_arch_index(cncf: Server, store: Store, options: RemoteOptions,
-                          tmp_path: Path) -> None:
+                          tmp_path: Path, fmt: str | None) -> None:
     amd64 = make_image([{"arch": b"amd64"}], {"architecture": "amd64"})
     arm64 = make_image([{"arch": b"arm64"}], {"architecture": "arm64", "variant": "v8"})
     index = make_index([amd64, arm64])
-    skopeo_push(tmp_path, index, f"{cncf.host}/multi/arch:1")
-    [result] = pull(store, f"{cncf.host}/multi/arch:1", options, platform="linux/amd64")
+    repo = f"{cncf.host}/multi/{fmt or 'oci'}"
+    skopeo_push(tmp_path, index, f"{repo}:1", fmt)
+    [result] = pull(store, f"{repo}:1", options, platform="linux/amd64")
     assert result.image_id == amd64.config_digest
-    assert result.digest == index.digest  # the repo digest is the index's, as docker's
-    [result] = pull(store, f"{cncf.host}/multi/arch:1", options, platform="linux/arm64")
+    top = json.loads(store.blobs.read(result.digest))
+    expected = index.media_type if fmt is None else \
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert top["mediaType"] == expected
+    if fmt is None:
+        assert result.digest == index.digest  # the repo digest is the index's, as docker's
+    [result] = pull(store, f"{repo}:1", options, platform="linux/arm64")
     assert result.image_id == arm64.config_digest
     with pytest.raises(NotFound) as info:
-        pull(store, f"{cncf.host}/multi/arch:1", options, platform="linux/s390x")
+        pull(store, f"{repo}:1", options, platform="linux/s390x")
     assert "linux/s390x" in str(info.value)
     assert "linux/amd64, linux/arm64/v8" in str(info.value)
 
