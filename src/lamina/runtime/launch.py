@@ -6,6 +6,7 @@ caller gets the container's pid, and its output and tty when it attaches.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -69,15 +70,18 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     forward: list[tuple[int, int]] = []
     if attach is not None and attach.output:
         forward = [os.pipe(), os.pipe()]
-    # SQLite connections must not cross a fork (see Database.reopen): the monitor opens its own.
-    store.db.close()
+    # The monitor never uses the store's database: an SQLite connection must not cross a fork
+    # (its lock bookkeeping would be wrong in the child). It closes the inherited descriptors
+    # and leaves the recording to fresh processes (see lamina.runtime.state).
     try:
         pid = os.fork()
     except OSError:
-        store.db.reopen()
         unmount(cdir.rootfs)
         raise
     if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
+        # No collection in the child: finalising a copied object (an SQLite connection of the
+        # caller) would act on descriptors that are closed, or reused for something else.
+        gc.disable()
         code = 1
         try:
             keep = {0, 1, 2, theirs.fileno(), *(w for _, w in forward)}
@@ -92,7 +96,6 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
                 code = 0
         finally:
             os._exit(code)
-    store.db.reopen()
     theirs.close()
     for _, w in forward:
         os.close(w)

@@ -153,18 +153,6 @@ class Database:
         except sqlite3.Error as err:
             raise StorageError(f"cannot open the store database {self.path}: {err}") from err
 
-    def reopen(self) -> None:
-        """Open the connection again after ``close()``.
-
-        A process that forks a child which uses the store closes its connection first and
-        reopens it after: an SQLite connection must not cross a fork, and SQLite's per-process
-        lock bookkeeping, copied into the child, would otherwise make the child's own
-        connection skip the locks that tell others the WAL is in use.
-        """
-        with self._lock:
-            self.conn = self._connect()
-            self._retry(self._configure)
-
     def _configure(self) -> None:
         # Per-connection settings. NORMAL is durable against a process crash in WAL mode, and
         # consistent (never corrupt) after a power loss: only the newest commits can go.
