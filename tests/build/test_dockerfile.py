@@ -101,9 +101,43 @@ def test_exec_and_shell_forms() -> None:
 
 
 def test_invalid_json_falls_back_to_the_shell_form() -> None:
-    df = parse("FROM x\nCMD [\"echo\", 'hi']\nRUN [1, 2]\n")
+    df = parse("FROM x\nCMD [\"echo\", 'hi']\nRUN [\"unterminated\"\nRUN {\"a\": 1}\n")
     assert [(n.args, n.json) for n in df.nodes[1:]] == [
-        (("[\"echo\", 'hi']",), False), (("[1, 2]",), False)]
+        (("[\"echo\", 'hi']",), False), (('["unterminated"',), False),
+        (('{"a": 1}',), False)]
+
+
+def test_json_array_of_other_things_than_strings_is_an_error() -> None:
+    with pytest.raises(DockerfileError, match="line 2: when using JSON array syntax, arrays "
+                                              "must be comprised of strings only"):
+        parse("FROM x\nRUN [1, 2]\n")
+
+
+def test_an_escaped_escape_at_the_end_of_a_line_does_not_continue_it() -> None:
+    text = ("FROM x\nENV C trailing\\\\backslash\\\\\nENV D not appended\n"
+            "ENV E hello\\\n\\\nworld\n")
+    assert nodes(text)[1:] == [("env", ("C", "trailing\\\\backslash\\\\")),
+                               ("env", ("D", "not appended")), ("env", ("E", "helloworld"))]
+
+
+def test_tabs_separate_like_spaces() -> None:
+    assert nodes("FROM\tubuntu:14.04\nLABEL\tmaintainer\tA B <a@b> (@c)\nENV\tPATH\t/go:$PATH\n") \
+        == [("from", ("ubuntu:14.04",)), ("label", ("maintainer", "A B <a@b> (@c)")),
+            ("env", ("PATH", "/go:$PATH"))]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("a=1 b='x y' c=\"p q\"", ["a=1", "b='x y'", 'c="p q"']),
+    ("a='x\\' b=2", ["a='x\\'", "b=2"]),  # no escapes inside single quotes
+    ('a="x\\" y" b=2', ['a="x\\" y"', "b=2"]),
+    ('a="" b=\'\'', ['a=""', "b=''"]),
+    ("a=b\\ c d", ["a=b\\ c", "d"]),
+    ("a=b\\", ["a=b"]),  # an escape ending the text is dropped
+])
+def test_key_value_words(text: str, words: list[str]) -> None:
+    from lamina.build.dockerfile import split_quoted
+
+    assert split_quoted(text, "\\") == words
 
 
 def test_copy_and_volume_lists() -> None:
@@ -154,6 +188,23 @@ def test_run_heredoc() -> None:
     assert df.nodes[2].keyword == "cmd"
 
 
+@pytest.mark.parametrize(("word", "expected"), [
+    ("<<EOF", ("EOF", False, True)),
+    ("<<-EOF", ("EOF", True, True)),
+    ('<<"EOF"', ("EOF", False, False)),
+    ("<<'EOF'", ("EOF", False, False)),
+    ('<<E"O"F', ("EOF", False, False)),
+    ("<<-'END OF'", ("END OF", True, False)),
+    ("<<", None),
+    ("<<<EOF", None),
+    ("a<<EOF", None),
+])
+def test_heredoc_words(word: str, expected: tuple[str, bool, bool] | None) -> None:
+    from lamina.build.dockerfile import parse_heredoc
+
+    assert parse_heredoc(word) == expected
+
+
 def test_several_heredocs_and_quoted_delimiters() -> None:
     df = parse("FROM x\nCOPY <<FILE1 <<'FILE2' /dest/\n$A\nFILE1\n$B\nFILE2\n")
     docs = df.nodes[1].heredocs
@@ -189,7 +240,6 @@ def test_unterminated_heredoc() -> None:
     ("FROM x\nONBUILD ONBUILD RUN a\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
     ("FROM x\nONBUILD FROM y\n", "FROM isn't allowed as an ONBUILD trigger"),
     ("FROM x\nONBUILD MAINTAINER y\n", "MAINTAINER isn't allowed as an ONBUILD trigger"),
-    ("FROM x\nHEALTHCHECK FOO x\n", 'Unknown type "FOO" in HEALTHCHECK'),
 ])
 def test_parse_errors(text: str, message: str) -> None:
     with pytest.raises(DockerfileError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -212,8 +262,13 @@ def test_parse_errors(text: str, message: str) -> None:
     ("FROM x\nCMD\n", "line 2: CMD requires at least one argument"),
     ("FROM x\nRUN\n", "line 2: RUN requires at least one argument"),
     ("FROM x\nCOPY --link=maybe a b\n", "expecting boolean value for flag link"),
-    ("", "no instructions"),
-    ("# just a comment\n", "no instructions"),
+    ("FROM x\nHEALTHCHECK FOO x\n", 'line 2: Unknown type "FOO" in HEALTHCHECK'),
+    ("FROM x\nHEALTHCHECK\n", "line 2: HEALTHCHECK requires at least one argument"),
+    ("FROM x\nHEALTHCHECK CMD\n", "line 2: Missing command after HEALTHCHECK CMD"),
+    ("FROM x\nHEALTHCHECK NONE x\n", "line 2: HEALTHCHECK NONE takes no arguments"),
+    ("FROM x\nCOPY a <<EOF\nx\nEOF\n", "line 2: COPY cannot accept a heredoc as a destination"),
+    ("", "file with no instructions"),
+    ("# just a comment\n", "file with no instructions"),
 ])
 def test_plan_errors(text: str, message: str) -> None:
     with pytest.raises(DockerfileError, match=message):

@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from lamina.build.shell import expand_words
 from lamina.errors import DockerfileError
 
 INSTRUCTIONS = (
@@ -26,7 +27,7 @@ INSTRUCTIONS = (
 HEREDOC_INSTRUCTIONS = ("add", "copy", "run")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _DIRECTIVES = ("syntax", "escape", "check")
-_HEREDOC = re.compile(r"^(\d*)<<(-?)(.*)$")
+_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 
 
 def parse_error(line: int, message: str) -> DockerfileError:
@@ -154,14 +155,16 @@ def parse(text: str) -> Dockerfile:
 
 
 def _continuation(escape: str) -> re.Pattern[str]:
-    return re.compile(re.escape(escape) + r"[ \t]*$")
+    """The escape character ending a line continues it, unless it is itself escaped."""
+    e = re.escape(escape)
+    return re.compile(f"([^{e}]){e}[ \t]*$|^{e}[ \t]*$")
 
 
 def _trim_continuation(line: str, continued: re.Pattern[str]) -> tuple[str, bool]:
     match = continued.search(line)
     if match is None:
         return line, True
-    return line[: match.start()], False
+    return line[: match.start()] + (match.group(1) or ""), False
 
 
 def _node(line: str, start: int, end: int, escape: str) -> Node:
@@ -218,7 +221,9 @@ def _extract_flags(rest: str, line: int) -> tuple[list[str], str]:
 ArgResult = tuple[list[str], bool, "Node | None"]
 
 
-def _maybe_json(rest: str) -> list[str] | None:
+def _maybe_json(rest: str, start: int = 0) -> list[str] | None:
+    """The JSON (exec) form, or None for the shell form; a JSON array of other things than
+    strings is an error, as in docker."""
     text = rest.strip()
     if not text.startswith("["):
         return None
@@ -226,13 +231,16 @@ def _maybe_json(rest: str) -> list[str] | None:
         value = json.loads(text)
     except ValueError:
         return None
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    return None
+    if not isinstance(value, list):
+        return None
+    if not all(isinstance(v, str) for v in value):
+        raise parse_error(start, "when using JSON array syntax, arrays must be comprised of "
+                                 "strings only")
+    return value
 
 
 def _parse_maybe_json(rest: str, start: int, end: int, escape: str) -> ArgResult:
-    value = _maybe_json(rest)
+    value = _maybe_json(rest, start)
     if value is not None:
         return value, True, None
     text = rest.strip()
@@ -240,7 +248,7 @@ def _parse_maybe_json(rest: str, start: int, end: int, escape: str) -> ArgResult
 
 
 def _parse_maybe_json_to_list(rest: str, start: int, end: int, escape: str) -> ArgResult:
-    value = _maybe_json(rest)
+    value = _maybe_json(rest, start)
     if value is not None:
         return value, True, None
     return rest.split(), False, None
@@ -256,37 +264,45 @@ def _parse_string(rest: str, start: int, end: int, escape: str) -> ArgResult:
 
 
 def split_quoted(text: str, escape: str) -> list[str]:
-    """docker's parseWords: white-space separated words; quotes and escapes kept, but white
-    space inside quotes or after the escape character does not split."""
+    """docker's parseWords: white-space separated words, quotes and escapes kept as written.
+
+    White space inside quotes, or after the escape character, does not split; inside single
+    quotes the escape character is an ordinary one; an escape character ending the text is
+    dropped; a quoted empty word (``""``) is a word.
+    """
     words: list[str] = []
     word: list[str] = []
     quote = ""
-    escaped = False
-    for ch in text:
-        if escaped:
-            word.append(ch)
-            escaped = False
-            continue
-        if ch == escape:
-            word.append(ch)
-            escaped = True
-            continue
+    blank_ok = False
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
         if quote:
             if ch == quote:
                 quote = ""
+            elif ch == escape and quote != "'":
+                if i + 1 == n:
+                    break
+                word.append(ch)
+                i += 1
+                ch = text[i]
             word.append(ch)
-            continue
-        if ch in "'\"":
-            quote = ch
-            word.append(ch)
-            continue
-        if ch.isspace():
-            if word:
+        elif ch.isspace():
+            if word or blank_ok:
                 words.append("".join(word))
-                word = []
-            continue
-        word.append(ch)
-    if word:
+            word, blank_ok = [], False
+        else:
+            if ch in "'\"":
+                quote, blank_ok = ch, True
+            elif ch == escape:
+                if i + 1 == n:
+                    break
+                word.append(ch)
+                i += 1
+                ch = text[i]
+            word.append(ch)
+        i += 1
+    if word or blank_ok:
         words.append("".join(word))
     return words
 
@@ -344,21 +360,14 @@ def _parse_onbuild(rest: str, start: int, end: int, escape: str) -> ArgResult:
 
 
 def _parse_healthcheck(rest: str, start: int, end: int, escape: str) -> ArgResult:
-    text = rest.strip()
-    kind, cmd = _split_keyword(text)
-    kind = kind.upper()
-    if kind == "NONE":
-        if cmd.strip():
-            raise parse_error(start, "HEALTHCHECK NONE takes no arguments")
-        return ["NONE"], False, None
-    if kind != "CMD":
-        raise parse_error(start, f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
-    value = _maybe_json(cmd)
+    """[type, command...]: the type as written (checked with the other arguments later)."""
+    kind, cmd = _split_keyword(rest.strip())
+    if not kind:
+        return [], False, None
+    value = _maybe_json(cmd, start)
     if value is not None:
-        return ["CMD", *value], True, None
-    if not cmd.strip():
-        raise parse_error(start, "Missing command after HEALTHCHECK CMD")
-    return ["CMD", cmd.strip()], False, None
+        return [kind, *value], True, None
+    return ([kind, cmd.strip()] if cmd.strip() else [kind]), False, None
 
 
 _ARG_PARSERS = {
@@ -397,17 +406,21 @@ def _heredoc_names(node: Node, escape: str) -> list[tuple[str, bool, bool]]:
 
 
 def parse_heredoc(word: str) -> tuple[str, bool, bool] | None:
-    """``<<EOF`` -> ("EOF", chomp, expand), or None if ``word`` opens no heredoc."""
+    """``<<EOF`` -> ("EOF", chomp, expand), or None if ``word`` opens no heredoc.
+
+    The delimiter is one shell word, quotes removed; any quoting in it (``<<"EOF"``,
+    ``<<'EOF'``, ``<<E"O"F``) means the body is taken as it is, without expansion.
+    """
     match = _HEREDOC.match(word)
     if match is None or not match.group(3):
         return None
     rest = match.group(3)
-    quoted = "'" in rest or '"' in rest
-    name = rest
-    if quoted:
-        if len(rest) < 2 or rest[0] != rest[-1] or rest[0] not in "'\"":
-            return None
-        name = rest[1:-1]
-    if not name or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+    try:
+        words = expand_words(rest, {})
+    except DockerfileError:
         return None
-    return name, match.group(2) == "-", not quoted
+    if len(words) != 1 or not words[0]:
+        return None
+    name = words[0]
+    quotes = rest.count("'") + rest.count('"')
+    return name, match.group(2) == "-", name.count("'") + name.count('"') == quotes

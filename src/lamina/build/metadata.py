@@ -201,7 +201,7 @@ def _check_signal(signal: str, node: Node) -> None:
 
 def _healthcheck(node: Node) -> Change:
     flags = parse_flags(node)
-    if node.args[0] == "NONE":
+    if node.args[0].upper() == "NONE":
         if flags:
             raise node.error("HEALTHCHECK NONE takes no flags")
         test = ["NONE"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lamina.build.dockerfile import Dockerfile, Node
+from lamina.build.dockerfile import Dockerfile, Node, parse_heredoc
 
 # Flags each instruction takes; "bool" flags may stand alone (--link), others need a value.
 FLAGS: dict[str, dict[str, str]] = {
@@ -117,7 +117,7 @@ def plan(dockerfile: Dockerfile) -> Plan:
 def _empty() -> Exception:
     from lamina.errors import DockerfileError
 
-    return DockerfileError("the Dockerfile has no instructions (no FROM)")
+    return DockerfileError("file with no instructions")
 
 
 def _check(node: Node) -> None:
@@ -129,7 +129,7 @@ def _check(node: Node) -> None:
             raise node.error(f"{kw.upper()} requires at least two arguments")
         raise node.error(
             f"{kw.upper()} requires at least two arguments, but only one was provided. "
-            "Destination could not be determined."
+            "Destination could not be determined"
         )
     if kw in ("run", "cmd", "entrypoint") and n == 0 and not node.json:
         raise node.error(f"{kw.upper()} requires at least one argument")
@@ -138,7 +138,24 @@ def _check(node: Node) -> None:
         raise node.error(f"{kw.upper()} requires at least one argument")
     if kw in ("user", "workdir", "stopsignal") and n > 1:
         raise node.error(f"{kw.upper()} requires exactly one argument")
+    if kw in ("copy", "add") and n >= 2 and parse_heredoc(node.args[-1]) is not None:
+        raise node.error(f"{kw.upper()} cannot accept a heredoc as a destination")
+    if kw == "healthcheck":
+        _check_healthcheck(node)
     if kw == "shell" and not node.json:
         raise node.error("SHELL requires the arguments to be in JSON form")
     if kw == "stopsignal" and n != 1:
         raise node.error("STOPSIGNAL requires exactly one argument")
+
+
+def _check_healthcheck(node: Node) -> None:
+    if not node.args:
+        raise node.error("HEALTHCHECK requires at least one argument")
+    kind = node.args[0].upper()
+    if kind == "NONE":
+        if len(node.args) > 1:
+            raise node.error("HEALTHCHECK NONE takes no arguments")
+    elif kind != "CMD":
+        raise node.error(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    elif len(node.args) < 2:
+        raise node.error("Missing command after HEALTHCHECK CMD")
