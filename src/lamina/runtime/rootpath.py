@@ -52,25 +52,32 @@ class RootFS:
             os.close(root_fd)
         return "/" + "/".join(parts)
 
-    def open(self, path: str, flags: int = os.O_RDONLY) -> int:
-        """An fd on the existing file ``path`` (final symlink followed, inside the rootfs)."""
+    def open(self, path: str, flags: int = os.O_RDONLY, *, regular_only: bool = False) -> int:
+        """An fd on the existing file ``path`` (final symlink followed, inside the rootfs).
+
+        ``regular_only``: refuse (ENOENT) anything but a regular file before opening it, so
+        that an image's device node (a host disk, a watchdog) is never opened for real.
+        """
         root_fd = os.open(self.root, _DIR)
         try:
             parts, parent = self._walk(root_fd, path, follow_last=True, create=False,
                                        keep_parent=True)
         finally:
             os.close(root_fd)
+        name = parts[-1] if parts else "."
         try:
-            if not parts:
-                return os.open(".", flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            if regular_only and not stat.S_ISREG(
+                os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+            ):
+                raise FileNotFoundError(errno.ENOENT, "not a regular file in the image", path)
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         finally:
             os.close(parent)
 
     def read(self, path: str, limit: int = 4 << 20) -> bytes | None:
         """The bytes of the regular file ``path`` in the rootfs, or None if there is none."""
         try:
-            fd = self.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            fd = self.open(path, os.O_RDONLY | os.O_NONBLOCK, regular_only=True)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EACCES):
                 return None
