@@ -44,6 +44,10 @@ ENV = {"A": "a", "B": "x y", "EMPTY": "", "PATH": "/usr/bin:/bin", "FILE": "arch
     ("${PATH//\\//:}", ":usr:bin::bin"),
     ("$1", ""),
     ("it''s", "its"),
+    ("${UNSET:-\\$A:}x", "$A:x"),  # escapes work inside a modifier's word
+    ("${UNSET:-\\${A}z}x", "${Az}x"),  # ... and the first "}" ends it
+    ("\\${}", "${}"),
+    ("a\\\\", "a\\"),
     ('""', ""),
 ])
 def test_expand(word: str, expected: str) -> None:
@@ -74,6 +78,10 @@ def test_expand_errors(word: str, message: str) -> None:
 
 def test_words_split_on_unquoted_space_and_expanded_values() -> None:
     assert expand_words('$B "c d" e\\ f \'\'', ENV) == ["x", "y", "c d", "e f", ""]
+    env = {"lead": "  ab c", "trail": "ab c   "}
+    assert expand_words("x${lead}y", env) == ["x", "ab", "cy"]
+    assert expand_words('x"${lead}" y', env) == ["x  ab c", "y"]
+    assert expand_words("x${trail}y", env) == ["xab", "c", "y"]
 
 
 def test_heredoc_keeps_quotes_and_escapes() -> None:

@@ -59,12 +59,13 @@ class _Words:
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str, raw_quotes: bool) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, raw: bool) -> None:
         self.text = text
         self.pos = 0
         self.env = env
         self.escape = escape
-        self.raw_quotes = raw_quotes
+        # Raw (heredoc bodies): quotes are ordinary characters, escapes are kept as written.
+        self.raw = raw
         self.used: set[str] = set()
 
     def peek(self) -> str:
@@ -76,7 +77,7 @@ class _Lexer:
             self.pos += 1
         return ch
 
-    def process(self, stop: str = _EOF, raw_escapes: bool = False) -> tuple[str, list[str]]:
+    def process(self, stop: str = _EOF) -> tuple[str, list[str]]:
         result: list[str] = []
         words = _Words()
         while self.peek() != _EOF:
@@ -84,11 +85,11 @@ class _Lexer:
             if stop and ch == stop:
                 self.next()
                 return "".join(result), words.result()
-            if ch == "'" and not self.raw_quotes:
+            if ch == "'" and not self.raw:
                 tmp = self.single_quote()
                 result.append(tmp)
                 words.add_raw(tmp)
-            elif ch == '"' and not self.raw_quotes:
+            elif ch == '"' and not self.raw:
                 tmp = self.double_quote()
                 result.append(tmp)
                 words.add_raw(tmp)
@@ -99,7 +100,7 @@ class _Lexer:
             else:
                 ch = self.next()
                 if ch == self.escape:
-                    if raw_escapes:
+                    if self.raw:
                         words.add_raw(ch)
                         result.append(ch)
                     ch = self.next()
@@ -191,7 +192,7 @@ class _Lexer:
             raise DockerfileError("syntax error: missing '}'")
         if ch == ":":
             modifier = self.next()
-            word, _ = self.process("}", raw_escapes=True)
+            word, _ = self.process("}")
             current = value or ""
             if modifier == "+":
                 return word if current else ""
@@ -203,7 +204,7 @@ class _Lexer:
                 return current
             raise DockerfileError(f"unsupported modifier ({modifier}) in substitution")
         if ch in "+-?":
-            word, _ = self.process("}", raw_escapes=True)
+            word, _ = self.process("}")
             if ch == "+":
                 return word if value is not None else ""
             if ch == "-":
@@ -215,14 +216,14 @@ class _Lexer:
             longest = self.peek() == ch
             if longest:
                 self.next()
-            pattern, _ = self.process("}", raw_escapes=True)
+            pattern, _ = self.process("}")
             return _trim(value or "", pattern, prefix=ch == "#", longest=longest)
         if ch == "/":
             replace_all = self.peek() == "/"
             if replace_all:
                 self.next()
-            pattern, _ = self.process("/", raw_escapes=True)
-            replacement, _ = self.process("}", raw_escapes=True)
+            pattern, _ = self.process("/")
+            replacement, _ = self.process("}")
             return _replace(value or "", pattern, replacement, replace_all)
         raise DockerfileError(f"unsupported modifier ({ch}) in substitution")
 
@@ -283,7 +284,7 @@ def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[
 
 def expand_heredoc(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
     """A heredoc body: variables expanded, quotes kept as they are."""
-    return _Lexer(text, env, escape, True).process(raw_escapes=True)[0]
+    return _Lexer(text, env, escape, True).process()[0]
 
 
 def names_used(text: str, env: Mapping[str, str], escape: str = "\\") -> set[str]:
