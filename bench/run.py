@@ -29,16 +29,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.busybox import busybox_tar
 from lamina.engine import Engine, Settings
 
+Command = tuple[list[str], dict[str, str], str | None]  # argv, environment, working directory
 
-def median_wall(cmd: list[str], runs: int, env: dict[str, str], cwd: str | None = None
-                ) -> float:
-    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)  # warm up
-    times = []
+
+def interleaved(commands: dict[str, Command], runs: int) -> dict[str, float]:
+    """Each command's median wall time, the commands taking turns round by round, so that
+    the machine's load at any moment weighs on all of them alike."""
+    for argv, env, cwd in commands.values():  # warm up
+        subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, (argv, env, cwd) in commands.items():
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def runc_bundle(work: Path, engine: Engine) -> Path:
@@ -82,44 +87,51 @@ def main() -> None:
         engine.import_(io.BytesIO(rootfs_tar), "busybox")
         env = dict(code_env, LAMINA_ROOT=str(work / "lamina"))
 
-        ours = median_wall([*lamina, "run", "--rm", "busybox", "true"], args.runs, env)
-        print(f"lamina run --rm busybox true: median {ours * 1000:.1f} ms over {args.runs} runs")
-
+        commands: dict[str, Command] = {
+            "lamina run --rm busybox true": ([*lamina, "run", "--rm", "busybox", "true"], env,
+                                             None),
+        }
         bundle = runc_bundle(work, engine)
-        runc_cmd = ["runc", "--root", str(work / "runc-state"), "run", "bench-runc"]
-        alone = median_wall(runc_cmd, args.runs, dict(os.environ), cwd=str(bundle))
-        print(f"runc run (prepared bundle):   median {alone * 1000:.1f} ms over {args.runs} runs")
-        print(f"ratio lamina/runc: {ours / alone:.2f}")
-
+        commands["runc run (prepared bundle)"] = (
+            ["runc", "--root", str(work / "runc-state"), "run", "bench-runc"],
+            dict(os.environ), str(bundle))
         podman = shutil.which("podman")
-        if podman is None:
-            print("podman run: not installed (apt-get install podman); no ratio")
-            return
-        archive = work / "busybox.tar"
-        with archive.open("wb") as out:
-            engine.save(["busybox"], out)
         graph = work / "podman"
-        podman_cmd = [podman, "--root", str(graph / "root"), "--runroot", str(graph / "run"),
-                      "--cgroup-manager=cgroupfs", "--runtime", "runc",
-                      "--storage-driver", "overlay"]
-        try:
+        podman_cmd: list[str] = []
+        if podman is not None:
+            archive = work / "busybox.tar"
+            with archive.open("wb") as out:
+                engine.save(["busybox"], out)
+            podman_cmd = [podman, "--root", str(graph / "root"), "--runroot",
+                          str(graph / "run"), "--cgroup-manager=cgroupfs", "--runtime", "runc",
+                          "--storage-driver", "overlay"]
             subprocess.run([*podman_cmd, "load", "-q", "-i", str(archive)], check=True,
                            stdout=subprocess.DEVNULL)
-            # podman asks for more open files than root may have here (no CAP_SYS_RESOURCE).
-            # Values below any hard limit: lowering a limit is always allowed.
+            # podman asks for more open files than root may have here (no CAP_SYS_RESOURCE);
+            # values below any hard limit, since lowering a limit is always allowed.
             files = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1024)
-            theirs = median_wall([*podman_cmd, "run", "--rm", "--network", "host",
-                                  "--ulimit", f"nofile={files}:{files}",
-                                  "--ulimit", "nproc=4096:4096",
-                                  "docker.io/library/busybox:latest",
-                                  "true"], args.runs, dict(os.environ))
+            commands["podman run --rm busybox true"] = (
+                [*podman_cmd, "run", "--rm", "--network", "host",
+                 "--ulimit", f"nofile={files}:{files}", "--ulimit", "nproc=4096:4096",
+                 "docker.io/library/busybox:latest", "true"], dict(os.environ), None)
+        try:
+            medians = interleaved(commands, args.runs)
         finally:
-            subprocess.run([*podman_cmd, "system", "reset", "-f"], check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["umount", str(graph / "root" / "overlay")], check=False,
-                           stderr=subprocess.DEVNULL)
-        print(f"podman run --rm busybox true: median {theirs * 1000:.1f} ms over {args.runs} runs")
-        print(f"ratio lamina/podman: {ours / theirs:.2f} (goal: under 0.50)")
+            if podman_cmd:
+                subprocess.run([*podman_cmd, "system", "reset", "-f"], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(["umount", str(graph / "root" / "overlay")], check=False,
+                               stderr=subprocess.DEVNULL)
+        for name, value in medians.items():
+            print(f"{name:30} median {value * 1000:6.1f} ms over {args.runs} runs")
+        ours = medians["lamina run --rm busybox true"]
+        print(f"ratio lamina/runc:   {ours / medians['runc run (prepared bundle)']:.2f}")
+        if podman is None:
+            print("podman: not installed (apt-get install podman); no ratio")
+        else:
+            print(f"ratio lamina/podman: {ours / medians['podman run --rm busybox true']:.2f}"
+                  " (goal: under 0.50)")
+
 
 if __name__ == "__main__":
     main()
