@@ -17,7 +17,7 @@ from lamina.engine.containers import (
     runtime_for,
     stop,
 )
-from lamina.errors import ContainerError, NotFound
+from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
     try:
         started = launch(store, record, runtime_for(record, runtime), attach=attach)
-    except ContainerError as exc:
+    except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
     store.containers.update(record.id, state="running", pid=started.pid,
@@ -57,16 +57,18 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     return Running(record, started)
 
 
-def _record_failure(store: Store, record: ContainerRecord, exc: ContainerError) -> None:
-    """A start that failed: docker keeps the container as created, with the error; --rm
-    removes it. (The monitor has done so already when the runtime failed; this is idempotent.)"""
+def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> None:
+    """A start that failed: docker keeps the container as created, with the error (and the
+    exit code a run would have had); --rm removes it. Nothing is mounted any more: the
+    preparation and the monitor undo their mounts when they fail."""
     if store.containers.get(record.id) is None:
         return
     if record.config.get("HostConfig", {}).get("AutoRemove"):
         with suppress(NotFound):
             remove(store, record.id, force=True)
         return
-    store.containers.update(record.id, error=exc.message, exit_code=exc.exit_code)
+    code = exc.exit_code if isinstance(exc, ContainerError) else 125
+    store.containers.update(record.id, error=exc.message, exit_code=code)
 
 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
