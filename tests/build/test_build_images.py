@@ -453,3 +453,11 @@ def test_copy_keeps_hard_links(lamina: Run, ctx: Path, layer_tars: Any) -> None:
     members = {m.name: m for m in layer_tars("links")[0]}
     assert members["d/one"].isfile()
     assert members["d/two"].islnk() and members["d/two"].linkname == "d/one"
+
+
+def test_heredoc_names_stay_in_the_destination(lamina: Run, ctx: Path, image_tree: ReadTree,
+                                               tmp_path: Path) -> None:
+    build(lamina, ctx, "FROM scratch\nCOPY <<../../../../escaped /d/\nx\n../../../../escaped\n",
+          "-t", "named")
+    assert set(image_tree("named")[0]) == {"d", "d/escaped"}
+    assert all(str(p).endswith("/fs/d/escaped") for p in tmp_path.rglob("escaped"))

@@ -18,6 +18,7 @@ from lamina.build.dockerfile import Node, parse_heredoc
 from lamina.build.filesystem import Source, copy_layer, lower_tree, run_layer, workdir_layer
 from lamina.build.metadata import Change, command
 from lamina.build.owners import resolve_owner
+from lamina.build.rootfs import split_path
 from lamina.build.shell import expand, expand_heredoc
 from lamina.build.stages import parse_flags
 from lamina.errors import BuildError
@@ -74,7 +75,12 @@ class StepRunner:
                 data = doc.text()
                 if doc.expand:
                     data = expand_heredoc(data, env, esc)
-                sources.append(Source(doc.name, data=data.encode()))
+                # The delimiter names the file; only its last component, so a name like
+                # "../../x" cannot lead anywhere but into the destination directory.
+                name = split_path(doc.name)
+                if not name:
+                    raise node.error(f"invalid heredoc file name {doc.name!r}")
+                sources.append(Source(name[-1], data=data.encode()))
                 material.append(["heredoc", doc.name, data])
                 shown_sources.append(word)
                 continue
