@@ -49,8 +49,6 @@ class StepRunner:
         for unsupported in ("parents", "exclude", "checksum", "keep-git-dir"):
             if unsupported in flags:
                 raise node.error(f"{kw} --{unsupported} is not supported by lamina build")
-        if add and "from" in flags:
-            raise node.error("ADD does not take --from")
         source_ctx, material, keep_owner = self._source_context(run, node, flags, env)
         chown = flags.get("chown")
         chowned: tuple[int, int] | None = None
