@@ -313,6 +313,20 @@ def test_dockerignore_and_context_escapes(lamina: Run, ctx: Path, image_tree: Re
         assert message in result.err, (dockerfile, result.err)
 
 
+def test_an_ignore_file_beside_the_dockerfile_wins(lamina: Run, ctx: Path, tmp_path: Path,
+                                                   image_tree: ReadTree) -> None:
+    write_files(ctx, {"a": "a", "b": "b", ".dockerignore": "a\n"})
+    build(lamina, ctx, "FROM scratch\nCOPY . /c/\n", "-t", "default-ignore")
+    assert {"c/b"} <= set(image_tree("default-ignore")[0]) and \
+        "c/a" not in image_tree("default-ignore")[0]
+    other = tmp_path / "app.Dockerfile"
+    other.write_text("FROM scratch\nCOPY . /c/\n")
+    (tmp_path / "app.Dockerfile.dockerignore").write_text("b\n")
+    assert lamina("build", "-f", str(other), "-t", "own-ignore", str(ctx)).code == 0
+    tree = image_tree("own-ignore")[0]
+    assert "c/a" in tree and "c/b" not in tree
+
+
 def test_wildcards_and_several_sources(lamina: Run, ctx: Path, image_tree: ReadTree) -> None:
     write_files(ctx, {"a1.txt": "1", "a2.txt": "2", "b.txt": "b", "sub/a3.txt": "3"})
     build(lamina, ctx, "FROM scratch\nCOPY a?.txt b.txt /dest/\nCOPY */a*.txt /deep/\n",

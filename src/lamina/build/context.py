@@ -47,12 +47,19 @@ class BuildContext:
         self.ignore = ignore or DockerIgnore([])
 
     @classmethod
-    def directory(cls, root: Path) -> BuildContext:
-        """A context directory, with its ``.dockerignore``."""
-        try:
-            text = (root / ".dockerignore").read_text()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            text = ""
+    def directory(cls, root: Path, dockerfile: Path | None = None) -> BuildContext:
+        """A context directory, with its ignore file: ``<Dockerfile>.dockerignore`` beside the
+        Dockerfile if there is one (as BuildKit), else the context's ``.dockerignore``."""
+        candidates = [root / ".dockerignore"]
+        if dockerfile is not None:
+            candidates.insert(0, dockerfile.with_name(dockerfile.name + ".dockerignore"))
+        text = ""
+        for candidate in candidates:
+            try:
+                text = candidate.read_text()
+                break
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
         return cls(MergedTree([root], whiteouts=False), DockerIgnore.parse(text))
 
     def included(self, parts: Parts) -> bool:

@@ -64,10 +64,10 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                            network="host" if request.network == "default" else request.network,
                            source_date_epoch=sde)
     with cleanup_on_failure(store), store.lease(), store.scratch.directory("context") as tmp:
-        root, text = _context(request, stdin, tmp)
+        root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
 
-        builder = Builder(store, BuildContext.directory(root), options,
+        builder = Builder(store, BuildContext.directory(root, dockerfile), options,
                           lambda name, platform, pull: _base_image(engine, name, platform, pull),
                           out)
         image_id = builder.build(text)
@@ -83,8 +83,9 @@ def _tag(text: str) -> Reference:
     return ref.with_default_tag()
 
 
-def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path) -> tuple[Path, str]:
-    """The context directory and the Dockerfile's text."""
+def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path
+             ) -> tuple[Path, str, Path | None]:
+    """The context directory, the Dockerfile's text and its path (None: from stdin)."""
     if request.context == "-":
         if stdin is None:
             raise InvalidArgument("no context on stdin")
@@ -94,21 +95,21 @@ def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path) -> tuple
         with open(received, "wb") as f:
             shutil.copyfileobj(stdin, f, 1 << 20)
         if _unpack_context(received, root):
-            return root, _read_dockerfile(root, request.dockerfile)
+            return (root, *_read_dockerfile(root, request.dockerfile))
         if request.dockerfile not in (None, "-"):
             raise InvalidArgument("a Dockerfile on stdin leaves no context for -f")
-        return root, received.read_text(encoding="utf-8", errors="surrogateescape")
+        return root, received.read_text(encoding="utf-8", errors="surrogateescape"), None
     root = Path(request.context)
     if not root.is_dir():
         raise NotFound(f'unable to prepare context: path "{request.context}" not found')
     if request.dockerfile == "-":
         if stdin is None:
             raise InvalidArgument("no Dockerfile on stdin")
-        return root, stdin.read().decode("utf-8", "surrogateescape")
-    return root, _read_dockerfile(root, request.dockerfile)
+        return root, stdin.read().decode("utf-8", "surrogateescape"), None
+    return (root, *_read_dockerfile(root, request.dockerfile))
 
 
-def _read_dockerfile(root: Path, name: str | None) -> str:
+def _read_dockerfile(root: Path, name: str | None) -> tuple[str, Path]:
     if name is not None:
         path = Path(name)
         if not path.is_absolute() and not path.exists():
@@ -118,7 +119,7 @@ def _read_dockerfile(root: Path, name: str | None) -> str:
         candidates = [root / "Dockerfile", root / "dockerfile"]
     for path in candidates:
         try:
-            return path.read_text(encoding="utf-8", errors="surrogateescape")
+            return path.read_text(encoding="utf-8", errors="surrogateescape"), path
         except (FileNotFoundError, IsADirectoryError):
             continue
     shown = name or str(root / "Dockerfile")
