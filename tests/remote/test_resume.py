@@ -88,3 +88,18 @@ def test_a_second_pull_of_the_same_blob_does_not_share_the_partial(
             os.close(fd)
         gets = [r for r in registry.blob_requests() if r.path.endswith(digest)]
         assert [r.headers.get("range") for r in gets] == [None]
+
+
+def test_a_corrupt_partial_is_dropped_and_downloaded_again(
+        tmp_path: Path, registry: FakeRegistry, options: RemoteOptions) -> None:
+    image = make_image([{"f": random.Random(1).randbytes(200_000)}])
+    registry.add_image("bad/partial", "1", image)
+    digest = image.layer_digests[0]
+    with Store(tmp_path / "store") as store:
+        partial = store.root / "tmp" / f"partial-sha256-{digest[7:]}"
+        partial.write_bytes(b"not the start of this blob" * 100)
+        [result] = pull(store, f"{registry.host}/bad/partial:1", options)
+        assert result.image_id == image.config_digest
+        assert not partial.exists()
+    gets = [r for r in registry.blob_requests() if r.path.endswith(digest)]
+    assert [r.headers.get("range") for r in gets] == ["bytes=2600-", None]

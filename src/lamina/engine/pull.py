@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
 from lamina.errors import (
     Denied,
+    IntegrityError,
     InvalidArgument,
     LaminaError,
     NotFound,
@@ -286,7 +287,26 @@ def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Pro
         report(PullEvent(short, "Pull complete"))
         return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
                            unpacked)
-    partial = store.blobs.partial(layer.digest, layer.size, what=f"{host}: layer {short}")
+    for attempt in range(2):
+        partial = store.blobs.partial(layer.digest, layer.size, what=f"{host}: layer {short}")
+        resumed = partial.offset > 0
+        try:
+            unpacked = _stream_layer(store, layer, chain_id, partial, report, batch)
+            break
+        except IntegrityError:
+            # Bytes kept from an earlier attempt can be what is wrong (they came from a
+            # registry that lied, or a disk that failed): once, start again from nothing.
+            if not resumed or attempt:
+                raise
+    report(PullEvent(short, "Pull complete"))
+    return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
+                       unpacked)
+
+
+def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: PartialBlob,
+                  report: Progress, batch: _Batch) -> int:
+    """Download into ``partial`` while unpacking; commit both; return the unpacked size."""
+    host = layer.repository.transport.host
     source = LayerSource(partial, layer, batch, report)
     try:
         if store.snapshots.has(chain_id):
@@ -309,11 +329,9 @@ def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Pro
             if text.startswith(f"layer {layer.diff_id}: "):
                 text = "uncompressed, it does not match the config's diff_id: " + \
                     text.removeprefix(f"layer {layer.diff_id}: ")
-            raise type(err)(f"{host}: layer {short}: {text}") from err
+            raise type(err)(f"{host}: layer {layer.digest.short}: {text}") from err
         raise
-    report(PullEvent(short, "Pull complete"))
-    return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
-                       unpacked)
+    return unpacked
 
 
 class LayerSource(io.RawIOBase):
