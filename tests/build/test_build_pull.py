@@ -37,6 +37,7 @@ def test_from_and_copy_from_pull_missing_images(lamina: Run, busybox: str, regis
                                     "/etc/passwd /copied-passwd\n")
     result = lamina("build", "-t", "pulled", str(ctx))
     assert result.code == 0, result.out + result.err
+    assert f"pulling {remote}" in result.out
     assert lamina("inspect", remote).code == 0  # the base is in the store now
     again = lamina("build", "--pull", "-t", "pulled", str(ctx))
     assert again.code == 0, again.err

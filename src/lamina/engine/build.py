@@ -68,7 +68,8 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
         from lamina.build.context import BuildContext
 
         builder = Builder(store, BuildContext.directory(root, dockerfile), options,
-                          lambda name, platform, pull: _base_image(engine, name, platform, pull),
+                          lambda name, platform, pull: _base_image(engine, name, platform, pull,
+                                                                   out),
                           out)
         image_id = builder.build(text)
     for ref in tags:
@@ -141,7 +142,8 @@ def _unpack_context(archive: Path, root: Path) -> bool:
     return True
 
 
-def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> Digest:
+def _base_image(engine: Engine, name: str, platform: str | None, pull: bool,
+                out: TextIO) -> Digest:
     """A base image's ID: from the store, else (or always, with --pull) pulled."""
     store: Store = engine.store
     if not pull:
@@ -151,6 +153,8 @@ def _base_image(engine: Engine, name: str, platform: str | None, pull: bool) -> 
             record = None
         if record is not None and (platform is None or _matches(record, platform)):
             return record.id
+    out.write(f"pulling {name}" + (f" ({platform})" if platform else "") + "\n")
+    out.flush()
     engine.pull(name, platform=platform)
     return store.resolve(name).id
 
