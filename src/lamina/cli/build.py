@@ -2,8 +2,9 @@
 
 Output (on stdout, BuildKit's plain style, one line per step): ``[2/5] RUN make`` before a step
 runs (``[builder 2/5]`` in a multi-stage build), ``CACHED [2/5] RUN make`` when the build cache
-has it, each step's own output after its line, then ``writing image sha256:... done`` and one
-``naming to docker.io/library/app:latest done`` per tag. ``-q`` prints only the image ID.
+has it, each step's own output after its line (``pulling NAME`` when a base image is pulled),
+then ``writing image sha256:... done`` and one ``naming to docker.io/library/app:latest done``
+per tag. ``-q`` prints only the image ID.
 """
 
 from __future__ import annotations
