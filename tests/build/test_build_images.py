@@ -9,7 +9,7 @@ import json
 import lzma
 import os
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +105,11 @@ def test_add_unpacks_local_tar_archives(lamina: Run, ctx: Path, image_tree: Read
     assert tree["copied.tar"][4] == sha(plain)  # COPY never unpacks
 
 
-def test_add_of_a_url_is_refused(lamina: Run, ctx: Path) -> None:
-    (ctx / "Dockerfile").write_text("FROM scratch\nADD https://example.com/x /x\n")
+def test_add_from_git_is_refused(lamina: Run, ctx: Path) -> None:
+    (ctx / "Dockerfile").write_text("FROM scratch\nADD git@example.com:a/b.git /x\n")
     result = lamina("build", str(ctx))
     assert result.code == 1
-    assert "line 2: ADD from a URL is not supported" in result.err
+    assert "line 2: ADD from git is not supported" in result.err
 
 
 def test_multi_stage_copy_from_and_target(lamina: Run, ctx: Path, image_tree: ReadTree) -> None:
@@ -475,3 +475,54 @@ def test_heredoc_names_stay_in_the_destination(lamina: Run, ctx: Path, image_tre
           "-t", "named")
     assert set(image_tree("named")[0]) == {"d", "d/escaped"}
     assert all(str(p).endswith("/fs/d/escaped") for p in tmp_path.rglob("escaped"))
+
+
+@pytest.fixture
+def http_files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A plain HTTP server on loopback serving a directory of the test's own."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_add_downloads_urls(lamina: Run, ctx: Path, image_tree: ReadTree,
+                            http_files: tuple[str, Path]) -> None:
+    url, served = http_files
+    packed = gzip.compress(tar_of([("inside", b"x")]))
+    (served / "archive.tar.gz").write_bytes(packed)
+    (served / "plain.txt").write_text("one")
+    dockerfile = (f"FROM scratch\nADD {url}/archive.tar.gz /dl/\n"
+                  f"ADD --chmod=644 {url}/plain.txt /named.txt\n")
+    build(lamina, ctx, dockerfile, "-t", "downloaded")
+    tree, _ = image_tree("downloaded")
+    assert tree["dl/archive.tar.gz"] == ("file", 0o600, 0, 0, sha(packed))  # never unpacked
+    assert tree["named.txt"] == ("file", 0o644, 0, 0, sha(b"one"))
+    _, again = build(lamina, ctx, dockerfile)
+    assert all(s.startswith("CACHED") for s in steps(again)[1:])
+    (served / "plain.txt").write_text("two")
+    _, changed = build(lamina, ctx, dockerfile)
+    assert [s.startswith("CACHED") for s in steps(changed)] == [False, True, False]
+    for text, message in [(f"FROM scratch\nCOPY {url}/plain.txt /x\n",
+                           "source can't be a URL for COPY"),
+                          (f"FROM scratch\nADD {url}/missing /x\n", "HTTP 404")]:
+        (ctx / "Dockerfile").write_text(text)
+        result = lamina("build", str(ctx))
+        assert result.code == 1 and message in result.err

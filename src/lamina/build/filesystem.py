@@ -38,6 +38,7 @@ class Source:
     tree: MergedTree | None = None
     entry: Entry | None = None
     data: bytes | None = None
+    unpack: bool = True  # ADD unpacks it if it is a tar archive (not a download)
 
 
 def lower_tree(store: Store, state: ImageState) -> MergedTree:
@@ -77,7 +78,7 @@ def copy_layer(store: Store, state: ImageState, sources: Sequence[Source], dest:
                 continue
             assert source.tree is not None and source.entry is not None
             entry = source.entry
-            if archives is not None and stat.S_ISREG(entry.st.st_mode):
+            if archives is not None and source.unpack and stat.S_ISREG(entry.st.st_mode):
                 unpacked = _unpack_archive(source.tree, entry, work / f"archive-{n}")
                 if unpacked is not None:
                     root = unpacked.lstat(())

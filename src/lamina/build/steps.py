@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import posixpath
 import re
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from lamina.build.commit import ImageState
 from lamina.build.context import BuildContext
 from lamina.build.copier import CopyOptions
 from lamina.build.dockerfile import Node, parse_heredoc
+from lamina.build.download import download
 from lamina.build.filesystem import Source, copy_layer, lower_tree, run_layer, workdir_layer
 from lamina.build.metadata import Change, command
 from lamina.build.owners import resolve_owner
-from lamina.build.rootfs import split_path
+from lamina.build.rootfs import MergedTree, split_path
 from lamina.build.shell import expand, expand_heredoc
 from lamina.build.stages import parse_flags
 from lamina.errors import BuildError
@@ -66,47 +68,59 @@ class StepRunner:
         dest = expand(node.args[-1], env, esc)
         sources: list[Source] = []
         shown_sources: list[str] = []
-        for word in node.args[:-1]:
-            heredoc = parse_heredoc(word) if heredocs else None
-            if heredoc is not None and heredoc[0] in heredocs:
-                doc = heredocs[heredoc[0]]
-                data = doc.text()
-                if doc.expand:
-                    data = expand_heredoc(data, env, esc)
-                # The delimiter names the file; only its last component, so a name like
-                # "../../x" cannot lead anywhere but into the destination directory.
-                name = split_path(doc.name)
-                if not name:
-                    raise node.error(f"invalid heredoc file name {doc.name!r}")
-                sources.append(Source(name[-1], data=data.encode()))
-                material.append(["heredoc", doc.name, data])
-                shown_sources.append(word)
-                continue
-            path = expand(word, env, esc)
-            if _URL.match(path):
-                raise node.error(f"{kw} from a URL is not supported by lamina build: {path}")
-            found = source_ctx.sources(path, kw)
-            sources += [Source(name, source_ctx.tree, entry) for name, entry in found]
-            if source_ctx is b.context:
-                material.append(["src", path, source_ctx.checksum(e for _, e in found)])
-            else:
-                material.append(["src", path])
-            shown_sources.append(path)
-        ignore = source_ctx.ignore if source_ctx is b.context else None
-        options = CopyOptions(owner, chmod, source_ctx.included if ignore else None,
-                              descend_excluded=bool(ignore and ignore.has_exceptions))
-        flag_text = "".join(f"{f} " for f in node.flags if not f.startswith("--link"))
-        created_by = f"{kw} {flag_text}{' '.join(shown_sources)} {dest} # buildkit"
-        workdir = str(run.state.config.get("WorkingDir") or "/")
-        state = run.state
+        with ExitStack() as downloads:
+            for word in node.args[:-1]:
+                heredoc = parse_heredoc(word) if heredocs else None
+                if heredoc is not None and heredoc[0] in heredocs:
+                    doc = heredocs[heredoc[0]]
+                    data = doc.text()
+                    if doc.expand:
+                        data = expand_heredoc(data, env, esc)
+                    # The delimiter names the file; only its last component, so a name like
+                    # "../../x" cannot lead anywhere but into the destination directory.
+                    name = split_path(doc.name)
+                    if not name:
+                        raise node.error(f"invalid heredoc file name {doc.name!r}")
+                    sources.append(Source(name[-1], data=data.encode()))
+                    material.append(["heredoc", doc.name, data])
+                    shown_sources.append(word)
+                    continue
+                path = expand(word, env, esc)
+                if _URL.match(path):
+                    if not add:
+                        raise node.error("source can't be a URL for COPY")
+                    if not path.startswith(("http://", "https://")):
+                        raise node.error(f"ADD from git is not supported by lamina build: {path}")
+                    got = download(path, downloads.enter_context(
+                        b.store.scratch.directory("download")))
+                    tree = MergedTree([got.path.parent], whiteouts=False)
+                    sources.append(Source(got.name, tree, tree.lstat((got.path.name,)),
+                                          unpack=False))
+                    material.append(["url", path, got.digest])
+                    shown_sources.append(path)
+                    continue
+                found = source_ctx.sources(path, kw)
+                sources += [Source(name, source_ctx.tree, entry) for name, entry in found]
+                if source_ctx is b.context:
+                    material.append(["src", path, source_ctx.checksum(e for _, e in found)])
+                else:
+                    material.append(["src", path])
+                shown_sources.append(path)
+            ignore = source_ctx.ignore if source_ctx is b.context else None
+            options = CopyOptions(owner, chmod, source_ctx.included if ignore else None,
+                                  descend_excluded=bool(ignore and ignore.has_exceptions))
+            flag_text = "".join(f"{f} " for f in node.flags if not f.startswith("--link"))
+            created_by = f"{kw} {flag_text}{' '.join(shown_sources)} {dest} # buildkit"
+            workdir = str(run.state.config.get("WorkingDir") or "/")
+            state = run.state
 
-        def make() -> LayerRecord:
-            return copy_layer(b.store, state, sources, dest, workdir, options,
-                              archives=CopyOptions(chowned, chmod) if add else None,
-                              source_date_epoch=b.options.source_date_epoch)
+            def make() -> LayerRecord:
+                return copy_layer(b.store, state, sources, dest, workdir, options,
+                                  archives=CopyOptions(chowned, chmod) if add else None,
+                                  source_date_epoch=b.options.source_date_epoch)
 
-        b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,
-                 extra=[material, owner, chmod, workdir])
+            b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,
+                     extra=[material, owner, chmod, workdir])
 
     def add(self, run: StageRun, node: Node, number: int, trigger: bool) -> None:
         self.copy(run, node, number, trigger, add=True)
