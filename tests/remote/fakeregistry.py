@@ -45,6 +45,9 @@ class FakeRegistry:
         self.hook: Hook | None = None
         self.throttle: float = 0.0  # seconds to sleep per 64 KiB of blob body
         self.blob_bytes_sent = 0
+        self.active_blob_gets = 0
+        self.max_active_blob_gets = 0  # how many blob bodies were being sent at once, at most
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ content
@@ -97,10 +100,20 @@ class FakeRegistry:
                 answer = registry.hook(request) if registry.hook else None
                 if answer is None:
                     answer = registry.answer(request)
+                blob = request.method == "GET" and "/blobs/" in request.path
+                if blob:
+                    with registry._lock:
+                        registry.active_blob_gets += 1
+                        registry.max_active_blob_gets = max(registry.max_active_blob_gets,
+                                                            registry.active_blob_gets)
                 try:
                     self._send(answer)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
+                finally:
+                    if blob:
+                        with registry._lock:
+                            registry.active_blob_gets -= 1
 
             def _send(self, answer: Answer) -> None:
                 self.send_response(answer.status)

@@ -103,3 +103,17 @@ def test_a_corrupt_partial_is_dropped_and_downloaded_again(
         assert not partial.exists()
     gets = [r for r in registry.blob_requests() if r.path.endswith(digest)]
     assert [r.headers.get("range") for r in gets] == ["bytes=2600-", None]
+
+
+@pytest.mark.parametrize("limit", [3, 1])
+def test_layers_download_in_parallel_up_to_the_limit(tmp_path: Path, registry: FakeRegistry,
+                                                     limit: int) -> None:
+    image = make_image([{f"l{i}": random.Random(i).randbytes(300_000)} for i in range(5)])
+    registry.add_image("par/image", "1", image)
+    registry.throttle = 0.01
+    options = RemoteOptions(retries=1, backoff=0.01, certs_dirs=(),
+                            max_concurrent_downloads=limit)
+    with Store(tmp_path / "store") as store:
+        [result] = pull(store, f"{registry.host}/par/image:1", options)
+        assert result.image_id == image.config_digest
+    assert registry.max_active_blob_gets == limit
