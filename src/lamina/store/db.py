@@ -136,7 +136,12 @@ class Database:
     def __init__(self, path: Path, *, lock_wait: float = LOCK_WAIT) -> None:
         self.path = path
         self.lock_wait = lock_wait
-        self.conn = self._connect()
+        try:
+            self.conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the store database {path}: {err}") from err
         self._depth = 0
         # One connection, so one transaction at a time: threads sharing a Store take turns.
         self._lock = threading.RLock()
@@ -144,14 +149,6 @@ class Database:
         version = self._retry(lambda: self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version != SCHEMA_VERSION:
             self._migrate()
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            return sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as err:
-            raise StorageError(f"cannot open the store database {self.path}: {err}") from err
 
     def _configure(self) -> None:
         # Per-connection settings. NORMAL is durable against a process crash in WAL mode, and
