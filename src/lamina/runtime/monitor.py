@@ -1,14 +1,14 @@
 """The monitor: lamina's small process beside each running container (conmon's role).
 
-``launch`` mounts the rootfs and writes the bundle in the calling process (so bad input fails
-there, with nothing left behind), then double-forks the monitor into a session of its own. The
-monitor holds ``monitor.lock`` for as long as the container runs, becomes the child subreaper,
-starts the container with ``runc run --detach`` (the container's init is then re-parented to
-it), and copies the container's stdout and stderr into the json-file log, and to the attached
-command when there is one. When the init exits, it deletes the runtime's state, unmounts the
-rootfs, for ``--rm`` removes the container's directory, and writes the exit code and finish
-time into ``monitor.lock``. The lamina command that launched it can exit at any time; no daemon
-stays behind.
+``lamina.runtime.launch`` mounts the rootfs and writes the bundle in the calling process (so
+bad input fails there, with nothing left behind), then double-forks the monitor into a session
+of its own. The monitor holds ``monitor.lock`` for as long as the container runs, starts the
+container with ``runc run`` (in the foreground; with a tty, ``--detach`` and a console socket,
+the init then re-parented to the monitor, its subreaper), and copies the container's stdout
+and stderr into the json-file log, and to the attached command when there is one. When the
+container ends, it has the runtime's state deleted, unmounts the rootfs, for ``--rm`` removes
+the container's directory, and writes the exit code and finish time into ``monitor.lock``.
+The lamina command that launched it can exit at any time; no daemon stays behind.
 
 The monitor never opens the store's database: it is a fork of the launching command, and an
 SQLite connection (or SQLite's per-process lock bookkeeping) must not cross a fork. The
