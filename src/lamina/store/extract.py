@@ -214,6 +214,7 @@ class _Writers:
         self._jobs: deque[tuple[tuple[int, int, str], int, Future[None]]] = deque()
         self._names: set[tuple[int, int, str]] = set()
         self._bytes = 0
+        self.stopping = False
 
     def __bool__(self) -> bool:
         return bool(self._jobs)
@@ -231,6 +232,9 @@ class _Writers:
         self._jobs.append((key, size, self._pool.submit(job)))
         self._names.add(key)
         self._bytes += size
+
+    def settle(self) -> None:
+        """Forget finished jobs, and wait while too much data is held; raise their errors."""
         while self._jobs and (self._jobs[0][2].done() or self._bytes > _POOL_BYTES):
             self._retire()
 
@@ -246,9 +250,9 @@ class _Writers:
             self._retire()
 
     def close(self) -> None:
+        """Stop: jobs not started yet only release their descriptor."""
+        self.stopping = True
         if self._pool is not None:
-            for _, _, future in self._jobs:
-                future.cancel()
             self._pool.shutdown(wait=True)
             self._pool = None
         self._jobs.clear()
@@ -379,6 +383,7 @@ class _Extraction:
     def file_later(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
         """Make a new small file on a writer thread (see ``_Writers``)."""
         data = self.source.read_at(m.offset_data, m.size, m.name)
+        key = self.writers.key(pfd, name)
         dfd = os.dup(pfd)  # the job's own: the tree may close ``pfd`` meanwhile
 
         def job() -> None:
@@ -393,18 +398,16 @@ class _Extraction:
                     os.close(fd)
 
             try:
-                self.guarded(m.name, make)
+                if not self.writers.stopping:  # the extraction failed: nothing more to make
+                    self.guarded(m.name, make)
             finally:
                 os.close(dfd)
 
-        try:
-            key = self.writers.key(pfd, name)
-            self.writers.submit(key, m.size, job)
-        except BaseException:
-            os.close(dfd)
-            raise
+        # From here the job owns ``dfd`` and closes it, whatever happens.
+        self.writers.submit(key, m.size, job)
         self.stats.files += 1
         self.stats.bytes += m.size
+        self.writers.settle()
 
     def copy_sparse(self, tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
         reader = tar.extractfile(m)
