@@ -85,3 +85,14 @@ def test_truncated_file_data_is_refused(tmp_path: Path) -> None:
     tar = tar_of(("file", "a", b"a" * 5000), ("file", "b", b"b" * 5000))
     with pytest.raises(IntegrityError):
         extract(tar[:3000], tmp_path / "out")
+
+
+def test_a_failed_extraction_leaks_no_descriptor(tmp_path: Path) -> None:
+    import os
+
+    files = [("file", f"d/f{i}", b"x" * 1000) for i in range(300)]
+    tar = tar_of(*files, ("link", "bad", "../../outside"))
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(IntegrityError):
+        extract(tar, tmp_path / "out")
+    assert len(os.listdir("/proc/self/fd")) == before
