@@ -71,7 +71,12 @@ def _set_entrypoint(config: dict[str, Any], rest: str) -> None:
 def _set_env(config: dict[str, Any], rest: str) -> None:
     env = list(config.get("Env") or [])
     for key, value in _pairs("ENV", rest):
-        env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value}"]
+        # Replace in place, as docker does, so the order of the others is kept.
+        names = [e.partition("=")[0] for e in env]
+        if key in names:
+            env[names.index(key)] = f"{key}={value}"
+        else:
+            env.append(f"{key}={value}")
     config["Env"] = env
 
 
