@@ -1,4 +1,4 @@
-"""The extractor's writer threads keep tar order wherever it matters: a name written twice, a
+"""The extractor keeps tar order wherever it matters: a name written twice, a
 hardlink to a file still being written, a whiteout or a symlink replacing one, many files."""
 
 from __future__ import annotations

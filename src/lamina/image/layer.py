@@ -191,19 +191,6 @@ class TarSource:
             while view:
                 view = view[os.write(fd, view) :]
 
-    def read_at(self, offset: int, size: int, name: str) -> bytearray:
-        """The ``size`` bytes at ``offset`` (a file's data, for a writer on another thread)."""
-        self.seek(offset)
-        data = bytearray(size)
-        got = 0
-        while got < size:
-            view = self._take(size - got)
-            if not view:
-                raise IntegrityError(f"layer is truncated in entry {name!r}")
-            data[got : got + len(view)] = view
-            got += len(view)
-        return data
-
     def finish(self) -> None:
         """Check that the tar ended cleanly and read the rest (padding is part of the diff_id)."""
         if self._last.strip(b"\0"):
