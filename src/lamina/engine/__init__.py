@@ -10,12 +10,11 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
-from lamina.engine import images as _images
 from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
-from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 
 if TYPE_CHECKING:
+    from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
@@ -36,27 +35,43 @@ class Engine(ContainerVerbs):
         return Store(self.settings.root)
 
     # --- images -----------------------------------------------------------------------------
+    # (lamina.engine.images is imported by the image verbs only: the container verbs do without
+    # it, its views and their dataclasses, which weigh on every command's start-up.)
     def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
+        from lamina.engine import images as _images
+
         return _images.list_images(self.store, all=all, filters=filters)
 
     def tag(self, source: str, target: str) -> None:
+        from lamina.engine import images as _images
+
         _images.tag(self.store, source, target)
 
     def history(self, name: str) -> list[HistoryRow]:
+        from lamina.engine import images as _images
+
         return _images.history(self.store, name)
 
     def inspect_image(self, name: str) -> dict[str, Any]:
+        from lamina.engine import images as _images
+
         return _images.inspect_image(self.store, name)
 
     def remove_images(
         self, names: Sequence[str], *, force: bool = False, prune: bool = True
     ) -> tuple[list[Removal], list[Exception]]:
+        from lamina.engine import images as _images
+
         return _images.remove_images(self.store, names, force=force, prune=prune)
 
     def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> PruneReport:
+        from lamina.engine import images as _images
+
         return _images.prune_images(self.store, all=all, filters=filters)
 
     def disk_usage(self) -> DiskUsage:
+        from lamina.engine import images as _images
+
         return _images.disk_usage(self.store)
 
     # --- archives ---------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class CreateOptions:
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
            ) -> ContainerRecord:
     """Record a new container of ``image_name`` and make its directory (nothing runs)."""
-    from lamina.engine.images import store_config
+    from lamina.model.config import ImageConfig
     from lamina.runtime.bundle import ContainerDir, parse_bind
     from lamina.runtime.spec import capabilities
 
@@ -68,7 +68,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
                               "be an absolute path")
     capabilities(opts.cap_add, opts.cap_drop)  # unknown capabilities fail here
     image = store.resolve(image_name)
-    image_config = store_config(store, image).config
+    image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
     container_id = secrets.token_hex(32)
