@@ -2,9 +2,11 @@
 
 Each missing layer is downloaded once and, in the same pass, hashed, written to a resumable
 partial blob (``lamina.store.partial``) and fed to the decompressor and the safe extractor of
-its snapshot; ``max_concurrent_downloads`` layers (3) go at once. The snapshot is made visible
-only after its diff_id *and* the blob's digest and size are verified; the blob is renamed into
-place after that, and the image is recorded last. A pull that fails leaves the store as it was
+its snapshot; ``max_concurrent_downloads`` layers (3) go at once. A layer gives up its turn
+once its bytes are verified, so the next download starts while the finished layer is flushed
+to disk and moved into place (the flush mostly waits on the disk). The snapshot is made
+visible only after its diff_id *and* the blob's digest and size are verified; the blob is
+renamed into place after that, and the image is recorded last. A pull that fails leaves the store as it was
 (``cleanup_on_failure``), except that a download cut by the network keeps its partial blob, so
 the next pull resumes it with a Range request instead of starting again.
 """
@@ -228,12 +230,34 @@ class _Cancelled(Exception):
 
 
 class _Batch:
-    """What the layer workers of one pull share: the cancel flag, and whether to keep
-    partial downloads when cancelled (yes if the failure was the network's)."""
+    """What the layer workers of one pull share: the cancel flag, whether to keep partial
+    downloads when cancelled (yes if the failure was the network's), and the download turns."""
 
-    def __init__(self) -> None:
+    def __init__(self, downloads: int) -> None:
         self.cancelled = threading.Event()
         self.keep_partials = True
+        self.turns = threading.BoundedSemaphore(downloads)
+
+
+class _Turn:
+    """A layer's turn to download and unpack: taken before each attempt, given up when its
+    bytes are verified (before they are flushed to disk) or when the attempt ends."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+        self._held = False
+
+    def take(self) -> None:
+        if not self._held:
+            self._batch.turns.acquire()
+            self._held = True
+        if self._batch.cancelled.is_set():
+            raise _Cancelled()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._batch.turns.release()
 
 
 def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteLayer],
@@ -252,8 +276,9 @@ def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteL
     workers = max(1, repository.transport.options.max_concurrent_downloads)
     for i in todo[workers:]:
         report(PullEvent(layers[i].digest.short, "Waiting"))
-    batch = _Batch()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pull") as pool:
+    batch = _Batch(workers)
+    # A thread per layer: only ``workers`` of them download at once (see ``_Turn``).
+    with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="pull") as pool:
         futures: dict[Future[LayerRecord], int] = {
             pool.submit(_fetch_layer, store, layers[i], chains[i], report, batch): i
             for i in todo
@@ -280,34 +305,41 @@ def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Pro
                  batch: _Batch) -> LayerRecord:
     short = layer.digest.short
     host = layer.repository.transport.host
-    if store.blobs.has(layer.digest):  # unpacked elsewhere, or removed: unpack the local copy
-        with store.blobs.open(layer.digest) as stream:
-            unpacked = store.snapshots.unpack(chain_id, stream, layer.media_type, layer.diff_id,
-                                              MAX_LAYER_SIZE)
-        report(PullEvent(short, "Pull complete"))
-        return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
-                           unpacked)
-    for attempt in range(2):
-        partial = store.blobs.partial(layer.digest, layer.size, what=f"{host}: layer {short}")
-        resumed = partial.offset > 0
-        try:
-            unpacked = _stream_layer(store, layer, chain_id, partial, report, batch)
-            break
-        except IntegrityError:
-            # Bytes kept from an earlier attempt can be what is wrong (they came from a
-            # registry that lied, or a disk that failed): once, start again from nothing.
-            if not resumed or attempt:
-                raise
+    turn = _Turn(batch)
+    try:
+        if store.blobs.has(layer.digest):  # unpacked elsewhere, or removed: the local copy
+            turn.take()
+            with store.blobs.open(layer.digest) as stream:
+                unpacked = store.snapshots.unpack(chain_id, stream, layer.media_type,
+                                                  layer.diff_id, MAX_LAYER_SIZE)
+            report(PullEvent(short, "Pull complete"))
+            return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type,
+                               layer.size, unpacked)
+        for attempt in range(2):
+            turn.take()
+            partial = store.blobs.partial(layer.digest, layer.size,
+                                          what=f"{host}: layer {short}")
+            resumed = partial.offset > 0
+            try:
+                unpacked = _stream_layer(store, layer, chain_id, partial, report, batch, turn)
+                break
+            except IntegrityError:
+                # Bytes kept from an earlier attempt can be what is wrong (they came from a
+                # registry that lied, or a disk that failed): once, start again from nothing.
+                if not resumed or attempt:
+                    raise
+    finally:
+        turn.release()
     report(PullEvent(short, "Pull complete"))
     return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
                        unpacked)
 
 
 def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: PartialBlob,
-                  report: Progress, batch: _Batch) -> int:
+                  report: Progress, batch: _Batch, turn: _Turn) -> int:
     """Download into ``partial`` while unpacking; commit both; return the unpacked size."""
     host = layer.repository.transport.host
-    source = LayerSource(partial, layer, batch, report)
+    source = LayerSource(partial, layer, batch, report, turn.release)
     try:
         if store.snapshots.has(chain_id):
             source.finish()
@@ -344,8 +376,9 @@ class LayerSource(io.RawIOBase):
     REPORT_EVERY = 0.1  # seconds between progress events
 
     def __init__(self, partial: PartialBlob, layer: RemoteLayer, batch: _Batch,
-                 report: Progress) -> None:
+                 report: Progress, verified: Callable[[], None] = lambda: None) -> None:
         self._partial = partial
+        self._verified = verified
         self._layer = layer
         self._batch = batch
         self._report = report
@@ -389,4 +422,5 @@ class LayerSource(io.RawIOBase):
         short = self._layer.digest.short
         self._report(PullEvent(short, "Verifying Checksum"))
         self._partial.verify()
+        self._verified()
         self._report(PullEvent(short, "Download complete"))
