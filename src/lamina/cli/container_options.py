@@ -67,10 +67,13 @@ def create_options(f: F) -> F:
 
 def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
     """CreateOptions from the parsed flags (values checked as docker checks them)."""
-    from lamina.cli.format.units import parse_bytes
     from lamina.engine.containers import CreateOptions
 
-    memory = parse_bytes(kw["memory"]) if kw.get("memory") else None
+    memory = None
+    if kw.get("memory"):
+        from lamina.cli.format.units import parse_bytes  # (its datetime and calendar too)
+
+        memory = parse_bytes(kw["memory"])
     if memory is not None and memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     cpus = None

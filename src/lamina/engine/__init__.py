@@ -14,10 +14,10 @@ from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
 
 if TYPE_CHECKING:
-    from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
+    from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
     from lamina.remote.options import RemoteOptions
     from lamina.store import Store
 

@@ -253,7 +253,9 @@ def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> 
             fcntl.flock(fd, fcntl.LOCK_SH)
         else:
             deadline = time.monotonic() + timeout
-            delay = 0.002
+            # An attached run waits here for a monitor that is already on its way out:
+            # look again soon, then back off.
+            delay = 0.0002
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

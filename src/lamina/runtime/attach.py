@@ -17,8 +17,6 @@ import selectors
 import signal
 import struct
 import sys
-import termios
-import tty as _tty
 from collections.abc import Iterator
 from types import FrameType
 from typing import BinaryIO
@@ -118,6 +116,8 @@ def _forward_signals(started: Started) -> Iterator[None]:
 def _copy_window_size(master: int | None) -> None:
     if master is None:
         return
+    import termios  # (a tty only: termios is an extension module, loaded on demand)
+
     with contextlib.suppress(OSError):
         size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
         fcntl.ioctl(master, termios.TIOCSWINSZ, size)
@@ -128,6 +128,9 @@ def _raw_terminal(master: int | None, stdin: int | None) -> Iterator[None]:
     if master is None or stdin is None or not os.isatty(stdin):
         yield
         return
+    import termios
+    import tty as _tty
+
     _copy_window_size(master)
     saved = termios.tcgetattr(stdin)
     _tty.setraw(stdin)

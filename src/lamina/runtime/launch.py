@@ -99,8 +99,8 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     theirs.close()
     for _, w in forward:
         os.close(w)
-    os.waitpid(pid, 0)
     message, fds = receive(ours)
+    os.waitpid(pid, 0)  # long gone by now: reaped after the wait for the monitor, not before
     if "pid" not in message:
         ours.close()
         for r, _ in forward:

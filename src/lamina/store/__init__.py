@@ -20,12 +20,11 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamina.errors import StorageError
 from lamina.model import mediatype
-from lamina.model.config import ImageConfig
 from lamina.model.digest import Digest
-from lamina.model.manifest import Manifest
 from lamina.model.reference import Reference
 from lamina.store.blobs import BlobStore, BlobWriter
 from lamina.store.catalog import Catalog
@@ -35,6 +34,10 @@ from lamina.store.lease import Lease
 from lamina.store.records import ImageRecord, LayerRecord
 from lamina.store.scratch import Scratch
 from lamina.store.snapshots import SnapshotStore
+
+if TYPE_CHECKING:  # only put_image needs them, and its callers have them loaded
+    from lamina.model.config import ImageConfig
+    from lamina.model.manifest import Manifest
 
 __all__ = [
     "BlobStore",

@@ -12,15 +12,17 @@ import re
 import sqlite3
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lamina.errors import Conflict, InvalidArgument, InvalidManifest, InvalidReference, NotFound
-from lamina.model.chain import chain_ids
-from lamina.model.config import ImageConfig
 from lamina.model.digest import Digest
-from lamina.model.manifest import Manifest
 from lamina.model.reference import DEFAULT_TAG, Reference
 from lamina.store.db import Database
 from lamina.store.records import ImageRecord, LayerRecord, digest_reference, tag_reference
+
+if TYPE_CHECKING:  # only adding an image needs them (reading the catalogue does not)
+    from lamina.model.config import ImageConfig
+    from lamina.model.manifest import Manifest
 
 _SHORT_ID = re.compile(r"(?:sha256:)?([a-f0-9]{1,64})")
 _IMAGE_COLUMNS = (
@@ -216,6 +218,8 @@ class Catalog:
 
 def check_image(config: ImageConfig, manifest: Manifest, layers: Sequence[LayerRecord]) -> None:
     """Raise InvalidManifest unless config, manifest and layer records describe one image."""
+    from lamina.model.chain import chain_ids
+
     if manifest.config.digest != config.id:
         raise InvalidManifest(
             f"manifest {manifest.digest} names config {manifest.config.digest}, not {config.id}"
