@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import secrets
-import socket
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -71,9 +69,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
-    container_id = secrets.token_hex(32)
+    container_id = os.urandom(32).hex()  # (secrets.token_hex, without importing secrets)
     if not config["Hostname"]:
-        config["Hostname"] = socket.gethostname() if opts.network == "host" else container_id[:12]
+        config["Hostname"] = os.uname().nodename if opts.network == "host" else container_id[:12]
     path, args = process_args(config)
     if not path:
         raise ContainerError("no command specified", exit_code=125)

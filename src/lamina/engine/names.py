@@ -5,9 +5,10 @@ The surnames are of scientists and engineers, as docker's are; the lists are our
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from collections.abc import Collection
+from random import SystemRandom
 
 from lamina.errors import InvalidArgument
 
@@ -56,12 +57,16 @@ def validate_name(name: str) -> str:
     return name.removeprefix("/")
 
 
+# secrets' own generator, without importing secrets (hmac, and through it OpenSSL)
+_random = SystemRandom()
+
+
 def generate_name(taken: Collection[str]) -> str:
     """A free ``adjective_surname`` (docker's "boring_wozniak" is never chosen either)."""
     for attempt in range(64):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+        name = f"{_random.choice(ADJECTIVES)}_{_random.choice(SURNAMES)}"
         if attempt >= 8:
-            name += str(secrets.randbelow(10))  # crowded: add a digit, as docker does
+            name += str(_random.randrange(10))  # crowded: add a digit, as docker does
         if name not in taken and name != "boring_wozniak":
             return name
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.token_hex(4)}"
+    return f"{_random.choice(ADJECTIVES)}_{os.urandom(4).hex()}"

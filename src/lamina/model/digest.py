@@ -6,7 +6,6 @@ only be made through ``Digest.parse`` or ``Digest.of``, which validate it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -71,6 +70,8 @@ class Digest(str):
 def _new_hash(algorithm: str) -> Callable[..., Any]:
     if algorithm not in ALGORITHMS:
         raise Unsupported(f"unsupported digest algorithm {algorithm!r}")
+    import hashlib  # (OpenSSL's loading is felt at start-up; many commands never hash)
+
     return getattr(hashlib, algorithm)
 
 

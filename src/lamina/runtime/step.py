@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -51,6 +49,8 @@ def run_step(
     """
     if not argv:
         raise ContainerError("no command given for the step")
+    import tempfile  # (build only: containers reach this module for its helpers below)
+
     oci = Runtime(runtime)
     upper = Path(upper)
     upper.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def run_step(
     work = bundle / "work"
     rootfs.mkdir()
     work.mkdir()
-    container_id = "lamina-step-" + secrets.token_hex(8)
+    container_id = "lamina-step-" + os.urandom(8).hex()
     mounted = False
     try:
         mount_overlay(store, layers, upper, work, rootfs)

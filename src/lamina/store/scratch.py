@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -65,7 +64,7 @@ class Scratch:
     def file(self, prefix: str) -> ScratchFile:
         """A new, empty, locked file in ``tmp/``."""
         while True:
-            path = self.path / f"{prefix}-{os.getpid()}-{secrets.token_hex(8)}"
+            path = self.path / f"{prefix}-{os.getpid()}-{os.urandom(8).hex()}"
             try:
                 fd = os.open(path, _OPEN_FLAGS, 0o600)
             except FileExistsError:
@@ -83,7 +82,7 @@ class Scratch:
         renames it into its final place inside the block.
         """
         while True:
-            path = self.path / f"{prefix}-{os.getpid()}-{secrets.token_hex(8)}"
+            path = self.path / f"{prefix}-{os.getpid()}-{os.urandom(8).hex()}"
             try:
                 os.mkdir(path, 0o700)
             except FileExistsError:
