@@ -122,21 +122,27 @@ class TarSource:
         self._eof = False
         self._last = b""  # what tarfile read last: the header it stopped at
 
+    def _fill(self, into: memoryview) -> int:
+        """Read from the stream into ``into``; 0 (and EOF noted) at the end."""
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:
+            got = int(readinto(into) or 0)
+        else:
+            data = self._stream.read(len(into))
+            got = len(data)
+            into[:got] = data
+        if not got:
+            self._eof = True
+        return got
+
     def _take(self, n: int) -> memoryview:
         """Up to ``n`` buffered bytes (empty only at the end); valid until the next call."""
         if self._start == self._end:
             self._start = self._end = 0
             if self._eof:
                 return self._view[:0]
-            readinto = getattr(self._stream, "readinto", None)
-            if readinto is not None:
-                got = int(readinto(self._view) or 0)
-            else:
-                data = self._stream.read(_COPY)
-                got = len(data)
-                self._view[:got] = data
+            got = self._fill(self._view)
             if not got:
-                self._eof = True
                 return self._view[:0]
             self._end = got
         k = min(n, self._end - self._start)
@@ -144,6 +150,21 @@ class TarSource:
         self._start += k
         self._pos += k
         return view
+
+    def peek(self, n: int) -> memoryview:
+        """The next ``n`` bytes (fewer only at the end) without consuming them; valid until
+        the next call."""
+        if self._end - self._start < n and not self._eof:
+            # Move the few bytes left to the front and fill up behind them.
+            left = self._end - self._start
+            self._view[:left] = bytes(self._view[self._start : self._end])
+            self._start, self._end = 0, left
+            while self._end < n:
+                got = self._fill(self._view[self._end :])
+                if not got:
+                    break
+                self._end += got
+        return self._view[self._start : min(self._end, self._start + n)]
 
     def read(self, n: int = -1) -> bytes:
         if n < 0 or n > _MAX_RECORD:

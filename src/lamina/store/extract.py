@@ -51,6 +51,7 @@ from lamina.image.layer import (
     clean_path,
     xattr_allowed,
 )
+from lamina.image.ustar import next_member
 
 CHUNK: Final = 1 << 20
 _PATH: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -217,12 +218,11 @@ class _Extraction:
             raise IntegrityError(f"layer is not a valid tar: {exc}") from exc
         while True:
             try:
-                member = tar.next()
+                member = next_member(tar, self.source)
             except tarfile.TarError as exc:
                 raise IntegrityError(f"layer is not a valid tar: {exc}") from exc
             if member is None:
                 break
-            tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header
             self.stats.entries += 1
             self.guarded(member.name, functools.partial(self.entry, tar, member))
         try:
