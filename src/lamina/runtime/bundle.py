@@ -113,7 +113,9 @@ def mount_rootfs(store: Store, cdir: ContainerDir, record: ContainerRecord) -> N
     if os.path.ismount(cdir.rootfs):
         return
     lowers = layers_of(store, record)
-    mount_overlay(store, lowers, cdir.upper, cdir.work, cdir.rootfs, extra_top=[cdir.init])
+    autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
+    mount_overlay(store, lowers, cdir.upper, cdir.work, cdir.rootfs, extra_top=[cdir.init],
+                  volatile=autoremove)
 
 
 @dataclass(frozen=True)
