@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,13 @@ from lamina.remote.options import RemoteOptions, is_loopback
 
 if TYPE_CHECKING:
     import httpx
+
+# httpx's package imports its command-line client (click, rich and pygments: 40 ms of every
+# pull's start-up) only to export ``httpx.main``, which lamina never calls. A None entry makes
+# that one import fail, and httpx falls back to its own stub ``main``. No effect if httpx is
+# loaded already.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
