@@ -24,6 +24,8 @@ def default_root() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """Where the store lives (more knobs come with later verbs)."""
+
     root: Path
 
     @classmethod

@@ -26,6 +26,8 @@ class ImageRow:
 
 @dataclass(frozen=True)
 class HistoryRow:
+    """One line of ``lamina history``: a step of the image's history, newest first."""
+
     id: str  # "sha256:..." or "<missing>"
     created: float
     created_by: str
@@ -44,12 +46,16 @@ class Removal:
 
 @dataclass(frozen=True)
 class PruneReport:
+    """What a prune removed, and the bytes it reclaimed."""
+
     removals: list[Removal]
     reclaimed: int
 
 
 @dataclass(frozen=True)
 class DiskUsage:
+    """``lamina system df``: images and containers, their sizes and what is reclaimable."""
+
     images_total: int
     images_active: int
     images_size: int

@@ -40,6 +40,8 @@ HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 @dataclass(frozen=True)
 class ContainerDir:
+    """A container's directory (see the module docstring) and the paths in it."""
+
     path: Path
 
     @classmethod
@@ -120,6 +122,8 @@ def mount_rootfs(store: Store, cdir: ContainerDir, record: ContainerRecord) -> N
 
 @dataclass(frozen=True)
 class Prepared:
+    """A bundle ready to run: its runtime spec, and the user its process runs as."""
+
     spec: dict[str, Any]
     user: User
 

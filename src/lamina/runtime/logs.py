@@ -75,6 +75,8 @@ class LogWriter:
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One json-file log line: its stream (stdout, stderr), text and RFC 3339 time."""
+
     stream: str
     text: str
     time: str

@@ -48,6 +48,8 @@ CPU_PERIOD = 100_000
 
 @dataclass(frozen=True)
 class Bind:
+    """A bind mount: a host path at a path in the container."""
+
     source: str
     destination: str
     readonly: bool = False
@@ -55,6 +57,8 @@ class Bind:
 
 @dataclass(frozen=True)
 class Resources:
+    """cgroup limits; None is no limit."""
+
     memory: int | None = None  # bytes
     cpus: float | None = None
     pids_limit: int | None = None

@@ -19,6 +19,8 @@ MAX_ID = 2**31 - 1
 
 @dataclass(frozen=True)
 class User:
+    """Who the container's process runs as, resolved in its own /etc/passwd and group."""
+
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()
