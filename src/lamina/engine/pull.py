@@ -6,9 +6,9 @@ its snapshot; ``max_concurrent_downloads`` layers (3) go at once. A layer gives 
 once its bytes are verified, so the next download starts while the finished layer is flushed
 to disk and moved into place (the flush mostly waits on the disk). The snapshot is made
 visible only after its diff_id *and* the blob's digest and size are verified; the blob is
-renamed into place after that, and the image is recorded last. A pull that fails leaves the store as it was
-(``cleanup_on_failure``), except that a download cut by the network keeps its partial blob, so
-the next pull resumes it with a Range request instead of starting again.
+renamed into place after that, and the image is recorded last. A pull that fails leaves the
+store as it was (``cleanup_on_failure``), except that a download cut by the network keeps its
+partial blob, so the next pull resumes it with a Range request instead of starting again.
 """
 
 from __future__ import annotations
