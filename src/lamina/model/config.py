@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from lamina.errors import InvalidDigest, InvalidManifest
 from lamina.model.digest import Digest
 from lamina.model.document import MAX_CONFIG_SIZE, dump, load_object
-from lamina.model.platform import Platform
+
+if TYPE_CHECKING:  # loaded by the property below: running a container needs no Platform
+    from lamina.model.platform import Platform
 
 # RFC 3339 as Go's time.Time accepts it in JSON; docker cannot load a config whose times differ.
 _RFC3339 = re.compile(
@@ -178,6 +180,8 @@ class ImageConfig:
         """The config's platform, or None when os or architecture is missing."""
         if not self.os or not self.architecture:
             return None
+        from lamina.model.platform import Platform
+
         return Platform(self.os, self.architecture, self.variant, self.os_version)
 
     def layer_history(self) -> list[tuple[History, Digest | None]]:
