@@ -63,6 +63,24 @@ def host_of(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
+# Socket reads of HTTP/1.1 bodies, in bytes. httpcore reads 64 KiB at a time, and every block
+# goes through h11 and five generators in Python; blobs are tens of MB, so larger reads save
+# CPU where it is short (bench/pull.py, big image: 0.94 -> 0.86 s; 40 ms less user time). TLS
+# hands out at most a record (16 KiB) per read whatever the size asked for.
+READ_SIZE = 256 * 1024
+
+
+def _read_larger_blocks() -> None:
+    """Raise httpcore's read size (a class attribute, so for every client of the process; only
+    the size of each ``recv`` changes, never what is read). Left alone if httpcore changes."""
+    from httpcore._sync import http11
+
+    connection = getattr(http11, "HTTP11Connection", None)
+    current = getattr(connection, "READ_NUM_BYTES", None)
+    if isinstance(current, int) and current < READ_SIZE:
+        connection.READ_NUM_BYTES = READ_SIZE  # type: ignore[union-attr]
+
+
 class Transport:
     """An httpx client bound to one registry endpoint (``https://host[:port]``)."""
 
@@ -96,6 +114,7 @@ class Transport:
     def _make_client(self) -> httpx.Client:
         import httpx
 
+        _read_larger_blocks()
         verify: ssl.SSLContext | bool = False if self.insecure else self._ssl_context()
         timeout = httpx.Timeout(self.options.timeout, connect=min(self.options.timeout, 30.0))
         return httpx.Client(
