@@ -277,8 +277,9 @@ def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteL
     for i in todo[workers:]:
         report(PullEvent(layers[i].digest.short, "Waiting"))
     batch = _Batch(workers)
-    # A thread per layer: only ``workers`` of them download at once (see ``_Turn``).
-    with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="pull") as pool:
+    # Up to ``workers`` layers downloading (see ``_Turn``) and as many being flushed to disk.
+    threads = max(1, min(len(todo), 2 * workers))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pull") as pool:
         futures: dict[Future[LayerRecord], int] = {
             pool.submit(_fetch_layer, store, layers[i], chains[i], report, batch): i
             for i in todo
