@@ -222,8 +222,13 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
             times["podman"].append(timed([podman, "--root", str(dest / "podman-root"),
                                           "--runroot", str(runroot), "pull", "-q",
                                           "--tls-verify=false", ref]))
-        # Trials are removed only at the end: deleting hundreds of MB between runs (with
-        # online discard, as on this machine's ext4) slows the next run's file creations.
+        # Trials are removed only at the end: deleting hundreds of MB between runs slows the
+        # next run's file creations. On an ext4 without a journal (as this machine's /) every
+        # new inode skips, one by one, the inodes deleted in the last 60 s (360 s while their
+        # table block is dirty): after thousands of deletions, by this bench or anything else
+        # on the machine, a file creation costs ~0.7 ms of kernel CPU instead of ~40 us
+        # (perf: recently_deleted() under find_inode_bit()). That hits lamina and podman,
+        # which create every file of the image, and barely skopeo.
         runroots.append(runroot)
     for trial in range(trials):
         shutil.rmtree(work / f"trial-{name}-{trial}", ignore_errors=True)
