@@ -157,7 +157,7 @@ def _exit_now(code: object) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
-        code = code or 120  # what the interpreter exits with when the final flush fails
+        code = 120  # what the interpreter exits with when its final flush fails
     os._exit(code & 0xFF)  # as the kernel would truncate it
 
 
