@@ -138,3 +138,13 @@ def test_corrupted_headers_read_alike(seed: int, flips: int) -> None:
         data[start + rng.randrange(512)] = rng.choice(
             [0, 0x20, 0x30, 0x37, 0x38, 0x80, 0xFF, rng.randrange(256)])
     assert members_by_fast_path(bytes(data)) == members_by_tarfile(bytes(data))
+
+
+@pytest.mark.parametrize("size", [b"-0000000001", b"+0000000001", b"00000_00001", b"0000000009"])
+def test_numbers_int_would_take_are_left_to_tarfile(size: bytes) -> None:
+    header = bytearray(tarfile.TarInfo("f").tobuf(tarfile.USTAR_FORMAT))
+    header[124:136] = size + b"\0"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    data = bytes(header) + b"x" * 512 + b"\0" * 1024
+    assert members_by_fast_path(data) == members_by_tarfile(data)

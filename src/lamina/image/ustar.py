@@ -92,7 +92,11 @@ def _number(field: bytes) -> int:
     decoding to ``str`` first: it strips ASCII whitespace only, and refuses non-ASCII bytes."""
     if field[0] & 0x80:
         raise ValueError("base-256 number")
-    return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    digits = field.split(b"\0", 1)[0].strip() or b"0"
+    if not digits.isdigit():
+        # int() would take "-1", "+7" or "1_0": such headers are tarfile's to judge.
+        raise ValueError("not plain octal digits")
+    return int(digits, 8)
 
 
 def _text(field: bytes, encoding: str, errors: str) -> str:
