@@ -86,7 +86,16 @@ class ExtractStats:
     whiteouts: int = 0
     opaques: int = 0
     bytes: int = 0  # regular file content
+    link_bytes: int = 0  # symlink targets: a symlink's size
+    removed: int = 0  # entries removed or replaced (by a later entry or a whiteout)
     skipped: list[str] = field(default_factory=list)
+
+    @property
+    def usage(self) -> int | None:
+        """What ``lamina.store.snapshots.disk_usage`` would count in a destination that was
+        empty (every non-directory's bytes, each inode once: a hardlink adds nothing), when
+        nothing was removed; None otherwise, and the tree must be walked."""
+        return None if self.removed else self.bytes + self.link_bytes
 
     def skip(self, what: str) -> None:
         if len(self.skipped) < 100:
@@ -267,6 +276,7 @@ class _Extraction:
             os.symlink(m.linkname, base, dir_fd=pfd)
             self.finish_link(m, pfd, base)
             self.stats.symlinks += 1
+            self.stats.link_bytes += len(os.fsencode(m.linkname))
         elif m.islnk():
             self.hardlink(m, pfd, base)
         elif m.ischr() or m.isblk() or m.isfifo():
@@ -283,6 +293,7 @@ class _Extraction:
             return False
         if stat.S_ISDIR(st.st_mode) and keep_dir:
             return True
+        self.stats.removed += 1
         if stat.S_ISDIR(st.st_mode):
             self.tree.clear()
             shutil.rmtree(name, dir_fd=pfd)
