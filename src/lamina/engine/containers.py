@@ -208,14 +208,9 @@ def listing(store: Store) -> list[ContainerRecord]:
 def configured_runtime() -> str | None:
     """``[containers] runtime = "crun"`` in lamina's config (``$LAMINA_CONFIG``, else
     /etc/lamina/config.toml as root, else ~/.config/lamina/config.toml)."""
-    env = os.environ.get("LAMINA_CONFIG")
-    if env:
-        path = Path(env)
-    elif os.geteuid() == 0:
-        path = Path("/etc/lamina/config.toml")
-    else:
-        home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        path = Path(home) / "lamina" / "config.toml"
+    from lamina.engine.settings import config_file
+
+    path = config_file()
     if not path.exists():
         return None  # the common case: no config, and no TOML parser to load
     import tomllib

@@ -72,20 +72,10 @@ class PullResult:
 def remote_options() -> RemoteOptions:
     """The client's options from lamina's config: ``$LAMINA_CONFIG``, else
     ``/etc/lamina/config.toml`` as root, else ``~/.config/lamina/config.toml``."""
-    import os
-    from pathlib import Path
-
+    from lamina.engine.settings import config_file
     from lamina.remote.options import RemoteOptions
 
-    env = os.environ.get("LAMINA_CONFIG")
-    if env:
-        path = Path(env)
-    elif os.geteuid() == 0:
-        path = Path("/etc/lamina/config.toml")
-    else:
-        config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        path = Path(config_home) / "lamina" / "config.toml"
-    return RemoteOptions.from_toml(path)
+    return RemoteOptions.from_toml(config_file())
 
 
 def _quiet(event: PullEvent) -> None:

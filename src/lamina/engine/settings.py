@@ -22,6 +22,18 @@ def default_root() -> Path:
     return Path(data_home) / "lamina"
 
 
+def config_file() -> Path:
+    """lamina's own config file: $LAMINA_CONFIG, else /etc/lamina/config.toml as root, else
+    ~/.config/lamina/config.toml. It may not exist."""
+    env = os.environ.get("LAMINA_CONFIG")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/etc/lamina/config.toml")
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "lamina" / "config.toml"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the store lives (more knobs come with later verbs)."""

@@ -55,6 +55,35 @@ class Layer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DescribedLayer:
+    """A layer as a manifest describes it, with the config's ``diff_id``: the part every
+    source shares. A source adds where the bytes are, by defining ``open_compressed``."""
+
+    descriptor: Descriptor
+    diff_id: Digest
+
+    @property
+    def digest(self) -> Digest:
+        return self.descriptor.digest
+
+    @property
+    def size(self) -> int:
+        return self.descriptor.size
+
+    @property
+    def media_type(self) -> str:
+        return self.descriptor.media_type
+
+    def open_compressed(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def open_uncompressed(self, max_size: int | None = None) -> BinaryIO:
+        from lamina.image.compression import open_decompressed
+
+        return open_decompressed(self.open_compressed(), self.media_type, max_size)  # type: ignore[return-value]
+
+
 @runtime_checkable
 class Image(Protocol):
     """An image: a manifest, its config and its layers, in order."""

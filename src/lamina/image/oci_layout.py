@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 from lamina.errors import InvalidArgument, InvalidManifest, InvalidReference, NotFound, Unsupported
-from lamina.image.base import LoadedImage
+from lamina.image.base import DescribedLayer, LoadedImage
 from lamina.image.spool import Spool, SpoolEntry
 from lamina.model import mediatype as mt
 from lamina.model.config import ImageConfig
@@ -31,34 +31,15 @@ REF_NAME: Final = "org.opencontainers.image.ref.name"
 _MAX_DEPTH: Final = 8
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveLayer:
+@dataclass(frozen=True)
+class ArchiveLayer(DescribedLayer):
     """A layer whose blob is an archive entry, already checked against ``digest`` and ``size``."""
 
-    descriptor: Descriptor
-    diff_id: Digest
     _spool: Spool
     _entry: SpoolEntry
 
-    @property
-    def digest(self) -> Digest:
-        return self.descriptor.digest
-
-    @property
-    def size(self) -> int:
-        return self.descriptor.size
-
-    @property
-    def media_type(self) -> str:
-        return self.descriptor.media_type
-
     def open_compressed(self) -> BinaryIO:
         return self._spool.open(self._entry)
-
-    def open_uncompressed(self, max_size: int | None = None) -> BinaryIO:
-        from lamina.image.compression import open_decompressed
-
-        return open_decompressed(self.open_compressed(), self.media_type, max_size)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from functools import cached_property
 from typing import BinaryIO, cast
 
 from lamina.errors import IntegrityError, InvalidManifest, NotFound, Unsupported
+from lamina.image.base import DescribedLayer
 from lamina.model import mediatype as mt
 from lamina.model.config import ImageConfig
-from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest, Hasher
 from lamina.model.manifest import Index, Manifest
 from lamina.model.platform import Platform
@@ -27,24 +27,10 @@ MAX_INDEX_DEPTH = 4
 
 
 @dataclass(frozen=True)
-class RemoteLayer:
+class RemoteLayer(DescribedLayer):
     """A layer blob in a registry (implements ``lamina.image.base.Layer``)."""
 
     repository: Repository
-    descriptor: Descriptor
-    diff_id: Digest
-
-    @property
-    def digest(self) -> Digest:
-        return self.descriptor.digest
-
-    @property
-    def size(self) -> int:
-        return self.descriptor.size
-
-    @property
-    def media_type(self) -> str:
-        return self.descriptor.media_type
 
     def chunks(self, offset: int = 0) -> Iterator[bytes]:
         return self.repository.blob_chunks(self.digest, self.size, offset,
@@ -55,11 +41,6 @@ class RemoteLayer:
         reader = _VerifyingReader(self.chunks(), self.digest, self.size,
                                   f"{self.repository.transport.host}: layer {self.digest.short}")
         return cast(BinaryIO, reader)
-
-    def open_uncompressed(self) -> BinaryIO:
-        from lamina.image.compression import open_decompressed
-
-        return open_decompressed(self.open_compressed(), self.media_type)  # type: ignore[return-value]
 
 
 class RemoteImage:
@@ -121,7 +102,7 @@ class RemoteImage:
             raise InvalidManifest(
                 f"{self.repository.transport.host}: manifest has {len(layers)} layers but "
                 f"the config names {len(diff_ids)} diff_ids")
-        return [RemoteLayer(self.repository, d, diff) for d, diff in zip(layers, diff_ids,
+        return [RemoteLayer(d, diff, self.repository) for d, diff in zip(layers, diff_ids,
                                                                           strict=True)]
 
 
