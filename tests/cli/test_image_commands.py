@@ -200,3 +200,16 @@ def test_images_before_and_since(lamina: Run, load_image) -> None:
     assert ids("--filter", "since=t:mid") == [new.config_digest]
     missing = lamina("images", "--filter", "since=t:none")
     assert missing.code == 1 and missing.err.strip() == "Error: No such image: t:none"
+
+
+def test_history_human_flag_as_docker_reads_it(lamina: Run, load_image) -> None:
+    load_image([{"f": b"x" * 3000}], tags=["h:1"])
+    human = lamina("history", "-H", "--format", "{{.Size}}", "h:1")
+    assert human.code == 0, human.err
+    assert human.out.strip().endswith("kB")
+    for spelling in ("-H=false", "--human=false", "--human=0"):
+        raw = lamina("history", spelling, "--format", "{{.Size}}", "h:1")
+        assert raw.code == 0, raw.err
+        assert raw.out.strip().isdigit(), spelling
+    bad = lamina("history", "--human=maybe", "h:1")
+    assert bad.code == 125

@@ -22,6 +22,23 @@ def ellipsis(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+class GoBool(click.ParamType):
+    """A boolean flag as Go's flag package reads one: ``-H`` alone is true, and a value comes
+    attached, ``-H=false`` or ``--human=false`` (click hands a short option "=false")."""
+
+    name = "bool"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).removeprefix("=").lower()
+        if text in ("1", "t", "true"):
+            return True
+        if text in ("0", "f", "false"):
+            return False
+        self.fail(f'invalid argument "{value}" for "-H, --human" flag', param, ctx)
+
+
 def history_fields(row: HistoryRow, human: bool, no_trunc: bool) -> dict[str, Any]:
     created_by = row.created_by.replace("\t", " ")
     return {
@@ -38,7 +55,8 @@ def history_fields(row: HistoryRow, human: bool, no_trunc: bool) -> dict[str, An
 @click.command("history")
 @click.argument("image")
 @format_option
-@click.option("-H", "--human", type=bool, default=True, show_default=True,
+@click.option("-H", "--human", type=GoBool(), is_flag=False, flag_value=True, default=True,
+              show_default=True,
               help="Print sizes and dates in human readable format")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
