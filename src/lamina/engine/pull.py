@@ -13,7 +13,6 @@ partial blob, so the next pull resumes it with a Range request instead of starti
 
 from __future__ import annotations
 
-import io
 import itertools
 import threading
 import time
@@ -33,6 +32,7 @@ from lamina.errors import (
     TransportError,
     Unauthorized,
 )
+from lamina.image.streams import ChunkReader
 from lamina.model import mediatype as mt
 from lamina.model.chain import chain_ids
 from lamina.model.digest import Digest
@@ -357,7 +357,7 @@ def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: P
     return unpacked
 
 
-class LayerSource(io.RawIOBase):
+class LayerSource(ChunkReader):
     """A layer blob as one stream: the partial bytes kept from before, then the network's.
 
     Every byte from the network is written to the partial blob (which hashes it) before the
@@ -373,9 +373,8 @@ class LayerSource(io.RawIOBase):
         self._layer = layer
         self._batch = batch
         self._report = report
-        self._chunks: Iterator[bytes] = itertools.chain(partial.existing(), self._network())
-        self._buffer = memoryview(b"")
         self._last_report = 0.0
+        super().__init__(itertools.chain(partial.existing(), self._network()))
         self.resumed_at = partial.offset
 
     def _network(self) -> Iterator[bytes]:
@@ -391,25 +390,9 @@ class LayerSource(io.RawIOBase):
                 self._report(PullEvent(short, "Downloading", partial.received, layer.size))
             yield chunk
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._buffer = memoryview(chunk)
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
     def finish(self) -> None:
         """Read the rest, then check size and digest (before the snapshot becomes visible)."""
-        for _ in self._chunks:
-            pass
-        self._buffer = memoryview(b"")
+        self.drain()
         short = self._layer.digest.short
         self._report(PullEvent(short, "Verifying Checksum"))
         self._partial.verify()

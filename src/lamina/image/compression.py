@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final, cast
 
 from lamina.errors import IntegrityError, LaminaError, StorageError, Unsupported
+from lamina.image.streams import Prefixed
 from lamina.model.digest import Digest, Hasher
 
 GZIP: Final = "gzip"
@@ -74,30 +75,6 @@ def detect(head: bytes) -> str:
         if head.startswith(magic):
             raise Unsupported(f"layer is compressed with {name}, which OCI images may not use")
     return NONE
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` followed by the rest of ``stream``: how we peek at magic bytes of a pipe."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is not None:
-            return int(readinto(b) or 0)
-        data = self._stream.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def _read_head(stream: BinaryIO, n: int = 6) -> bytes:
@@ -189,7 +166,7 @@ def open_decompressed(
     compression_of(media_type_or_compression)  # refuses unsupported types early
     head = _read_head(stream)
     kind = detect(head)
-    source = _Prefixed(head, stream)
+    source = Prefixed(head, stream)
     inner: io.RawIOBase | io.BufferedIOBase | BinaryIO
     if kind == GZIP:
         from isal import igzip_threaded

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Final, cast
 
 from lamina.errors import IntegrityError, InvalidArgument, StorageError
+from lamina.image.streams import Prefixed
 from lamina.model.digest import Digest
 
 #: More entries than this is not an image archive; refusing bounds memory spent on the index.
@@ -233,26 +234,6 @@ def _lexical(name: str, shown: str, *, resolve_parents: bool = False) -> str:
     return "/".join(parts)
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with the bytes already peeked at put back in front."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 def _decompressed(head: bytes, stream: IO[bytes]) -> tuple[IO[bytes], bool]:
     """The stream decompressed according to its magic bytes, and whether it was compressed."""
     if head.startswith(b"\x1f\x8b"):
@@ -309,7 +290,7 @@ def _spool(stream: BinaryIO, tmp_dir: str | os.PathLike[str] | None, max_size: i
         if in_place_fd is not None:
             os.close(in_place_fd)
         raise InvalidArgument("archive is empty")
-    raw = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
+    raw = io.BufferedReader(Prefixed(head, stream), _CHUNK)
     data, compressed = _decompressed(head, raw)
     if compressed and in_place_fd is not None:
         os.close(in_place_fd)

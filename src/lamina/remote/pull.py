@@ -7,7 +7,6 @@ fetched and checked against its descriptor; layers are read lazily, each verifie
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +14,7 @@ from typing import BinaryIO, cast
 
 from lamina.errors import IntegrityError, InvalidManifest, NotFound, Unsupported
 from lamina.image.base import DescribedLayer
+from lamina.image.streams import ChunkReader
 from lamina.model import mediatype as mt
 from lamina.model.config import ImageConfig
 from lamina.model.digest import Digest, Hasher
@@ -38,9 +38,8 @@ class RemoteLayer(DescribedLayer):
 
     def open_compressed(self) -> BinaryIO:
         """The blob's bytes; reading past the end raises IntegrityError if they are wrong."""
-        reader = _VerifyingReader(self.chunks(), self.digest, self.size,
-                                  f"{self.repository.transport.host}: layer {self.digest.short}")
-        return cast(BinaryIO, reader)
+        what = f"{self.repository.transport.host}: layer {self.digest.short}"
+        return cast(BinaryIO, ChunkReader(_verified(self.chunks(), self.digest, self.size, what)))
 
 
 class RemoteImage:
@@ -153,29 +152,11 @@ def _choose(repository: Repository, index: Index, wanted: Platform) -> FetchedMa
     return fetched
 
 
-class _VerifyingReader(io.RawIOBase):
-    """A reader over chunks that checks their digest and size once they end."""
-
-    def __init__(self, chunks: Iterator[bytes], digest: Digest, size: int, what: str) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")
-        self._hasher = Hasher(digest.algorithm)
-        self._digest = digest
-        self._size = size
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._hasher.verify(self._digest, self._size, what=self._what)
-                return 0
-            self._hasher.update(chunk)
-            self._buffer = memoryview(chunk)
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
+def _verified(chunks: Iterator[bytes], digest: Digest, size: int, what: str
+              ) -> Iterator[bytes]:
+    """The chunks as they come, then a check of their digest and size once they end."""
+    hasher = Hasher(digest.algorithm)
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+    hasher.verify(digest, size, what=what)
