@@ -463,3 +463,12 @@ def test_property_parse_str_round_trip(ref: Reference) -> None:
     # back as that host; only unambiguous familiar forms round-trip.
     if ref.domain != DEFAULT_DOMAIN or not ("." in first or first == "localhost"):
         assert Reference.parse(ref.familiar) == ref
+
+
+def test_tag_target_adds_the_default_tag_and_refuses_digests() -> None:
+    from lamina.model.reference import tag_target
+
+    assert str(tag_target("busybox")) == "docker.io/library/busybox:latest"
+    assert str(tag_target("host:5000/a/b:v1")) == "host:5000/a/b:v1"
+    with pytest.raises(InvalidReference, match="refusing to create a tag with a digest reference"):
+        tag_target("busybox@sha256:" + "a" * 64)

@@ -14,7 +14,7 @@ from lamina.model.config import ImageConfig
 from lamina.model.descriptor import Descriptor
 from lamina.model.manifest import Manifest
 from lamina.model.platform import Platform
-from lamina.model.reference import Reference
+from lamina.model.reference import Reference, tag_target
 from lamina.store import ImageRecord, LayerRecord, Store
 from lamina.store.view import StoreImage
 
@@ -91,9 +91,7 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
                   changes: Sequence[str] = (), message: str = "",
                   source_name: str = "-") -> str:
     """Make a one-layer image from a root filesystem tarball (plain or compressed)."""
-    ref = Reference.parse(reference).with_default_tag() if reference else None
-    if ref is not None and ref.digest is not None:
-        raise InvalidReference(f"refusing to create a tag with a digest reference: {reference}")
+    ref = tag_target(reference) if reference else None
     container_config = apply_changes({}, changes)  # bad changes fail before any work
 
     with cleanup_on_failure(store):

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
 from lamina.engine.ingest import cleanup_on_failure
-from lamina.errors import InvalidArgument, InvalidReference, NotFound
+from lamina.errors import InvalidArgument, NotFound
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
-from lamina.model.reference import Reference
+from lamina.model.reference import Reference, tag_target
 
 if TYPE_CHECKING:
     from lamina.engine import Engine
@@ -48,7 +48,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                 stdin: IO[bytes] | None = None) -> BuildResult:
     from lamina.build.builder import Builder, BuildOptions
 
-    tags = [_tag(t) for t in request.tags]
+    tags = [tag_target(t) for t in request.tags]
     if request.network not in ("host", "none", "default"):
         raise InvalidArgument(f"network mode {request.network!r} is not supported by lamina "
                               "build (host or none)")
@@ -75,13 +75,6 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     for ref in tags:
         store.tag(image_id, ref)
     return BuildResult(image_id, tags)
-
-
-def _tag(text: str) -> Reference:
-    ref = Reference.parse(text)
-    if ref.digest is not None:
-        raise InvalidReference(f"invalid tag {text!r}: a tag cannot carry a digest")
-    return ref.with_default_tag()
 
 
 def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path

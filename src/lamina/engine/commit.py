@@ -20,13 +20,12 @@ from typing import IO, Any, BinaryIO, cast
 from lamina.engine.changes import apply_changes
 from lamina.engine.containers import find
 from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
-from lamina.errors import InvalidReference
 from lamina.model import mediatype
 from lamina.model.chain import chain_ids
 from lamina.model.config import ImageConfig
 from lamina.model.descriptor import Descriptor
 from lamina.model.manifest import Manifest
-from lamina.model.reference import Reference
+from lamina.model.reference import tag_target
 from lamina.store import ContainerRecord, LayerRecord, Store
 
 
@@ -97,9 +96,7 @@ def export(store: Store, text: str, out: IO[bytes]) -> None:
 def commit(store: Store, text: str, reference: str | None = None, *,
            message: str = "", author: str = "", changes_: Sequence[str] = ()) -> str:
     """docker commit: the writable layer as a new layer over the image; the new image's ID."""
-    ref = Reference.parse(reference).with_default_tag() if reference else None
-    if ref is not None and ref.digest is not None:
-        raise InvalidReference(f"refusing to create a tag with a digest reference: {reference}")
+    ref = tag_target(reference) if reference else None
     record = find(store, text)
     image = store.image(record.image_id)
     base = ImageConfig.parse(store.blobs.read(image.id))

@@ -21,7 +21,7 @@ from lamina.engine.filters import (
 from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 from lamina.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from lamina.model.config import ImageConfig
-from lamina.model.reference import Reference
+from lamina.model.reference import Reference, tag_target
 from lamina.store import ImageRecord, Store
 
 IMAGES_FILTERS = ("dangling", "label", "reference", "before", "since")
@@ -80,7 +80,7 @@ def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ())
             continue
         if since is not None and created <= since:
             continue
-        labels = _labels(store, r)
+        labels = _labels(r)
         if "label" in wanted and not match_labels(wanted["label"], labels):
             continue
         containers = graph.containers.get(r.id, 0)
@@ -111,7 +111,7 @@ def _image_names(r: ImageRecord) -> list[tuple[str, str, str]]:
     return names or [("<none>", "<none>", "<none>")]
 
 
-def _labels(store: Store, r: ImageRecord) -> dict[str, str]:
+def _labels(r: ImageRecord) -> dict[str, str]:
     return {str(k): str(v) for k, v in r.labels.items()}
 
 
@@ -128,10 +128,7 @@ def _created_bound(store: Store, values: list[str] | None) -> float | None:
 
 def tag(store: Store, source: str, target: str) -> None:
     image = store.resolve(source)
-    ref = Reference.parse(target)
-    if ref.digest is not None:
-        raise InvalidReference(f"refusing to create a tag with a digest reference: {target}")
-    store.tag(image.id, ref.with_default_tag())
+    store.tag(image.id, tag_target(target))
 
 
 def history(store: Store, name: str) -> list[HistoryRow]:
@@ -354,7 +351,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
 def _prune_labels_match(store: Store, r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
     if "label" not in wanted and "label!" not in wanted:
         return True
-    labels = _labels(store, r)
+    labels = _labels(r)
     if "label" in wanted and not match_labels(wanted["label"], labels):
         return False
     return not ("label!" in wanted and match_labels(wanted["label!"], labels))

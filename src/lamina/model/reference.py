@@ -154,6 +154,15 @@ def parse_reference(text: str) -> Reference:
     return Reference.parse(text)
 
 
+def tag_target(text: str) -> Reference:
+    """A name to give an image (tag, import, commit, build -t): the default tag added, and a
+    digest refused, as docker refuses it."""
+    ref = Reference.parse(text)
+    if ref.digest is not None:
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {text}")
+    return ref.with_default_tag()
+
+
 def validate_tag(tag: str) -> str:
     """Return ``tag`` if it follows the tag grammar, else raise InvalidReference."""
     if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
