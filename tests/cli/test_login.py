@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from helpers.tls import write_tls_pair
 from lamina.registry.auth.htpasswd import set_user
 from registry.servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
 from remote.credhelper import install_helper
@@ -352,29 +353,7 @@ def test_logout_when_the_helper_is_gone(lamina: Run, docker_config: Path) -> Non
 def test_login_over_tls_on_loopback(tmp_path: Path, lamina: Run, docker_config: Path) -> None:
     """A loopback registry that speaks TLS is used over HTTPS (unverified, as docker treats
     loopback registries), its realm too."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    from lamina.registry.auth.token import generate_key, key_to_pem
-
-    key = generate_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key_to_pem(key))
+    write_tls_pair(tmp_path)
     config = tmp_path / "registry.toml"
     config.write_text(f'[auth]\nkind = "token"\nhtpasswd = "{make_htpasswd(tmp_path)}"\n')
     tls = ["--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem")]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tls import write_tls_pair
 from lamina.errors import InvalidArgument
 from lamina.registry.auth.htpasswd import set_user
 from lamina.registry.config import RegistryConfig
@@ -207,43 +208,10 @@ def test_config_file_with_htpasswd_and_two_workers(tmp_path: Path) -> None:
     assert any(entry["user"] == "alice" for entry in access)
 
 
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls_and_token_realm_over_https(tmp_path: Path) -> None:
     import ssl
 
-    cert, key = self_signed(tmp_path)
+    cert, key = write_tls_pair(tmp_path)
     set_user(tmp_path / "users", "alice", "pw", rounds=4)
     config = tmp_path / "r.toml"
     config.write_text(f'[auth]\nkind = "token"\nhtpasswd = "{tmp_path / "users"}"\n')

@@ -5,7 +5,6 @@ another implementation, and lamina's client and CLI in between."""
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 from collections.abc import Iterator
@@ -15,10 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
 
+from helpers.tls import self_signed
 from lamina.errors import Denied, Unauthorized
 from lamina.registry.auth.htpasswd import set_user
 from lamina.registry.auth.token import generate_key, key_to_pem
@@ -39,29 +36,12 @@ class Pair:
     tokens: Server  # lamina's registry, used for its /token endpoint only
 
 
-def self_signed(key: Any) -> bytes:
-    """The certificate the CNCF registry trusts tokens by (it matches the JWT's libtrust kid)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lamina token issuer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("cncf-token")
     key = generate_key()
     (tmp / "key.pem").write_bytes(key_to_pem(key))
-    (tmp / "cert.pem").write_bytes(self_signed(key))
+    (tmp / "cert.pem").write_bytes(self_signed(key, "lamina token issuer"))
     set_user(tmp / "htpasswd", "alice", "s3cret!", rounds=4)
     (tmp / "lamina.toml").write_text(
         f'[auth]\nkind = "token"\nhtpasswd = "{tmp / "htpasswd"}"\n'
