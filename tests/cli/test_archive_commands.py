@@ -14,21 +14,12 @@ from pathlib import Path
 import pytest
 
 from helpers.images import make_docker_legacy_archive, make_image, make_layer
+from helpers.state import store_state
 
 from .conftest import Run
 
 needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo")
 needs_umoci = pytest.mark.skipif(shutil.which("umoci") is None, reason="needs umoci")
-
-
-def store_state(root: Path) -> dict[str, str]:
-    """Every file of the store with its content hash (the database by its rows)."""
-    state = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_file() and not rel.startswith("lamina.db") and not rel.endswith(".lock"):
-            state[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return state
 
 
 def test_save_load_round_trip(lamina: Run, load_image, tmp_path: Path) -> None:

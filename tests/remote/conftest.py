@@ -38,16 +38,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
-def store_state(root: Path) -> dict[str, str]:
-    """Every file of the store with its content hash (the database aside)."""
-    state = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_file() and not rel.startswith("lamina.db") and not rel.endswith(".lock"):
-            state[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return state
-
-
 @pytest.fixture(scope="module")
 def cncf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CNCF_REGISTRY).exists():

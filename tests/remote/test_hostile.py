@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from helpers.images import OCI_MANIFEST, compress, make_image, make_layer, sha256
+from helpers.state import store_state
 from lamina.engine.pull import pull
 from lamina.errors import LaminaError
 from lamina.remote.options import RemoteOptions
 from lamina.store import Store
 
-from .conftest import store_state
 from .fakeregistry import Answer, FakeRegistry, Request, blob_answer, endless
 
 REPO = "evil/image"

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from helpers.images import make_image
+from helpers.tls import write_tls_pair
 from lamina.engine.pull import pull
 from lamina.errors import IntegrityError
 from lamina.remote.options import RemoteOptions
 from lamina.remote.transport import Transport, endpoints, read_limited, retry_after
 from lamina.store import Store
 from registry.servers import lamina_server
-from registry.test_serve import self_signed
 
 from .conftest import skopeo_push
 from .fakeregistry import Answer, FakeRegistry, Request, endless
@@ -49,7 +49,7 @@ def test_options_from_toml(tmp_path: Path) -> None:
 
 
 def test_certs_d_ca_is_trusted_for_its_host(tmp_path: Path) -> None:
-    cert, _ = self_signed(tmp_path)
+    cert, _ = write_tls_pair(tmp_path)
     certs = tmp_path / "certs.d"
     (certs / "registry.example:5000").mkdir(parents=True)
     (certs / "registry.example:5000" / "ca.crt").write_bytes(cert.read_bytes())
@@ -68,7 +68,7 @@ def test_retry_after() -> None:
 
 def test_tls_loopback_registry_keeps_https(tmp_path: Path, store: Store,
                                            options: RemoteOptions) -> None:
-    cert, key = self_signed(tmp_path)
+    cert, key = write_tls_pair(tmp_path)
     server = lamina_server(tmp_path / "root", extra=["--tls-cert", str(cert), "--tls-key",
                                                       str(key)])
     with server:
