@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lamina.cli.main import LazyGroup
+from lamina.cli.commands import LazyGroup
 
 SUBCOMMANDS = {
     "ls": "lamina.cli.ps:ps",

@@ -6,13 +6,8 @@ from typing import Any
 
 import click
 
-from lamina.cli.container_options import (
-    CONTEXT,
-    as_run_error,
-    build_options,
-    create_options,
-    puller,
-)
+from lamina.cli.container_flags import as_run_error, build_options
+from lamina.cli.container_options import CONTEXT, create_options, puller
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import LaminaError

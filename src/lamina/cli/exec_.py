@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.container_options import stdin_fd
+from lamina.cli.container_flags import stdin_fd
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 

@@ -1,109 +1,23 @@
 """The ``lamina`` command: argv -> one Engine call -> render.
 
 This is the one place that maps errors to exit codes, as docker does: 125 for usage errors,
-1 for errors, and whatever a command returns otherwise. Commands are imported lazily, one module
-per verb, so ``lamina images`` loads only what it needs.
+1 for errors, and whatever a command returns otherwise. Command lines are parsed by click
+(``lamina.cli.commands``), but for the common ``lamina run``, which ``lamina.cli.runner``
+takes without loading click: a container's start-up is measured in milliseconds.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any, NoReturn
-
-import click
+from typing import NoReturn
 
 from lamina import errors
-
-# verb -> "module:attribute", imported on first use.
-COMMANDS: dict[str, str] = {
-    "images": "lamina.cli.images:images",
-    "tag": "lamina.cli.tag:tag",
-    "history": "lamina.cli.history:history",
-    "inspect": "lamina.cli.inspect:inspect",
-    "rmi": "lamina.cli.rmi:rmi",
-    "save": "lamina.cli.save:save",
-    "load": "lamina.cli.load:load",
-    "import": "lamina.cli.import_:import_",
-    "build": "lamina.cli.build:build",
-    "image": "lamina.cli.image:image",
-    "system": "lamina.cli.system:system",
-    "registry": "lamina.cli.registry:registry",
-    "pull": "lamina.cli.pull:pull",
-    "push": "lamina.cli.push:push",
-    "login": "lamina.cli.login:login",
-    "logout": "lamina.cli.logout:logout",
-    # containers
-    "run": "lamina.cli.run:run",
-    "create": "lamina.cli.create:create",
-    "start": "lamina.cli.start:start",
-    "stop": "lamina.cli.stop:stop",
-    "kill": "lamina.cli.kill:kill",
-    "restart": "lamina.cli.restart:restart",
-    "rm": "lamina.cli.rm:rm",
-    "wait": "lamina.cli.wait:wait",
-    "logs": "lamina.cli.logs:logs",
-    "ps": "lamina.cli.ps:ps",
-    "exec": "lamina.cli.exec_:exec_",
-    "diff": "lamina.cli.diff:diff",
-    "export": "lamina.cli.export:export",
-    "commit": "lamina.cli.commit:commit",
-    "container": "lamina.cli.container:container",
-}
-
-
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported only when invoked (or listed by --help)."""
-
-    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = lazy
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(self.lazy) | set(self.commands))
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.commands:
-            return self.commands[name]
-        target = self.lazy.get(name)
-        if target is None:
-            return None
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                return None  # listed but not built yet
-            raise
-        command: click.Command = getattr(module, attr)
-        return command
-
-
-@click.group(
-    cls=LazyGroup,
-    lazy=COMMANDS,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.version_option(package_name="lamina", prog_name="lamina", message="lamina version %(version)s")
-@click.option("--root", envvar="LAMINA_ROOT", type=click.Path(file_okay=False), default=None,
-              help="Root of the local store (default: $LAMINA_ROOT, /var/lib/lamina as root, "
-                   "~/.local/share/lamina otherwise)")
-@click.pass_context
-def cli(ctx: click.Context, root: str | None) -> None:
-    """A daemonless container engine and OCI registry."""
-    from lamina.engine.settings import Settings
-
-    ctx.obj = Settings.from_env(root=root)
 
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code docker uses for an error of this kind."""
     if isinstance(exc, errors.ContainerError):
         return exc.exit_code
-    if isinstance(exc, click.UsageError):
-        return 125
     return 1
 
 
@@ -111,7 +25,8 @@ def fail(exc: errors.LaminaError) -> NoReturn:
     message = f"Error: {exc}"
     if exc.hint:
         message += f"\n{exc.hint}"
-    click.echo(message, err=True)
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
     sys.exit(exit_code_for(exc))
 
 
@@ -162,24 +77,17 @@ def _exit_now(code: object) -> None:
 
 
 def _main(argv: list[str] | None) -> NoReturn:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = cli.main(args=argv, prog_name="lamina", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(1)
-    except click.exceptions.NoSuchOption as exc:
-        # docker: "unknown flag: --bogus" then "See 'docker images --help'."
-        command = exc.ctx.command_path if exc.ctx else "lamina"
-        click.echo(f"unknown flag: {exc.option_name}\nSee '{command} --help'.", err=True)
-        sys.exit(125)
-    except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "lamina"
-        click.echo(f"{command}: {exc.format_message()}\nSee '{command} --help'.", err=True)
-        sys.exit(125)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(1)
+        if args[:1] == ["run"]:
+            from lamina.cli.runner import quick
+
+            code = quick(args[1:])
+            if code is not None:
+                sys.exit(code)
+        from lamina.cli.commands import invoke
+
+        invoke(argv)
     except errors.LaminaError as exc:
         fail(exc)
     except BrokenPipeError:
@@ -188,4 +96,3 @@ def _main(argv: list[str] | None) -> NoReturn:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    sys.exit(rv if isinstance(rv, int) else 0)

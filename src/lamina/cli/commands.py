@@ -1,0 +1,117 @@
+"""The ``lamina`` command's click side: the root group, its verbs (imported lazily, one
+module per verb, so ``lamina images`` loads only what it needs), and click's errors as docker
+words them. ``lamina.cli.main`` is the entry point."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, NoReturn
+
+import click
+
+# verb -> "module:attribute", imported on first use.
+COMMANDS: dict[str, str] = {
+    "images": "lamina.cli.images:images",
+    "tag": "lamina.cli.tag:tag",
+    "history": "lamina.cli.history:history",
+    "inspect": "lamina.cli.inspect:inspect",
+    "rmi": "lamina.cli.rmi:rmi",
+    "save": "lamina.cli.save:save",
+    "load": "lamina.cli.load:load",
+    "import": "lamina.cli.import_:import_",
+    "build": "lamina.cli.build:build",
+    "image": "lamina.cli.image:image",
+    "system": "lamina.cli.system:system",
+    "registry": "lamina.cli.registry:registry",
+    "pull": "lamina.cli.pull:pull",
+    "push": "lamina.cli.push:push",
+    "login": "lamina.cli.login:login",
+    "logout": "lamina.cli.logout:logout",
+    # containers
+    "run": "lamina.cli.run:run",
+    "create": "lamina.cli.create:create",
+    "start": "lamina.cli.start:start",
+    "stop": "lamina.cli.stop:stop",
+    "kill": "lamina.cli.kill:kill",
+    "restart": "lamina.cli.restart:restart",
+    "rm": "lamina.cli.rm:rm",
+    "wait": "lamina.cli.wait:wait",
+    "logs": "lamina.cli.logs:logs",
+    "ps": "lamina.cli.ps:ps",
+    "exec": "lamina.cli.exec_:exec_",
+    "diff": "lamina.cli.diff:diff",
+    "export": "lamina.cli.export:export",
+    "commit": "lamina.cli.commit:commit",
+    "container": "lamina.cli.container:container",
+}
+
+
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked (or listed by --help)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.lazy) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = self.lazy.get(name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None  # listed but not built yet
+            raise
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(package_name="lamina", prog_name="lamina", message="lamina version %(version)s")
+@click.option("--root", envvar="LAMINA_ROOT", type=click.Path(file_okay=False), default=None,
+              help="Root of the local store (default: $LAMINA_ROOT, /var/lib/lamina as root, "
+                   "~/.local/share/lamina otherwise)")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None) -> None:
+    """A daemonless container engine and OCI registry."""
+    from lamina.engine.settings import Settings
+
+    ctx.obj = Settings.from_env(root=root)
+
+
+def invoke(argv: list[str] | None) -> NoReturn:
+    """Parse ``argv`` with click and run the verb; click's errors end the process here with
+    docker's words and exit codes, the engine's reach ``lamina.cli.main``."""
+    try:
+        rv = cli.main(args=argv, prog_name="lamina", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.exceptions.NoSuchOption as exc:
+        # docker: "unknown flag: --bogus" then "See 'docker images --help'."
+        command = exc.ctx.command_path if exc.ctx else "lamina"
+        click.echo(f"unknown flag: {exc.option_name}\nSee '{command} --help'.", err=True)
+        sys.exit(125)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "lamina"
+        click.echo(f"{command}: {exc.format_message()}\nSee '{command} --help'.", err=True)
+        sys.exit(125)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

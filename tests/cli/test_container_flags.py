@@ -1,0 +1,126 @@
+"""The quick reading of ``run`` command lines (``lamina.cli.container_flags.parse``) against
+click's reading of the same lines by the ``run`` command: whatever the quick parser accepts,
+click must read the same way; what it refuses, click takes (and explains)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lamina.cli.container_flags import CREATE_FLAGS, RUN_FLAGS, parse
+from lamina.cli.run import run
+
+
+def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None:
+    """What click makes of ``lamina run ARGS``: the parameters, the image, the command."""
+    try:
+        ctx = run.make_context("run", list(args))
+    except (click.exceptions.Exit, click.UsageError):
+        return None
+    params = dict(ctx.params)
+    image = params.pop("image")
+    command = list(params.pop("command"))
+    return params, image, command
+
+
+@pytest.mark.parametrize("args", [
+    ["busybox"],
+    ["--rm", "busybox", "true"],
+    ["-d", "--name", "web", "busybox", "sleep", "10"],
+    ["-it", "busybox", "sh"],
+    ["-dit", "--rm", "busybox"],
+    ["-e", "A=1", "--env", "B=2", "-eC=3", "--env=D=4", "busybox", "env"],
+    ["-v", "/src:/dst:ro", "--volume=/a:/b", "-w", "/tmp", "-u", "1000:1000", "busybox"],
+    ["--network", "none", "--net=host", "-h", "box", "--hostname", "box2", "busybox"],
+    ["--pids-limit", "20", "--pids-limit=-1", "-m", "64m", "--cpus", "0.5", "busybox"],
+    ["--cap-add", "NET_ADMIN", "--cap-drop=ALL", "-l", "a=b", "--label", "c=d", "busybox"],
+    ["--read-only", "--entrypoint", "/bin/sh", "--runtime", "runc", "busybox", "-c", "ls"],
+    ["--env-file", "/tmp/env", "busybox", "--rm", "-d"],  # after the image: the command's
+    ["--rm", "--", "busybox", "-x"],
+    ["--", "--rm"],
+    ["--name", "--rm", "busybox"],  # a value that looks like a flag is still the value
+    ["-ie", "A=1", "busybox"],
+    ["-", "x"],
+])
+def test_reads_as_click_reads(args: list[str]) -> None:
+    quick = parse(args, RUN_FLAGS)
+    assert quick is not None
+    assert quick == click_reads(args)
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--rm"],
+    ["--help"],
+    ["--bogus", "busybox"],
+    ["-Z", "busybox"],
+    ["-e"],
+    ["--name"],
+    ["--rm=yes", "busybox"],
+    ["-d=1", "busybox"],
+    ["--pids-limit", "many", "busybox"],
+    ["--"],
+])
+def test_leaves_the_rest_to_click(args: list[str]) -> None:
+    assert parse(args, RUN_FLAGS) is None
+    assert click_reads(args) is None  # click refuses it too, with its message
+
+
+def test_create_table_has_no_detach() -> None:
+    assert parse(["-d", "busybox"], CREATE_FLAGS) is None
+    assert parse(["-d", "busybox"], RUN_FLAGS) is not None
+
+
+TOKENS = st.sampled_from([
+    "busybox", "sh", "-c", "true", "x=1", "--", "-", "10", "-1", "abc",
+    "--rm", "-d", "-i", "-t", "-it", "-dit", "-e", "-eA=1", "--env", "--env=A=1", "--name",
+    "--name=n", "-v", "--volume=/a:/b", "--network", "--net=none", "-h", "--hostname",
+    "--pids-limit", "--pids-limit=5", "--read-only", "--read-only=1", "--cap-add", "-l",
+    "--label=a=b", "--entrypoint", "-w", "-u", "--runtime", "--bogus", "-Z", "--help", "-m",
+    "--cpus", "--env-file",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(TOKENS, max_size=8))
+def test_never_reads_differently_from_click(args: list[str]) -> None:
+    quick = parse(args, RUN_FLAGS)
+    if quick is not None:
+        assert quick == click_reads(args)
+
+
+@pytest.mark.root
+def test_run_starts_without_click(tmp_path: Any) -> None:
+    """The point of the quick path: a common `lamina run` never loads click; one that needs
+    click (here, --help) still gets it."""
+    from helpers.busybox import busybox_tar, needs_containers
+
+    needs_containers()
+    root = tmp_path / "store"
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(busybox_tar())
+    env = dict(os.environ, LAMINA_ROOT=str(root))
+    subprocess.run([sys.executable, "-m", "lamina", "import", str(rootfs), "busybox"],
+                   env=env, check=True, capture_output=True)
+    code = (
+        "import sys\n"
+        "from lamina.cli.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    print('CODE', exc.code, 'CLICK', 'click' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, "run", "--rm", "busybox", "echo", "hi"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["hi", "CODE 0 CLICK False"], out.stderr
+    out = subprocess.run([sys.executable, "-c", code, "run", "--help"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "CODE 0 CLICK True"
+    assert "Create and run a new container from an image" in out.stdout
