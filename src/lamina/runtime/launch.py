@@ -99,6 +99,11 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     theirs.close()
     for _, w in forward:
         os.close(w)
+    if attach is not None:
+        # runc takes ~20 ms to set the container up, mostly in the kernel: load what the
+        # attached command needs next meanwhile, rather than after the container started.
+        import lamina.runtime.attach
+        import lamina.runtime.state  # noqa: F401
     message, fds = receive(ours)
     os.waitpid(pid, 0)  # long gone by now: reaped after the wait for the monitor, not before
     if "pid" not in message:

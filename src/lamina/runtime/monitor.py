@@ -238,16 +238,26 @@ class Monitor:
 
     def _await_pid(self, proc: subprocess.Popen[bytes]) -> int | None:
         """The init's pid once runc has started it (runc writes the pid file after the exec),
-        or None when runc ended without starting it."""
-        delay = 0.0002
-        while True:
-            pid = self._read_pid()
-            if pid is not None:
-                return pid
-            if proc.poll() is not None:
-                return self._read_pid()  # a container quick to end still left its pid
-            time.sleep(delay)
-            delay = min(delay * 2, 0.001)  # runc takes ~20 ms: look often, it is cheap
+        or None when runc ended without starting it.
+
+        Waiting is on runc's pidfd, so a container quick to end wakes us at once; between
+        looks at the pid file we sleep there rather than spin, which would take CPU from
+        runc while it sets the container up (runc takes ~20 ms; the looks grow to 4 ms)."""
+        import select
+
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            delay = 0.0005
+            while True:
+                pid = self._read_pid()
+                if pid is not None:
+                    return pid
+                if select.select([pidfd], [], [], delay)[0]:
+                    proc.wait()
+                    return self._read_pid()  # a container quick to end still left its pid
+                delay = min(delay * 2, 0.004)
+        finally:
+            os.close(pidfd)
 
     def _pump(self, pid: int, sources: dict[int, str],
               runtime: subprocess.Popen[bytes] | None) -> int:
