@@ -1,7 +1,12 @@
 """``lamina run``'s body, shared by the click command (``lamina.cli.run``) and by the quick
 path: ``lamina.cli.main`` hands a ``run`` command line here first, and a common one (the flags
 of the table, an image in the store) runs without loading click, which would be a third of
-the command's start-up. Anything else goes to click, which parses, helps, pulls and reports."""
+the command's start-up. Anything else goes to click, which parses, helps, pulls and reports.
+
+For the same reason, the classes this path goes through (records, references, image configs,
+specs) are NamedTuples rather than dataclasses: importing dataclasses (with inspect) takes
+~4 ms and making each dataclass ~0.5 ms more, together a tenth of the command (NamedTuples:
+~0.05 ms). A test keeps click and dataclasses off this path."""
 
 from __future__ import annotations
 

@@ -13,17 +13,15 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamina.engine.names import generate_name, validate_name
 from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
 
-@dataclass
-class CreateOptions:
+class CreateOptions(NamedTuple):
     """docker create/run's flags, as the engine takes them."""
 
     name: str | None = None
@@ -47,7 +45,6 @@ class CreateOptions:
     autoremove: bool = False
     runtime: str | None = None
     detach: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from lamina.engine.containers import (
     CreateOptions,
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
     from lamina.runtime.logs import LogEntry
 
 
-@dataclass
-class Running:
+class Running(NamedTuple):
     """A started container: its record, and the attached ends when attached."""
 
     record: ContainerRecord

@@ -7,8 +7,8 @@ library never reads global state behind its caller's back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
 def default_root() -> Path:
@@ -34,8 +34,7 @@ def config_file() -> Path:
     return Path(config_home) / "lamina" / "config.toml"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Where the store lives (more knobs come with later verbs)."""
 
     root: Path

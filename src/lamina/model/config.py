@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from lamina.errors import InvalidDigest, InvalidManifest
 from lamina.model.digest import Digest
@@ -62,8 +61,7 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-@dataclass(frozen=True, slots=True)
-class History:
+class History(NamedTuple):
     """One step of an image's history; ``empty_layer`` steps made no layer."""
 
     created: str | None = None
@@ -100,15 +98,27 @@ class History:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     """An image config: the exact ``raw`` bytes and the validated, parsed ``data``."""
 
-    raw: bytes = field(repr=False)
-    data: dict[str, Any] = field(repr=False, compare=False, hash=False)
-    diff_ids: tuple[Digest, ...] = ()
-    history: tuple[History, ...] = ()
-    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+    raw: bytes
+    data: dict[str, Any]  # parsed from raw
+    diff_ids: tuple[Digest, ...]
+    history: tuple[History, ...]
+    config: dict[str, Any]  # the container config, data["config"] checked
+
+    # raw says it all: the parsed fields follow from it.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageConfig) and self.raw == other.raw
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+    def __repr__(self) -> str:
+        return f"ImageConfig(id={self.id}, diff_ids={len(self.diff_ids)})"
 
     @classmethod
     def parse(cls, raw: bytes) -> ImageConfig:

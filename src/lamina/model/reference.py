@@ -13,8 +13,7 @@ docker refuses.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, NamedTuple
 
 from lamina.errors import InvalidDigest, InvalidReference
 from lamina.model.digest import Digest
@@ -53,8 +52,7 @@ IDENTIFIER_RE: Final = re.compile(r"[a-f0-9]{64}")
 INVALID_FORMAT: Final = "invalid reference format"
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(NamedTuple):
     """A normalised reference: ``domain/path`` plus an optional tag and an optional digest."""
 
     domain: str
@@ -113,31 +111,31 @@ class Reference:
         return self.tag is None and self.digest is None
 
     def with_tag(self, tag: str) -> Reference:
-        return replace(self, tag=validate_tag(tag))
+        return self._replace(tag=validate_tag(tag))
 
     def with_digest(self, digest: Digest | str) -> Reference:
         try:
             parsed = Digest.parse(digest)
         except InvalidDigest as err:
             raise InvalidReference(f"invalid digest format: {err}") from None
-        return replace(self, digest=parsed)
+        return self._replace(digest=parsed)
 
     def without_tag(self) -> Reference:
-        return replace(self, tag=None)
+        return self._replace(tag=None)
 
     def without_digest(self) -> Reference:
-        return replace(self, digest=None)
+        return self._replace(digest=None)
 
     def with_default_tag(self) -> Reference:
         """Docker's ``TagNameOnly``: add ``latest`` only when neither tag nor digest is set."""
         if self.is_name_only:
-            return replace(self, tag=DEFAULT_TAG)
+            return self._replace(tag=DEFAULT_TAG)
         return self
 
     def docker_ref(self) -> Reference:
         """Docker's ``ParseDockerRef`` normal form: default tag, and a digest wins over a tag."""
         if self.digest is not None:
-            return replace(self, tag=None)
+            return self._replace(tag=None)
         return self.with_default_tag()
 
     def _suffix(self) -> str:

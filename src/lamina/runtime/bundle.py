@@ -19,9 +19,8 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamina.errors import ContainerError, InvalidArgument
 from lamina.model.digest import Digest
@@ -38,8 +37,7 @@ HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
          "ff02::2\tip6-allrouters\n")
 
 
-@dataclass(frozen=True)
-class ContainerDir:
+class ContainerDir(NamedTuple):
     """A container's directory (see the module docstring) and the paths in it."""
 
     path: Path
@@ -120,8 +118,7 @@ def mount_rootfs(store: Store, cdir: ContainerDir, record: ContainerRecord) -> N
                   volatile=autoremove)
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A bundle ready to run: its runtime spec, and the user its process runs as."""
 
     spec: dict[str, Any]

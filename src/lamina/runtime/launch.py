@@ -11,8 +11,7 @@ import json
 import os
 import socket
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir, prepare
@@ -22,24 +21,25 @@ from lamina.runtime.oci import Runtime
 from lamina.store import ContainerRecord, Store
 
 
-@dataclass(frozen=True)
-class Attach:
+class Attach(NamedTuple):
     """What the launching command attaches: its stdin fd (-i), and whether to stream output."""
 
     stdin: int | None = None
     output: bool = False
 
 
-@dataclass
 class Started:
     """A container that runs: its init's host pid, its monitor, and the attached ends."""
 
-    pid: int
-    monitor: int
-    channel: socket.socket | None = None
-    stdout: int | None = None  # read ends of the output the monitor forwards
-    stderr: int | None = None
-    master: int | None = None  # the tty, for the launcher's stdin and window size
+    __slots__ = ("channel", "master", "monitor", "pid", "stderr", "stdout")
+
+    def __init__(self, pid: int, monitor: int, channel: socket.socket | None = None) -> None:
+        self.pid = pid
+        self.monitor = monitor
+        self.channel: socket.socket | None = channel
+        self.stdout: int | None = None  # read ends of the output the monitor forwards
+        self.stderr: int | None = None
+        self.master: int | None = None  # the tty, for the launcher's stdin and window size
 
     def acknowledge(self, *, keep: bool) -> None:
         """Tell the monitor the running state is recorded; without ``keep``, let it go."""

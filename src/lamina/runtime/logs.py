@@ -11,8 +11,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 MAX_LINE = 16 * 1024
 
@@ -73,8 +73,7 @@ class LogWriter:
         os.close(self.fd)
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     """One json-file log line: its stream (stdout, stderr), text and RFC 3339 time."""
 
     stream: str

@@ -9,9 +9,9 @@ because root here lacks CAP_SYS_RESOURCE and the runtime would fail to raise the
 from __future__ import annotations
 
 import resource
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from lamina.errors import InvalidArgument
 from lamina.runtime.users import User
@@ -46,8 +46,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CPU_PERIOD = 100_000
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     """A bind mount: a host path at a path in the container."""
 
     source: str
@@ -55,8 +54,7 @@ class Bind:
     readonly: bool = False
 
 
-@dataclass(frozen=True)
-class Resources:
+class Resources(NamedTuple):
     """cgroup limits; None is no limit."""
 
     memory: int | None = None  # bytes
@@ -64,8 +62,7 @@ class Resources:
     pids_limit: int | None = None
 
 
-@dataclass
-class ContainerSpec:
+class ContainerSpec(NamedTuple):
     """Everything the runtime spec is made from."""
 
     rootfs: str
@@ -80,9 +77,9 @@ class ContainerSpec:
     binds: Sequence[Bind] = ()
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
-    resources: Resources = field(default_factory=Resources)
+    resources: Resources = Resources()
     cgroups_path: str | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = MappingProxyType({})
 
 
 def capabilities(add: Sequence[str], drop: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ groups that list the user, as docker gives them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lamina.errors import ContainerError
 from lamina.runtime.rootpath import RootFS
@@ -17,8 +17,7 @@ from lamina.runtime.rootpath import RootFS
 MAX_ID = 2**31 - 1
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     """Who the container's process runs as, resolved in its own /etc/passwd and group."""
 
     uid: int

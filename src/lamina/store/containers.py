@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamina.errors import Conflict, InvalidArgument, NotFound
 from lamina.store.db import Database
@@ -23,8 +22,7 @@ _HEX = re.compile(r"[0-9a-f]{1,64}")
 # States: created, running, exited, and removing (while its files go).
 
 
-@dataclass
-class ContainerRecord:
+class ContainerRecord(NamedTuple):
     """A container as the store knows it."""
 
     id: str  # 64 hex digits, as docker's
@@ -32,8 +30,8 @@ class ContainerRecord:
     image_id: str
     image_name: str  # the image as the user named it (ps shows this)
     created: float
+    config: dict[str, Any]  # docker's Config, HostConfig, Path and Args, as given at create
     state: str = "created"
-    config: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
     monitor_pid: int | None = None
     exit_code: int | None = None
@@ -50,7 +48,7 @@ class ContainerRecord:
 def _record(row: tuple[Any, ...]) -> ContainerRecord:
     (id_, name, image_id, image_name, created, state, config, pid, monitor_pid, exit_code,
      started, finished, error, restart_count) = row
-    return ContainerRecord(id_, name, image_id, image_name, created, state, json.loads(config),
+    return ContainerRecord(id_, name, image_id, image_name, created, json.loads(config), state,
                            pid, monitor_pid, exit_code, started, finished, error, restart_count)
 
 

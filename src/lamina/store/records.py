@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
 
 
-@dataclass(frozen=True, slots=True)
-class LayerRecord:
+class LayerRecord(NamedTuple):
     """One layer of an image: its unpacked snapshot (``chain_id``) and its compressed blob."""
 
     diff_id: Digest
@@ -21,8 +21,7 @@ class LayerRecord:
     unpacked_size: int  # on disk, as docker counts a layer's size
 
 
-@dataclass(slots=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     """An image as the store knows it. ``tags`` and ``repo_digests`` are sorted as docker does."""
 
     id: Digest
@@ -31,14 +30,14 @@ class ImageRecord:
     manifest_digest: Digest
     parent: Digest | None
     added: float
-    tags: list[Reference] = field(default_factory=list)
-    repo_digests: list[str] = field(default_factory=list)  # familiar: "nginx@sha256:..."
-    layers: list[LayerRecord] = field(default_factory=list)
+    tags: list[Reference]  # filled in, then sorted, by the catalog that makes the record
+    repo_digests: list[str]  # familiar: "nginx@sha256:..."
+    layers: list[LayerRecord]
     manifest_media_type: str = ""
     os: str | None = None
     architecture: str | None = None
     variant: str | None = None
-    labels: dict[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def short_id(self) -> str:
