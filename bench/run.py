@@ -80,7 +80,12 @@ def main() -> None:
                         ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy)], check=True,
                        stdout=subprocess.DEVNULL)
-        lamina = [sys.executable, "-m", "lamina"]
+        # What a user runs: the `lamina` script pip installs (it imports lamina.cli.main and
+        # calls main()), not `python -m lamina`, which loads runpy besides.
+        script = work / "lamina-command"
+        script.write_text("import sys\nfrom lamina.cli.main import main\n"
+                          "if __name__ == '__main__':\n    sys.exit(main())\n")
+        lamina = [sys.executable, str(script)]
         code_env = dict(os.environ, PYTHONPATH=str(copy.parent))
         rootfs_tar = busybox_tar()
         engine = Engine(Settings.from_env(work / "lamina"))
