@@ -11,8 +11,9 @@ Images (generated here, random-ish but compressible data, gzip):
 - ``small``: about 50 MB compressed in 3 layers of many files (a Debian minbase-like tree);
 - ``big``: about 190 MB compressed in 4 layers of 64 MiB of large files each.
 
-Prints every median, and lamina's time as a fraction of each peer's (the goal: under 0.4 of
-podman's, within 1.5 of skopeo's).
+Prints every median (wall-clock, and the CPU seconds the tool used: its own user and system
+time, which the registry's is not part of), and lamina's time as a fraction of each peer's
+(the goal: under 0.4 of podman's, within 1.5 of skopeo's).
 
 Usage: ``python bench/pull.py [--trials N] [--only small|big]``. Needs docker-registry and
 skopeo; podman where installed.
@@ -26,6 +27,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -164,13 +166,18 @@ def write_layout(directory: Path, tars: list[bytes], tag: str) -> int:
     return sum(layer["size"] for layer in layers)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall-clock, user and system CPU seconds of one run (the CPU times of the tool and of
+    whatever it waits for: podman's helpers, not the registry's)."""
     # Every run starts with nothing dirty in the page cache: the writeback of an earlier run
     # (of any tool) would otherwise slow down this one's file creations.
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
 def main() -> None:
@@ -206,7 +213,7 @@ def main() -> None:
 
 def report(name: str, host: str, work: Path, trials: int, podman: str | None) -> None:
     ref = f"{host}/bench/{name}:v1"
-    times: dict[str, list[float]] = {"lamina": [], "skopeo": []}
+    times: dict[str, list[tuple[float, float, float]]] = {"lamina": [], "skopeo": []}
     if podman:
         times["podman"] = []
     runroots: list[Path] = []
@@ -234,10 +241,12 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
         shutil.rmtree(work / f"trial-{name}-{trial}", ignore_errors=True)
     for runroot in runroots:
         shutil.rmtree(runroot, ignore_errors=True)
-    medians = {tool: statistics.median(values) for tool, values in times.items()}
+    medians = {tool: statistics.median(v[0] for v in values) for tool, values in times.items()}
     for tool, value in medians.items():
-        print(f"  {tool:7} median {value:6.2f} s   (trials: "
-              + " ".join(f"{v:.2f}" for v in times[tool]) + ")")
+        user = statistics.median(v[1] for v in times[tool])
+        system = statistics.median(v[2] for v in times[tool])
+        print(f"  {tool:7} median {value:6.2f} s   CPU user {user:5.2f} s  sys {system:5.2f} s"
+              "   (trials: " + " ".join(f"{v[0]:.2f}" for v in times[tool]) + ")")
     for tool in ("skopeo", "podman"):
         if tool in medians:
             print(f"  lamina / {tool}: {medians['lamina'] / medians[tool]:.2f}x")
