@@ -64,6 +64,7 @@ def quick(args: list[str]) -> int | None:
         try:
             engine.store.resolve(image)
         except LaminaError:
+            gc.enable()
             return None  # missing (click's run pulls it) or a bad name (click reports it)
         return execute(engine, image, command, kw, pull=None)
     finally:
