@@ -47,8 +47,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-
-
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked (or listed by --help)."""
 
