@@ -84,11 +84,11 @@ TOKENS = st.sampled_from([
     "--name=n", "-v", "--volume=/a:/b", "--network", "--net=none", "-h", "--hostname",
     "--pids-limit", "--pids-limit=5", "--read-only", "--read-only=1", "--cap-add", "-l",
     "--label=a=b", "--entrypoint", "-w", "-u", "--runtime", "--bogus", "-Z", "--help", "-m",
-    "--cpus", "--env-file",
+    "--cpus", "--env-file", "--5", "+5", " 7", "²", "--pids-limit=--5", "-e=",
 ])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(TOKENS, max_size=8))
 def test_never_reads_differently_from_click(args: list[str]) -> None:
     quick = parse(args, RUN_FLAGS)

@@ -10,7 +10,24 @@ from typing import Any, NoReturn
 
 import click
 
-# verb -> "module:attribute", imported on first use.
+# verb -> "module:attribute", imported on first use. The container verbs stand both at the top
+# and under `lamina container`, as docker has them.
+CONTAINER_COMMANDS: dict[str, str] = {
+    "run": "lamina.cli.run:run",
+    "create": "lamina.cli.create:create",
+    "start": "lamina.cli.start:start",
+    "stop": "lamina.cli.stop:stop",
+    "kill": "lamina.cli.kill:kill",
+    "restart": "lamina.cli.restart:restart",
+    "rm": "lamina.cli.rm:rm",
+    "wait": "lamina.cli.wait:wait",
+    "logs": "lamina.cli.logs:logs",
+    "ps": "lamina.cli.ps:ps",
+    "exec": "lamina.cli.exec_:exec_",
+    "diff": "lamina.cli.diff:diff",
+    "export": "lamina.cli.export:export",
+    "commit": "lamina.cli.commit:commit",
+}
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",
     "tag": "lamina.cli.tag:tag",
@@ -28,21 +45,7 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
-    # containers
-    "run": "lamina.cli.run:run",
-    "create": "lamina.cli.create:create",
-    "start": "lamina.cli.start:start",
-    "stop": "lamina.cli.stop:stop",
-    "kill": "lamina.cli.kill:kill",
-    "restart": "lamina.cli.restart:restart",
-    "rm": "lamina.cli.rm:rm",
-    "wait": "lamina.cli.wait:wait",
-    "logs": "lamina.cli.logs:logs",
-    "ps": "lamina.cli.ps:ps",
-    "exec": "lamina.cli.exec_:exec_",
-    "diff": "lamina.cli.diff:diff",
-    "export": "lamina.cli.export:export",
-    "commit": "lamina.cli.commit:commit",
+    **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }
 

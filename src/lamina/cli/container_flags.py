@@ -72,54 +72,45 @@ def parse(args: list[str], flags: tuple[Flag, ...]
             break
         if not arg.startswith("-") or arg == "-":
             return kw, arg, args[i:]
+        # The flags this argument names, each with the value it carries (None: none given).
+        given: list[tuple[str, str | None]] = []
         if arg.startswith("--"):
-            name, eq, value = arg.partition("=")
+            long_name, eq, inline = arg.partition("=")
+            given.append((long_name, inline if eq else None))
+        else:  # -it, -e K=V, -eK=V: switches, then at most one flag that takes the rest
+            for j in range(1, len(arg)):
+                flag = table.get("-" + arg[j])
+                if flag is not None and flag[2] != FLAG:
+                    given.append(("-" + arg[j], arg[j + 1:] or None))
+                    break
+                given.append(("-" + arg[j], None))
+        for name, value in given:
             flag = table.get(name)
-            if flag is None or (eq and flag[2] == FLAG):
-                return None
-            if flag[2] != FLAG and not eq:
-                if i == len(args):
-                    return None
-                value = args[i]
-                i += 1
-            if not _set(kw, flag, value):
-                return None
-            continue
-        for j in range(1, len(arg)):  # -it, -e K=V, -eK=V
-            flag = table.get("-" + arg[j])
             if flag is None:
                 return None
-            if flag[2] == FLAG:
-                kw[flag[1]] = True
+            _, param, kind, _, _ = flag
+            if kind == FLAG:
+                if value is not None:
+                    return None  # --rm=yes
+                kw[param] = True
                 continue
-            value = arg[j + 1:]
-            if not value:
+            if value is None:
                 if i == len(args):
                     return None
                 value = args[i]
                 i += 1
-            if not _set(kw, flag, value):
-                return None
-            break
+            if kind == LIST:
+                kw[param] = (*kw[param], value)
+            elif kind == INT:
+                try:
+                    kw[param] = int(value)  # as click converts it
+                except ValueError:
+                    return None
+            else:
+                kw[param] = value
     if i < len(args):  # after "--": the image, then the command
         return kw, args[i], args[i + 1:]
     return None
-
-
-def _set(kw: dict[str, Any], flag: Flag, value: str) -> bool:
-    _, param, kind, _, _ = flag
-    if kind == LIST:
-        kw[param] = (*kw[param], value)
-    elif kind == INT:
-        try:
-            kw[param] = int(value)
-        except ValueError:
-            return False
-    elif kind == FLAG:
-        kw[param] = True
-    else:
-        kw[param] = value
-    return True
 
 
 def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
