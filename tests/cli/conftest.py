@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers.busybox import busybox_tar, needs_containers
 from helpers.images import BuiltImage, make_image, tar_directory, write_oci_layout
 from lamina.cli.main import main
 
@@ -75,3 +77,49 @@ def load_image(lamina: Run, tmp_path: Path) -> Callable[..., BuiltImage]:
         return image
 
     return load
+
+
+Image = Callable[..., str]
+
+
+@pytest.fixture
+def image(lamina: Run, tmp_path: Path, store_root: Path) -> Iterator[Image]:
+    """``image("name", "-c", "ENV A=1", extra={...}, symlinks={...})``: import a busybox image.
+
+    Every container is removed at the end, and nothing may stay mounted."""
+    needs_containers()
+    counter = iter(range(1000))
+
+    def make(tag: str = "busybox", *changes: str, extra: dict[str, bytes] | None = None,
+             symlinks: dict[str, str] | None = None) -> str:
+        path = tmp_path / f"rootfs-{next(counter)}.tar"
+        path.write_bytes(busybox_tar(extra, symlinks))
+        args = [a for change in changes for a in ("-c", change)]
+        result = lamina("import", *args, str(path), tag)
+        assert result.code == 0, result.err
+        return result.out.strip()
+
+    yield make
+    ids = lamina("ps", "-aq", "--no-trunc").out.split()
+    if ids:
+        lamina("rm", "-f", *ids)
+    assert str(store_root) not in Path("/proc/self/mountinfo").read_text()
+
+
+def mounts_under(path: Path) -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if str(path) in line]
+
+
+def one_line(result: Result) -> str:
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)

@@ -6,52 +6,13 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from cli.conftest import Result, Run
-from helpers.busybox import busybox_tar, needs_containers
+from cli.conftest import Image, Run, mounts_under, one_line, wait_for
 
 pytestmark = pytest.mark.root
-
-Image = Callable[..., str]
-
-
-@pytest.fixture
-def image(lamina: Run, tmp_path: Path, store_root: Path) -> Iterator[Image]:
-    """``image("name", "-c", "ENV A=1", extra={...}, symlinks={...})``: import a busybox image.
-
-    Every container is removed at the end, and nothing may stay mounted."""
-    needs_containers()
-    counter = iter(range(1000))
-
-    def make(tag: str = "busybox", *changes: str, extra: dict[str, bytes] | None = None,
-             symlinks: dict[str, str] | None = None) -> str:
-        path = tmp_path / f"rootfs-{next(counter)}.tar"
-        path.write_bytes(busybox_tar(extra, symlinks))
-        args = [a for change in changes for a in ("-c", change)]
-        result = lamina("import", *args, str(path), tag)
-        assert result.code == 0, result.err
-        return result.out.strip()
-
-    yield make
-    ids = lamina("ps", "-aq", "--no-trunc").out.split()
-    if ids:
-        lamina("rm", "-f", *ids)
-    assert str(store_root) not in Path("/proc/self/mountinfo").read_text()
-
-
-def mounts_under(path: Path) -> list[str]:
-    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if str(path) in line]
-
-
-def one_line(result: Result) -> str:
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    return lines[0]
 
 
 def test_echo_and_exit_codes(lamina: Run, image: Image) -> None:
@@ -141,7 +102,7 @@ def test_detached_logs_stop_restart_rm(lamina: Run, image: Image) -> None:
     assert result.code == 0
     container_id = result.out.strip()
     assert len(container_id) == 64
-    _wait_for(lambda: "started" in lamina("logs", "d1").out)
+    wait_for(lambda: "started" in lamina("logs", "d1").out)
     ps = lamina("ps", "--format", "{{.ID}} {{.Names}} {{.Status}}").out
     assert ps.startswith(f"{container_id[:12]} d1 Up ")
     assert lamina("stop", "-t", "5", "d1").out == "d1\n"
@@ -154,7 +115,7 @@ def test_detached_logs_stop_restart_rm(lamina: Run, image: Image) -> None:
     assert stamped.endswith("Z started") and stamped[:4].isdigit()
     assert lamina("wait", "d1").out == "3\n"
     assert lamina("restart", "d1").code == 0
-    _wait_for(lambda: lamina("logs", "d1").out.count("started") == 2)
+    wait_for(lambda: lamina("logs", "d1").out.count("started") == 2)
     assert lamina("ps", "--format", "{{.Names}}").out == "d1\n"
     result = lamina("rm", "d1")
     assert result.code == 1
@@ -166,7 +127,7 @@ def test_detached_logs_stop_restart_rm(lamina: Run, image: Image) -> None:
 def test_kill_wait_and_log_json(lamina: Run, image: Image, store_root: Path) -> None:
     image()
     container_id = lamina("run", "-d", "busybox", "sh", "-c", "echo hi; sleep 30").out.strip()
-    _wait_for(lambda: lamina("logs", container_id).out == "hi\n")
+    wait_for(lambda: lamina("logs", container_id).out == "hi\n")
     assert lamina("kill", "-s", "TERM", container_id[:8]).code == 0  # pid 1 ignores TERM
     assert lamina("kill", container_id[:8]).out == f"{container_id[:8]}\n"
     assert lamina("wait", container_id).out == "137\n"
@@ -242,8 +203,8 @@ def test_rm_leaves_nothing(lamina: Run, image: Image, store_root: Path) -> None:
     assert os.listdir(store_root / "containers") == []
     assert not mounts_under(store_root)
     assert lamina("run", "-d", "--rm", "--name", "gone", "busybox", "true").code == 0
-    _wait_for(lambda: lamina("ps", "-aq").out == "")
-    _wait_for(lambda: os.listdir(store_root / "containers") == [])
+    wait_for(lambda: lamina("ps", "-aq").out == "")
+    wait_for(lambda: os.listdir(store_root / "containers") == [])
     assert not mounts_under(store_root)
 
 
@@ -369,14 +330,6 @@ def test_limits_readonly_and_volumes(lamina: Run, image: Image, tmp_path: Path) 
                     "grep CapEff /proc/self/status")
     assert result.out.split() == ["CapEff:", "0000000000000000"]
     assert lamina("run", "--rm", "--cap-add", "BOGUS", "busybox", "true").code == 125
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def test_signals_reach_the_container(image: Image, store_root: Path) -> None:
@@ -507,11 +460,11 @@ def test_killed_monitor_leaves_a_consistent_record(lamina: Run, image: Image,
         assert record is not None and record.monitor_pid
         monitor = record.monitor_pid
     os.kill(monitor, signal.SIGKILL)
-    _wait_for(lambda: not Path(f"/proc/{monitor}").exists()
+    wait_for(lambda: not Path(f"/proc/{monitor}").exists()
               or "Z" in Path(f"/proc/{monitor}/stat").read_text().split()[2])
     status = lamina("ps", "-a", "--format", "{{.Status}}").out
     assert status.startswith("Exited (255)")
     # Its container does not run on, unwatched; nothing stays mounted.
-    _wait_for(lambda: not Path(f"/proc/{init_pid}").exists()
+    wait_for(lambda: not Path(f"/proc/{init_pid}").exists()
               or "Z" in Path(f"/proc/{init_pid}/stat").read_text().split()[2])
     assert not mounts_under(store_root)

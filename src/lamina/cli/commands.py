@@ -27,6 +27,10 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "diff": "lamina.cli.diff:diff",
     "export": "lamina.cli.export:export",
     "commit": "lamina.cli.commit:commit",
+    "pause": "lamina.cli.pause:pause",
+    "unpause": "lamina.cli.unpause:unpause",
+    "rename": "lamina.cli.rename:rename",
+    "top": "lamina.cli.top:top",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",

@@ -65,6 +65,26 @@ class ContainerVerbs:
 
         return containers.kill(self.store, name, signal)
 
+    def pause(self, name: str) -> ContainerRecord:
+        from lamina.engine import pause
+
+        return pause.pause(self.store, name)
+
+    def unpause(self, name: str) -> ContainerRecord:
+        from lamina.engine import pause
+
+        return pause.unpause(self.store, name)
+
+    def rename(self, name: str, new_name: str) -> ContainerRecord:
+        from lamina.engine import containers
+
+        return containers.rename(self.store, name, new_name)
+
+    def top(self, name: str, ps_args: Sequence[str] = ()) -> str:
+        from lamina.engine import lifecycle
+
+        return lifecycle.top(self.store, name, ps_args)
+
     def remove_container(self, name: str, *, force: bool = False) -> ContainerRecord:
         from lamina.engine import containers
 

@@ -41,14 +41,26 @@ class ContainerRow:
         from lamina.cli.format.units import human_duration
 
         now = time.time() if now is None else now
-        if self.state == "running":
-            return "Up " + human_duration(max(0.0, now - (self.started or now)))
+        if self.state in ("running", "paused"):
+            up = "Up " + human_duration(max(0.0, now - (self.started or now)))
+            return up + " (Paused)" if self.state == "paused" else up
         if self.state == "exited":
             ago = human_duration(max(0.0, now - (self.finished or now)))
             return f"Exited ({self.exit_code if self.exit_code is not None else 0}) {ago} ago"
         if self.state == "removing":
             return "Removal In Progress"
         return "Created"
+
+
+def state_of(record: ContainerRecord) -> str:
+    """docker's word for the container's state: the record's, but "paused" for a running
+    container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause)."""
+    if record.state == "running":
+        from lamina.runtime.oci import frozen
+
+        if frozen(record.id):
+            return "paused"
+    return record.state
 
 
 def command_of(record: ContainerRecord) -> str:
@@ -71,9 +83,10 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
     for record in records:
         if not all and record.state != "running" and "status" not in wanted:
             continue
-        if not _matches(record, wanted, ancestors):
+        state = state_of(record)
+        if not _matches(record, state, wanted, ancestors):
             continue
-        rows.append(_row(store, record, size))
+        rows.append(_row(store, record, state, size))
     return rows
 
 
@@ -96,11 +109,11 @@ def _ancestor_ids(store: Store, names: list[str]) -> set[str] | None:
     return ids
 
 
-def _matches(record: ContainerRecord, wanted: dict[str, list[str]],
+def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
              ancestors: set[str] | None) -> bool:
     import re
 
-    if "status" in wanted and record.state not in wanted["status"]:
+    if "status" in wanted and state not in wanted["status"]:
         return False
     if "name" in wanted and not any(re.search(p, record.name) for p in wanted["name"]):
         return False
@@ -122,7 +135,7 @@ def _matches(record: ContainerRecord, wanted: dict[str, list[str]],
     return True
 
 
-def _row(store: Store, record: ContainerRecord, size: bool) -> ContainerRow:
+def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> ContainerRow:
     config = record.config.get("Config", {})
     host = record.config.get("HostConfig", {})
     size_rw = size_root = None
@@ -140,7 +153,7 @@ def _row(store: Store, record: ContainerRecord, size: bool) -> ContainerRow:
     binds = tuple(b.split(":")[1] for b in host.get("Binds") or [] if ":" in b)
     return ContainerRow(
         id=record.id, image=record.image_name, command=command_of(record),
-        created=record.created, state=record.state, exit_code=record.exit_code,
+        created=record.created, state=state, exit_code=record.exit_code,
         started=record.started, finished=record.finished, name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
@@ -163,6 +176,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
     host = dict(record.config.get("HostConfig", {}))
     host["Runtime"] = host.get("Runtime") or "runc"
     running = record.state == "running"
+    state = state_of(record)
     try:
         image = store.image(record.image_id)
         lower = ":".join(str(store.snapshots.path(layer.chain_id))
@@ -175,9 +189,9 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         "Path": record.config.get("Path", ""),
         "Args": record.config.get("Args", []),
         "State": {
-            "Status": record.state,
+            "Status": state,
             "Running": running,
-            "Paused": False,
+            "Paused": state == "paused",
             "Restarting": False,
             "OOMKilled": False,
             "Dead": False,
@@ -218,7 +232,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         },
     }
     if size:
-        row = _row(store, record, True)
+        row = _row(store, record, state, True)
         result["SizeRw"] = row.size_rw
         result["SizeRootFs"] = row.size_root
     return result

@@ -283,14 +283,25 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
     runtime = runtime_for(record)
     stop_signal = signal_name or record.config.get("Config", {}).get("StopSignal") or "SIGTERM"
     runtime.kill(record.id, _signal_arg(stop_signal))
+    _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0 if timeout is None else timeout) is None:
         _force_stop(store, record, runtime)
     return record
 
 
+def _thaw(record: ContainerRecord, runtime: Any) -> None:
+    """A paused container's processes take the signal just sent only once thawed."""
+    from lamina.runtime.oci import frozen
+
+    if frozen(record.id):
+        with suppress(ContainerError):
+            runtime.resume(record.id)
+
+
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
     """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
     runtime.kill(record.id, "9")
+    _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:
         runtime.delete(record.id, force=True)
         if wait_exit(store, record.id, 10.0) is None:
@@ -303,8 +314,20 @@ def kill(store: Store, text: str, signal_name: str = "KILL") -> ContainerRecord:
         raise ContainerError(f"cannot kill container: {record.id}: container {record.id} "
                              "is not running", exit_code=1)
     runtime = runtime_for(record)
-    if not runtime.kill(record.id, _signal_arg(signal_name)):
+    signal = _signal_arg(signal_name)
+    if not runtime.kill(record.id, signal):
         raise ContainerError(f"cannot kill container {text}", exit_code=1)
+    if signal == "9":
+        _thaw(record, runtime)  # (other signals wait, pending, for the unpause)
+    return record
+
+
+def rename(store: Store, text: str, new_name: str) -> ContainerRecord:
+    record = find(store, text)
+    name = validate_name(new_name)
+    if name == record.name:
+        raise InvalidArgument("Renaming a container with the same name as its current name")
+    store.containers.rename(record.id, name)
     return record
 
 

@@ -100,9 +100,22 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"container {record.id} is not running", exit_code=1)
+    from lamina.runtime.oci import frozen
+
+    if frozen(record.id):
+        raise ContainerError(f"Container {record.id} is paused, unpause the container before "
+                             "exec", exit_code=1)
     return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
                         stdout=stdout, stderr=stderr)
+
+
+def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
+    """``ps PS_ARGS`` (docker's default ``-ef``) on the host, the container's processes only."""
+    record = find(store, text)
+    if record.state != "running":
+        raise ContainerError(f"Container {record.id} is not running", exit_code=1)
+    return str(runtime_for(record).ps(record.id, list(ps_args) or ["-ef"]))
 
 
 def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"

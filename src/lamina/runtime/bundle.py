@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from lamina.errors import ContainerError, InvalidArgument
 from lamina.model.digest import Digest
 from lamina.runtime.mounts import mount_overlay, unmount
+from lamina.runtime.oci import cgroup_path
 from lamina.runtime.rootpath import RootFS
 from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
 from lamina.runtime.step import exec_error, path_of, with_defaults
@@ -172,7 +173,7 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
         network=host.get("NetworkMode", "none"), terminal=bool(config.get("Tty")),
         readonly=bool(host.get("ReadonlyRootfs")), binds=binds,
         cap_add=host.get("CapAdd") or (), cap_drop=host.get("CapDrop") or (),
-        resources=resources, cgroups_path=f"/lamina/{record.id}",
+        resources=resources, cgroups_path=cgroup_path(record.id),
     ))
     (cdir.path / "config.json").write_text(json.dumps(spec))
     return Prepared(spec, user)

@@ -25,6 +25,25 @@ STATE_ROOT = Path("/run/lamina") if os.geteuid() == 0 else Path(
 ) / "lamina"
 
 
+def cgroup_path(container_id: str) -> str:
+    """The container's cgroup, below the root of each hierarchy (``cgroupsPath`` of its spec)."""
+    return f"/lamina/{container_id}"
+
+
+def frozen(container_id: str) -> bool:
+    """Whether the container is paused: its cgroup frozen, as the kernel says (the v1 freezer
+    where it is mounted, as here beside a unified hierarchy; else cgroup v2's own file)."""
+    where = cgroup_path(container_id).lstrip("/")
+    for path, values in ((Path("/sys/fs/cgroup/freezer", where, "freezer.state"),
+                          ("FROZEN", "FREEZING")),
+                         (Path("/sys/fs/cgroup", where, "cgroup.freeze"), ("1",))):
+        try:
+            return path.read_text().strip() in values
+        except OSError:
+            continue
+    return False
+
+
 def find_runtime(name: str | None = None) -> str:
     """The path of the runtime ``name`` (a name on PATH or a path), else of runc or crun."""
     name = name or os.environ.get("LAMINA_RUNTIME") or None
@@ -79,6 +98,16 @@ class Runtime:
     def delete(self, container_id: str, *, force: bool = False) -> None:
         args = ["delete", *(["--force"] if force else []), container_id]
         self.call(*args, check=False)
+
+    def pause(self, container_id: str) -> None:
+        self.call("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self.call("resume", container_id)
+
+    def ps(self, container_id: str, ps_args: Sequence[str]) -> str:
+        """``ps PS_ARGS`` run on the host, only the container's processes kept."""
+        return self.call("ps", container_id, *ps_args).stdout.decode(errors="replace")
 
 
 def last_error(log: Path | None) -> str | None:

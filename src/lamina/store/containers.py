@@ -52,6 +52,16 @@ def _record(row: tuple[Any, ...]) -> ContainerRecord:
                            pid, monitor_pid, exit_code, started, finished, error, restart_count)
 
 
+def _check_free(conn: sqlite3.Connection, name: str) -> None:
+    taken = conn.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+    if taken is not None:
+        raise Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container '
+            f'"{taken[0]}". You have to remove (or rename) that container to be able to reuse '
+            "that name."
+        )
+
+
 class ContainerTable:
     """The ``containers`` table of a store's database."""
 
@@ -62,14 +72,7 @@ class ContainerTable:
         """Insert a new container; Conflict if its name is taken."""
 
         def write(conn: sqlite3.Connection) -> None:
-            taken = conn.execute("SELECT id FROM containers WHERE name = ?",
-                                 (record.name,)).fetchone()
-            if taken is not None:
-                raise Conflict(
-                    f'Conflict. The container name "/{record.name}" is already in use by '
-                    f'container "{taken[0]}". You have to remove (or rename) that container '
-                    "to be able to reuse that name."
-                )
+            _check_free(conn, record.name)
             if conn.execute("SELECT 1 FROM images WHERE id = ?",
                             (record.image_id,)).fetchone() is None:
                 raise NotFound(f"No such image: {record.image_id}")
@@ -98,6 +101,15 @@ class ContainerTable:
         self.db.write(lambda conn: conn.execute(
             f"UPDATE containers SET {assignments} WHERE id = ?", (*values.values(), container_id)
         ))
+
+    def rename(self, container_id: str, name: str) -> None:
+        """Give a container another name; Conflict if the name is taken."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            _check_free(conn, name)
+            conn.execute("UPDATE containers SET name = ? WHERE id = ?", (name, container_id))
+
+        self.db.write(write)
 
     def delete(self, container_id: str) -> bool:
         return bool(self.db.write(lambda conn: conn.execute(
