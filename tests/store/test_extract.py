@@ -531,6 +531,19 @@ def test_modes_including_special_bits(tmp_path: Path) -> None:
     (tmp_path / "locked").chmod(0o700)  # so tmp_path can be cleaned
 
 
+def test_modes_the_umask_would_strip(tmp_path: Path) -> None:
+    # Files whose mode survives the umask are made with it; the others are set afterwards.
+    old = os.umask(0o027)
+    try:
+        tar = make_tar([reg("open", b"x", 0o666), reg("plain", b"x", 0o640),
+                        reg("exec", b"x", 0o775), reg("none", b"x", 0o000)])
+        extract(tar, tmp_path)
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE((tmp_path / p).lstat().st_mode)  # noqa: E731
+    assert (mode("open"), mode("plain"), mode("exec"), mode("none")) == (0o666, 0o640, 0o775, 0)
+
+
 def test_existing_directory_kept_and_updated(tmp_path: Path) -> None:
     tar = make_tar([dir_("d", 0o700), reg("d/a", b"a"), dir_("d", 0o750), reg("d/b", b"b")])
     extract(tar, tmp_path)
@@ -617,6 +630,30 @@ def test_ownership(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "home/f").stat().st_mode) == 0o4750  # setuid survives chown
     assert owner("home/l") == (1001, 1002)
     assert owner("home/fifo") == (7, 8)
+
+
+@needs_root
+@pytest.mark.root
+def test_our_own_files_in_setgid_directories_keep_the_owner_of_the_tar(tmp_path: Path) -> None:
+    # A new file takes the group of a setgid directory: a file the tar gives to root is
+    # chowned back even there, whether the directory came from the tar, was made implicitly
+    # below one, or is the destination itself.
+    tar = make_tar(
+        [
+            dir_("shared", 0o2775, gid=50),
+            reg("shared/f", b"x", 0o644),
+            reg("shared/implicit/g", b"x", 0o644),
+            dir_("plain", 0o755),
+            reg("plain/h", b"x", 0o644),
+            reg("top", b"x", 0o644),
+        ]
+    )
+    os.chown(tmp_path, 0, 60)
+    tmp_path.chmod(0o2755)
+    extract(tar, tmp_path)
+    group = lambda p: (tmp_path / p).lstat().st_gid  # noqa: E731
+    assert (group("shared"), group("shared/f"), group("shared/implicit/g")) == (50, 0, 0)
+    assert (group("plain"), group("plain/h"), group("top")) == (0, 0, 0)
 
 
 def test_ownership_skipped_when_asked(tmp_path: Path) -> None:
