@@ -1,0 +1,130 @@
+"""PartialBlob: resumable downloads, written a block at a time by a thread of their own."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from lamina.errors import IntegrityError, StorageError
+from lamina.model.digest import Digest
+from lamina.store import partial as partial_module
+from lamina.store.blobs import BlobStore
+from lamina.store.partial import BLOCK
+from lamina.store.scratch import Scratch
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobStore:
+    (tmp_path / "tmp").mkdir()
+    return BlobStore(tmp_path / "blobs", Scratch(tmp_path / "tmp"))
+
+
+def writers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "blob-writer"]
+
+
+def chunks(data: bytes, sizes: list[int]) -> list[bytes]:
+    out, i, k = [], 0, 0
+    while i < len(data):
+        n = sizes[k % len(sizes)]
+        out.append(data[i : i + n])
+        i, k = i + n, k + 1
+    return out
+
+
+# Sizes that straddle block boundaries and page alignment in every way.
+DATA = random.Random(3).randbytes(3 * BLOCK + 12345)
+SIZES = [1, 4095, 65536, 262144 + 7, BLOCK, 3]
+
+
+def test_bytes_reach_the_blob_whatever_the_chunking(blobs: BlobStore) -> None:
+    digest = Digest.of(DATA)
+    partial = blobs.partial(digest, len(DATA))
+    assert partial.offset == 0
+    for chunk in chunks(DATA, SIZES):
+        partial.write(chunk)
+    assert partial.received == len(DATA)
+    partial.commit()
+    assert blobs.path(digest).read_bytes() == DATA
+    assert not partial.path.exists()
+    assert writers() == []  # the writer thread is gone
+
+
+@pytest.mark.parametrize("kept", [2600, 4096, BLOCK + 1])
+def test_resumed_at_any_offset(blobs: BlobStore, kept: int) -> None:
+    digest = Digest.of(DATA)
+    first = blobs.partial(digest, len(DATA))
+    for chunk in chunks(DATA[:kept], SIZES):
+        first.write(chunk)
+    first.keep()  # everything received is in the file, for the next attempt
+    assert first.path.read_bytes() == DATA[:kept]
+
+    second = blobs.partial(digest, len(DATA))
+    assert second.offset == kept
+    assert b"".join(second.existing()) == DATA[:kept]
+    for chunk in chunks(DATA[kept:], SIZES):
+        second.write(chunk)
+    second.commit()
+    assert blobs.path(digest).read_bytes() == DATA
+
+
+def test_wrong_bytes_are_discarded(blobs: BlobStore) -> None:
+    partial = blobs.partial(Digest.of(DATA), len(DATA))
+    partial.write(DATA[:-1] + b"?")
+    with pytest.raises(IntegrityError):
+        partial.commit()
+    assert not partial.path.exists()
+    assert not blobs.has(Digest.of(DATA))
+    assert writers() == []
+
+
+def test_a_failed_write_is_a_storage_error_and_nothing_is_kept(
+        blobs: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.pwrite
+    calls = 0
+
+    def failing(fd: int, data: bytes, offset: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(28, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(partial_module.os, "pwrite", failing)
+    digest = Digest.of(DATA)
+    partial = blobs.partial(digest, len(DATA))
+    with pytest.raises(StorageError, match="No space left on device"):
+        for chunk in chunks(DATA, SIZES):
+            partial.write(chunk)
+        partial.commit()
+    partial.keep()  # as a pull does when it fails: the broken file is not kept for a resume
+    assert not partial.path.exists()
+    assert not blobs.has(digest)
+    assert writers() == []
+
+
+def test_the_blob_skips_the_page_cache_where_the_file_system_allows(
+        blobs: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Direct I/O where it works, page-cache writes where it does not; the same bytes."""
+    digest = Digest.of(DATA)
+    partial = blobs.partial(digest, len(DATA))
+    seen: list[bool] = []
+    real = os.pwrite
+
+    def spy(fd: int, data: bytes, offset: int) -> int:
+        seen.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(partial_module.os, "pwrite", spy)
+    for chunk in chunks(DATA, SIZES):
+        partial.write(chunk)
+    partial.commit()
+    assert blobs.path(digest).read_bytes() == DATA
+    assert seen[-1] is False  # the unaligned tail goes through the page cache
+    if any(seen):
+        assert seen[:3] == [True, True, True]  # whole aligned blocks, direct
