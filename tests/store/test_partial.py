@@ -12,9 +12,9 @@ import pytest
 
 from lamina.errors import IntegrityError, StorageError
 from lamina.model.digest import Digest
-from lamina.store import partial as partial_module
+from lamina.store import direct as partial_module
 from lamina.store.blobs import BlobStore
-from lamina.store.partial import BLOCK
+from lamina.store.direct import BLOCK
 from lamina.store.scratch import Scratch
 
 

@@ -42,9 +42,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final, Literal
+from typing import TYPE_CHECKING, BinaryIO, Final, Literal
 
-from lamina.errors import IntegrityError, InvalidArgument, StorageError
+from lamina.errors import IntegrityError, InvalidArgument, LaminaError, StorageError
 from lamina.image.layer import (
     PAX_XATTR,
     WHITEOUT_META_PREFIX,
@@ -55,8 +55,15 @@ from lamina.image.layer import (
     xattr_allowed,
 )
 from lamina.image.ustar import next_member
+from lamina.store.direct import DirectWriteError
+
+if TYPE_CHECKING:
+    from lamina.store.direct import DirectWriter
 
 CHUNK: Final = 1 << 20
+# Files from this size on are written with direct I/O, by a thread (``lamina.store.direct``):
+# fewer would not repay a thread hand-off and the disk's latency.
+DIRECT_MIN: Final = 1 << 20
 _PATH: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -205,6 +212,8 @@ def extract_layer(
         job.run()
         source.finish()
     finally:
+        if job.writer is not None:  # failed: the files it holds are closed, nothing raised
+            job.writer.stop()
         job.tree.clear()
         os.close(root_fd)
     return job.stats
@@ -226,6 +235,7 @@ class _Extraction:
         # it is not, and those whose mode this extraction set.
         self.root_plain = not os.fstat(root_fd).st_mode & stat.S_ISGID
         self.plain: set[tuple[str, ...]] = {()} if self.root_plain else set()
+        self.writer: DirectWriter | None = None  # for large files, made at the first
 
     def run(self) -> None:
         try:
@@ -243,6 +253,7 @@ class _Extraction:
                 break
             self.stats.entries += 1
             self.guarded(member.name, functools.partial(self.entry, tar, member))
+        self.guarded("", self.finish_writes)
         try:
             self.finish_dirs()
         except OSError as exc:
@@ -262,6 +273,15 @@ class _Extraction:
             raise cls(f"cannot extract layer entry {name!r}: {exc.strerror}") from exc
         except ValueError as exc:  # a NUL byte in a link target, for one
             raise IntegrityError(f"cannot extract layer entry {name!r}: {exc}") from exc
+        except DirectWriteError as exc:  # a large file written in the background
+            error = exc.error
+            if isinstance(error, LaminaError):
+                raise error from None
+            cls = StorageError
+            if isinstance(error, OSError) and error.errno not in _STORAGE_ERRNOS:
+                cls = IntegrityError
+            detail = error.strerror if isinstance(error, OSError) else str(error)
+            raise cls(f"cannot extract layer entry {exc.what!r}: {detail}") from error
 
     def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         parts = clean_path(m.name)
@@ -323,22 +343,63 @@ class _Extraction:
         except FileExistsError:
             self.clear(pfd, name)
             fd = os.open(name, _NEW_FILE, mode if final else 0o600, dir_fd=pfd)
+        chown = self.owner and not (m.uid == self.uid and m.gid == self.gid
+                                    and parts[:-1] in self.plain)
+        self.stats.files += 1
+        self.stats.bytes += m.size
+        if m.sparse is None and m.size >= DIRECT_MIN:
+            return self.direct_file(m, fd, chown, not final)
         try:
             if m.sparse is not None:
                 self.copy_sparse(tar, m, fd)
             elif m.size:
                 self.source.copy_to(fd, m.offset_data, m.size, m.name)
-            if self.owner and not (m.uid == self.uid and m.gid == self.gid
-                                   and parts[:-1] in self.plain):
-                os.fchown(fd, m.uid, m.gid)  # before the mode: chown clears setuid and setgid
-            if not final:
-                os.fchmod(fd, mode)
-            self.xattrs(m, fd)
-            os.utime(fd, ns=_times(m))
+            self.attributes(m, fd, chown, not final)
         finally:
             os.close(fd)
-        self.stats.files += 1
-        self.stats.bytes += m.size
+        return None
+
+    def attributes(self, m: tarfile.TarInfo, fd: int, chown: bool, chmod: bool) -> None:
+        """Owner, mode, xattrs and times of a regular file, once its content is written."""
+        if chown:
+            os.fchown(fd, m.uid, m.gid)  # before the mode: chown clears setuid and setgid
+        if chmod:
+            os.fchmod(fd, m.mode & 0o7777)
+        self.xattrs(m, fd)
+        os.utime(fd, ns=_times(m))
+
+    def direct_file(self, m: tarfile.TarInfo, fd: int, chown: bool, chmod: bool) -> None:
+        """A large file's content to the direct writer, which then sets its attributes and
+        closes it (see ``lamina.store.direct``): the extraction goes on meanwhile."""
+        if self.writer is None:
+            from lamina.store.direct import DirectWriter
+
+            self.writer = DirectWriter(blocks=4, name="layer-writer")
+        try:
+            file = self.writer.open(fd, what=m.name, close=True)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            self.source.seek(m.offset_data)
+            size = m.size
+            while size:
+                # TarSource's own buffer, as copy_to writes it (no copy on the way).
+                view = self.source._take(min(size, CHUNK))
+                if not view:
+                    raise IntegrityError(f"layer is truncated in entry {m.name!r}")
+                file.write(view)
+                size -= len(view)
+        except BaseException:
+            file.close()
+            raise
+        file.close(functools.partial(self.attributes, m, fd, chown, chmod))
+
+    def finish_writes(self) -> None:
+        """Wait until the direct writer has written everything; raise what failed there."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.finish()
 
     def copy_sparse(self, tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
         reader = tar.extractfile(m)
