@@ -8,6 +8,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:
     from lamina.engine.container_views import ContainerRow
     from lamina.engine.containers import CreateOptions
+    from lamina.engine.copy import Copied
     from lamina.engine.lifecycle import Running
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
@@ -145,6 +146,14 @@ class ContainerVerbs:
 
         return commit.commit(self.store, name, reference, message=message, author=author,
                              changes_=changes)
+
+    def copy(self, source: str, destination: str, *, follow_link: bool = False,
+             archive: bool = False, stdin: IO[bytes] | None = None,
+             stdout: IO[bytes] | None = None) -> Copied:
+        from lamina.engine import copy
+
+        return copy.copy(self.store, source, destination, follow=follow_link, archive=archive,
+                         stdin=stdin, stdout=stdout)
 
     def prune_containers(self) -> tuple[list[str], int]:
         from lamina.engine import containers

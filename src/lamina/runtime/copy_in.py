@@ -1,0 +1,276 @@
+"""``docker cp``'s writing side: entries made below a directory, and nowhere else.
+
+``TreeWriter`` makes every entry relative to its root's directory file descriptor. Parent
+directories are opened one component at a time with ``O_NOFOLLOW``: a symlink met on the way
+(an image's, a hostile archive's, or one swapped in while we write) is never followed, and the
+entry is refused. The last component is never followed either: an existing file or symlink is
+removed (never written through) and made again, regular files with ``O_EXCL``; a directory is
+never replaced by a non-directory nor the other way round (docker's NoOverwriteDirNonDir).
+``check`` answers, without writing, whether ``put`` would refuse an entry, so a copy is refused
+before anything is written.
+
+``read_tar`` takes a tar from ``lamina cp - CONTAINER:DIR`` (hostile) and validates all of it
+before any entry is written: names that are absolute or hold ``..``, a member below a member
+that is not a directory (the symlink-then-file-through-it trick), hardlinks to anything but an
+earlier regular file of the same archive, devices, fifos and every other special type are
+refused, and the whole archive with them. ``tarfile`` only parses; nothing is extracted by it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tarfile
+from contextlib import suppress
+from typing import IO, Literal
+
+from lamina.errors import InvalidArgument
+from lamina.runtime.copy import CHUNK, Entry
+from lamina.runtime.rootpath import in_kernel_dir
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_SETID = stat.S_ISUID | stat.S_ISGID
+_CACHE_MAX = 256
+
+Owner = tuple[int, int] | Literal["keep"] | None
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in name.split("/") if p not in ("", "."))
+
+
+class TreeWriter:
+    """Entries written below the directory ``root_fd`` (not closed here).
+
+    ``owner``: None leaves new files to us (no chown), "keep" gives each its entry's uid:gid,
+    a pair gives every one that pair. ``setid``: keep setuid/setgid bits of files. ``base``:
+    the container path of the root, when writing into a container (entries that would land
+    in its /proc, /sys or /dev are refused).
+    """
+
+    def __init__(self, root_fd: int, *, owner: Owner, setid: bool, base: str | None = None,
+                 where: str = "") -> None:
+        self.root = root_fd
+        self.owner = owner
+        self.setid = setid
+        self.base = base
+        self.where = where  # how messages name the root, e.g. "c1:/dst"
+        self.dirs: list[tuple[tuple[str, ...], int, int]] = []  # parts, mode, mtime
+        self.cache: dict[tuple[str, ...], int] = {}
+
+    def _refuse(self, entry: Entry, why: str) -> InvalidArgument:
+        path = os.path.join(self.where, entry.name) if self.where else entry.name
+        return InvalidArgument(f"cannot copy {path}: {why}")
+
+    # -------------------------------------------------------------------------- checking
+    def check(self, entry: Entry) -> None:
+        """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree."""
+        parts = _parts(entry.name)
+        if entry.kind == "other":
+            raise self._refuse(entry, "devices, fifos and sockets are not copied")
+        if self.base is not None and in_kernel_dir(os.path.join(self.base, *parts)):
+            raise self._refuse(entry, "/proc, /sys and /dev of a container are not written")
+        if not parts:
+            if entry.kind != "dir":
+                raise self._refuse(entry, "only a directory may be the destination itself")
+            return
+        fd = os.dup(self.root)
+        try:
+            for i, part in enumerate(parts):
+                try:
+                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    return  # made by the copy
+                last = i == len(parts) - 1
+                if last:
+                    if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
+                        what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
+                        raise self._refuse(entry, f"it would replace {what}")
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
+                                       + (" (a symlink, not followed)"
+                                          if stat.S_ISLNK(st.st_mode) else ""))
+                sub = os.open(part, _DIR, dir_fd=fd)
+                os.close(fd)
+                fd = sub
+        finally:
+            os.close(fd)
+
+    # --------------------------------------------------------------------------- writing
+    def put(self, entry: Entry) -> None:
+        self.check(entry)
+        parts = _parts(entry.name)
+        if not parts:
+            return  # the destination itself: its own mode and owner are left alone
+        pfd = self._parent(entry, parts[:-1])
+        name = parts[-1]
+        kind = entry.kind
+        if kind == "dir":
+            with suppress(FileExistsError):  # check() saw a directory there
+                os.mkdir(name, 0o700, dir_fd=pfd)
+            fd = os.open(name, _DIR, dir_fd=pfd)
+            try:
+                self._chown(fd, entry)
+                # Owner rwx until the end, so what goes below can be made whatever the mode.
+                os.fchmod(fd, stat.S_IMODE(entry.mode) | 0o700)
+            finally:
+                os.close(fd)
+            self.dirs.append((parts, stat.S_IMODE(entry.mode), entry.mtime))
+            return
+        self._clear(pfd, name)
+        if kind == "file":
+            self._file(entry, pfd, name)
+        elif kind == "symlink":
+            os.symlink(entry.link, name, dir_fd=pfd)
+            if self.owner is not None:
+                uid, gid = self._ids(entry)
+                os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+            os.utime(name, (entry.mtime, entry.mtime), dir_fd=pfd, follow_symlinks=False)
+        else:  # a hardlink to an earlier entry of this copy
+            target = _parts(entry.link)
+            tfd = self._parent(entry, target[:-1])
+            os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+
+    def _file(self, entry: Entry, pfd: int, name: str) -> None:
+        fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+        try:
+            left = entry.size
+            while left and entry.read is not None and (data := entry.read(min(CHUNK, left))):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                left -= len(data)
+            self._chown(fd, entry)  # before the mode: chown clears setuid and setgid
+            mode = stat.S_IMODE(entry.mode)
+            os.fchmod(fd, mode if self.setid else mode & ~_SETID)
+            os.utime(fd, (entry.mtime, entry.mtime))
+        finally:
+            os.close(fd)
+
+    def _ids(self, entry: Entry) -> tuple[int, int]:
+        return (entry.uid, entry.gid) if self.owner == "keep" else self.owner  # type: ignore[return-value]
+
+    def _chown(self, fd: int, entry: Entry) -> None:
+        if self.owner is not None:
+            os.fchown(fd, *self._ids(entry))
+
+    def _clear(self, pfd: int, name: str) -> None:
+        """Remove the non-directory ``name`` (check() refused a directory), never following it."""
+        with suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=pfd)
+
+    def _parent(self, entry: Entry, parts: tuple[str, ...]) -> int:
+        """The directory ``parts`` below the root, opened without following any symlink;
+        missing ones are made (0755, owned as the entries are)."""
+        if not parts:
+            return self.root
+        cached = self.cache.get(parts)
+        if cached is not None:
+            return cached
+        fd = self.root
+        for i in range(len(parts)):
+            key = parts[:i + 1]
+            sub = self.cache.get(key)
+            if sub is None:
+                try:
+                    sub = os.open(parts[i], _DIR, dir_fd=fd)
+                except FileNotFoundError:
+                    os.mkdir(parts[i], 0o755, dir_fd=fd)
+                    sub = os.open(parts[i], _DIR, dir_fd=fd)
+                    self._chown(sub, entry._replace(uid=0, gid=0))
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise self._refuse(entry, f"{'/'.join(key)} is not a directory "
+                                           "(symlinks are not followed)") from None
+                    raise
+                if len(self.cache) >= _CACHE_MAX:
+                    self._close_cache()
+                self.cache[key] = sub
+            fd = sub
+        return fd
+
+    def _close_cache(self) -> None:
+        for fd in self.cache.values():
+            os.close(fd)
+        self.cache.clear()
+
+    def finish(self) -> None:
+        """Directory modes and mtimes, deepest first; then let go of every descriptor."""
+        try:
+            for parts, mode, mtime in sorted(self.dirs, key=lambda d: -len(d[0])):
+                pfd = self._parent(Entry("/".join(parts), stat.S_IFDIR), parts[:-1])
+                fd = os.open(parts[-1], _DIR, dir_fd=pfd)
+                try:
+                    os.fchmod(fd, mode)
+                    os.utime(fd, (mtime, mtime))
+                finally:
+                    os.close(fd)
+        finally:
+            self._close_cache()
+
+
+def read_tar(stream: IO[bytes]) -> list[Entry]:
+    """The entries of the (seekable, hostile) tar ``stream``, all validated before any is
+    returned; ``read`` of a file entry reads its content from the stream."""
+    try:
+        # Not closed here: the entries read their content through it.
+        tar = tarfile.open(fileobj=stream, mode="r:*")  # noqa: SIM115
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError) as exc:
+        raise InvalidArgument(f"the archive read from stdin is not a valid tar: {exc}") from None
+    kinds: dict[tuple[str, ...], str] = {}
+    entries: list[Entry] = []
+    for m in members:
+        parts = _clean(m.name, m.name, "member")
+        if m.isreg():
+            kind, mode = "file", stat.S_IFREG
+        elif m.isdir():
+            kind, mode = "dir", stat.S_IFDIR
+        elif m.issym():
+            kind, mode = "symlink", stat.S_IFLNK
+            if "\x00" in m.linkname:
+                raise _refused(m.name, "a NUL byte in its target")
+        elif m.islnk():
+            kind, mode = "hardlink", stat.S_IFREG
+            target = _clean(m.linkname, m.name, "hardlink target")
+            if kinds.get(target) != "file":
+                raise _refused(m.name, f"hardlink to {m.linkname!r}, which is not an earlier "
+                                       "regular file of the archive")
+        else:
+            raise _refused(m.name, "devices, fifos and other special files are not copied")
+        if not parts and kind != "dir":
+            raise _refused(m.name, "only a directory may name the destination itself")
+        for i in range(1, len(parts)):
+            above = kinds.get(parts[:i])
+            if above not in (None, "dir"):
+                raise _refused(m.name, f"{'/'.join(parts[:i])} is a {above} in the archive")
+        before = kinds.get(parts)
+        if before is not None and (before == "dir") != (kind == "dir"):
+            raise _refused(m.name, "a directory and a non-directory of the same name")
+        kinds[parts] = "file" if kind == "hardlink" else kind
+        data = tar.extractfile(m) if kind == "file" else None
+        entries.append(Entry(
+            "/".join(parts), mode | stat.S_IMODE(m.mode), m.uid, m.gid, int(m.mtime),
+            m.size if kind == "file" else 0,
+            "/".join(target) if kind == "hardlink"
+            else m.linkname if kind == "symlink" else "",
+            kind == "hardlink", data.read if data is not None else None,
+        ))
+    return entries
+
+
+def _refused(name: str, why: str) -> InvalidArgument:
+    return InvalidArgument(f"archive refused, nothing was copied: member {name!r}: {why}")
+
+
+def _clean(value: str, name: str, what: str) -> tuple[str, ...]:
+    if "\x00" in value:
+        raise _refused(name, f"a NUL byte in its {what} name")
+    if value.startswith("/"):
+        raise _refused(name, f"absolute {what} name {value!r}")
+    if ".." in value.split("/"):
+        raise _refused(name, f"'..' in its {what} name {value!r}")
+    return _parts(value)
