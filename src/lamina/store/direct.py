@@ -23,7 +23,10 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from lamina.model.digest import Hasher
 
 BLOCK: Final = 1 << 20
 ALIGN: Final = 4096  # of offsets and lengths for O_DIRECT (any logical block size up to a page)
@@ -52,11 +55,14 @@ class DirectWriter:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def open(self, fd: int, offset: int = 0, *, what: str, close: bool = False) -> DirectFile:
+    def open(self, fd: int, offset: int = 0, *, what: str, close: bool = False,
+             hasher: Hasher | None = None) -> DirectFile:
         """A file to write from ``offset`` on; with ``close``, the writer closes ``fd`` after
-        the file's last job (whatever happened), and the caller must not touch it again."""
+        the file's last job (whatever happened), and the caller must not touch it again.
+        With ``hasher``, the writer thread also hashes the bytes, in order, as it writes them
+        (hashing a download there takes it off the thread that decompresses it)."""
         self.check()
-        return DirectFile(self, fd, offset, what, close)
+        return DirectFile(self, fd, offset, what, close, hasher)
 
     def check(self) -> None:
         """Raise DirectWriteError if a job failed."""
@@ -107,10 +113,11 @@ class DirectFile:
     """One file's bytes, in order, to a ``DirectWriter``; ``close`` after the last."""
 
     def __init__(self, writer: DirectWriter, fd: int, offset: int, what: str,
-                 close_fd: bool) -> None:
+                 close_fd: bool, hasher: Hasher | None) -> None:
         self.fd = fd
         self.what = what
         self.close_fd = close_fd
+        self.hasher = hasher
         self._writer = writer
         self._offset = offset  # where the filling block starts in the file
         self._block: mmap.mmap | None = None
@@ -165,6 +172,8 @@ class DirectFile:
             self._direct = _set_direct(self.fd, want)
             self._can_direct = self._direct or not want
         with memoryview(block) as view:
+            if self.hasher is not None:
+                self.hasher.update(view[:n])
             done = 0
             while done < n:
                 try:

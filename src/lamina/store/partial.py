@@ -7,7 +7,8 @@ writes a private scratch file instead. The name is not one of ``Scratch``'s own,
 keeps it for hours (a resumable download), then removes it.
 
 Every byte is hashed on its way in, the bytes already there included (they are read back to be
-unpacked anyway); ``commit`` checks size and digest before the blob is renamed into place.
+unpacked anyway); ``commit`` checks size and digest before the blob is renamed into place. New
+bytes are hashed by the thread that writes them (below), off the thread that decompresses.
 
 The bytes go to the file with direct I/O, in 1 MiB blocks written by a thread of the blob's own
 while the next block fills (``lamina.store.direct``): the blob must be on disk before it is
@@ -94,10 +95,11 @@ class PartialBlob:
     def write(self, data: bytes | memoryview) -> None:
         if self._written + len(data) > self.size:
             raise IntegrityError(f"{self.what}: more than the expected {self.size} bytes")
-        self._hasher.update(data)
         if self._file is None:  # after ``existing``: no more reads of the file
             self._writer = DirectWriter(name="blob-writer")
-            self._file = self._writer.open(self.fd, self._written, what=str(self.path))
+            # The writer hashes what it writes, after the bytes ``existing`` hashed.
+            self._file = self._writer.open(self.fd, self._written, what=str(self.path),
+                                           hasher=self._hasher)
         try:
             self._file.write(data)
         except DirectWriteError as err:
@@ -123,7 +125,9 @@ class PartialBlob:
         return self._written
 
     def verify(self) -> None:
-        """Raise IntegrityError unless every byte is here and they hash to the digest."""
+        """Raise IntegrityError unless every byte is here and they hash to the digest (once
+        the writer has written, and so hashed, every byte received)."""
+        self._flush()
         self._hasher.verify(self.digest, self.size, what=self.what)
 
     def commit(self) -> Digest:
@@ -131,16 +135,11 @@ class PartialBlob:
         if self.fd < 0:
             raise StorageError(f"{self.what}: commit after close")
         try:
-            self.verify()
-        except IntegrityError:
+            self.verify()  # and every byte written
+        except (IntegrityError, StorageError):
             self.discard()
             raise
         final = self._blobs.path(self.digest)
-        try:
-            self._flush()
-        except StorageError:
-            self.discard()
-            raise
         try:
             os.fsync(self.fd)
             os.fchmod(self.fd, 0o644)
