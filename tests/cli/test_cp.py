@@ -83,6 +83,7 @@ def test_file_out_follows_docker_rules(lamina: Run, image: Image, tmp_path: Path
     result = lamina("cp", "c1:/data/f", str(new))
     assert result.code == 0, result.err
     assert new.read_bytes() == b"hello\n" and stat.S_IMODE(new.stat().st_mode) == 0o644
+    assert new.stat().st_mtime == 1704067200  # the image's
     # A tar of it weighs 512 (header) + 512 (data) + 1024 (end): docker says 2.05kB.
     assert result.err == f"Successfully copied 2.05kB to {new}\n"
     existing = tmp_path / "existing"
@@ -422,3 +423,53 @@ def test_kernel_dirs_and_bad_input(lamina: Run, image: Image, tmp_path: Path) ->
     os.mkfifo(fifo)
     result = lamina("cp", str(fifo), "c1:/tmp/")
     assert result.code == 1 and "devices, fifos and sockets" in one_line(result)
+
+
+def test_a_deep_tree_is_copied_without_recursion(lamina: Run, image: Image, tmp_path: Path,
+                                                 store_root: Path) -> None:
+    image()
+    lamina("create", "--name", "c1", "busybox", "true")
+    fd = os.open(upper(store_root, lamina, "c1"), os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1500):  # deeper than Python's recursion limit
+        os.mkdir("d", dir_fd=fd)
+        sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = sub
+    os.close(fd)
+    result = lamina("cp", "c1:/d", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    fd = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
+    depth = 1
+    while "d" in os.listdir(fd):
+        sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd, depth = sub, depth + 1
+    os.close(fd)
+    assert depth == 1500
+    for root in (tmp_path / "out", upper(store_root, lamina, "c1") / "d"):
+        remove_chain(root)  # (shutil.rmtree, and so lamina rm, recurse)
+
+
+def remove_chain(root: Path) -> None:
+    """Remove a chain of directories named d below ``root``, deepest first, without recursion."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    while "d" in os.listdir(fds[-1]):
+        fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+    os.close(fds.pop())
+    while fds:
+        os.rmdir("d", dir_fd=fds[-1])
+        os.close(fds.pop())
+    root.rmdir()
+
+
+def test_not_a_tar_or_truncated(lamina: Run, image: Image, store_root: Path) -> None:
+    image(extra={"dst/keep": b"k"})
+    lamina("create", "--name", "c1", "busybox", "true")
+    up = upper(store_root, lamina, "c1")
+    before = tree(up)
+    result = lamina("cp", "-", "c1:/dst", stdin=b"not a tar at all\n" * 100)
+    assert result.code == 1 and "not a valid tar" in one_line(result)
+    whole = tar_of((member("first"), b"1"), (member("second"), b"2" * 5000))
+    result = lamina("cp", "-", "c1:/dst", stdin=whole[:2500])
+    assert result.code == 1 and "not a valid tar" in one_line(result)
+    assert tree(up) == before

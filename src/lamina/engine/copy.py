@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,6 +28,8 @@ from lamina.runtime.rootpath import RootFS, in_kernel_dir
 from lamina.store import Store
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE,
+                   errno.ENFILE, errno.ENOMEM}
 
 
 class Source(NamedTuple):
@@ -309,12 +312,25 @@ def copy(store: Store, source: str, destination: str, *, follow: bool = False,
     dest_container, dest = split_arg(destination)
     if src_container and dest_container:
         raise InvalidArgument("copying between containers is not supported")
+    if not (src_container or dest_container):
+        raise InvalidArgument("must specify at least one container source")
+    try:
+        return _copy_one(store, src_container, src, dest_container, dest, destination,
+                         follow=follow, archive=archive, stdin=stdin, stdout=stdout)
+    except tarfile.TarError as exc:
+        raise InvalidArgument(f"the archive read from stdin is not a valid tar: {exc}") from None
+    except OSError as exc:
+        cls = StorageError if exc.errno in _STORAGE_ERRNOS else InvalidArgument
+        raise cls(f"cannot copy {source} to {destination}: {exc.strerror or exc}") from exc
+
+
+def _copy_one(store: Store, src_container: str, src: str, dest_container: str, dest: str,
+              destination: str, *, follow: bool, archive: bool, stdin: IO[bytes] | None,
+              stdout: IO[bytes] | None) -> Copied:
     if src_container:
         size = copy_from(store, src_container, src, dest, stdout, follow=follow,
                          archive=archive)
         return Copied(size, None if dest == "-" else os.path.abspath(dest)
                       + ("/" if dest.endswith("/") and dest != "/" else ""))
-    if dest_container:
-        size = copy_to(store, dest_container, src, dest, stdin, follow=follow, archive=archive)
-        return Copied(size, None if src == "-" else destination)
-    raise InvalidArgument("must specify at least one container source")
+    size = copy_to(store, dest_container, src, dest, stdin, follow=follow, archive=archive)
+    return Copied(size, None if src == "-" else destination)

@@ -67,25 +67,44 @@ def join(prefix: str, name: str) -> str:
 def walk(parent_fd: int, name: str, arcname: str, *, read: bool = True) -> Iterator[Entry]:
     """The entries of ``name`` (in the directory ``parent_fd``) and, for a directory, of
     everything below it, parents first and names sorted; the first is named ``arcname``.
+    Sockets are left out, as docker leaves them.
 
     With ``read`` every regular file is open while its entry is being used (its ``read``
-    works until the next entry is asked for); without it, entries carry metadata only.
+    works until the next entry is asked for); without it, entries carry metadata only. The
+    walk keeps one descriptor per level and no Python frame: a hostile image's tree of any
+    depth ends, at worst, in one "too many open files".
     """
-    yield from _walk(parent_fd, name, arcname, read, {})
+    links: dict[tuple[int, int], str] = {}
+    stack: list[tuple[int, Iterator[str], str]] = []  # open directories still being listed
+    try:
+        yield from _entry(parent_fd, name, arcname, read, links, stack)
+        while stack:
+            fd, names, prefix = stack[-1]
+            child = next(names, None)
+            if child is None:
+                stack.pop()
+                os.close(fd)
+                continue
+            yield from _entry(fd, child, join(prefix, child), read, links, stack)
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)
 
 
-def _walk(pfd: int, name: str, arc: str, read: bool,
-          links: dict[tuple[int, int], str]) -> Iterator[Entry]:
+def _entry(pfd: int, name: str, arc: str, read: bool, links: dict[tuple[int, int], str],
+           stack: list[tuple[int, Iterator[str], str]]) -> Iterator[Entry]:
+    """The entry ``name``; a directory is opened and left on ``stack`` to be listed."""
     st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
     meta = Entry(arc, st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime))
     if stat.S_ISDIR(st.st_mode):
         fd = os.open(name, _DIR, dir_fd=pfd)
         try:
-            yield meta
-            for child in sorted(os.listdir(fd), key=os.fsencode):
-                yield from _walk(fd, child, join(arc, child), read, links)
-        finally:
+            names = iter(sorted(os.listdir(fd), key=os.fsencode))
+        except BaseException:
             os.close(fd)
+            raise
+        stack.append((fd, names, arc))
+        yield meta
     elif stat.S_ISLNK(st.st_mode):
         yield meta._replace(link=os.readlink(name, dir_fd=pfd))
     elif stat.S_ISREG(st.st_mode):
@@ -106,7 +125,7 @@ def _walk(pfd: int, name: str, arc: str, read: bool,
             yield meta._replace(size=now.st_size, read=lambda n: os.read(fd, n))
         finally:
             os.close(fd)
-    else:
+    elif not stat.S_ISSOCK(st.st_mode):
         yield meta
 
 

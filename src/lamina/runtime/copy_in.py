@@ -76,28 +76,16 @@ class TreeWriter:
             if entry.kind != "dir":
                 raise self._refuse(entry, "only a directory may be the destination itself")
             return
-        fd = os.dup(self.root)
+        pfd = self._parent(entry, parts[:-1], create=False)
+        if pfd is None:
+            return  # below a directory the copy makes
         try:
-            for i, part in enumerate(parts):
-                try:
-                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    return  # made by the copy
-                last = i == len(parts) - 1
-                if last:
-                    if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
-                        what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
-                        raise self._refuse(entry, f"it would replace {what}")
-                    return
-                if not stat.S_ISDIR(st.st_mode):
-                    raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
-                                       + (" (a symlink, not followed)"
-                                          if stat.S_ISLNK(st.st_mode) else ""))
-                sub = os.open(part, _DIR, dir_fd=fd)
-                os.close(fd)
-                fd = sub
-        finally:
-            os.close(fd)
+            st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
+            what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
+            raise self._refuse(entry, f"it would replace {what}")
 
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
@@ -106,6 +94,7 @@ class TreeWriter:
         if not parts:
             return  # the destination itself: its own mode and owner are left alone
         pfd = self._parent(entry, parts[:-1])
+        assert pfd is not None
         name = parts[-1]
         kind = entry.kind
         if kind == "dir":
@@ -131,8 +120,15 @@ class TreeWriter:
             os.utime(name, (entry.mtime, entry.mtime), dir_fd=pfd, follow_symlinks=False)
         else:  # a hardlink to an earlier entry of this copy
             target = _parts(entry.link)
-            tfd = self._parent(entry, target[:-1])
-            os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+            pfd = os.dup(pfd)  # (finding the target may let go of cached descriptors)
+            try:
+                tfd = self._parent(entry, target[:-1], create=False)
+                if tfd is None:
+                    raise self._refuse(entry, f"its hardlink target {entry.link} is missing")
+                os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd,
+                        follow_symlinks=False)
+            finally:
+                os.close(pfd)
 
     def _file(self, entry: Entry, pfd: int, name: str) -> None:
         fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
@@ -162,33 +158,33 @@ class TreeWriter:
         with suppress(FileNotFoundError):
             os.unlink(name, dir_fd=pfd)
 
-    def _parent(self, entry: Entry, parts: tuple[str, ...]) -> int:
-        """The directory ``parts`` below the root, opened without following any symlink;
-        missing ones are made (0755, owned as the entries are)."""
-        if not parts:
-            return self.root
-        cached = self.cache.get(parts)
-        if cached is not None:
-            return cached
-        fd = self.root
-        for i in range(len(parts)):
-            key = parts[:i + 1]
-            sub = self.cache.get(key)
-            if sub is None:
-                try:
-                    sub = os.open(parts[i], _DIR, dir_fd=fd)
-                except FileNotFoundError:
-                    os.mkdir(parts[i], 0o755, dir_fd=fd)
-                    sub = os.open(parts[i], _DIR, dir_fd=fd)
-                    self._chown(sub, entry._replace(uid=0, gid=0))
-                except OSError as exc:
-                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise self._refuse(entry, f"{'/'.join(key)} is not a directory "
-                                           "(symlinks are not followed)") from None
+    def _parent(self, entry: Entry, parts: tuple[str, ...], *, create: bool = True
+                ) -> int | None:
+        """The directory ``parts`` below the root, opened without following any symlink
+        (cached, from its longest cached ancestor); missing ones are made (0755, owned as
+        the entries are), or with ``create`` false, None is returned."""
+        known = len(parts)
+        while known and parts[:known] not in self.cache:
+            known -= 1
+        fd = self.cache[parts[:known]] if known else self.root
+        for i in range(known, len(parts)):
+            try:
+                sub = os.open(parts[i], _DIR, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                os.mkdir(parts[i], 0o755, dir_fd=fd)
+                sub = os.open(parts[i], _DIR, dir_fd=fd)
+                self._chown(sub, entry._replace(uid=0, gid=0))
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
-                if len(self.cache) >= _CACHE_MAX:
-                    self._close_cache()
-                self.cache[key] = sub
+                link = stat.S_ISLNK(os.stat(parts[i], dir_fd=fd, follow_symlinks=False).st_mode)
+                raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
+                                   + (" (a symlink, not followed)" if link else "")) from None
+            if len(self.cache) >= _CACHE_MAX:
+                self._close_cache()  # (fd is not needed any more: sub is open)
+            self.cache[parts[:i + 1]] = sub
             fd = sub
         return fd
 
@@ -201,7 +197,10 @@ class TreeWriter:
         """Directory modes and mtimes, deepest first; then let go of every descriptor."""
         try:
             for parts, mode, mtime in sorted(self.dirs, key=lambda d: -len(d[0])):
-                pfd = self._parent(Entry("/".join(parts), stat.S_IFDIR), parts[:-1])
+                pfd = self._parent(Entry("/".join(parts), stat.S_IFDIR), parts[:-1],
+                                   create=False)
+                if pfd is None:
+                    continue
                 fd = os.open(parts[-1], _DIR, dir_fd=pfd)
                 try:
                     os.fchmod(fd, mode)
@@ -219,8 +218,12 @@ def read_tar(stream: IO[bytes]) -> list[Entry]:
         # Not closed here: the entries read their content through it.
         tar = tarfile.open(fileobj=stream, mode="r:*")  # noqa: SIM115
         members = tar.getmembers()
-    except (tarfile.TarError, EOFError) as exc:
-        raise InvalidArgument(f"the archive read from stdin is not a valid tar: {exc}") from None
+    except (tarfile.TarError, EOFError, ValueError, UnicodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if first.startswith("file could not be opened"):
+            first = "neither a tar nor a gzip, bzip2 or xz compressed tar"
+        raise InvalidArgument(f"the archive read from stdin is not a valid tar: {first}"
+                              ) from None
     kinds: dict[tuple[str, ...], str] = {}
     entries: list[Entry] = []
     for m in members:
