@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import io
 import os
+import threading
+import time
 import zlib
 
 import pytest
@@ -15,10 +17,12 @@ from lamina.errors import IntegrityError, Unsupported
 from lamina.image.compression import (
     CHUNK,
     HashingReader,
+    LayerReader,
     compress_gzip,
     compress_zstd,
     compression_of,
     open_decompressed,
+    open_hashed,
 )
 
 OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -221,3 +225,80 @@ def test_zlib_and_isal_agree() -> None:
     out = io.BytesIO()
     compress_gzip(io.BytesIO(DATA), out)
     assert zlib.decompress(out.getvalue(), wbits=31) == DATA
+
+
+# --------------------------------------------------------------------------- open_hashed
+
+
+def _hashed(stream: io.RawIOBase | io.BytesIO, bound: int | None = 1 << 30) -> LayerReader:
+    return open_hashed(stream, None, bound, "sha256")  # type: ignore[arg-type]
+
+
+def _layer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("layer-")]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "none", "gzip-members"])
+def test_hashed_reader_reads_and_hashes_every_byte(kind: str) -> None:
+    blob = {"gzip": gzip.compress(DATA), "zstd": zstandard.ZstdCompressor().compress(DATA),
+            "none": DATA,
+            "gzip-members": gzip.compress(DATA[:77777]) + gzip.compress(DATA[77777:])}[kind]
+    reader = _hashed(io.BytesIO(blob))
+    head = reader.read(12345)
+    reader.drain()  # the rest, unread but hashed
+    reader.close()
+    assert head == DATA[:12345]
+    assert (reader.hasher.size, reader.hasher.digest()) == (len(DATA), sha256(DATA))
+    reader = _hashed(io.BytesIO(blob))
+    assert read_all(reader) == DATA
+    reader.close()
+    assert _layer_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "blob", "message"),
+    _corrupt_cases(),
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "",
+)
+def test_hashed_reader_corrupt_streams_give_one_line(name: str, blob: bytes,
+                                                     message: str) -> None:
+    reader = _hashed(io.BytesIO(blob))
+    with pytest.raises(IntegrityError, match=message) as info:
+        read_all(reader)
+    reader.close()
+    assert "\n" not in str(info.value)
+    assert _layer_threads() == []
+
+
+def test_hashed_reader_stops_at_the_bound_and_passes_source_errors_on() -> None:
+    reader = _hashed(io.BytesIO(_gzip_bomb(1 << 30)), 8 << 20)
+    with pytest.raises(IntegrityError, match="exceeds"):
+        reader.drain()
+    reader.close()
+
+    class Failing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = io.BytesIO(gzip.compress(DATA))
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+            if self.data.tell() > 1000:
+                raise IntegrityError("blob sha256:abc: digest mismatch")
+            return self.data.readinto(b)
+
+    reader = _hashed(Failing())
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        read_all(reader)
+    reader.close()
+    assert _layer_threads() == []
+
+
+def test_hashed_reader_closed_early_stops_its_threads() -> None:
+    big = os.urandom(1 << 20) * 24  # more blocks than the threads may hold
+    reader = _hashed(io.BytesIO(gzip.compress(big, compresslevel=1)))
+    assert reader.read(100) == big[:100]
+    time.sleep(0.2)  # both threads blocked on full queues
+    reader.close()
+    assert _layer_threads() == []

@@ -16,8 +16,11 @@ the compressed output (blob digest) in the same pass.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import queue
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Final, cast
@@ -163,12 +166,31 @@ def open_decompressed(
     by ISA-L in a worker thread, so inflating overlaps with the caller's work (hashing, writing
     files); the worker never runs more than two 1 MiB blocks ahead of the reader.
     """
+    return _open(stream, media_type_or_compression, max_size, threaded=True)
+
+
+def open_hashed(stream: BinaryIO, media_type_or_compression: str | None, max_size: int | None,
+                algorithm: str) -> LayerReader:
+    """``open_decompressed``, the uncompressed bytes hashed too (``LayerReader.hasher``): one
+    thread decompresses, another hashes, each a few 1 MiB blocks ahead of the reader, which
+    gets the bytes of both at the price of one copy."""
+    return LayerReader(_open(stream, media_type_or_compression, max_size, threaded=False),
+                       Hasher(algorithm))
+
+
+def _open(stream: BinaryIO, media_type_or_compression: str | None, max_size: int | None, *,
+          threaded: bool) -> DecompressedReader:
     compression_of(media_type_or_compression)  # refuses unsupported types early
     head = _read_head(stream)
     kind = detect(head)
     source = Prefixed(head, stream)
     inner: io.RawIOBase | io.BufferedIOBase | BinaryIO
-    if kind == GZIP:
+    if kind == GZIP and not threaded:
+        from isal import igzip
+
+        # ISA-L's reader inflates straight into the caller's buffer, without the GIL.
+        inner = cast(BinaryIO, igzip._IGzipReader(cast(BinaryIO, source), 8 * CHUNK))
+    elif kind == GZIP:
         from isal import igzip_threaded
 
         inner = igzip_threaded.open(source, "rb", threads=1, block_size=CHUNK)
@@ -177,6 +199,127 @@ def open_decompressed(
     else:
         inner = io.BufferedReader(source, CHUNK)
     return DecompressedReader(inner, kind, max_size)
+
+
+AHEAD: Final = 3  # blocks each stage of a LayerReader may get ahead of the next
+
+
+class LayerReader(io.RawIOBase):
+    """The bytes of ``decoder``, made by two threads (see ``open_hashed``): one fills 1 MiB
+    blocks from the decoder, one hashes them into ``hasher``; the reader copies them out and
+    hands them back. Whatever a thread meets (a corrupt stream, the source's own errors) is
+    raised to the reader in order, after the bytes before it. ``close`` stops both threads and
+    waits for them, so the source is no longer read once it returns.
+    """
+
+    def __init__(self, decoder: DecompressedReader, hasher: Hasher) -> None:
+        self._decoder = decoder
+        self.hasher = hasher
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(2 * AHEAD + 2):
+            self._free.put(bytearray(CHUNK))
+        self._made: queue.Queue[memoryview | BaseException | None] = queue.Queue(AHEAD)
+        self._hashed: queue.Queue[memoryview | BaseException | None] = queue.Queue(AHEAD)
+        self._block = memoryview(b"")
+        self._held: bytearray | None = None
+        self._end: BaseException | bool | None = False  # what ended the stream, once it has
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._decompress, name="layer-decompress",
+                                          daemon=True),
+                         threading.Thread(target=self._hash, name="layer-hash", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def _decompress(self) -> None:
+        item: memoryview | BaseException | None = None
+        try:
+            while True:
+                block = self._free.get()
+                n = self._decoder.readinto(block)
+                if not n:
+                    self._free.put(block)
+                    break
+                if not self._put(self._made, memoryview(block)[:n]):
+                    return
+        except BaseException as exc:  # handed over, and raised by the reader
+            item = exc
+        self._put(self._made, item)
+
+    def _hash(self) -> None:
+        while True:
+            try:
+                item = self._made.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopping:
+                    return
+                continue
+            if isinstance(item, memoryview):
+                self.hasher.update(item)
+            if not self._put(self._hashed, item) or not isinstance(item, memoryview):
+                return
+
+    def _put(self, into: queue.Queue[memoryview | BaseException | None],
+             item: memoryview | BaseException | None) -> bool:
+        while not self._stopping:
+            try:
+                into.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next(self) -> bool:
+        """The next block into ``_block``; False at the end (raising what ended it)."""
+        if self._held is not None:
+            self._free.put(self._held)
+            self._held = None
+        if self._end is False:
+            item = self._hashed.get()
+            if isinstance(item, memoryview):
+                self._block = item
+                self._held = item.obj  # type: ignore[assignment]
+                return True
+            self._end = item
+        self._block = memoryview(b"")
+        if isinstance(self._end, BaseException):
+            raise self._end
+        return False
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._block and not self._next():
+            return 0
+        n = min(len(b), len(self._block))
+        b[:n] = self._block[:n]
+        self._block = self._block[n:]
+        return n
+
+    def drain(self) -> None:
+        """Read (and so hash) the rest: a tar's trailing padding counts in its diff_id."""
+        while self._next():
+            pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._stopping = True
+        if self._held is not None:
+            self._free.put(self._held)
+            self._held = None
+        for thread in self._threads:
+            while thread.is_alive():
+                for q in (self._made, self._hashed):  # room for a blocked put, blocks back
+                    with contextlib.suppress(queue.Empty):
+                        item = q.get_nowait()
+                        if isinstance(item, memoryview):
+                            self._free.put(item.obj)  # type: ignore[arg-type]
+                thread.join(0.05)
+        try:
+            self._decoder.close()
+        finally:
+            super().close()
 
 
 class _ZstdFrames:
@@ -433,9 +576,11 @@ __all__ = [
     "HashingReader",
     "HashingWriter",
     "LayerDigests",
+    "LayerReader",
     "compress_gzip",
     "compress_zstd",
     "compression_of",
     "detect",
     "open_decompressed",
+    "open_hashed",
 ]

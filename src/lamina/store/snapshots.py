@@ -11,7 +11,6 @@ second finds the directory taken, drops its copy and uses the winner's.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO
 
 from lamina.errors import InvalidDigest, NotFound, StorageError
 from lamina.model.digest import ALGORITHMS, Digest
-from lamina.store.blobs import CHUNK, fsync_directory
+from lamina.store.blobs import fsync_directory
 from lamina.store.lease import Lease
 from lamina.store.scratch import Scratch
 
@@ -92,23 +91,21 @@ class SnapshotStore:
         if existing is not None:
             return existing
         # Heavy and only needed here: keep them off the path of read-only commands.
-        from lamina.image.compression import HashingReader, open_decompressed
+        from lamina.image.compression import open_hashed
         from lamina.store.extract import extract_layer
 
         with self._scratch.directory("snapshot") as tmp:
             fs = tmp / FS
             os.mkdir(fs, 0o755)
-            decompressed = open_decompressed(stream, media_type, max_size)
+            # Decompressed by one thread and hashed by another while this one unpacks.
+            layer = open_hashed(stream, media_type, max_size, diff_id.algorithm)
             try:
-                hashing = HashingReader(decompressed, diff_id.algorithm)  # type: ignore[arg-type]
-                buffered = io.BufferedReader(hashing, CHUNK)
-                stats = extract_layer(buffered, fs)
+                stats = extract_layer(layer, fs)  # type: ignore[arg-type]
                 # The digest covers the whole stream, including what follows the tar's end.
-                while buffered.read(CHUNK):
-                    pass
+                layer.drain()
             finally:
-                decompressed.close()
-            hashing.hasher.verify(diff_id, what=f"layer {diff_id}")
+                layer.close()
+            layer.hasher.verify(diff_id, what=f"layer {diff_id}")
             if check is not None:
                 check()
             # The extractor's count when it is exact (nothing replaced or removed): walking
@@ -121,7 +118,7 @@ class SnapshotStore:
                 "chain_id": chain_id,
                 "diff_id": diff_id,
                 "size": size,
-                "tar_size": hashing.hasher.size,
+                "tar_size": layer.hasher.size,
                 # What could not be reproduced (devices as non-root, refused xattrs).
                 "skipped": stats.skipped,
             }
