@@ -46,6 +46,7 @@ class Entry(NamedTuple):
     link: str = ""
     hardlink: bool = False
     read: Callable[[int], bytes] | None = None
+    fd: int = -1  # a regular file's descriptor, when it comes from a tree (for sendfile)
 
     @property
     def kind(self) -> str:
@@ -122,7 +123,7 @@ def _entry(pfd: int, name: str, arc: str, read: bool, links: dict[tuple[int, int
             now = os.fstat(fd)
             if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != key:
                 raise OSError(f"{arc}: changed while being copied")
-            yield meta._replace(size=now.st_size, read=lambda n: os.read(fd, n))
+            yield meta._replace(size=now.st_size, read=lambda n: os.read(fd, n), fd=fd)
         finally:
             os.close(fd)
     elif not stat.S_ISSOCK(st.st_mode):

@@ -65,8 +65,9 @@ class TreeWriter:
         return InvalidArgument(f"cannot copy {path}: {why}")
 
     # -------------------------------------------------------------------------- checking
-    def check(self, entry: Entry) -> None:
-        """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree."""
+    def check(self, entry: Entry) -> bool:
+        """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree;
+        else whether something is there already."""
         parts = _parts(entry.name)
         if entry.kind == "other":
             raise self._refuse(entry, "devices, fifos and sockets are not copied")
@@ -75,21 +76,22 @@ class TreeWriter:
         if not parts:
             if entry.kind != "dir":
                 raise self._refuse(entry, "only a directory may be the destination itself")
-            return
+            return True
         pfd = self._parent(entry, parts[:-1], create=False)
         if pfd is None:
-            return  # below a directory the copy makes
+            return False  # below a directory the copy makes
         try:
             st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
-            return
+            return False
         if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
             what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
             raise self._refuse(entry, f"it would replace {what}")
+        return True
 
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
-        self.check(entry)
+        existing = self.check(entry)
         parts = _parts(entry.name)
         if not parts:
             return  # the destination itself: its own mode and owner are left alone
@@ -109,7 +111,8 @@ class TreeWriter:
                 os.close(fd)
             self.dirs.append((parts, stat.S_IMODE(entry.mode), entry.mtime))
             return
-        self._clear(pfd, name)
+        if existing:
+            self._clear(pfd, name)
         if kind == "file":
             self._file(entry, pfd, name)
         elif kind == "symlink":
@@ -131,9 +134,16 @@ class TreeWriter:
                 os.close(pfd)
 
     def _file(self, entry: Entry, pfd: int, name: str) -> None:
-        fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+        try:
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+        except FileExistsError:  # made since check() looked: never written through
+            self._clear(pfd, name)
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
         try:
             left = entry.size
+            if entry.fd >= 0:  # from a tree: the kernel copies
+                while left and (sent := os.sendfile(fd, entry.fd, None, min(left, 1 << 30))):
+                    left -= sent
             while left and entry.read is not None and (data := entry.read(min(CHUNK, left))):
                 view = memoryview(data)
                 while view:
