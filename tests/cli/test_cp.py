@@ -393,6 +393,7 @@ def test_hostile_tar_refused_whole(lamina: Run, image: Image, canary: Path, stor
     assert one_line(result).startswith("Error: ")
     assert tree(up) == before  # nothing written, not even the members before the bad one
     assert untouched(canary)
+    assert not mounts_under(store_root / "containers")  # mounted for the copy, and no more
 
 
 def test_kernel_dirs_and_bad_input(lamina: Run, image: Image, tmp_path: Path) -> None:

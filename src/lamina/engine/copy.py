@@ -75,6 +75,7 @@ def copy_from(store: Store, container: str, src: str, dest: str, out: IO[bytes] 
         local = os.path.abspath(dest) + ("/" if dest.endswith("/") else "")
         pfd, top = _local_target(local, source, stack)
         tree = TreeWriter(pfd, owner="keep" if archive else None, setid=archive, where=local)
+        stack.callback(tree.close)
         return _copy(source, top, tree, skip_other=True)
 
 
@@ -116,6 +117,7 @@ def copy_to(store: Store, container: str, src: str, dest: str, stdin: IO[bytes] 
             if state is None or not stat.S_ISDIR(state[0].st_mode):
                 raise InvalidArgument(f'destination "{where}" must be a directory')
             tree = TreeWriter(state[1], owner=owner, setid=True, base=resolved, where=where)
+            stack.callback(tree.close)  # (before the unmount: its descriptors are in there)
             for entry in entries:
                 tree.check(entry)
             try:
@@ -125,9 +127,8 @@ def copy_to(store: Store, container: str, src: str, dest: str, stdin: IO[bytes] 
                 tree.finish()
             return 0
         assert source is not None
-        exists = state is not None
-        is_dir = exists and stat.S_ISDIR(state[0].st_mode) if state else False
-        top, into_dest = _target(source, dest, exists, is_dir, where)
+        is_dir = state is not None and stat.S_ISDIR(state[0].st_mode)
+        top, into_dest = _target(source, dest, state is not None, is_dir, where)
         if into_dest:
             assert state is not None
             pfd, base = state[1], resolved
@@ -139,6 +140,7 @@ def copy_to(store: Store, container: str, src: str, dest: str, stdin: IO[bytes] 
                                       "container: " + os.path.dirname(dest.rstrip("/")))
             pfd, base = found[1], parent
         tree = TreeWriter(pfd, owner=owner, setid=True, base=base, where=where)
+        stack.callback(tree.close)
         return _copy(source, top, tree, skip_other=False)
 
 

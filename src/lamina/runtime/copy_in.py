@@ -203,6 +203,10 @@ class TreeWriter:
             os.close(fd)
         self.cache.clear()
 
+    def close(self) -> None:
+        """Let go of every descriptor (finish() does too); safe to call twice."""
+        self._close_cache()
+
     def finish(self) -> None:
         """Directory modes and mtimes, deepest first; then let go of every descriptor."""
         try:
