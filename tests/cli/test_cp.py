@@ -474,3 +474,38 @@ def test_not_a_tar_or_truncated(lamina: Run, image: Image, store_root: Path) -> 
     result = lamina("cp", "-", "c1:/dst", stdin=whole[:2500])
     assert result.code == 1 and "not a valid tar" in one_line(result)
     assert tree(up) == before
+
+
+def test_modes_setuid_and_read_only_directories(lamina: Run, image: Image, tmp_path: Path,
+                                                store_root: Path) -> None:
+    image()
+    lamina("create", "--name", "c1", "busybox", "true")
+    archive = tar_of(
+        (member("ro", tarfile.DIRTYPE, mode=0o555), None),
+        (member("ro/suid", mode=0o4755), b"#!/bin/sh\n"),
+    )
+    assert lamina("cp", "-", "c1:/tmp", stdin=archive).code == 0
+    up = upper(store_root, lamina, "c1")
+    assert stat.S_IMODE((up / "tmp/ro").stat().st_mode) == 0o555
+    assert stat.S_IMODE((up / "tmp/ro/suid").stat().st_mode) == 0o4755
+    # Out to the host: setuid and setgid bits only with -a.
+    assert lamina("cp", "c1:/tmp/ro", str(tmp_path / "plain")).code == 0
+    assert stat.S_IMODE((tmp_path / "plain/suid").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o555
+    assert lamina("cp", "-a", "c1:/tmp/ro", str(tmp_path / "kept")).code == 0
+    assert stat.S_IMODE((tmp_path / "kept/suid").stat().st_mode) == 0o4755
+    # The whole root, to a new directory.
+    assert lamina("cp", "-q", "c1:/", str(tmp_path / "root")).code == 0
+    assert (tmp_path / "root/etc/passwd").read_bytes().startswith(b"root:x:0:0:")
+    assert (tmp_path / "root/bin/sh").is_symlink()
+
+
+def test_read_only_container_refused(lamina: Run, image: Image, tmp_path: Path) -> None:
+    image()
+    lamina("create", "--name", "ro", "--read-only", "busybox", "true")
+    local = tmp_path / "f"
+    local.write_bytes(b"x")
+    result = lamina("cp", str(local), "ro:/tmp/")
+    assert result.code == 1
+    assert one_line(result) == "Error: container rootfs is marked read-only"
+    assert lamina("cp", "ro:/etc/passwd", str(tmp_path / "passwd")).code == 0
