@@ -12,7 +12,7 @@ import pytest
 
 from lamina.errors import IntegrityError, StorageError
 from lamina.model.digest import Digest
-from lamina.store import direct as partial_module
+from lamina.store import direct
 from lamina.store.blobs import BlobStore
 from lamina.store.direct import BLOCK
 from lamina.store.scratch import Scratch
@@ -95,7 +95,7 @@ def test_a_failed_write_is_a_storage_error_and_nothing_is_kept(
             raise OSError(28, "No space left on device")
         return real(fd, data, offset)
 
-    monkeypatch.setattr(partial_module.os, "pwrite", failing)
+    monkeypatch.setattr(direct.os, "pwrite", failing)
     digest = Digest.of(DATA)
     partial = blobs.partial(digest, len(DATA))
     with pytest.raises(StorageError, match="No space left on device"):
@@ -120,7 +120,7 @@ def test_the_blob_skips_the_page_cache_where_the_file_system_allows(
         seen.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT))
         return real(fd, data, offset)
 
-    monkeypatch.setattr(partial_module.os, "pwrite", spy)
+    monkeypatch.setattr(direct.os, "pwrite", spy)
     for chunk in chunks(DATA, SIZES):
         partial.write(chunk)
     partial.commit()
@@ -128,3 +128,31 @@ def test_the_blob_skips_the_page_cache_where_the_file_system_allows(
     assert seen[-1] is False  # the unaligned tail goes through the page cache
     if any(seen):
         assert seen[:3] == [True, True, True]  # whole aligned blocks, direct
+
+
+@pytest.mark.parametrize("refusal", ["fcntl", "pwrite"])
+def test_file_systems_without_direct_io_get_ordinary_writes(
+        blobs: BlobStore, monkeypatch: pytest.MonkeyPatch, refusal: str) -> None:
+    """Some refuse O_DIRECT when it is set (overlayfs), some at the first write (FUSE)."""
+    real_fcntl, real_pwrite = fcntl.fcntl, os.pwrite
+
+    def no_direct_flag(fd: int, cmd: int, arg: int = 0) -> int:
+        if cmd == fcntl.F_SETFL and arg & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_fcntl(fd, cmd, arg)
+
+    def no_direct_write(fd: int, data: bytes, offset: int) -> int:
+        if real_fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_pwrite(fd, data, offset)
+
+    if refusal == "fcntl":
+        monkeypatch.setattr(direct.fcntl, "fcntl", no_direct_flag)
+    else:
+        monkeypatch.setattr(direct.os, "pwrite", no_direct_write)
+    digest = Digest.of(DATA)
+    partial = blobs.partial(digest, len(DATA))
+    for chunk in chunks(DATA, SIZES):
+        partial.write(chunk)
+    partial.commit()
+    assert blobs.path(digest).read_bytes() == DATA
