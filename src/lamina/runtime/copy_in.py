@@ -33,6 +33,8 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CACHE_MAX = 256
+_ID_LIMIT = 1 << 32  # uid_t, gid_t
+_MTIME_LIMIT = 1 << 40  # a time any filesystem's utime takes
 
 Owner = tuple[int, int] | Literal["keep"] | None
 
@@ -258,6 +260,8 @@ def read_tar(stream: IO[bytes]) -> list[Entry]:
                                        "regular file of the archive")
         else:
             raise _refused(m.name, "devices, fifos and other special files are not copied")
+        if not (0 <= m.uid < _ID_LIMIT and 0 <= m.gid < _ID_LIMIT):
+            raise _refused(m.name, f"owner {m.uid}:{m.gid} out of range")
         if not parts and kind != "dir":
             raise _refused(m.name, "only a directory may name the destination itself")
         for i in range(1, len(parts)):
@@ -270,7 +274,8 @@ def read_tar(stream: IO[bytes]) -> list[Entry]:
         kinds[parts] = "file" if kind == "hardlink" else kind
         data = tar.extractfile(m) if kind == "file" else None
         entries.append(Entry(
-            "/".join(parts), mode | stat.S_IMODE(m.mode), m.uid, m.gid, int(m.mtime),
+            "/".join(parts), mode | stat.S_IMODE(m.mode), m.uid, m.gid,
+            min(max(int(m.mtime), 0), _MTIME_LIMIT),
             m.size if kind == "file" else 0,
             "/".join(target) if kind == "hardlink"
             else m.linkname if kind == "symlink" else "",
