@@ -239,6 +239,11 @@ def test_file_and_directory_in(lamina: Run, image: Image, tmp_path: Path, store_
     assert (up / "data/a").read_bytes() == b"a" and (up / "data/sub/b").exists()
     result = lamina("cp", str(src), "c1:/data/existing")
     assert result.code == 1 and "cannot copy a directory to a file" in one_line(result)
+    (tmp_path / "alias").symlink_to(local)
+    assert lamina("cp", str(tmp_path / "alias"), "c1:/data/").code == 0
+    assert os.readlink(up / "data/alias") == str(local)
+    assert lamina("cp", "-L", str(tmp_path / "alias"), "c1:/data/followed").code == 0
+    assert (up / "data/followed").read_bytes() == b"#!/bin/sh\n"
     result = lamina("container", "cp", str(tmp_path / "nope"), "c1:/data")
     assert result.code == 1
     assert one_line(result) == f"Error: lstat {tmp_path}/nope: no such file or directory"
@@ -312,6 +317,13 @@ def test_tar_in_from_stdin(lamina: Run, image: Image, store_root: Path) -> None:
     assert os.readlink(up / "dst/d/l") == "/etc/passwd"
     assert (up / "dst/d/h").stat().st_ino == (up / "dst/d/f").stat().st_ino
     assert (up / "dst/top").read_bytes() == b"top"
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        info = member("zipped")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"gz!"))
+    assert lamina("cp", "-", "c1:/dst", stdin=packed.getvalue()).code == 0
+    assert (up / "dst/zipped").read_bytes() == b"gz!"
     result = lamina("cp", "-", "c1:/dst/keep", stdin=archive)
     assert result.code == 1
     assert one_line(result) == 'Error: destination "c1:/dst/keep" must be a directory'
