@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
 from lamina.runtime.step import exec_error, path_of, with_defaults
 from lamina.runtime.users import User, resolve_user
 from lamina.store import ContainerRecord, Store
+from lamina.store.scratch import remove_tree
 
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
 HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -101,7 +102,8 @@ class ContainerDir(NamedTuple):
         if os.path.ismount(self.rootfs):  # never delete through a mount
             raise ContainerError(f"the root filesystem of container {self.id[:12]} is still "
                                  "mounted; not removing it")
-        shutil.rmtree(self.path, ignore_errors=True)
+        with suppress(OSError):
+            remove_tree(self.path)  # iterative: a container may have made a tree of any depth
         if self.path.exists():
             raise ContainerError(f"cannot remove the directory of container {self.id[:12]}")
 
