@@ -336,6 +336,8 @@ def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: P
             source.finish()
             unpacked = store.snapshots.size(chain_id)
         else:
+            # The request goes out first: the registry sends while the unpacker loads.
+            source.prime()
             unpacked = store.snapshots.unpack(chain_id, source, layer.media_type,  # type: ignore[arg-type]
                                               layer.diff_id, MAX_LAYER_SIZE, check=source.finish)
         partial.commit()

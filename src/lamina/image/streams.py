@@ -54,6 +54,12 @@ class ChunkReader(io.RawIOBase):
         self._buffer = self._buffer[n:]
         return n
 
+    def prime(self) -> None:
+        """Take the first chunk now (the reader still gets it): whatever the iterator does
+        before its first chunk (open a connection, send a request) starts here."""
+        if not self._buffer:
+            self._buffer = memoryview(next(self._chunks, b""))
+
     def drain(self) -> None:
         """Run the iterator to its end, unread bytes dropped (so its end-of-stream checks run)."""
         for _ in self._chunks:
