@@ -96,7 +96,7 @@ class PartialBlob:
         if self._written + len(data) > self.size:
             raise IntegrityError(f"{self.what}: more than the expected {self.size} bytes")
         if self._file is None:  # after ``existing``: no more reads of the file
-            self._writer = DirectWriter(name="blob-writer")
+            self._writer = DirectWriter(blocks=4, name="blob-writer")
             # The writer hashes what it writes, after the bytes ``existing`` hashed.
             self._file = self._writer.open(self.fd, self._written, what=str(self.path),
                                            hasher=self._hasher)
