@@ -28,6 +28,10 @@ to the destination, through directory file descriptors. The rules (see also
   to be setgid) is not chowned: two system calls fewer for most files of most layers.
 - Xattrs come from PAX ``SCHILY.xattr.*`` records, filtered by ``xattr_allowed``; where the
   filesystem or our privileges refuse one it is counted in ``ExtractStats.skipped``.
+- Files of ``DIRECT_MIN`` bytes and more are made here like any other, then their content and
+  attributes are handed to a thread that writes them with direct I/O (``lamina.store.direct``)
+  while the next entries are made; its failures are raised naming the entry, and the
+  extraction returns only once it has written everything.
 """
 
 from __future__ import annotations
