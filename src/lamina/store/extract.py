@@ -78,8 +78,8 @@ _STORAGE_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, er
 _XATTR_REFUSALS: Final = {errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.E2BIG, errno.ERANGE,
                           errno.EINVAL, errno.ENOSPC}  # fmt: skip
 
-# Every entry is made on the calling thread. Writer threads for small files were tried and
-# measured slower (bench/pull.py, small image: 1.22 s with 4 writers, 0.81 s without, on a
+# Every entry is made on the calling thread (only the content of large files is written by
+# another, see DIRECT_MIN). Writer threads for small files were tried and measured slower (bench/pull.py, small image: 1.22 s with 4 writers, 0.81 s without, on a
 # fresh ext4): each file costs a handful of syscalls, and with three layers unpacking at once
 # every one of them became a GIL hand-off between threads; the pull already unpacks its
 # layers in parallel, which overlaps the kernel's work.
