@@ -103,3 +103,29 @@ def test_top(lamina: Run, image: Image) -> None:
     lamina("wait", "t1")
     result = lamina("top", "t1")
     assert result.code == 1 and "is not running" in one_line(result)
+
+
+def test_stats(lamina: Run, image: Image) -> None:
+    image()
+    lamina("run", "-d", "--name", "busy", "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
+    lamina("run", "-d", "--name", "idle", "busybox", "sleep", "60")
+    lamina("create", "--name", "made", "busybox", "true")
+    table = lamina("stats", "--no-stream").out.splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/",
+                                "LIMIT", "MEM", "%", "NET", "I/O", "BLOCK", "I/O", "PIDS"]
+    assert sorted(line.split()[1] for line in table[1:]) == ["busy", "idle"]  # running only
+    fmt = "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}|{{.NetIO}}"
+    rows = dict(line.split("|", 1) for line in
+                lamina("stats", "--no-stream", "-a", "--format", fmt).out.splitlines())
+    assert sorted(rows) == ["busy", "idle", "made"]
+    busy_cpu, busy_memory, busy_pids, net = rows["busy"].split("|")
+    assert float(busy_cpu.rstrip("%")) > 10  # a spinning shell: most of a core
+    assert busy_memory.endswith(" / 64MiB") and busy_pids == "1" and net == "0B / 0B"
+    idle_cpu, idle_memory, idle_pids, _ = rows["idle"].split("|")
+    assert float(idle_cpu.rstrip("%")) < float(busy_cpu.rstrip("%"))
+    assert idle_memory.endswith("GiB") and idle_pids == "1"  # no limit: the host's memory
+    assert rows["made"] == "0.00%|0B / 0B|0|0B / 0B"
+    named = lamina("stats", "--no-stream", "--format", "{{.Container}} {{.Name}}", "idle")
+    assert named.out == "idle idle\n"
+    result = lamina("stats", "--no-stream", "nosuch")
+    assert result.code == 1 and one_line(result) == "Error: No such container: nosuch"

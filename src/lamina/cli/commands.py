@@ -31,6 +31,7 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "unpause": "lamina.cli.unpause:unpause",
     "rename": "lamina.cli.rename:rename",
     "top": "lamina.cli.top:top",
+    "stats": "lamina.cli.stats:stats",
     "cp": "lamina.cli.cp:cp",
 }
 COMMANDS: dict[str, str] = {

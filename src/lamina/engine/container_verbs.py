@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from lamina.engine.containers import CreateOptions
     from lamina.engine.copy import Copied
     from lamina.engine.lifecycle import Running
+    from lamina.engine.stats import StatsRow
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
     from lamina.store import ContainerRecord, Store
@@ -80,6 +81,13 @@ class ContainerVerbs:
         from lamina.engine import containers
 
         return containers.rename(self.store, name, new_name)
+
+    def stats(self, names: Sequence[str] = (), *, all: bool = False,
+              interval: float = 1.0) -> list[StatsRow]:
+        """What the containers use over ``interval`` seconds (the running ones by default)."""
+        from lamina.engine import stats
+
+        return stats.sample(stats.containers_for_stats(self.store, names, all=all), interval)
 
     def top(self, name: str, ps_args: Sequence[str] = ()) -> str:
         from lamina.engine import lifecycle

@@ -56,7 +56,7 @@ def state_of(record: ContainerRecord) -> str:
     """docker's word for the container's state: the record's, but "paused" for a running
     container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause)."""
     if record.state == "running":
-        from lamina.runtime.oci import frozen
+        from lamina.runtime.cgroups import frozen
 
         if frozen(record.id):
             return "paused"

@@ -291,7 +291,7 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
 
 def _thaw(record: ContainerRecord, runtime: Any) -> None:
     """A paused container's processes take the signal just sent only once thawed."""
-    from lamina.runtime.oci import frozen
+    from lamina.runtime.cgroups import frozen
 
     if frozen(record.id):
         with suppress(ContainerError):

@@ -100,7 +100,7 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"container {record.id} is not running", exit_code=1)
-    from lamina.runtime.oci import frozen
+    from lamina.runtime.cgroups import frozen
 
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is paused, unpause the container before "

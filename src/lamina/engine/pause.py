@@ -1,6 +1,6 @@
 """``pause`` and ``unpause``: a running container's processes frozen in their cgroup, and thawed.
 
-The kernel keeps the truth (the cgroup's freezer state, ``lamina.runtime.oci.frozen``), so the
+The kernel keeps the truth (the cgroup's freezer state, ``lamina.runtime.cgroups.frozen``), so the
 store records nothing new: a paused container is a running one whose cgroup is frozen, and
 ``ps``, ``inspect``, ``exec``, ``stop`` and ``kill`` ask the kernel when it matters.
 """
@@ -13,7 +13,7 @@ from lamina.store import ContainerRecord, Store
 
 
 def pause(store: Store, text: str) -> ContainerRecord:
-    from lamina.runtime.oci import frozen
+    from lamina.runtime.cgroups import frozen
 
     record = find(store, text)
     if record.state != "running":
@@ -25,7 +25,7 @@ def pause(store: Store, text: str) -> ContainerRecord:
 
 
 def unpause(store: Store, text: str) -> ContainerRecord:
-    from lamina.runtime.oci import frozen
+    from lamina.runtime.cgroups import frozen
 
     record = find(store, text)
     if record.state != "running" or not frozen(record.id):

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 from lamina.errors import ContainerError, InvalidArgument
 from lamina.model.digest import Digest
+from lamina.runtime.cgroups import cgroup_path
 from lamina.runtime.mounts import mount_overlay, unmount
-from lamina.runtime.oci import cgroup_path
 from lamina.runtime.rootpath import RootFS
 from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
 from lamina.runtime.step import exec_error, path_of, with_defaults

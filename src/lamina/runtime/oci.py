@@ -25,25 +25,6 @@ STATE_ROOT = Path("/run/lamina") if os.geteuid() == 0 else Path(
 ) / "lamina"
 
 
-def cgroup_path(container_id: str) -> str:
-    """The container's cgroup, below the root of each hierarchy (``cgroupsPath`` of its spec)."""
-    return f"/lamina/{container_id}"
-
-
-def frozen(container_id: str) -> bool:
-    """Whether the container is paused: its cgroup frozen, as the kernel says (the v1 freezer
-    where it is mounted, as here beside a unified hierarchy; else cgroup v2's own file)."""
-    where = cgroup_path(container_id).lstrip("/")
-    for path, values in ((Path("/sys/fs/cgroup/freezer", where, "freezer.state"),
-                          ("FROZEN", "FREEZING")),
-                         (Path("/sys/fs/cgroup", where, "cgroup.freeze"), ("1",))):
-        try:
-            return path.read_text().strip() in values
-        except OSError:
-            continue
-    return False
-
-
 def find_runtime(name: str | None = None) -> str:
     """The path of the runtime ``name`` (a name on PATH or a path), else of runc or crun."""
     name = name or os.environ.get("LAMINA_RUNTIME") or None
