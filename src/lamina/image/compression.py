@@ -201,7 +201,7 @@ def _open(stream: BinaryIO, media_type_or_compression: str | None, max_size: int
     return DecompressedReader(inner, kind, max_size)
 
 
-AHEAD: Final = 6  # blocks each stage of a LayerReader may get ahead of the next
+AHEAD: Final = 3  # blocks each stage of a LayerReader may get ahead of the next
 
 
 class LayerReader(io.RawIOBase):
