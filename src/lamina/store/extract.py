@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 CHUNK: Final = 1 << 20
 # Files from this size on are written with direct I/O, by a thread (``lamina.store.direct``):
 # fewer would not repay a thread hand-off and the disk's latency.
-DIRECT_MIN: Final = 256 << 10
+DIRECT_MIN: Final = 1 << 20
 _PATH: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
