@@ -200,3 +200,27 @@ def test_scratch_clean_removes_odd_entries_without_opening(tmp_path: Path) -> No
     link.symlink_to("/etc/passwd")
     assert Scratch(tmp_path).clean() == 2
     assert os.listdir(tmp_path) == []
+
+
+def test_remove_tree_deeper_than_recursion_and_path_max(tmp_path: Path) -> None:
+    """2,000 levels of 50-character names: past Python's recursion limit and PATH_MAX (4,096);
+    a symlink to outside at every level is removed, never followed."""
+    from lamina.store.scratch import remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"k")
+    top = tmp_path / "top"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(2000):
+        os.symlink(outside, "link", dir_fd=fd)
+        os.mkdir("d" * 50, dir_fd=fd)
+        deeper = os.open("d" * 50, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(fd)
+    remove_tree(top)
+    assert os.listdir(tmp_path) == ["outside"]
+    assert (outside / "keep").read_bytes() == b"k"
+    remove_tree(top)  # gone already: nothing to do

@@ -573,6 +573,15 @@ def test_replacements(tmp_path: Path) -> None:
     assert (tmp_path / "d").read_bytes() == b"two" and (tmp_path / "e").read_bytes() == b"one"
 
 
+def test_a_file_replaces_a_directory_deeper_than_recursion(tmp_path: Path) -> None:
+    """A layer may nest 1,100 directories (past Python's recursion limit) and then replace the
+    top one with a file: removing the tree is no error (it was a RecursionError)."""
+    chain = ["a" + "/d" * depth for depth in range(1100)]
+    extract(make_tar([*(dir_(path) for path in chain), reg(f"{chain[-1]}/f", b"x"),
+                      reg("a", b"file now")]), tmp_path)
+    assert (tmp_path / "a").read_bytes() == b"file now"
+
+
 def test_mtimes_including_directories_and_nanoseconds(tmp_path: Path) -> None:
     f, data = reg("d/f", b"x")
     f.pax_headers = {"mtime": "1600000000.123456789"}

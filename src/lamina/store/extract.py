@@ -39,7 +39,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import shutil
 import stat
 import tarfile
 from collections import deque
@@ -60,6 +59,7 @@ from lamina.image.layer import (
 )
 from lamina.image.ustar import next_member
 from lamina.store.direct import DirectWriteError
+from lamina.store.scratch import remove_tree_at
 
 if TYPE_CHECKING:
     from lamina.store.direct import DirectWriter
@@ -330,7 +330,7 @@ class _Extraction:
         if stat.S_ISDIR(st.st_mode):
             self.tree.clear()
             self.plain = {()} if self.root_plain else set()
-            shutil.rmtree(name, dir_fd=pfd)
+            remove_tree_at(pfd, name)  # iterative: a layer can nest deeper than recursion goes
         else:
             os.unlink(name, dir_fd=pfd)
         return False

@@ -180,54 +180,75 @@ def _same_inode(path: Path, fd: int) -> bool:
 
 
 def remove_tree(path: Path | str) -> None:
-    """Remove a file or a directory tree, however deep and whatever its modes.
-
-    Iterative (layer trees can be deeper than Python's recursion limit), never follows
-    symlinks, and makes directories writable first: an unpacked layer may hold directories
-    with mode 0555 or 0000 that a non-root user could not otherwise empty.
-    """
-    top = os.fspath(path)
+    """Remove a file or a directory tree, however deep and whatever its modes."""
+    parent = os.open(os.path.dirname(os.path.abspath(path)), _DIR)
     try:
-        st = os.lstat(top)
+        remove_tree_at(parent, os.path.basename(os.path.abspath(path)))
+    finally:
+        os.close(parent)
+
+
+def remove_tree_at(dir_fd: int, name: str) -> None:
+    """Remove ``name`` in the directory ``dir_fd``, and all below it if it is a directory.
+
+    Iterative, through directory fds, one level open at a time: a layer or a container can
+    make a tree deeper than Python's recursion limit, than PATH_MAX, or than the open-files
+    limit. Never follows a symlink, and makes directories writable first: an unpacked layer
+    may hold directories with mode 0555 or 0000 that a non-root user could not otherwise empty.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(top)
+        _unlink(name, dir_fd)
         return
-    stack = [top]
-    while stack:
-        current = stack[-1]
-        _make_writable(current)
-        subdirs: list[str] = []
-        try:
-            with os.scandir(current) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        subdirs.append(entry.path)
-                    else:
-                        _unlink(entry.path)
-        except FileNotFoundError:
-            stack.pop()
+    names: list[str] = []  # the path from ``name`` down to the directory ``fd`` is
+    fd = _open_dir(dir_fd, name)
+    while True:
+        child = None
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    child = entry.name
+                    break
+                _unlink(entry.name, fd)
+        if child is not None:
+            deeper = _open_dir(fd, child)
+            os.close(fd)
+            fd = deeper
+            names.append(child)
             continue
-        if subdirs:
-            stack.extend(subdirs)
-            continue
+        if not names:  # ``name`` itself is empty now
+            os.close(fd)
+            with suppress(FileNotFoundError):
+                os.rmdir(name, dir_fd=dir_fd)
+            return
+        parent = os.open("..", _DIR, dir_fd=fd)
+        os.close(fd)
         with suppress(FileNotFoundError):
-            os.rmdir(current)
-        stack.pop()
+            os.rmdir(names.pop(), dir_fd=parent)
+        fd = parent
 
 
-def _make_writable(directory: str) -> None:
-    if os.geteuid() == 0:
-        return  # root needs no permission bits
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir(dir_fd: int, name: str) -> int:
+    """The directory, opened, and (unless we are root) writable by us, its owner."""
     try:
-        mode = os.lstat(directory).st_mode
-    except FileNotFoundError:
-        return
-    if mode & 0o700 != 0o700:
-        os.chmod(directory, (mode & 0o7777) | 0o700)
+        fd = os.open(name, _DIR, dir_fd=dir_fd)
+    except PermissionError:  # no access for its owner, us
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        os.chmod(name, (mode & 0o7777) | 0o700, dir_fd=dir_fd)
+        fd = os.open(name, _DIR, dir_fd=dir_fd)
+    if os.geteuid() != 0:
+        mode = os.fstat(fd).st_mode
+        if mode & 0o700 != 0o700:
+            os.fchmod(fd, (mode & 0o7777) | 0o700)
+    return fd
 
 
-def _unlink(path: str) -> None:
+def _unlink(name: str, dir_fd: int) -> None:
     with suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
