@@ -22,63 +22,24 @@ skopeo; podman where installed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from peers import cncf_registry, write_layout
 
 MiB = 1024 * 1024
 WORDS = [bytes(random.Random(i).choices(b"abcdefghijklmnopqrstuvwxyz", k=random.Random(i).randint(2, 9)))
          for i in range(4096)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def cncf_registry(root: Path) -> Iterator[int]:
-    port = free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def compressible(rng: random.Random, size: int, random_run: int = 1024) -> bytes:
@@ -126,44 +87,6 @@ def minbase_layer(rng: random.Random, total: int, index: int) -> bytes:
 def big_layer(rng: random.Random, index: int) -> bytes:
     return make_tar([(f"data/layer{index}/blob{i}.bin", compressible(rng, 4 * MiB - 1024))
                      for i in range(16)])
-
-
-def write_layout(directory: Path, tars: list[bytes], tag: str) -> int:
-    """An OCI layout with one image of these layers (gzip); returns its compressed size."""
-    from isal import igzip
-
-    blobs = directory / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-
-    def put(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return "sha256:" + digest
-
-    layers, diff_ids = [], []
-    for tar in tars:
-        blob = igzip.compress(tar, compresslevel=1, mtime=0)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                       "digest": put(blob), "size": len(blob)})
-        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"}
-                    for i in range(len(tars))],
-    }).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": put(config), "size": len(config)},
-        "layers": layers,
-    }).encode()
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
-        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
-    (directory / "index.json").write_text(json.dumps(index))
-    return sum(layer["size"] for layer in layers)
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:

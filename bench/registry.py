@@ -16,27 +16,25 @@ skopeo and docker-registry on PATH; access logs are off on both servers.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import http.client
 import io
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import peers
+from peers import cncf_registry as cncf
+from peers import free_port, running
 
 ACCEPT = ", ".join(
     [
@@ -49,27 +47,6 @@ ACCEPT = ", ".join(
 MiB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError("server did not start")
-
-
 @contextmanager
 def lamina(root: Path, workers: int) -> Iterator[int]:
     port = free_port()
@@ -77,40 +54,8 @@ def lamina(root: Path, workers: int) -> Iterator[int]:
     config.write_text("log_requests = false\n")
     argv = [sys.executable, "-m", "lamina", "registry", "serve", "--root", str(root)]
     argv += ["--addr", f"127.0.0.1:{port}", "--workers", str(workers), "--config", str(config)]
-    with _running(argv, port):
+    with running(argv, port):
         yield port
-
-
-@contextmanager
-def cncf(root: Path) -> Iterator[int]:
-    port = free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        "  cache:\n    blobdescriptor: inmemory\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    with _running(["docker-registry", "serve", str(config)], port):
-        yield port
-
-
-@contextmanager
-def _running(argv: list[str], port: int) -> Iterator[None]:
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        wait_ready(port, proc)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # --------------------------------------------------------------------------- test data
@@ -128,59 +73,9 @@ def _layer(data: bytes, name: str) -> bytes:
 
 def write_layout(directory: Path, layer_sizes: list[int], tag: str, seed: int) -> None:
     """An OCI layout with one image of random (incompressible) layers of about these sizes."""
-    blobs = directory / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-
-    def put(data: bytes) -> str:
-        hex_ = hashlib.sha256(data).hexdigest()
-        (blobs / hex_).write_bytes(data)
-        return "sha256:" + hex_
-
-    layers, diff_ids = [], []
-    for i, size in enumerate(layer_sizes):
-        tar = _layer(seed.to_bytes(4, "big") + os.urandom(size), f"file{i}")
-        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
-        blob = gzip.compress(tar, compresslevel=1, mtime=0)
-        layers.append(
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": put(blob),
-                "size": len(blob),
-            }
-        )
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "config": {"Cmd": ["/bin/sh"]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": put(config),
-                "size": len(config),
-            },
-            "layers": layers,
-        }
-    ).encode()
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": put(manifest),
-                "size": len(manifest),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }
-        ],
-    }
-    (directory / "index.json").write_text(json.dumps(index))
+    peers.write_layout(directory, [_layer(seed.to_bytes(4, "big") + os.urandom(size),
+                                          f"file{i}") for i, size in enumerate(layer_sizes)],
+                       tag)
 
 
 def push(layout: Path, tag: str, port: int, repo: str) -> float:
