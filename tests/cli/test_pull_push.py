@@ -4,13 +4,12 @@ docker's output lines, round trips, mounts, mirrors, errors."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers.images import make_image, make_index, write_oci_layout
-from registry.servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
+from registry.servers import Server
 
 from .conftest import Run
 
@@ -21,22 +20,6 @@ pytestmark = pytest.mark.peer
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
     monkeypatch.setenv("LAMINA_CONFIG", str(tmp_path / "lamina.toml"))
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with lamina_server(tmp_path_factory.mktemp("registry")) as server:
-        server.start()
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cncf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(CNCF_REGISTRY).exists():
-        pytest.skip("needs docker-registry (the CNCF registry)")
-    with cncf_server(tmp_path_factory.mktemp("cncf")) as server:
-        server.start()
-        yield server
 
 
 def short(digest: str) -> str:
@@ -50,15 +33,15 @@ def load_tagged(lamina: Run, load_image, layers: list, tag: str):  # type: ignor
     return image
 
 
-def test_push_rmi_pull_round_trip(lamina: Run, load_image, registry: Server) -> None:
+def test_push_rmi_pull_round_trip(lamina: Run, load_image, lamina_registry: Server) -> None:
     image = load_tagged(lamina, load_image, [{"a": b"a" * 3000}, {"b": b"b"}], "roundtrip:1")
-    target = f"{registry.host}/round/trip:v1"
+    target = f"{lamina_registry.host}/round/trip:v1"
     assert lamina("tag", "roundtrip:1", target).code == 0
     pushed = lamina("push", target)
     assert pushed.code == 0, pushed.err
     bottom, top = image.layer_digests
     lines = pushed.out.splitlines()
-    assert lines[0] == f"The push refers to repository [{registry.host}/round/trip]"
+    assert lines[0] == f"The push refers to repository [{lamina_registry.host}/round/trip]"
     assert lines[1:3] == [f"{short(top)}: Preparing", f"{short(bottom)}: Preparing"]
     assert sorted(lines[3:5]) == sorted([f"{short(top)}: Pushed", f"{short(bottom)}: Pushed"])
     assert lines[5] == f"v1: digest: {image.manifest_digest} size: {len(image.manifest)}"
@@ -77,18 +60,18 @@ def test_push_rmi_pull_round_trip(lamina: Run, load_image, registry: Server) -> 
                           f"Status: Downloaded newer image for {target}", target]
     inspect = lamina("inspect", "-f", "{{.Id}} {{index .RepoDigests 0}}", target)
     assert inspect.out.split() == [image.config_digest,
-                                   f"{registry.host}/round/trip@{image.manifest_digest}"]
+                                   f"{lamina_registry.host}/round/trip@{image.manifest_digest}"]
 
     again = lamina("pull", target)
     assert f"{short(top)}: Already exists" in again.out
     assert again.out.splitlines()[-2:] == [f"Status: Image is up to date for {target}", target]
 
 
-def test_push_skips_and_mounts(lamina: Run, load_image, registry: Server) -> None:
+def test_push_skips_and_mounts(lamina: Run, load_image, lamina_registry: Server) -> None:
     image = load_tagged(lamina, load_image, [{"m": b"mount me" * 100}], "mount:1")
     [layer] = image.layer_digests
-    first = f"{registry.host}/mount/first:1"
-    second = f"{registry.host}/mount/second"
+    first = f"{lamina_registry.host}/mount/first:1"
+    second = f"{lamina_registry.host}/mount/second"
     lamina("tag", "mount:1", first)
     lamina("tag", "mount:1", second)
     assert lamina("push", first).code == 0
@@ -102,13 +85,13 @@ def test_push_skips_and_mounts(lamina: Run, load_image, registry: Server) -> Non
     assert lines[-1] == f"latest: digest: {image.manifest_digest} size: {len(image.manifest)}"
 
 
-def test_quiet(lamina: Run, load_image, registry: Server) -> None:
+def test_quiet(lamina: Run, load_image, lamina_registry: Server) -> None:
     load_tagged(lamina, load_image, [{"q": b"q"}], "quiet:1")
-    target = f"{registry.host}/quiet/img:1"
+    target = f"{lamina_registry.host}/quiet/img:1"
     lamina("tag", "quiet:1", target)
     assert lamina("push", "-q", target).out == f"{target}\n"
     lamina("rmi", "quiet:1", target)
-    assert lamina("pull", "-q", f"{registry.host}/quiet/img:1").out == f"{target}\n"
+    assert lamina("pull", "-q", f"{lamina_registry.host}/quiet/img:1").out == f"{target}\n"
 
 
 def test_pull_all_tags(lamina: Run, tmp_path: Path, cncf: Server) -> None:
@@ -155,12 +138,12 @@ def test_platforms(lamina: Run, tmp_path: Path, cncf: Server) -> None:
     assert "linux/amd64, linux/arm/v7" in bad.err
 
 
-def test_errors(lamina: Run, registry: Server) -> None:
-    missing = lamina("pull", f"{registry.host}/no/such:tag")
+def test_errors(lamina: Run, lamina_registry: Server) -> None:
+    missing = lamina("pull", f"{lamina_registry.host}/no/such:tag")
     assert missing.code == 1
-    assert missing.err.startswith(f"Error: manifest for {registry.host}/no/such:tag not found")
+    assert missing.err.startswith(f"Error: manifest for {lamina_registry.host}/no/such:tag not found")
     assert len(missing.err.splitlines()) == 1
-    local = lamina("push", f"{registry.host}/not/here:1")
+    local = lamina("push", f"{lamina_registry.host}/not/here:1")
     assert local.code == 1
     assert "An image does not exist locally with the tag" in local.err
     refused = lamina("pull", "127.0.0.1:1/closed/port:1")
@@ -168,15 +151,15 @@ def test_errors(lamina: Run, registry: Server) -> None:
     assert refused.err.startswith("Error: 127.0.0.1:1: ")
 
 
-def test_docker_hub_mirror(lamina: Run, load_image, registry: Server, tmp_path: Path,
+def test_docker_hub_mirror(lamina: Run, load_image, lamina_registry: Server, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     """``lamina pull debian`` is served by the mirror lamina's config names."""
     image = load_tagged(lamina, load_image, [{"etc/debian_version": b"12.0\n"}], "seed:1")
-    lamina("tag", "seed:1", f"{registry.host}/library/debian:latest")
-    assert lamina("push", f"{registry.host}/library/debian:latest").code == 0
-    lamina("rmi", "seed:1", f"{registry.host}/library/debian:latest")
+    lamina("tag", "seed:1", f"{lamina_registry.host}/library/debian:latest")
+    assert lamina("push", f"{lamina_registry.host}/library/debian:latest").code == 0
+    lamina("rmi", "seed:1", f"{lamina_registry.host}/library/debian:latest")
     config = tmp_path / "mirror.toml"
-    config.write_text(f'[registries]\nmirrors = ["http://{registry.host}"]\n')
+    config.write_text(f'[registries]\nmirrors = ["http://{lamina_registry.host}"]\n')
     monkeypatch.setenv("LAMINA_CONFIG", str(config))
     result = lamina("pull", "debian")
     assert result.code == 0, result.err

@@ -12,7 +12,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from helpers.images import make_image, make_index, write_oci_layout
 from lamina.registry.auth.htpasswd import set_user
 
-from .servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
+from .servers import CNCF_REGISTRY, Server, lamina_server
 
 pytestmark = [
     pytest.mark.peer,
@@ -63,24 +62,6 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def lamina(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("lamina")
-    with lamina_server(tmp / "root") as srv:
-        srv.start(tmp / "server.log")
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def cncf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(CNCF_REGISTRY).exists():
-        pytest.skip("needs docker-registry (the CNCF registry)")
-    tmp = tmp_path_factory.mktemp("cncf")
-    with cncf_server(tmp / "root") as srv:
-        srv.start(tmp / "server.log")
-        yield srv
-
-
 def push(layout: Path, tag: str, server: Server, repo: str, *creds: str) -> None:
     fmt, multi = IMAGES[tag]
     args = ["copy", "-q", "--dest-tls-verify=false", *creds]
@@ -107,10 +88,10 @@ def raw_manifest(server: Server, ref: str, *creds: str) -> bytes:
 
 
 @pytest.mark.parametrize("tag", list(IMAGES))
-def test_skopeo_copies_in_and_out(layout: Path, lamina: Server, tmp_path: Path, tag: str) -> None:
+def test_skopeo_copies_in_and_out(layout: Path, lamina_registry: Server, tmp_path: Path, tag: str) -> None:
     repo = f"interop/{tag}"
-    push(layout, tag, lamina, repo)
-    raw = raw_manifest(lamina, f"{repo}:{tag}")
+    push(layout, tag, lamina_registry, repo)
+    raw = raw_manifest(lamina_registry, f"{repo}:{tag}")
     body = json.loads(raw)
     fmt, multi = IMAGES[tag]
     assert ("manifests" in body) == multi
@@ -120,7 +101,7 @@ def test_skopeo_copies_in_and_out(layout: Path, lamina: Server, tmp_path: Path, 
     out = tmp_path / "out"
     skopeo(
         "copy", "-q", "--src-tls-verify=false", "--all", "--preserve-digests",
-        f"docker://{lamina.host}/{repo}:{tag}", f"dir:{out}",
+        f"docker://{lamina_registry.host}/{repo}:{tag}", f"dir:{out}",
     )  # fmt: skip
     assert (out / "manifest.json").read_bytes() == raw
     blobs = [p for p in out.iterdir() if len(p.name) == 64]
@@ -135,78 +116,78 @@ def test_skopeo_copies_in_and_out(layout: Path, lamina: Server, tmp_path: Path, 
     skopeo(
         "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", "--all",
         "--preserve-digests",
-        f"docker://{lamina.host}/{repo}@{digest}", f"docker://{lamina.host}/{repo}-copy:again",
+        f"docker://{lamina_registry.host}/{repo}@{digest}", f"docker://{lamina_registry.host}/{repo}-copy:again",
     )  # fmt: skip
-    assert raw_manifest(lamina, f"{repo}-copy:again") == raw
+    assert raw_manifest(lamina_registry, f"{repo}-copy:again") == raw
 
 
-def test_skopeo_inspect_list_tags_and_delete(layout: Path, lamina: Server) -> None:
+def test_skopeo_inspect_list_tags_and_delete(layout: Path, lamina_registry: Server) -> None:
     repo = "interop/ops"
     for tag in ("oci", "docker"):
-        push(layout, tag, lamina, repo)
+        push(layout, tag, lamina_registry, repo)
     info = json.loads(
-        skopeo("inspect", "--tls-verify=false", f"docker://{lamina.host}/{repo}:oci").stdout
+        skopeo("inspect", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}:oci").stdout
     )
     assert info["Architecture"] == "amd64" and info["Os"] == "linux"
     assert len(info["Layers"]) == 2
     assert (
         info["Digest"]
-        == "sha256:" + hashlib.sha256(raw_manifest(lamina, f"{repo}:oci")).hexdigest()
+        == "sha256:" + hashlib.sha256(raw_manifest(lamina_registry, f"{repo}:oci")).hexdigest()
     )
     tags = json.loads(
-        skopeo("list-tags", "--tls-verify=false", f"docker://{lamina.host}/{repo}").stdout
+        skopeo("list-tags", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}").stdout
     )
     assert tags["Repository"].endswith(repo)
     assert sorted(tags["Tags"]) == ["docker", "oci"]
-    skopeo("delete", "--tls-verify=false", f"docker://{lamina.host}/{repo}:docker")
+    skopeo("delete", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}:docker")
     gone = skopeo(
         "inspect",
         "--raw",
         "--tls-verify=false",
-        f"docker://{lamina.host}/{repo}:docker",
+        f"docker://{lamina_registry.host}/{repo}:docker",
         check=False,
     )
     assert gone.returncode != 0
     tags = json.loads(
-        skopeo("list-tags", "--tls-verify=false", f"docker://{lamina.host}/{repo}").stdout
+        skopeo("list-tags", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}").stdout
     )
     assert tags["Tags"] == ["oci"]
 
 
 @needs_cncf
 def test_same_pushes_give_the_same_digests_as_the_cncf_registry(
-    layout: Path, lamina: Server, cncf: Server
+    layout: Path, lamina_registry: Server, cncf: Server
 ) -> None:
     for tag in IMAGES:
         repo = f"same/{tag}"
-        push(layout, tag, lamina, repo)
+        push(layout, tag, lamina_registry, repo)
         push(layout, tag, cncf, repo)
-        ours, theirs = raw_manifest(lamina, f"{repo}:{tag}"), raw_manifest(cncf, f"{repo}:{tag}")
+        ours, theirs = raw_manifest(lamina_registry, f"{repo}:{tag}"), raw_manifest(cncf, f"{repo}:{tag}")
         assert ours == theirs, tag
         # The children of an index too.
         body = json.loads(ours)
         for child in body.get("manifests", []):
             ref = f"{repo}@{child['digest']}"
-            assert raw_manifest(lamina, ref) == raw_manifest(cncf, ref)
+            assert raw_manifest(lamina_registry, ref) == raw_manifest(cncf, ref)
 
 
 @needs_cncf
 def test_copy_between_lamina_and_the_cncf_registry(
-    layout: Path, lamina: Server, cncf: Server
+    layout: Path, lamina_registry: Server, cncf: Server
 ) -> None:
     push(layout, "docker-list", cncf, "peer/list")
     skopeo(
         "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", "--all",
         "--preserve-digests",
-        f"docker://{cncf.host}/peer/list:docker-list", f"docker://{lamina.host}/peer/list:x",
+        f"docker://{cncf.host}/peer/list:docker-list", f"docker://{lamina_registry.host}/peer/list:x",
     )  # fmt: skip
     skopeo(
         "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", "--all",
         "--preserve-digests",
-        f"docker://{lamina.host}/peer/list:x", f"docker://{cncf.host}/peer/back:y",
+        f"docker://{lamina_registry.host}/peer/list:x", f"docker://{cncf.host}/peer/back:y",
     )  # fmt: skip
     theirs = raw_manifest(cncf, "peer/list:docker-list")
-    assert raw_manifest(lamina, "peer/list:x") == theirs
+    assert raw_manifest(lamina_registry, "peer/list:x") == theirs
     assert raw_manifest(cncf, "peer/back:y") == theirs
 
 

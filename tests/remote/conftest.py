@@ -13,7 +13,7 @@ import pytest
 from helpers.images import BuiltImage, BuiltIndex, write_oci_layout
 from lamina.remote.options import RemoteOptions
 from lamina.store import Store
-from registry.servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
+from registry.servers import CNCF_REGISTRY
 
 needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo")
 needs_cncf = pytest.mark.skipif(not Path(CNCF_REGISTRY).exists(),
@@ -36,22 +36,6 @@ def options() -> RemoteOptions:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "store") as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def cncf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(CNCF_REGISTRY).exists():
-        pytest.skip("needs docker-registry (the CNCF registry)")
-    with cncf_server(tmp_path_factory.mktemp("cncf")) as server:
-        server.start()
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lamina_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with lamina_server(tmp_path_factory.mktemp("lamina-registry")) as server:
-        server.start()
-        yield server
 
 
 def skopeo_push(tmp: Path, image: BuiltImage | BuiltIndex, target: str,
