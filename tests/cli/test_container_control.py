@@ -129,3 +129,13 @@ def test_stats(lamina: Run, image: Image) -> None:
     assert named.out == "idle idle\n"
     result = lamina("stats", "--no-stream", "nosuch")
     assert result.code == 1 and one_line(result) == "Error: No such container: nosuch"
+
+
+def test_restart_sends_the_signal_given(lamina: Run, image: Image) -> None:
+    image()
+    script = 'echo started; trap "echo got usr1; exit 5" USR1; while :; do sleep 0.05; done'
+    lamina("run", "-d", "--name", "r1", "busybox", "sh", "-c", script)
+    wait_for(lambda: "started" in lamina("logs", "r1").out)
+    assert lamina("restart", "-s", "USR1", "-t", "5", "r1").out == "r1\n"
+    wait_for(lambda: lamina("logs", "r1").out.count("started") == 2)
+    assert lamina("logs", "r1").out == "started\ngot usr1\nstarted\n"

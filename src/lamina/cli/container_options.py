@@ -45,6 +45,14 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
 create_options = container_options(CREATE_FLAGS)
 
 
+def stop_options(f: F) -> F:
+    """The flags ``stop`` and ``restart`` share: the signal to send, and how long to wait."""
+    f = click.option("-t", "--timeout", "--time", "timeout", type=int, default=None,
+                     metavar="int", help="Seconds to wait before killing the container")(f)
+    return click.option("-s", "--signal", "signal_name", default=None, metavar="string",
+                        help="Signal to send to the container")(f)
+
+
 def puller(engine: Any) -> Callable[[str], None]:
     """Pull a missing image as docker run does, telling the user first."""
 

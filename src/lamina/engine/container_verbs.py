@@ -57,10 +57,11 @@ class ContainerVerbs:
 
         return containers.stop(self.store, name, timeout=timeout, signal_name=signal)
 
-    def restart(self, name: str, *, timeout: float | None = None) -> ContainerRecord:
+    def restart(self, name: str, *, timeout: float | None = None,
+                signal: str | None = None) -> ContainerRecord:
         from lamina.engine import lifecycle
 
-        return lifecycle.restart(self.store, name, timeout=timeout)
+        return lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal)
 
     def kill(self, name: str, signal: str = "KILL") -> ContainerRecord:
         from lamina.engine import containers

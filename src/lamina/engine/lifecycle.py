@@ -82,8 +82,9 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     return start(store, record.id, attach=attach, runtime=opts.runtime)
 
 
-def restart(store: Store, text: str, *, timeout: float | None = None) -> ContainerRecord:
-    record = stop(store, text, timeout=timeout)
+def restart(store: Store, text: str, *, timeout: float | None = None,
+            signal_name: str | None = None) -> ContainerRecord:
+    record = stop(store, text, timeout=timeout, signal_name=signal_name)
     start(store, record.id)
     return record
 
