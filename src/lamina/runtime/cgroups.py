@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path("/sys/fs/cgroup")
+_IO = {"Read": 0, "rbytes": 0, "Write": 1, "wbytes": 1}  # block I/O: v1 and v2 names
 
 
 def cgroup_path(container_id: str) -> str:
@@ -63,23 +64,17 @@ def usage(container_id: str) -> Usage:
     if limit <= 0 or limit > host:
         limit = host  # "max", or v1's "no limit" (2^63 rounded down to a page)
     pids = _int(_read(container_id, ("pids", "pids.current"), "pids.current"))
-    read = written = 0
+    io = [0, 0]  # read, written
     text = _read(container_id, ("blkio", "blkio.throttle.io_service_bytes_recursive"),
                  "io.stat") or ""
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] in ("Read", "Write") and parts[2].isdigit():
-            if parts[1] == "Read":
-                read += int(parts[2])
-            else:
-                written += int(parts[2])
-        else:  # v2: "8:0 rbytes=1 wbytes=2 rios=3 ..."
-            for key, _, value in (part.partition("=") for part in parts[1:]):
-                if value.isdigit() and key in ("rbytes", "wbytes"):
-                    if key == "rbytes":
-                        read += int(value)
-                    else:
-                        written += int(value)
+        # v1: "8:0 Read 4096" (and Write, Sync, Total...); v2: "8:0 rbytes=4096 wbytes=0 ..."
+        words = line.split()[1:]
+        pairs = [word.split("=", 1) for word in words] if "=" in line else [words]
+        for key, value in (pair for pair in pairs if len(pair) == 2):
+            if key in _IO and value.isdigit():
+                io[_IO[key]] += int(value)
+    read, written = io
     return Usage(cpu_ns, memory, limit, pids, read, written)
 
 
