@@ -23,18 +23,10 @@ def pass_engine(f: F) -> F:
         engine = root.meta.get("lamina.engine")
         if engine is None:
             engine = root.meta["lamina.engine"] = Engine(root.obj)
-            root.call_on_close(lambda: _close(engine))
+            root.call_on_close(engine.close)
         return f(engine, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _close(engine: Engine) -> None:
-    """Close the store the command opened, if it did: its database checkpoints its WAL, as
-    it did when the interpreter's teardown collected it (``lamina.cli.main`` skips that)."""
-    store = engine.__dict__.get("store")  # a cached_property, set only once used
-    if store is not None:
-        store.close()
 
 
 def emit(fmt: str, rows: Sequence[Mapping[str, Any]], headers: Mapping[str, str]) -> None:

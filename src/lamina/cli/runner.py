@@ -68,6 +68,4 @@ def quick(args: list[str]) -> int | None:
             return None  # missing (click's run pulls it) or a bad name (click reports it)
         return execute(engine, image, command, kw, pull=None)
     finally:
-        store = engine.__dict__.get("store")
-        if store is not None:
-            store.close()
+        engine.close()

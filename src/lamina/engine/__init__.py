@@ -34,6 +34,12 @@ class Engine(ContainerVerbs):
 
         return Store(self.settings.root)
 
+    def close(self) -> None:
+        """Close the store, if this engine opened it: its database checkpoints its WAL."""
+        store = self.__dict__.get("store")  # a cached_property, set only once used
+        if store is not None:
+            store.close()
+
     # --- images -----------------------------------------------------------------------------
     # (lamina.engine.images is imported by the image verbs only: the container verbs do without
     # it, its views and their dataclasses, which weigh on every command's start-up.)
