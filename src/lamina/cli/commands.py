@@ -56,6 +56,83 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def pflag_args(command: click.Command, args: list[str]) -> list[str]:
+    """``args`` for ``command`` with every switch given a value (``--all=false``, ``-d=1``,
+    as docker's pflag takes them) spelled as click reads switches: the switch itself when
+    true; nothing, or its ``--no-`` form when it is on by default, when false. Values of
+    other options are stepped over, and the reading stops where click's options stop."""
+    switches: dict[str, click.Option] = {}
+    takes_value: set[str] = set()
+    for param in command.params:
+        if not isinstance(param, click.Option):
+            continue
+        for name in param.opts:
+            if param.is_flag and param.is_bool_flag:
+                switches[name] = param
+            elif not param.is_flag and not param.count:
+                takes_value.add(name)
+    interspersed = command.context_settings.get("allow_interspersed_args",
+                                                command.allow_interspersed_args)
+    out: list[str] = []
+    given: dict[str, list[int]] = {}  # a switch's name -> where in ``out`` it was turned on
+    dropped: set[int] = set()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--" or isinstance(command, click.Group) and not arg.startswith("-"):
+            out += [arg, *args[i:]]
+            break
+        if not arg.startswith("-") or arg == "-":
+            out.append(arg)
+            if not interspersed:
+                out += args[i:]
+                break
+            continue
+        name, eq, value = arg.partition("=")
+        if not arg.startswith("--") and len(name) != 2:
+            eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
+        switch = switches.get(name) if eq else None
+        if switch is None:
+            if name in switches and not eq:
+                given.setdefault(switches[name].name or "", []).append(len(out))
+            out.append(arg)
+            short = not arg.startswith("--")
+            if (name in takes_value and not eq and not short) or \
+                    (short and _cluster_wants_next(arg, switches, takes_value)):
+                if i < len(args):
+                    out.append(args[i])
+                    i += 1
+            continue
+        from lamina.cli.container_flags import parse_bool
+
+        truth = parse_bool(value)
+        if truth is None:
+            raise click.UsageError(f'invalid argument "{value}" for "{name}" flag: '
+                                   f'strconv.ParseBool: parsing "{value}": invalid syntax')
+        if truth:
+            given.setdefault(switch.name or "", []).append(len(out))
+            out.append(name)
+        elif switch.default and switch.secondary_opts:
+            out.append(switch.secondary_opts[0])
+        else:  # false, and off by default: the last word wins, so take back earlier trues
+            dropped.update(given.pop(switch.name or "", []))
+    return [a for index, a in enumerate(out) if index not in dropped]
+
+
+def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value: set[str]
+                        ) -> bool:
+    """Whether a short option cluster (-it, -e, -dp) ends with an option whose value is the
+    next argument."""
+    for j in range(1, len(arg)):
+        name = "-" + arg[j]
+        if name in takes_value:
+            return j == len(arg) - 1
+        if name not in switches:
+            return False
+    return False
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked (or listed by --help)."""
 
@@ -81,6 +158,13 @@ class LazyGroup(click.Group):
             raise
         command: click.Command = getattr(module, attr)
         return command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            rest = pflag_args(command, rest)
+        return name, command, rest
 
 
 @click.group(

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, Flag
+from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, ON, Flag
 from lamina.errors import ContainerError, LaminaError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,6 +26,10 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
         for names, param, kind, metavar, help in flags:
             if kind == FLAG:
                 options.append(click.option(*names, param, is_flag=True, help=help))
+            elif kind == ON:  # on by default; --x=false (see lamina.cli.commands) turns it off
+                long = names[-1]
+                options.append(click.option(f"{long}/--no-{long[2:]}", param, default=True,
+                                            help=help))
             else:
                 options.append(click.option(*names, param, default=None, metavar=metavar,
                                             multiple=kind == LIST,

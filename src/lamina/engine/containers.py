@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from lamina.engine.names import generate_name, validate_name
@@ -45,6 +46,14 @@ class CreateOptions(NamedTuple):
     autoremove: bool = False
     runtime: str | None = None
     detach: bool = False
+    # The other flags, as the docker HostConfig and Config entries they set (restart policy,
+    # health check, ulimits, mounts, devices, namespaces, limits, log config...); see
+    # lamina.engine.hostconfig, which reads and checks them.
+    host_config: Mapping[str, Any] = MappingProxyType({})
+    config: Mapping[str, Any] = MappingProxyType({})
+    volumes_from: Sequence[str] = ()
+    pull: str = "missing"  # always, missing, never
+    platform: str | None = None
 
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
@@ -83,7 +92,17 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
         "Runtime": opts.runtime,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "ShmSize": 64 * 1024 * 1024,
+        **opts.host_config,
     }
+    if opts.volumes_from:
+        host_config["VolumesFrom"] = list(opts.volumes_from)
+        host_config["Binds"] = [*(host_config["Binds"] or []),
+                                *_volumes_from(store, opts.volumes_from)]
+    if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
         image_id=str(image.id), image_name=image_name, created=time.time(),
@@ -125,7 +144,7 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
         labels[key] = value
     config: dict[str, Any] = {
         "Hostname": opts.hostname or "",
-        "Domainname": "",
+        "Domainname": opts.config.get("Domainname", ""),
         "User": opts.user if opts.user is not None else (image.get("User") or ""),
         "AttachStdin": opts.interactive and not opts.detach,
         "AttachStdout": not opts.detach,
@@ -145,7 +164,34 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
     for key in ("ExposedPorts", "StopSignal", "Healthcheck"):
         if image.get(key):
             config[key] = image[key]
+    for key, value in opts.config.items():
+        if key == "Healthcheck" and value.get("Test") != ["NONE"]:
+            value = {**(image.get("Healthcheck") or {}), **value}  # flags over the image's
+        config[key] = value
     return config
+
+
+def _volumes_from(store: Store, names: Sequence[str]) -> list[str]:
+    """--volumes-from CONTAINER[:ro|rw]: its binds (and bind mounts), read-only with ro."""
+    binds: list[str] = []
+    for text in names:
+        name, _, mode = text.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise InvalidArgument(f"invalid mode for volumes-from: {mode}")
+        try:
+            other = store.containers.find(name)
+        except NotFound:
+            raise NotFound(f"No such container: {name}") from None
+        host = other.config.get("HostConfig", {})
+        found = list(host.get("Binds") or [])
+        found += [f"{m['Source']}:{m['Target']}" + (":ro" if m.get("ReadOnly") else "")
+                  for m in host.get("Mounts") or [] if m.get("Type") == "bind"]
+        for bind in found:
+            parts = bind.split(":")
+            if mode:
+                parts = [*parts[:2], mode]
+            binds.append(":".join(parts))
+    return binds
 
 
 def process_args(config: dict[str, Any]) -> tuple[str, list[str]]:
