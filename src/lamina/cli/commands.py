@@ -80,7 +80,7 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
     while i < len(args):
         arg = args[i]
         i += 1
-        if arg == "--" or isinstance(command, click.Group) and not arg.startswith("-"):
+        if arg == "--" or (isinstance(command, click.Group) and not arg.startswith("-")):
             out += [arg, *args[i:]]
             break
         if not arg.startswith("-") or arg == "-":
@@ -98,11 +98,11 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
                 given.setdefault(switches[name].name or "", []).append(len(out))
             out.append(arg)
             short = not arg.startswith("--")
-            if (name in takes_value and not eq and not short) or \
-                    (short and _cluster_wants_next(arg, switches, takes_value)):
-                if i < len(args):
-                    out.append(args[i])
-                    i += 1
+            wants_next = (name in takes_value and not eq and not short) or \
+                (short and _cluster_wants_next(arg, switches, takes_value))
+            if wants_next and i < len(args):
+                out.append(args[i])
+                i += 1
             continue
         from lamina.cli.container_flags import parse_bool
 

@@ -139,7 +139,8 @@ def parse(args: list[str], flags: tuple[Flag, ...]
         if arg.startswith("--"):
             long_name, eq, inline = arg.partition("=")
             given.append((long_name, inline if eq else None))
-        elif len(arg) > 2 and arg[2] == "=":  # -d=false, as pflag reads it
+        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in (FLAG, ON):
+            # -d=false, as pflag reads a switch
             given.append((arg[:2], arg[3:]))
         else:  # -it, -e K=V, -eK=V: switches, then at most one flag that takes the rest
             for j in range(1, len(arg)):
@@ -332,7 +333,7 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
         host["BlkioWeight"] = weight
     if kw.get("annotations"):
-        host["Annotations"] = hc.annotations(kw["annotations"])
+        host["Annotations"] = hc.parse_annotations(kw["annotations"])
     if kw.get("domainname"):
         config["Domainname"] = kw["domainname"]
     if kw.get("attach"):

@@ -57,8 +57,10 @@ def stop_options(f: F) -> F:
                         help="Signal to send to the container")(f)
 
 
-def puller(engine: Any) -> Callable[[str], None]:
-    """Pull a missing image as docker run does, telling the user first."""
+def puller(engine: Any, kw: dict[str, Any] | None = None) -> Callable[[str], None]:
+    """Pull an image as docker run does (--platform's, quietly with -q), telling the user
+    first when it is missing (rather than --pull always)."""
+    kw = kw or {}
 
     def pull(name: str) -> None:
         from lamina.model.reference import Reference
@@ -67,14 +69,17 @@ def puller(engine: Any) -> Callable[[str], None]:
             shown = Reference.parse(name).with_default_tag().familiar
         except LaminaError:
             shown = name
-        click.echo(f"Unable to find image '{shown}' locally", err=True)
+        if kw.get("pull") != "always" and not kw.get("quiet"):
+            click.echo(f"Unable to find image '{shown}' locally", err=True)
         if not hasattr(engine, "pull"):
             raise ContainerError(f"No such image: {shown} (pulling is not available)")
 
         def progress(event: Any) -> None:
+            if kw.get("quiet"):
+                return
             if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
                 click.echo(f"{event.id}: {event.status}", err=True)
 
-        engine.pull(name, progress=progress)
+        engine.pull(name, platform=kw.get("platform"), progress=progress)
 
     return pull

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lamina.cli.container_flags import RUN_FLAGS, as_run_error, build_options, parse, stdin_fd
-from lamina.errors import LaminaError
+from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
     from lamina.engine import Engine
@@ -29,19 +29,71 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     detach = bool(kw.get("detach"))
     interactive = kw.get("interactive", False)
     tty = kw.get("tty", False)
+    streams = {s.lower() for s in kw.get("attach") or ()} or {"stdin", "stdout", "stderr"}
+    if detach and kw.get("attach"):
+        raise as_run_error(InvalidArgument("Conflicting options: -a and -d"))
+    interactive = interactive and "stdin" in streams
     try:
         options = build_options(kw, detach=detach)
+        cidfile = _claim_cidfile(kw.get("cidfile"))
+        from lamina.engine.containers import platform_check
+        from lamina.engine.lifecycle import ensure_image
+
+        ensure_image(engine.store, image, options, pull)  # --pull: pulled (or not) here
+        options = options._replace(pull="missing")
+        warning = platform_check(engine.store, image, options.platform)
+        if warning:
+            sys.stderr.write(warning + "\n")
         hooks = None
         if not detach:
             hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
         running = engine.run(image, command, options, attach=hooks, pull=pull)
+        if cidfile is not None:
+            _write_cidfile(cidfile, running.record.id)
     except LaminaError as exc:
         raise as_run_error(exc) from exc
     if detach or running.started is None:
         sys.stdout.write(running.record.id + "\n")
         return 0
-    return engine.attach(running, sys.stdout.buffer, sys.stderr.buffer,
-                         stdin=stdin_fd() if interactive and tty else None)
+    null = cast("BinaryIO", _Null())
+    return engine.attach(running, sys.stdout.buffer if "stdout" in streams else null,
+                         sys.stderr.buffer if "stderr" in streams else null,
+                         stdin=stdin_fd() if interactive and tty else None,
+                         proxy_signals=kw.get("sig_proxy", True))
+
+
+class _Null:
+    """Where a stream not attached (-a) goes."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _claim_cidfile(path: str | None) -> int | None:
+    """--cidfile: made now, empty (docker refuses a file that exists), filled once created."""
+    if not path:
+        return None
+    import os
+
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise InvalidArgument(f"Container ID file found, make sure the other container isn't "
+                              f"running or delete {path}") from None
+    except OSError as exc:
+        raise InvalidArgument(f"failed to create the container ID file: {exc}") from None
+
+
+def _write_cidfile(fd: int, container_id: str) -> None:
+    import os
+
+    try:
+        os.write(fd, container_id.encode())
+    finally:
+        os.close(fd)
 
 
 def quick(args: list[str]) -> int | None:
@@ -51,6 +103,8 @@ def quick(args: list[str]) -> int | None:
     if parsed is None:
         return None
     kw, image, command = parsed
+    if kw.get("pull") == "always" or kw.get("platform"):
+        return None  # click's run pulls
     # No cyclic collection in this process: loading the engine makes ~100k objects that live
     # until the exit, and collecting would walk them again and again (a few ms). What it does
     # afterwards, attached, makes no cycles (the monitor, forked, disables it too).

@@ -24,14 +24,9 @@ class ContainerVerbs:
     def create_container(self, image: str, command: Sequence[str], options: CreateOptions,
                          *, pull: Callable[[str], None] | None = None) -> ContainerRecord:
         from lamina.engine import containers
-        from lamina.errors import NotFound
+        from lamina.engine.lifecycle import ensure_image
 
-        try:
-            self.store.resolve(image)
-        except NotFound:
-            if pull is None:
-                raise
-            pull(image)
+        ensure_image(self.store, image, options, pull)
         return containers.create(self.store, image, command, options)
 
     def run(self, image: str, command: Sequence[str], options: CreateOptions, *,
@@ -41,10 +36,11 @@ class ContainerVerbs:
         return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
 
     def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-               stdin: int | None = None) -> int:
+               stdin: int | None = None, proxy_signals: bool = True) -> int:
         from lamina.engine import lifecycle
 
-        return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin)
+        return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin,
+                                proxy_signals=proxy_signals)
 
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle

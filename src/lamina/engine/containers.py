@@ -118,6 +118,64 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     return record
 
 
+def platform_check(store: Store, image_name: str, wanted: str | None) -> str | None:
+    """docker's word on an image of another platform than the one asked for (--platform) or,
+    when none was asked for, than the host's: an error for the first, a warning (returned)
+    for the second. An image this host cannot run at all (no binfmt_misc handler for its
+    architecture) is refused, as docker's runtime refuses it."""
+    data = _image_config_data(store, image_name)
+    machine = os.uname().machine
+    if not wanted and data.get("os", "linux") == "linux" and \
+            data.get("architecture") == _GO_ARCH.get(machine, machine) and \
+            data.get("variant") in (None, "", "v1", "v8"):
+        return None  # the common case, decided without the platform module (a dataclass)
+    from lamina.model.platform import Platform
+
+    actual = Platform(str(data.get("os") or "linux"), str(data.get("architecture") or "amd64"),
+                      data.get("variant") or None)
+    host = Platform.host()
+    warning = None
+    if wanted:
+        asked = Platform.parse(wanted)
+        if not asked.matches(actual):
+            raise InvalidArgument(f"image with reference {image_name} was found but does not "
+                                  f"match the specified platform: wanted {asked}, actual: "
+                                  f"{actual}")
+    elif not host.matches(actual):
+        warning = (f"WARNING: The requested image's platform ({actual}) does not match the "
+                   f"detected host platform ({host}) and no specific platform was requested")
+    if actual.architecture != host.architecture and not _binfmt_handles(actual.architecture):
+        raise ContainerError(f"exec format error: the image's platform {actual} cannot run on "
+                             f"this {host} host (no binfmt_misc handler is registered for "
+                             f"{actual.architecture})", exit_code=125)
+    return warning
+
+
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+_QEMU_NAMES = {"arm64": "aarch64", "arm": "arm", "386": "i386", "amd64": "x86_64",
+               "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+               "mips64le": "mips64el", "loong64": "loongarch64"}
+
+
+def _binfmt_handles(architecture: str) -> bool:
+    """Whether the kernel runs this architecture's binaries (a registered qemu handler)."""
+    name = _QEMU_NAMES.get(architecture, architecture)
+    for path in (Path("/proc/sys/fs/binfmt_misc") / f"qemu-{name}",):
+        try:
+            return path.read_text().startswith("enabled")
+        except OSError:
+            continue
+    return False
+
+
+def _image_config_data(store: Store, image_name: str) -> dict[str, Any]:
+    import json
+
+    image = store.resolve(image_name)
+    data = json.loads(store.blobs.read(image.id))
+    return data if isinstance(data, dict) else {}
+
+
 def container_config(image: dict[str, Any], image_name: str, command: Sequence[str],
                      opts: CreateOptions) -> dict[str, Any]:
     """docker's merge of the image's config with the command line's."""
@@ -164,10 +222,10 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
     for key in ("ExposedPorts", "StopSignal", "Healthcheck"):
         if image.get(key):
             config[key] = image[key]
-    for key, value in opts.config.items():
-        if key == "Healthcheck" and value.get("Test") != ["NONE"]:
-            value = {**(image.get("Healthcheck") or {}), **value}  # flags over the image's
-        config[key] = value
+    for key, given in opts.config.items():
+        if key == "Healthcheck" and given.get("Test") != ["NONE"]:
+            given = {**(image.get("Healthcheck") or {}), **given}  # flags over the image's
+        config[key] = given
     return config
 
 
@@ -327,12 +385,23 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
     if record.state != "running":
         return record
     runtime = runtime_for(record)
-    stop_signal = signal_name or record.config.get("Config", {}).get("StopSignal") or "SIGTERM"
+    config = record.config.get("Config", {})
+    stop_signal = signal_name or config.get("StopSignal") or "SIGTERM"
+    if timeout is None:  # --stop-timeout, else docker's 10 s
+        timeout = config.get("StopTimeout") if config.get("StopTimeout") is not None else 10.0
+    mark_stopping(store, record.id)  # its monitor must not restart it (--restart)
     runtime.kill(record.id, _signal_arg(stop_signal))
     _thaw(record, runtime)
-    if wait_exit(store, record.id, 10.0 if timeout is None else timeout) is None:
+    if wait_exit(store, record.id, timeout if timeout >= 0 else None) is None:
         _force_stop(store, record, runtime)
     return record
+
+
+def mark_stopping(store: Store, container_id: str) -> None:
+    """Tell the container's monitor that the container is being stopped on purpose, so that
+    its restart policy does not start it again (docker's "manually stopped")."""
+    with suppress(OSError):
+        (store.containers_dir / container_id / "stopping").touch()
 
 
 def _thaw(record: ContainerRecord, runtime: Any) -> None:
@@ -346,6 +415,7 @@ def _thaw(record: ContainerRecord, runtime: Any) -> None:
 
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
     """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    mark_stopping(store, record.id)
     runtime.kill(record.id, "9")
     _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:

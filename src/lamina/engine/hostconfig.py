@@ -275,7 +275,7 @@ def read_label_files(paths: Sequence[str]) -> list[str]:
     return labels
 
 
-def annotations(items: Sequence[str]) -> dict[str, str]:
+def parse_annotations(items: Sequence[str]) -> dict[str, str]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -72,14 +72,26 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
         attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
+    ensure_image(store, image_name, opts, pull)
+    record = create(store, image_name, command, opts)
+    return start(store, record.id, attach=attach, runtime=opts.runtime)
+
+
+def ensure_image(store: Store, image_name: str, opts: CreateOptions,
+                 pull: Callable[[str], None] | None) -> None:
+    """--pull: ``missing`` pulls an image the store lacks, ``always`` pulls it anyway,
+    ``never`` refuses a missing one."""
+    if opts.pull == "always":
+        if pull is None:
+            raise ContainerError("pulling is not available here", exit_code=125)
+        pull(image_name)
+        return
     try:
         store.resolve(image_name)
     except NotFound:
-        if pull is None:
+        if pull is None or opts.pull == "never":
             raise
         pull(image_name)
-    record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,
@@ -141,14 +153,14 @@ def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
 
 
 def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-           stdin: int | None = None) -> int:
+           stdin: int | None = None, proxy_signals: bool = True) -> int:
     """Stream an attached container's output until it exits; record the exit; its code."""
     from lamina.engine.containers import wait_exit
     from lamina.runtime.attach import attach as _attach
     from lamina.runtime.state import sync
 
     assert running.started is not None
-    code = _attach(running.started, stdout, stderr, stdin=stdin)
+    code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals)
     wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
     record = store.containers.get(running.record.id)
     if record is not None:

@@ -28,7 +28,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
 
 
 def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
-           stdin: int | None = None) -> int:
+           stdin: int | None = None, proxy_signals: bool = True) -> int:
     """Copy the container's output until it exits; return its exit code (125 if unknown)."""
     selector = selectors.DefaultSelector()
     outputs = {}
@@ -43,7 +43,8 @@ def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
         os.set_blocking(stdin, False)
         selector.register(stdin, selectors.EVENT_READ)
     code: int | None = None
-    with _forward_signals(started), _raw_terminal(started.master, stdin):
+    proxy = _forward_signals(started) if proxy_signals else contextlib.nullcontext()
+    with proxy, _raw_terminal(started.master, stdin):
         while outputs or code is None:
             for key, _ in selector.select():
                 fd = int(key.fd)
