@@ -271,10 +271,7 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     if check is not None:
         config["Healthcheck"] = check
     if kw.get("stop_signal"):
-        from lamina.runtime.oci import signal_number
-
-        signal_number(kw["stop_signal"])  # an unknown signal fails here
-        config["StopSignal"] = kw["stop_signal"]
+        config["StopSignal"] = hc.stop_signal(kw["stop_signal"])
     if kw.get("stop_timeout") is not None:
         config["StopTimeout"] = kw["stop_timeout"]
     if kw.get("ulimits"):

@@ -121,10 +121,14 @@ class ContainerVerbs:
         record = containers.find(self.store, name)
         return container_views.inspect_container(self.store, record, size=size)
 
-    def logs(self, name: str, *, follow: bool = False, tail: str = "all") -> Iterator[LogEntry]:
+    def logs(self, name: str, *, follow: bool = False, tail: str = "all",
+             since: str | None = None, until: str | None = None) -> Iterator[LogEntry]:
         from lamina.engine import lifecycle
+        from lamina.engine.filters import parse_time
 
-        return lifecycle.logs(self.store, name, follow=follow, tail=tail)
+        return lifecycle.logs(self.store, name, follow=follow, tail=tail,
+                              since=parse_time(since, "--since") if since else None,
+                              until=parse_time(until, "--until") if until else None)
 
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,

@@ -95,6 +95,14 @@ def healthcheck(cmd: str | None, interval: str | None, timeout: str | None,
     return check
 
 
+def stop_signal(text: str) -> str:
+    """--stop-signal: a signal name or number the runtime knows."""
+    from lamina.runtime.oci import signal_number
+
+    signal_number(text)  # an unknown signal fails here
+    return text
+
+
 def ulimit(text: str) -> dict[str, Any]:
     """``name=soft[:hard]`` as docker's Ulimit."""
     name, sep, values = text.partition("=")

@@ -43,6 +43,9 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
         return Running(record, None)
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
+    from lamina.runtime.restarts import reset
+
+    reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
     try:
         started = launch(store, record, runtime_for(record, runtime), attach=attach)
     except LaminaError as exc:
@@ -131,17 +134,27 @@ def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
     return str(runtime_for(record).ps(record.id, list(ps_args) or ["-ef"]))
 
 
-def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"
-         ) -> Iterator[LogEntry]:
+def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all",
+         since: float | None = None, until: float | None = None) -> Iterator[LogEntry]:
+    """The container's output, from its log (rotated files included); ``since`` and
+    ``until`` (epoch seconds) keep the entries written in between."""
     from lamina.runtime import logs as _logs
     from lamina.runtime.bundle import ContainerDir
 
     record = find(store, text)
+    log_type = (record.config.get("HostConfig", {}).get("LogConfig") or {}).get("Type")
+    if log_type == "none":
+        raise ContainerError('configured logging driver does not support reading',
+                             exit_code=1)
     path = ContainerDir.of(store, record.id).log
-    entries, offset = _logs.read_entries(path)
-    yield from _logs.tail(entries, tail)
-    if follow:
-        yield from _logs.follow(path, offset, lambda: monitor_alive(store, record.id))
+    entries, offset = _logs.read_all(path)
+    yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
+    if follow and (until is None or until > time.time()):
+        for entry in _logs.follow(path, offset, lambda: monitor_alive(store, record.id)):
+            if until is not None and _logs.entry_time(entry) >= until:
+                return
+            if _logs.within(entry, since, until):
+                yield entry
 
 
 
@@ -161,6 +174,8 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
 
     assert running.started is not None
     code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals)
+    if running.started.restarting:
+        return code  # --restart: it runs again, under its monitor, which records its end
     wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
     record = store.containers.get(running.record.id)
     if record is not None:

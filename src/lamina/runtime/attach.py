@@ -77,6 +77,7 @@ def _exit_code(started: Started) -> int | None:
     if not data:
         return None
     message = json.loads(data)
+    started.restarting = bool(message.get("restarting"))
     return int(message["exit"]) if "exit" in message else None
 
 

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 MAX_LINE = 16 * 1024
 
@@ -28,11 +28,43 @@ def timestamp(ns: int | None = None) -> str:
 
 
 class LogWriter:
-    """Appends a container's output to its json-file log."""
+    """Appends a container's output to its json-file log; with ``max_size``, the log is
+    rotated before it would grow past it (``<log>.1`` the newest of the ``max_files - 1``
+    older files kept, as docker's json-file driver does)."""
 
-    def __init__(self, path: Path) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    def __init__(self, path: Path, *, max_size: int = 0, max_files: int = 1,
+                 discard: bool = False) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max(1, max_files)
+        self.discard = discard  # --log-driver none: output is not kept
+        self.fd = -1 if discard else self._open()
+        self.size = 0 if discard else os.fstat(self.fd).st_size
         self.partial: dict[str, bytes] = {}
+
+    @classmethod
+    def of(cls, path: Path, config: dict[str, Any] | None) -> LogWriter:
+        """The writer a container's LogConfig asks for (json-file or local; none)."""
+        config = config or {}
+        options = config.get("Config") or {}
+        max_size = size_in_bytes(str(options.get("max-size") or "0"))
+        return cls(path, max_size=max_size, max_files=int(options.get("max-file") or 1),
+                   discard=config.get("Type") == "none")
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        if self.max_files > 1:
+            for n in range(self.max_files - 1, 0, -1):
+                older = rotated(self.path, n - 1)
+                if older.exists():
+                    os.replace(older, rotated(self.path, n))
+        else:
+            self.path.unlink(missing_ok=True)
+        self.fd = self._open()
+        self.size = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buffered = self.partial.pop(stream, b"") + data
@@ -65,12 +97,47 @@ class LogWriter:
                        ensure_ascii=False, separators=(",", ":")) + "\n"
             for line in lines
         ).encode()
+        if self.discard:
+            return
+        if self.max_size and self.size and self.size + len(out) > self.max_size:
+            self._rotate()
+        self.size += len(out)
         while out:
             out = out[os.write(self.fd, out):]
 
     def close(self) -> None:
         self.flush()
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def size_in_bytes(text: str) -> int:
+    """A max-size as docker writes one (``10m``, ``512k``, ``1g``: binary multiples); the
+    engine checked it when the container was created."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*", text.lower())
+    if match is None:
+        return 0
+    return int(float(match.group(1)) * 1024 ** " kmgtp".index(match.group(2) or " "))
+
+
+def rotated(path: Path, n: int) -> Path:
+    """The log, or (n > 0) its n-th older rotated file."""
+    return path if n == 0 else path.with_name(f"{path.name}.{n}")
+
+
+def read_all(path: Path) -> tuple[list[LogEntry], int]:
+    """Every entry kept, the rotated files' first (oldest first); and the current file's
+    offset after its last complete entry."""
+    entries: list[LogEntry] = []
+    n = 1
+    while rotated(path, n).exists():
+        n += 1
+    for k in range(n - 1, 0, -1):
+        entries += read_entries(rotated(path, k))[0]
+    current, offset = read_entries(path)
+    return entries + current, offset
 
 
 class LogEntry(NamedTuple):
@@ -120,6 +187,11 @@ def follow(path: Path, start: int, running: Callable[[], bool],
     """Entries from ``start`` on, as they are written, until the container stops."""
     offset = start
     while True:
+        try:
+            if path.stat().st_size < offset:
+                offset = 0  # rotated: the new file from its start
+        except FileNotFoundError:
+            pass
         entries, offset = read_entries(path, start=offset)
         yield from entries
         if not entries:
@@ -128,3 +200,26 @@ def follow(path: Path, start: int, running: Callable[[], bool],
                 yield from entries
                 return
             time.sleep(interval)
+
+
+def entry_time(entry: LogEntry) -> float:
+    """An entry's time, epoch seconds (0 when it has none that reads)."""
+    import calendar
+
+    text = entry.time
+    if not text.endswith("Z") or len(text) < 20:
+        return 0.0
+    try:
+        base = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0.0
+    fraction = text[19:-1]
+    return base + (float("0" + fraction) if fraction.startswith(".") else 0.0)
+
+
+def within(entry: LogEntry, since: float | None, until: float | None) -> bool:
+    """docker logs --since/--until: since inclusive, until exclusive."""
+    if since is None and until is None:
+        return True
+    at = entry_time(entry)
+    return (since is None or at >= since) and (until is None or at < until)

@@ -39,9 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir
+from lamina.runtime.health import HealthChecker
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
+from lamina.runtime.restarts import RestartState
 from lamina.store import ContainerRecord
 
 if TYPE_CHECKING:
@@ -123,6 +125,34 @@ class Monitor:
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         os.ftruncate(self.lock, 0)
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        restarts = RestartState(self.cdir.path, self.record.config.get("HostConfig", {}))
+        code = self._run_once(stdin, first=True, restarts=restarts)
+        if code is None:
+            return  # it never started: the launcher heard why
+        while restarts.wanted(code):
+            # --restart: the same bundle and rootfs again, after docker's growing delay; a
+            # stop (``stopping`` marker) during the delay ends it.
+            if not restarts.wait():
+                break
+            again = self._run_once(None, first=False, restarts=restarts)
+            if again is None:
+                break
+            code = again
+        restarts.done()
+        self._cleanup()
+        if self.autoremove:
+            self.cdir.remove()  # its record goes with the recording below
+        os.pwrite(self.lock, f"{code} {time.time():.6f}".encode(), 0)
+        if not self.acknowledged:
+            self._hear(30.0)  # the running state must be on record before the exit is
+        if self.attach is not None and self.acknowledged and not restarts.count and \
+                self.send({"exit": code}):
+            return  # the attached launcher records the exit
+        self._become_recorder()
+
+    def _run_once(self, stdin: int | None, *, first: bool, restarts: RestartState) -> int | None:
+        """Run the container once, to its end; its exit code, or None when it did not start
+        (the first time, the launcher is told why)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         keep_open = -1
@@ -153,28 +183,39 @@ class Monitor:
             message = last_error(self.cdir.runtime_log) or _read_nonblocking(err_r) or \
                 f"{self.runtime.name} exited with status {rc}"
             message = message.removeprefix("runc run failed: ").removeprefix("runc create failed: ")
-            self._cleanup()
-            # The launcher records the failure (and removes a --rm container).
-            self.send({"error": message, "code": exec_failure_code(message) or 125})
-            return
-        self.send({"pid": pid, "monitor": os.getpid()},
-                  [master] if master is not None and self.attach else None)
+            for fd in (out_r, err_r, keep_open):
+                if fd >= 0:
+                    os.close(fd)
+            if first:
+                self._cleanup()
+                # The launcher records the failure (and removes a --rm container).
+                self.send({"error": message, "code": exec_failure_code(message) or 125})
+            return None
+        if first:
+            self.send({"pid": pid, "monitor": os.getpid()},
+                      [master] if master is not None and self.attach else None)
+        restarts.running(pid)
+        health = HealthChecker.start_for(self.cdir, self.record, self.runtime)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
             os.close(err_r)
-        code = self._pump(pid, sources, proc if foreground else None)
+        try:
+            code = self._pump(pid, sources, proc if foreground else None)
+        finally:
+            if health is not None:
+                health.stop()
         if keep_open >= 0:
             os.close(keep_open)
-        self._cleanup()
-        if self.autoremove:
-            self.cdir.remove()  # its record goes with the recording below
-        os.pwrite(self.lock, f"{code} {time.time():.6f}".encode(), 0)
-        if not self.acknowledged:
-            self._hear(30.0)  # the running state must be on record before the exit is
-        if self.attach is not None and self.acknowledged and self.send({"exit": code}):
-            return  # the attached launcher records the exit
-        self._become_recorder()
+        if self.attach is not None and first and restarts.wanted(code):
+            # An attached run returns at the first exit, as docker's; the restarts go on.
+            if not self.acknowledged:
+                self._hear(30.0)
+            self.send({"exit": code, "restarting": True})
+            self._drop_channel()
+        if (self.runtime.state_root / self.record.id).exists():
+            self.runtime.delete(self.record.id, force=True)  # (a foreground runc deleted it)
+        return code
 
     def _become_recorder(self) -> None:
         """Replace this process by a fresh interpreter that records the exit in the store,
@@ -265,7 +306,7 @@ class Monitor:
 
         ``runtime``: the foreground runc, whose status is the container's; else the init is
         our child (we are its subreaper) and is reaped here."""
-        log = LogWriter(self.cdir.log)
+        log = LogWriter.of(self.cdir.log, self.record.config.get("HostConfig", {}).get("LogConfig"))
         outputs = {"stdout": self.forward[0], "stderr": self.forward[1]} if self.forward else {}
         selector = selectors.DefaultSelector()
         for fd, name in sources.items():
