@@ -74,6 +74,11 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
         return None
     note = note or exit_note(store, record.id)
     unmount(cdir.rootfs)
+    from lamina.runtime.restarts import read_state
+
+    restarts = read_state(cdir.path).get("RestartCount")
+    if restarts:
+        store.containers.update(record.id, restart_count=int(restarts))
     if note is None:
         store.containers.update(record.id, state="exited", exit_code=255, pid=None,
                                 monitor_pid=None, finished=time.time(),
