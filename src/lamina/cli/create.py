@@ -26,9 +26,8 @@ def create(engine: Engine, image: str, command: tuple[str, ...], **kw: Any) -> N
         options = build_options(kw, detach=True)
         cidfile = _claim_cidfile(kw.get("cidfile"))
         ensure_image(engine.store, image, options, puller(engine, kw))
-        warning = platform_check(engine.store, image, options.platform)
-        if warning:
-            click.echo(warning, err=True)
+        platform_check(engine.store, image, options.platform,
+                       lambda warning: click.echo(warning, err=True))
         record = engine.create_container(image, command, options._replace(pull="missing"))
         if cidfile is not None:
             _write_cidfile(cidfile, record.id)

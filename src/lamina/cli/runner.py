@@ -41,9 +41,8 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
 
         ensure_image(engine.store, image, options, pull)  # --pull: pulled (or not) here
         options = options._replace(pull="missing")
-        warning = platform_check(engine.store, image, options.platform)
-        if warning:
-            sys.stderr.write(warning + "\n")
+        platform_check(engine.store, image, options.platform,
+                       lambda warning: sys.stderr.write(warning + "\n"))
         hooks = None
         if not detach:
             hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import MappingProxyType
@@ -76,8 +76,12 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
     container_id = os.urandom(32).hex()  # (secrets.token_hex, without importing secrets)
+    uts_host = opts.host_config.get("UTSMode") == "host"
+    if uts_host and (opts.hostname or opts.config.get("Domainname")):
+        raise InvalidArgument("Conflicting options: hostname and the UTS mode")
     if not config["Hostname"]:
-        config["Hostname"] = os.uname().nodename if opts.network == "host" else container_id[:12]
+        config["Hostname"] = os.uname().nodename if opts.network == "host" or uts_host \
+            else container_id[:12]
     path, args = process_args(config)
     if not path:
         raise ContainerError("no command specified", exit_code=125)
@@ -118,9 +122,10 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     return record
 
 
-def platform_check(store: Store, image_name: str, wanted: str | None) -> str | None:
+def platform_check(store: Store, image_name: str, wanted: str | None,
+                   warn: Callable[[str], object]) -> None:
     """docker's word on an image of another platform than the one asked for (--platform) or,
-    when none was asked for, than the host's: an error for the first, a warning (returned)
+    when none was asked for, than the host's: an error for the first, a warning (to ``warn``)
     for the second. An image this host cannot run at all (no binfmt_misc handler for its
     architecture) is refused, as docker's runtime refuses it."""
     data = _image_config_data(store, image_name)
@@ -128,13 +133,12 @@ def platform_check(store: Store, image_name: str, wanted: str | None) -> str | N
     if not wanted and data.get("os", "linux") == "linux" and \
             data.get("architecture") == _GO_ARCH.get(machine, machine) and \
             data.get("variant") in (None, "", "v1", "v8"):
-        return None  # the common case, decided without the platform module (a dataclass)
+        return  # the common case, decided without the platform module (a dataclass)
     from lamina.model.platform import Platform
 
     actual = Platform(str(data.get("os") or "linux"), str(data.get("architecture") or "amd64"),
                       data.get("variant") or None)
     host = Platform.host()
-    warning = None
     if wanted:
         asked = Platform.parse(wanted)
         if not asked.matches(actual):
@@ -142,13 +146,12 @@ def platform_check(store: Store, image_name: str, wanted: str | None) -> str | N
                                   f"match the specified platform: wanted {asked}, actual: "
                                   f"{actual}")
     elif not host.matches(actual):
-        warning = (f"WARNING: The requested image's platform ({actual}) does not match the "
-                   f"detected host platform ({host}) and no specific platform was requested")
+        warn(f"WARNING: The requested image's platform ({actual}) does not match the "
+             f"detected host platform ({host}) and no specific platform was requested")
     if actual.architecture != host.architecture and not _binfmt_handles(actual.architecture):
         raise ContainerError(f"exec format error: the image's platform {actual} cannot run on "
                              f"this {host} host (no binfmt_misc handler is registered for "
                              f"{actual.architecture})", exit_code=125)
-    return warning
 
 
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}

@@ -97,9 +97,13 @@ def healthcheck(cmd: str | None, interval: str | None, timeout: str | None,
 
 def stop_signal(text: str) -> str:
     """--stop-signal: a signal name or number the runtime knows."""
+    from lamina.errors import ContainerError
     from lamina.runtime.oci import signal_number
 
-    signal_number(text)  # an unknown signal fails here
+    try:
+        signal_number(text)
+    except ContainerError as exc:
+        raise InvalidArgument(exc.message) from None
     return text
 
 

@@ -202,6 +202,9 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
         "readonlyPaths": list(READONLY_PATHS),
         "resources": _resources(c.resources),
     }
+    if c.domainname and c.namespaces.get("uts") != "host":
+        # (the spec's "domainname" needs runc 1.2; this sysctl works in every version)
+        linux["sysctl"] = {"kernel.domainname": c.domainname}
     if c.devices:
         linux["devices"] = [dict(d) for d in c.devices]
         linux["resources"]["devices"] += [
@@ -213,8 +216,7 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": c.rootfs, "readonly": c.readonly},
-        "hostname": c.hostname,
-        **({"domainname": c.domainname} if c.domainname else {}),
+        **({} if c.namespaces.get("uts") == "host" else {"hostname": c.hostname}),
         "mounts": _mounts(c),
         "linux": linux,
     }
