@@ -89,18 +89,30 @@ class LogWriter:
                 self._emit(name, [rest])
 
     def _emit(self, stream: str, lines: list[bytes]) -> None:
-        if not lines:
+        if not lines or self.discard:
             return
         now = timestamp()
-        out = "".join(
-            json.dumps({"log": line.decode("utf-8", "replace"), "stream": stream, "time": now},
-                       ensure_ascii=False, separators=(",", ":")) + "\n"
+        records = [
+            (json.dumps({"log": line.decode("utf-8", "replace"), "stream": stream, "time": now},
+                        ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             for line in lines
-        ).encode()
-        if self.discard:
+        ]
+        if not self.max_size:
+            self._write(b"".join(records))
             return
-        if self.max_size and self.size and self.size + len(out) > self.max_size:
-            self._rotate()
+        batch: list[bytes] = []
+        batch_size = 0
+        for record in records:  # rotated between records, never inside one
+            if self.size + batch_size + len(record) > self.max_size and \
+                    self.size + batch_size > 0:
+                self._write(b"".join(batch))
+                batch, batch_size = [], 0
+                self._rotate()
+            batch.append(record)
+            batch_size += len(record)
+        self._write(b"".join(batch))
+
+    def _write(self, out: bytes) -> None:
         self.size += len(out)
         while out:
             out = out[os.write(self.fd, out):]
