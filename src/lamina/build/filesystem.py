@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 from lamina.build.commit import MAX_LAYER_SIZE, ImageState, commit_layer
 from lamina.build.copier import Copier, CopyOptions, make_dir, write_file
@@ -27,6 +27,9 @@ from lamina.errors import BuildError, ContainerError
 from lamina.store import LayerRecord, Store
 
 # Mount points the runtime makes when an image lacks them: not the step's doing.
+if TYPE_CHECKING:
+    from lamina.runtime.step import StepLimits
+
 _MOUNT_STUBS = ("proc", "sys", "dev")
 
 
@@ -169,7 +172,8 @@ def workdir_layer(store: Store, state: ImageState, path: str, owner: tuple[int, 
 
 def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str],
               workdir: str, user: str, network: str, output: int,
-              script: bytes | None, source_date_epoch: int | None) -> LayerRecord | None:
+              script: bytes | None, source_date_epoch: int | None,
+              limits: StepLimits | None = None) -> LayerRecord | None:
     """Run a RUN step's command over the stage's layers; its changes become the layer."""
     try:
         from lamina.runtime import run_step
@@ -190,7 +194,7 @@ def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str
         try:
             code = run_step(store, state.chain_ids, upper_path, argv, env=env,
                             workdir=workdir or "/", user=user, network=network,
-                            stdout=output, stderr=output)
+                            stdout=output, stderr=output, limits=limits)
         except ContainerError as exc:
             raise BuildError(f"RUN failed: {exc}") from exc
         if script_name is not None:

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from lamina.engine.ingest import cleanup_on_failure
 from lamina.errors import InvalidArgument, NotFound
@@ -36,6 +36,11 @@ class BuildRequest:
     pull: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = "host"
+    platform: str | None = None
+    add_hosts: Sequence[str] = ()  # host:ip
+    cache_from: Sequence[str] = ()  # images
+    ulimits: Sequence[str] = ()  # name=soft[:hard]
+    shm_size: str | None = None
 
 
 @dataclass
@@ -62,7 +67,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     options = BuildOptions(build_args=args, target=request.target, no_cache=request.no_cache,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
-                           source_date_epoch=sde)
+                           source_date_epoch=sde, **_step_options(store, request))
     with cleanup_on_failure(store), store.lease(), store.scratch.directory("context") as tmp:
         root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
@@ -75,6 +80,47 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     for ref in tags:
         store.tag(image_id, ref)
     return BuildResult(image_id, tags)
+
+
+def _step_options(store: Store, request: BuildRequest) -> dict[str, Any]:
+    """--platform, --add-host, --ulimit, --shm-size and --cache-from, checked as docker does."""
+    from lamina.engine.hostconfig import ulimit
+
+    if request.platform:
+        Platform.parse(request.platform)  # a bad one fails here
+    hosts = []
+    for text in request.add_hosts:
+        host, sep, address = text.partition(":")
+        if not host or not sep or not address:
+            raise InvalidArgument(f'invalid argument "{text}" for "--add-host" flag: bad format '
+                                  f"for add-host: {text!r}")
+        if address == "host-gateway":
+            address = "127.0.0.1"  # the host's network is the steps' own
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{text}" for "--add-host" flag: invalid '
+                                  f"IP address in add-host: {address!r}") from None
+        hosts.append((host, address.strip("[]")))
+    limits = [ulimit(text) for text in request.ulimits]
+    shm = None
+    if request.shm_size:
+        from lamina.cli.format.units import parse_bytes
+
+        shm = parse_bytes(request.shm_size)
+        if shm <= 0:
+            raise InvalidArgument(f"invalid size: '{request.shm_size}'")
+    cache_from = []
+    for name in request.cache_from:
+        try:
+            cache_from.append(store.resolve(name).id)
+        except NotFound:
+            continue  # docker: a cache source that is not there is no cache
+    return {"platform": request.platform, "extra_hosts": tuple(hosts),
+            "ulimits": tuple((u["Name"], u["Soft"], u["Hard"]) for u in limits),
+            "shm_size": shm, "cache_from": tuple(cache_from)}
 
 
 def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path
