@@ -4,6 +4,7 @@ exit 125 and nothing left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -340,3 +341,103 @@ def test_false_switches(lamina: Run, image: Image) -> None:
     result = lamina("image", "prune", "-f", "--all=false")
     assert result.code == 0, result.err
     assert lamina("images", "-q", "snap:1").out.strip()  # in use by nothing, tagged: kept
+
+
+def _lamina_on_a_tty(args: list[str], store_root: Path) -> tuple[object, int]:
+    """``lamina ARGS`` in a process of its own whose stdin, stdout and stderr are a new
+    pseudo-terminal; the process and the terminal's master end."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, LAMINA_ROOT=str(store_root))
+    proc = subprocess.Popen([sys.executable, "-m", "lamina", *args], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    return proc, master
+
+
+def _read_until(master: int, marker: bytes, timeout: float = 20.0) -> bytes:
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"no {marker!r} in {seen!r}")
+        try:
+            seen += os.read(master, 4096)
+        except OSError:
+            break
+    return seen
+
+
+@pytest.mark.parametrize("keys,typed", [(None, b"\x10\x11"), ("ctrl-a,x", b"\x01x")])
+def test_detach_keys(lamina: Run, image: Image, store_root: Path, keys: str | None,
+                     typed: bytes) -> None:
+    import subprocess
+
+    image()
+    flags = ["--detach-keys", keys] if keys else []
+    proc, master = _lamina_on_a_tty(["run", "-it", "--name", "tty", *flags, "busybox", "sh"],
+                                    store_root)
+    assert isinstance(proc, subprocess.Popen)
+    try:
+        seen = _read_until(master, b"/ # ")
+        # busybox's shell may ask where the cursor is (ESC [6n) after its prompt
+        with contextlib.suppress(AssertionError):  # (it did not ask)
+            if b"\x1b[6n" not in seen:
+                seen += _read_until(master, b"\x1b[6n", timeout=1.0)
+        if b"\x1b[6n" in seen:
+            os.write(master, b"\x1b[1;1R")
+        os.write(master, b"echo mark$((40+2))\n")
+        _read_until(master, b"mark42")
+        # the first key alone is passed on once the next is not the sequence's
+        os.write(master, typed[:1] + b"\x15echo again$((1+1))\n")
+        _read_until(master, b"again2")
+        os.write(master, typed)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    # the container runs on, without anyone attached
+    assert inspect(lamina, "tty", "{{.State.Status}}") == "running"
+    assert lamina("rm", "-f", "tty").code == 0
+
+
+@pytest.mark.parametrize("proxy", [True, False])
+def test_sig_proxy(lamina: Run, image: Image, store_root: Path, proxy: bool) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from cli.conftest import wait_for
+
+    image()
+    script = 'trap "echo got term; exit 9" TERM; echo ready; while :; do sleep 0.1; done'
+    env = dict(os.environ, LAMINA_ROOT=str(store_root))
+    proc = subprocess.Popen([sys.executable, "-m", "lamina", "run", "--name", "sp",
+                             f"--sig-proxy={str(proxy).lower()}", "busybox", "sh", "-c", script],
+                            stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proxy:  # the container got the signal, and its exit is lamina's
+        assert code == 9
+        assert inspect(lamina, "sp", "{{.State.Status}} {{.State.ExitCode}}") == "exited 9"
+    else:  # lamina ended of it; the container runs on
+        assert code == -signal.SIGTERM
+        wait_for(lambda: inspect(lamina, "sp", "{{.State.Status}}") == "running")
+        assert "got term" not in lamina("logs", "sp").out
+        assert lamina("rm", "-f", "sp").code == 0

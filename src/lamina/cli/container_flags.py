@@ -340,7 +340,7 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     if kw.get("log_driver") or kw.get("log_opts"):
         host["LogConfig"] = hc.log_config(kw.get("log_driver"), kw.get("log_opts") or ())
     if kw.get("detach_keys"):
-        _check_detach_keys(kw["detach_keys"])
+        hc.detach_sequence(kw["detach_keys"])  # checked now; used when attaching
     return host, config
 
 
@@ -357,14 +357,6 @@ def _cpuset(text: str) -> str:
             raise InvalidArgument(f"Requested CPUs are not available - requested {text}, "
                                   f"available: 0-{count - 1}")
     return text
-
-
-def _check_detach_keys(text: str) -> None:
-    """docker's key sequence: comma-separated keys, each a letter or ctrl-<key>."""
-    for key in text.split(","):
-        if len(key) == 1 or (key.startswith("ctrl-") and len(key) == 6):
-            continue
-        raise InvalidArgument(f"Invalid detach keys ({text}) provided")
 
 
 def as_run_error(exc: LaminaError) -> ContainerError:

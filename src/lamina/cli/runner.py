@@ -58,7 +58,8 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     return engine.attach(running, sys.stdout.buffer if "stdout" in streams else null,
                          sys.stderr.buffer if "stderr" in streams else null,
                          stdin=stdin_fd() if interactive and tty else None,
-                         proxy_signals=kw.get("sig_proxy", True))
+                         proxy_signals=kw.get("sig_proxy", True),
+                         detach_keys=kw.get("detach_keys"))
 
 
 class _Null:

@@ -36,11 +36,12 @@ class ContainerVerbs:
         return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
 
     def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-               stdin: int | None = None, proxy_signals: bool = True) -> int:
+               stdin: int | None = None, proxy_signals: bool = True,
+               detach_keys: str | None = None) -> int:
         from lamina.engine import lifecycle
 
         return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin,
-                                proxy_signals=proxy_signals)
+                                proxy_signals=proxy_signals, detach_keys=detach_keys)
 
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle

@@ -308,3 +308,20 @@ def attach_streams(items: Sequence[str]) -> tuple[str, ...]:
                                   "streams are STDIN, STDOUT and STDERR")
         out.append(name)
     return tuple(out)
+
+
+def detach_sequence(text: str | None) -> bytes:
+    """--detach-keys as the bytes typed: ``ctrl-p,ctrl-q`` (docker's default), a letter, or
+    ``ctrl-`` with a letter or one of ``@[\\]^_``."""
+    if not text:
+        return b"\x10\x11"
+    out = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.startswith("ctrl-") and len(key) == 6 and \
+                (key[5].isalpha() or key[5] in "@[\\]^_"):
+            out.append(ord(key[5].upper()) & 0x1F)
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({text}) provided")
+    return bytes(out)

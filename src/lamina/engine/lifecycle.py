@@ -166,16 +166,21 @@ def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
 
 
 def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-           stdin: int | None = None, proxy_signals: bool = True) -> int:
+           stdin: int | None = None, proxy_signals: bool = True,
+           detach_keys: str | None = None) -> int:
     """Stream an attached container's output until it exits; record the exit; its code."""
     from lamina.engine.containers import wait_exit
     from lamina.runtime.attach import attach as _attach
     from lamina.runtime.state import sync
 
     assert running.started is not None
-    code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals)
-    if running.started.restarting:
-        return code  # --restart: it runs again, under its monitor, which records its end
+    from lamina.engine.hostconfig import detach_sequence
+
+    code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals,
+                   detach_keys=detach_sequence(detach_keys))
+    if running.started.restarting or running.started.detached:
+        # --restart: it runs again; detached: it runs on. Its monitor records its end.
+        return code
     wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
     record = store.containers.get(running.record.id)
     if record is not None:
