@@ -71,6 +71,15 @@ def test_restart_always_until_stopped(lamina: Run, image: Image) -> None:
     wait_for(lambda: int(inspect(lamina, "loop2", "{{.RestartCount}}")) >= 1, timeout=20)
     assert lamina("rm", "-f", "loop2").code == 0
     assert lamina("ps", "-aq", "--filter", "name=loop2").out == ""
+    # kill (SIGKILL or the stop signal) ends the restarts too; another signal does not
+    assert lamina("run", "-d", "--name", "loop3", "--restart", "always", "busybox", "sh", "-c",
+                  'trap "exit 1" HUP; while :; do sleep 0.1; done').code == 0
+    assert lamina("kill", "-s", "HUP", "loop3").code == 0
+    wait_for(lambda: inspect(lamina, "loop3", "{{.RestartCount}}") == "1", timeout=20)
+    wait_for(lambda: state(lamina, "loop3") == "running")
+    assert lamina("kill", "loop3").code == 0
+    assert lamina("wait", "loop3").out == "137\n"
+    assert state(lamina, "loop3") == "exited"
 
 
 def test_attached_run_returns_at_the_first_exit(lamina: Run, image: Image) -> None:

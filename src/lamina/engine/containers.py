@@ -434,6 +434,9 @@ def kill(store: Store, text: str, signal_name: str = "KILL") -> ContainerRecord:
                              "is not running", exit_code=1)
     runtime = runtime_for(record)
     signal = _signal_arg(signal_name)
+    stop_signal = _signal_arg(record.config.get("Config", {}).get("StopSignal") or "SIGTERM")
+    if signal in ("9", stop_signal):
+        mark_stopping(store, record.id)  # a kill to end it: no restart after it (docker's)
     if not runtime.kill(record.id, signal):
         raise ContainerError(f"cannot kill container {text}", exit_code=1)
     if signal == "9":
