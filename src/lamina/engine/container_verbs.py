@@ -164,7 +164,7 @@ class ContainerVerbs:
         return copy.copy(self.store, source, destination, follow=follow_link, archive=archive,
                          stdin=stdin, stdout=stdout)
 
-    def prune_containers(self) -> tuple[list[str], int]:
+    def prune_containers(self, filters: Sequence[str] = ()) -> tuple[list[str], int]:
         from lamina.engine import containers
 
-        return containers.prune(self.store)
+        return containers.prune(self.store, filters)
