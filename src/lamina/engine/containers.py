@@ -16,6 +16,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
@@ -96,6 +97,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     except BaseException:
         cdir.remove()
         raise
+    record_container(store, record, "create")
     return record
 
 
@@ -353,6 +355,7 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
     store.containers.update(record.id, state="removing")
     ContainerDir.of(store, record.id).remove()
     store.containers.delete(record.id)
+    record_container(store, record, "destroy")
     return record
 
 

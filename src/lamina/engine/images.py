@@ -253,7 +253,7 @@ def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Re
             if len(image.tags) == 1:
                 raise Conflict(_container_conflict(name, image))
             store.untag(ref)
-            return [Removal("Untagged", ref.familiar)]
+            return [Removal("Untagged", ref.familiar, str(image.id))]
     else:
         repositories = {t.repository for t in image.tags}
         if len(repositories) > 1 and not force:
@@ -296,7 +296,7 @@ def _force_used(store: Store, image: ImageRecord) -> list[Removal]:
     removals = []
     for ref in image.tags:
         store.untag(ref)
-        removals.append(Removal("Untagged", ref.familiar))
+        removals.append(Removal("Untagged", ref.familiar, str(image.id)))
     return removals
 
 
@@ -308,10 +308,12 @@ def _container_conflict(name: str, image: ImageRecord) -> str:
 
 
 def _delete(store: Store, image: ImageRecord) -> list[Removal]:
-    removals = [Removal("Untagged", t.familiar) for t in image.tags]
-    removals += [Removal("Untagged", _familiar_repo_digest(d)) for d in image.repo_digests]
+    image_id = str(image.id)
+    removals = [Removal("Untagged", t.familiar, image_id) for t in image.tags]
+    removals += [Removal("Untagged", _familiar_repo_digest(d), image_id)
+                 for d in image.repo_digests]
     store.delete_image(image.id)
-    removals.append(Removal("Deleted", image.id))
+    removals.append(Removal("Deleted", image_id, image_id))
     return removals
 
 
