@@ -212,6 +212,9 @@ def validate(config: RegistryConfig) -> None:
         raise InvalidArgument(f"unknown auth kind {config.auth.kind!r}: one of {', '.join(KINDS)}")
     if config.auth.kind in ("htpasswd",) and config.auth.htpasswd is None:
         raise InvalidArgument("auth kind htpasswd needs auth.htpasswd, the path of the file")
+    from lamina.registry.backends import validate_backends
+
+    validate_backends(config)
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -282,10 +285,14 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def prepare(config: RegistryConfig) -> None:
-    """What must exist before workers start: the root, and the token key (made once here so
+    """What must exist before workers start: the root, the database schema (migrated once
+    here), reachable backends (one clear line if not), and the token key (made once here so
     that workers read one key rather than race to make several)."""
+    from lamina.registry.backends import check_backends
+
     Path(config.root).mkdir(parents=True, exist_ok=True)
-    if config.auth.kind == "token":
+    check_backends(config)
+    if config.auth.kind == "token" and not config.auth.token_key_pem:
         from lamina.registry.auth import token_key_path
         from lamina.registry.auth.token import load_or_create_key
 

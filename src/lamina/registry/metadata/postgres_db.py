@@ -67,6 +67,13 @@ class _Conn:
             cur.executemany(self._sql(sql), rows)
 
 
+def _configure(conn: Any) -> None:
+    """Each new connection: transactions it opens are SERIALIZABLE."""
+    import psycopg
+
+    conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+
+
 class PostgresDatabase:
     dialect = "postgres"
     blocking = True  # every query is a round trip: handlers run them in threads
@@ -82,17 +89,15 @@ class PostgresDatabase:
             # that retries in the background.
             psycopg.connect(dsn, connect_timeout=5).close()
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[0] if lines else type(exc).__name__
             raise StorageError(f"cannot reach {self.location}: {redact(reason)}") from None
         self.pool = ConnectionPool(
             dsn,
             min_size=1,
             max_size=max_connections,
-            kwargs={
-                "autocommit": True,
-                "isolation_level": psycopg.IsolationLevel.SERIALIZABLE,
-                "connect_timeout": 5,
-            },
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            configure=_configure,
             timeout=timeout,
             name="lamina-registry",
             open=True,
