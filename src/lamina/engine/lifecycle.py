@@ -16,6 +16,7 @@ from lamina.engine.containers import (
     runtime_for,
     stop,
 )
+from lamina.engine.events import record_container
 from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
@@ -43,8 +44,10 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
         return Running(record, None)
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
+    from lamina.runtime.mounts import require_root
     from lamina.runtime.restarts import reset
 
+    require_root("running containers")
     reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
     try:
         started = launch(store, record, runtime_for(record, runtime), attach=attach)
@@ -54,6 +57,7 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     store.containers.update(record.id, state="running", pid=started.pid,
                             monitor_pid=started.monitor, started=time.time(), finished=None,
                             exit_code=None, error="")
+    record_container(store, record, "start")
     started.acknowledge(keep=attach is not None)
     return Running(record, started)
 
@@ -75,6 +79,9 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
         attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
+    from lamina.runtime.mounts import require_root
+
+    require_root("running containers")  # before anything is pulled or created
     ensure_image(store, image_name, opts, pull)
     record = create(store, image_name, command, opts)
     return start(store, record.id, attach=attach, runtime=opts.runtime)
@@ -181,8 +188,12 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
     if running.started.restarting or running.started.detached:
         # --restart: it runs again; detached: it runs on. Its monitor records its end.
         return code
-    wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
     record = store.containers.get(running.record.id)
+    # The monitor lets go right after telling us. (A --rm one has already removed its files,
+    # lock and all: waiting would find no lock and record the exit without its code.)
+    if record is not None and not record.config.get("HostConfig", {}).get("AutoRemove"):
+        wait_exit(store, running.record.id, 10.0)
+        record = store.containers.get(running.record.id)
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))
     return code
