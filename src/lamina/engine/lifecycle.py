@@ -181,10 +181,13 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
     from lamina.runtime.state import sync
 
     assert running.started is not None
-    from lamina.engine.hostconfig import detach_sequence
+    keys = {}
+    if detach_keys:
+        from lamina.engine.hostconfig import detach_sequence
 
+        keys["detach_keys"] = detach_sequence(detach_keys)
     code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals,
-                   detach_keys=detach_sequence(detach_keys))
+                   **keys)
     if running.started.restarting or running.started.detached:
         # --restart: it runs again; detached: it runs on. Its monitor records its end.
         return code

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -91,6 +90,8 @@ class HealthChecker(threading.Thread):
             self._record(result, time.monotonic() - began < self.start_period)
 
     def _probe(self) -> dict[str, Any]:
+        import tempfile
+
         from lamina.runtime.logs import timestamp
 
         start = timestamp()

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir
-from lamina.runtime.health import HealthChecker
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
@@ -195,7 +194,11 @@ class Monitor:
             self.send({"pid": pid, "monitor": os.getpid()},
                       [master] if master is not None and self.attach else None)
         restarts.running(pid)
-        health = HealthChecker.start_for(self.cdir, self.record, self.runtime)
+        health = None
+        if self.record.config.get("Config", {}).get("Healthcheck"):
+            from lamina.runtime.health import HealthChecker
+
+            health = HealthChecker.start_for(self.cdir, self.record, self.runtime)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
