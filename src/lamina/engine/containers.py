@@ -132,13 +132,15 @@ def platform_check(store: Store, image_name: str, wanted: str | None,
     architecture) is refused, as docker's runtime refuses it."""
     data = _image_config_data(store, image_name)
     machine = os.uname().machine
+    # (an image that does not say is taken as the host's, as docker takes it)
+    architecture = str(data.get("architecture") or _GO_ARCH.get(machine, machine))
     if not wanted and data.get("os", "linux") == "linux" and \
-            data.get("architecture") == _GO_ARCH.get(machine, machine) and \
+            architecture == _GO_ARCH.get(machine, machine) and \
             data.get("variant") in (None, "", "v1", "v8"):
         return  # the common case, decided without the platform module (a dataclass)
     from lamina.model.platform import Platform
 
-    actual = Platform(str(data.get("os") or "linux"), str(data.get("architecture") or "amd64"),
+    actual = Platform(str(data.get("os") or "linux"), architecture,
                       data.get("variant") or None)
     host = Platform.host()
     if wanted:
