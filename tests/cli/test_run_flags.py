@@ -89,6 +89,9 @@ def test_cpu_and_memory_limits_reach_the_cgroup(lamina: Run, image: Image) -> No
     oom = cgroup_file(lamina, ["-m", "64m", "--oom-kill-disable"], "memory/memory.oom_control",
                       "memory.oom.group")
     assert "oom_kill_disable 1" in oom
+    result = lamina("run", "--rm", "--oom-kill-disable", "busybox", "true")
+    assert result.err == ("WARNING: Disabling the OOM killer on containers without setting a "
+                          "'-m/--memory' limit may be dangerous.\n")
     if Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists():
         assert cgroup_file(lamina, ["-m", "64m", "--memory-swap", "128m"],
                            "memory/memory.memsw.limit_in_bytes", "memory.swap.max") == \

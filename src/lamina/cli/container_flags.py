@@ -293,6 +293,9 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
             host[key] = hc.namespace_mode(kind, kw[kind])
     if kw.get("oom_kill_disable"):
         host["OomKillDisable"] = True
+        if memory is None:
+            sys.stderr.write("WARNING: Disabling the OOM killer on containers without setting a "
+                             "'-m/--memory' limit may be dangerous.\n")
     if kw.get("memory_swap"):
         swap = -1 if kw["memory_swap"] == "-1" else parse_bytes(kw["memory_swap"])
         if memory is None:
