@@ -89,6 +89,14 @@ def test_cpu_and_memory_limits_reach_the_cgroup(lamina: Run, image: Image) -> No
     oom = cgroup_file(lamina, ["-m", "64m", "--oom-kill-disable"], "memory/memory.oom_control",
                       "memory.oom.group")
     assert "oom_kill_disable 1" in oom
+    result = lamina("run", "--rm", "--blkio-weight", "300", "busybox", "sh", "-c",
+                    "cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || echo none")
+    assert result.code == 0, result.err
+    if Path("/sys/fs/cgroup/blkio/blkio.weight").exists():
+        assert result.out == "300\n"
+    else:  # docker drops it, and says so
+        assert result.err == ("WARNING: Your kernel does not support Block I/O weight or the "
+                              "cgroup is not mounted. Weight discarded.\n")
     result = lamina("run", "--rm", "--oom-kill-disable", "busybox", "true")
     assert result.err == ("WARNING: Disabling the OOM killer on containers without setting a "
                           "'-m/--memory' limit may be dangerous.\n")
