@@ -113,6 +113,13 @@ def test_health_checks(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert health["Log"][-1]["Output"] == "fine\n"
     assert len(health["Log"]) <= 5
     assert lamina("ps", "--filter", "health=healthy", "-q").out.strip()
+    # stopped, its health is unhealthy (docker's rule), its log kept; started, it starts over
+    assert lamina("stop", "-t", "0", "hc").code == 0
+    health = json.loads(inspect(lamina, "hc", "{{json .State.Health}}"))
+    assert health["Status"] == "unhealthy" and health["Log"][-1]["Output"] == "fine\n"
+    assert lamina("start", "hc").code == 0
+    assert inspect(lamina, "hc", "{{.State.Health.Status}} {{len .State.Health.Log}}") in \
+        ("starting 0", "healthy 1")
     result = lamina("ps", "--filter", "health=poorly")
     assert result.code != 0 and "health" in one_line(result)
     # a check that takes longer than its timeout fails with docker's words

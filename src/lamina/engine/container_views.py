@@ -84,15 +84,16 @@ def restart_state(store: Store, record: ContainerRecord) -> dict[str, Any]:
 
 
 def health_of(store: Store, record: ContainerRecord) -> dict[str, Any] | None:
-    """A running container's health (its monitor's health checks), None without checks."""
-    if record.state != "running":
-        return None
+    """A container's health (its monitor's health checks), None without checks or (not
+    running) before any."""
     from lamina.runtime.health import check_argv, read_health
 
     if check_argv(record.config.get("Config", {}).get("Healthcheck")) is None:
         return None
-    return read_health(store.containers_dir / record.id) or \
-        {"Status": "starting", "FailingStreak": 0, "Log": []}
+    health = read_health(store.containers_dir / record.id)
+    if record.state != "running":
+        return health
+    return health or {"Status": "starting", "FailingStreak": 0, "Log": []}
 
 
 def command_of(record: ContainerRecord) -> str:

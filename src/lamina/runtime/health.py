@@ -2,8 +2,8 @@
 
 A thread of the monitor runs the check in the container (``runc exec``, with the container's
 own process spec) every interval, as docker does: ``starting`` until the first success,
-``healthy`` after a success, ``unhealthy`` after ``retries`` failures in a row; failures within
-the start period do not count. Each result (start, end, exit code, first 4 KiB of output; the
+``healthy`` after a success, ``unhealthy`` after ``retries`` failures in a row (and once the
+container has ended); failures within the start period do not count. Each result (start, end, exit code, first 4 KiB of output; the
 last five kept) and the status go to ``health.json`` in the container's directory, which
 ``ps`` (``(healthy)``), ``inspect`` (``.State.Health``) and ``--filter health=`` read.
 """
@@ -73,8 +73,12 @@ class HealthChecker(threading.Thread):
         return checker
 
     def stop(self) -> None:
+        """The container ended: no more checks, and (docker's rule, kept for compatibility)
+        its health is unhealthy from now on, until it starts again."""
         self.stopped.set()
         self.join(timeout=self.timeout + 2)
+        self.state["Status"] = "unhealthy"
+        self._write()
 
     def run(self) -> None:
         began = time.monotonic()

@@ -92,6 +92,7 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def reset(directory: Path) -> None:
-    """A deliberate start: no marker of the last stop, and the count from zero (docker's)."""
-    for name in (STOPPING, STATE_FILE):
+    """A deliberate start: no marker of the last stop, the count from zero (docker's), and
+    the health of the last run forgotten (``lamina.runtime.health``: starting again)."""
+    for name in (STOPPING, STATE_FILE, "health.json"):
         (directory / name).unlink(missing_ok=True)
