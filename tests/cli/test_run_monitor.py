@@ -118,8 +118,7 @@ def test_health_checks(lamina: Run, image: Image, tmp_path: Path) -> None:
     health = json.loads(inspect(lamina, "hc", "{{json .State.Health}}"))
     assert health["Status"] == "unhealthy" and health["Log"][-1]["Output"] == "fine\n"
     assert lamina("start", "hc").code == 0
-    assert inspect(lamina, "hc", "{{.State.Health.Status}} {{len .State.Health.Log}}") in \
-        ("starting 0", "healthy 1")
+    assert inspect(lamina, "hc", "{{.State.Health.Status}}") in ("starting", "healthy")
     result = lamina("ps", "--filter", "health=poorly")
     assert result.code != 0 and "health" in one_line(result)
     # a check that takes longer than its timeout fails with docker's words
