@@ -54,6 +54,13 @@ def test_restart_always_until_stopped(lamina: Run, image: Image) -> None:
                   "trap \"exit 0\" TERM; echo run; sleep 0.2").code == 0
     wait_for(lambda: int(inspect(lamina, "loop", "{{.RestartCount}}")) >= 2, timeout=20)
     assert state(lamina, "loop") in ("running", "restarting")
+    # StartedAt is the last start's
+    from lamina.cli.format.units import parse_rfc3339
+
+    first = parse_rfc3339(inspect(lamina, "loop", "{{.State.StartedAt}}"))
+    count = int(inspect(lamina, "loop", "{{.RestartCount}}"))
+    wait_for(lambda: int(inspect(lamina, "loop", "{{.RestartCount}}")) > count, timeout=20)
+    assert parse_rfc3339(inspect(lamina, "loop", "{{.State.StartedAt}}")) > first
     status = lamina("ps", "--format", "{{.Status}}").out
     assert status.startswith(("Up ", "Restarting (0) ")), status
     assert lamina("stop", "loop").out == "loop\n"

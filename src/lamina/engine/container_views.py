@@ -248,7 +248,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
     return ContainerRow(
         id=record.id, image=record.image_name, command=command_of(record),
         created=record.created, state=state, exit_code=record.exit_code,
-        started=record.started, name=record.name,
+        started=_started(store, record), name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
         network=host.get("NetworkMode", ""),
@@ -256,6 +256,15 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
         finished=record.finished if state != "restarting" else
         _restart_time(store, record),
     )
+
+
+def _started(store: Store, record: ContainerRecord) -> float | None:
+    """When it started: after a restart (--restart), when it started again."""
+    if record.state == "running" and \
+            (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name", "no") \
+            != "no":
+        return restart_state(store, record).get("StartedAt") or record.started
+    return record.started
 
 
 def _restart_time(store: Store, record: ContainerRecord) -> float | None:
@@ -314,7 +323,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
             "Pid": (restarts.get("Pid", record.pid) if restarts else record.pid) or 0,
             "ExitCode": record.exit_code or 0,
             "Error": record.error,
-            "StartedAt": _time(record.started),
+            "StartedAt": _time(_started(store, record)),
             "FinishedAt": _time(record.finished),
         },
         "Image": record.image_id,

@@ -35,6 +35,7 @@ class RestartState:
         self.count = 0
         self.delay = FIRST_DELAY
         self.started_at = time.monotonic()
+        self.started_wall = time.time()
         self.last_code = 0
 
     def stopping(self) -> bool:
@@ -42,6 +43,7 @@ class RestartState:
 
     def running(self, pid: int) -> None:
         self.started_at = time.monotonic()
+        self.started_wall = time.time()
         if self.name != "no":
             self._write(pid=pid, restarting=False)
 
@@ -76,7 +78,7 @@ class RestartState:
 
     def _write(self, *, pid: int, restarting: bool) -> None:
         data = {"RestartCount": self.count, "Pid": pid, "Restarting": restarting,
-                "ExitCode": self.last_code}
+                "ExitCode": self.last_code, "StartedAt": self.started_wall}
         temp = self.directory / (STATE_FILE + ".tmp")
         temp.write_text(json.dumps(data))
         os.replace(temp, self.directory / STATE_FILE)
