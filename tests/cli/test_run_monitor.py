@@ -36,6 +36,16 @@ def test_restart_on_failure_counts_and_stops(lamina: Run, image: Image) -> None:
             inspect(lamina, "flaky", "{{json .HostConfig.RestartPolicy}}")) == \
         {"Name": "on-failure", "MaximumRetryCount": 2}
     assert lamina("logs", "flaky").out == "run\nrun\nrun\n"  # the first run and 2 restarts
+
+    def events() -> list[str]:
+        out = lamina("events", "--since", "10m", "--until", "0s", "--filter",
+                     "container=flaky", "--format",
+                     "{{.Action}} {{.Actor.Attributes.exitCode}}").out
+        return [e.replace(" <no value>", "") for e in out.splitlines()]
+
+    # (the exit's die is recorded beside the exited state, not with it: wait for it)
+    wait_for(lambda: len(events()) >= 7)
+    assert events() == ["create", "start", "die 3", "start", "die 3", "start", "die 3"]
     # on-failure does not restart a success
     assert lamina("run", "-d", "--name", "fine", "--restart", "on-failure", "busybox",
                   "true").code == 0
@@ -115,6 +125,13 @@ def test_health_checks(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert health["Log"][-1]["ExitCode"] == 1
     assert lamina("exec", "hc", "touch", "/tmp/ok").code == 0
     wait_for(lambda: inspect(lamina, "hc", "{{.State.Health.Status}}") == "healthy")
+    wait_for(lambda: "health_status: healthy" in lamina(
+        "events", "--since", "10m", "--until", "0s", "--filter", "container=hc", "--format",
+        "{{.Action}}").out)
+    actions = lamina("events", "--since", "10m", "--until", "0s", "--filter", "container=hc",
+                     "--format", "{{.Action}}").out.splitlines()
+    assert [a for a in actions if a.startswith("health_status")] == \
+        ["health_status: unhealthy", "health_status: healthy"]
     health = json.loads(inspect(lamina, "hc", "{{json .State.Health}}"))
     assert health["FailingStreak"] == 0
     assert health["Log"][-1]["Output"] == "fine\n"

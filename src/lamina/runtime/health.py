@@ -15,6 +15,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,12 @@ def check_argv(check: dict[str, Any] | None) -> list[str] | None:
 
 class HealthChecker(threading.Thread):
     def __init__(self, cdir: ContainerDir, runtime: Runtime, container_id: str,
-                 argv: list[str], check: dict[str, Any]) -> None:
+                 argv: list[str], check: dict[str, Any],
+                 changed: Callable[[str], None] | None = None,
+                 after_probe: Callable[[], None] | None = None) -> None:
         super().__init__(daemon=True, name="health")
+        self.changed = changed  # told each new status (an event)
+        self.after_probe = after_probe  # (the monitor reaps what a probe left behind)
         self.cdir = cdir
         self.runtime = runtime
         self.container_id = container_id
@@ -61,13 +66,14 @@ class HealthChecker(threading.Thread):
         self.state: dict[str, Any] = {"Status": "starting", "FailingStreak": 0, "Log": []}
 
     @classmethod
-    def start_for(cls, cdir: ContainerDir, record: ContainerRecord,
-                  runtime: Runtime) -> HealthChecker | None:
+    def start_for(cls, cdir: ContainerDir, record: ContainerRecord, runtime: Runtime,
+                  changed: Callable[[str], None] | None = None,
+                  after_probe: Callable[[], None] | None = None) -> HealthChecker | None:
         check = record.config.get("Config", {}).get("Healthcheck")
         argv = check_argv(check)
         if argv is None or check is None:
             return None
-        checker = cls(cdir, runtime, record.id, argv, check)
+        checker = cls(cdir, runtime, record.id, argv, check, changed, after_probe)
         checker._write()
         checker.start()
         return checker
@@ -89,6 +95,8 @@ class HealthChecker(threading.Thread):
             if self.stopped.wait(wait):
                 return
             result = self._probe()
+            if self.after_probe is not None:
+                self.after_probe()
             if self.stopped.is_set():
                 return  # the container ended meanwhile: its result means nothing
             self._record(result, time.monotonic() - began < self.start_period)
@@ -125,6 +133,7 @@ class HealthChecker(threading.Thread):
 
     def _record(self, result: dict[str, Any], in_start_period: bool) -> None:
         state = self.state
+        before = state["Status"]
         state["Log"] = [*state["Log"], result][-KEPT:]
         if result["ExitCode"] == 0:
             state["Status"] = "healthy"
@@ -134,6 +143,8 @@ class HealthChecker(threading.Thread):
             if state["FailingStreak"] >= self.retries:
                 state["Status"] = "unhealthy"
         self._write()
+        if state["Status"] != before and self.changed is not None:
+            self.changed(state["Status"])
 
     def _write(self) -> None:
         path = self.cdir.path / STATE_FILE

@@ -32,6 +32,7 @@ import os
 import selectors
 import socket
 import subprocess
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -70,6 +71,8 @@ class Monitor:
         self.tty = tty
         self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
         self.lock = -1
+        self.recorders: list[subprocess.Popen[bytes]] = []  # event recorders to reap
+        self.recording = threading.Lock()  # (the health checks' thread records events too)
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> bool:
         if self.channel is None:
@@ -131,6 +134,7 @@ class Monitor:
         while restarts.wanted(code):
             # --restart: the same bundle and rootfs again, after docker's growing delay; a
             # stop (``stopping`` marker) during the delay ends it.
+            self._event("die", exitCode=str(code))
             if not restarts.wait():
                 break
             again = self._run_once(None, first=False, restarts=restarts)
@@ -138,6 +142,8 @@ class Monitor:
                 break
             code = again
         restarts.done()
+        with self.recording:
+            self._await_recorders()
         self._cleanup()
         if self.autoremove:
             self.cdir.remove()  # its record goes with the recording below
@@ -194,11 +200,21 @@ class Monitor:
             self.send({"pid": pid, "monitor": os.getpid()},
                       [master] if master is not None and self.attach else None)
         restarts.running(pid)
+        if not first:
+            self._event("start")
         health = None
         if self.record.config.get("Config", {}).get("Healthcheck"):
             from lamina.runtime.health import HealthChecker
 
-            health = HealthChecker.start_for(self.cdir, self.record, self.runtime)
+            # A check that races the container's end leaves the runtime's half-made exec
+            # processes to us, the subreaper: reaped after each check, or the kernel, which
+            # waits for every process of the container's pid namespace, never lets the
+            # container end.
+            keep = {proc.pid, pid}
+            health = HealthChecker.start_for(
+                self.cdir, self.record, self.runtime,
+                lambda status: self._event(f"health_status: {status}"),
+                lambda: reap_strays(keep | {r.pid for r in self.recorders}))
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
@@ -219,6 +235,26 @@ class Monitor:
         if (self.runtime.state_root / self.record.id).exists():
             self.runtime.delete(self.record.id, force=True)  # (a foreground runc deleted it)
         return code
+
+    def _event(self, action: str, **attributes: str) -> None:
+        """An event for ``lamina events``, recorded by a fresh process (see
+        ``lamina.runtime.state.record_events``), once the one before it is recorded: the
+        events table keeps them in the order they are written."""
+        from lamina.runtime.state import record_events
+
+        when = time.time_ns()
+        with self.recording:
+            self._await_recorders()
+            recorder = record_events(self.root, self.record.id, [(action, attributes, when)])
+            if recorder is not None:
+                self.recorders.append(recorder)
+
+    def _await_recorders(self) -> None:
+        """The events so far are on record (before the exit, which comes after them)."""
+        for recorder in self.recorders:
+            with suppress(subprocess.TimeoutExpired):
+                recorder.wait(timeout=10)
+        self.recorders = []
 
     def _become_recorder(self) -> None:
         """Replace this process by a fresh interpreter that records the exit in the store,
@@ -389,6 +425,24 @@ class Monitor:
         if (self.runtime.state_root / self.record.id).exists():
             self.runtime.delete(self.record.id, force=True)  # a foreground runc deleted it
         unmount(self.cdir.rootfs)
+
+
+def reap_strays(keep: set[int]) -> None:
+    """Reap our children that have ended, but those in ``keep`` (whose status their owners
+    collect): orphans the runtime's processes left us, as the subreaper."""
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in keep:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] == b"Z" and int(fields[1]) == me:
+            with suppress(ChildProcessError):
+                os.waitpid(int(entry.name), os.WNOHANG)
 
 
 def _code(returncode: int) -> int:

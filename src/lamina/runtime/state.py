@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import sys
 import time
 from contextlib import suppress
 from pathlib import Path
 
+from lamina.errors import StorageError
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.mounts import unmount
 from lamina.store import ContainerRecord, Store
@@ -110,8 +112,43 @@ def _kill_orphan(record: ContainerRecord) -> None:
                 Runtime(name).delete(record.id, force=True)
 
 
+def record_events(root: Path, container_id: str,
+                  events: list[tuple[str, dict[str, str], int]]
+                  ) -> subprocess.Popen[bytes] | None:
+    """Have a fresh process record what the monitor saw happen (a restart's die and start, a
+    health status), each with the time (ns) it happened: the monitor itself never opens the
+    store. The caller reaps it."""
+    import json
+
+    import lamina
+
+    env = dict(os.environ)
+    src = str(Path(lamina.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lamina.runtime.state", str(root), container_id, "--events",
+             json.dumps(events)], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None  # events are a record, not the container's business
+
+
 def main(argv: list[str]) -> int:
-    """The monitor's successor: record the exit, then let go of the lock (by exiting)."""
+    """The monitor's successor: record the exit, then let go of the lock (by exiting). Or,
+    with ``--events``, record the monitor's events."""
+    if len(argv) == 4 and argv[2] == "--events":
+        import json
+
+        with Store(Path(argv[0])) as store:
+            record = store.containers.get(argv[1])
+            if record is not None:
+                for action, attributes, when in json.loads(argv[3]):
+                    with suppress(StorageError):
+                        store.events.append("container", action,
+                                            container_actor(record, **attributes),
+                                            time_nano=int(when))
+        return 0
     root, container_id, lock = argv
     with Store(Path(root)) as store:
         record = store.containers.get(container_id)
