@@ -250,3 +250,16 @@ def test_ps_filters(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert names("health=starting") == []
     result = lamina("ps", "-a", "--filter", "since=nosuch")
     assert result.code == 1 and "No such container: nosuch" in one_line(result)
+
+
+def test_containers_with_busy_health_checks_end(lamina: Run, image: Image) -> None:
+    """A check racing the container's end leaves half-made exec processes inside its pid
+    namespace, orphaned to the monitor; unreaped, the kernel never lets the container end."""
+    image()
+    names = [f"short{i}" for i in range(6)]
+    for name in names:
+        assert lamina("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval",
+                      "1ms", "busybox", "sh", "-c", "sleep 0.3").code == 0
+    for name in names:
+        wait_for(lambda name=name: state(lamina, name) == "exited", timeout=30)  # type: ignore[misc]
+        assert inspect(lamina, name, "{{.State.ExitCode}}") == "0"
