@@ -28,5 +28,5 @@ def exec_(engine: Engine, name: str, command: tuple[str, ...], detach: bool, int
           tty: bool, env: tuple[str, ...], workdir: str | None, user: str | None) -> int:
     """Execute a command in a running container"""
     return engine.exec(name, command, env=env, workdir=workdir, user=user, tty=tty,
-                       stdin=stdin_fd() if interactive and not tty else None,
-                       stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+                       stdin=stdin_fd() if interactive and not tty and not detach else None,
+                       stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, detach=detach)

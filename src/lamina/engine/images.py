@@ -340,7 +340,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
             if (graph.is_dangling(r) if not all else
                 (not graph.containers.get(r.id) and not graph.children.get(r.id)))
             and (until is None or created_epoch(r.created) < until)
-            and _prune_labels_match(store, r, wanted)
+            and _prune_labels_match(r, wanted)
         ]
         if not victims:
             break
@@ -350,7 +350,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
     return PruneReport(removals, store.gc())
 
 
-def _prune_labels_match(store: Store, r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
+def _prune_labels_match(r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
     if "label" not in wanted and "label!" not in wanted:
         return True  # without label filters, no config need be read
     return match_prune_labels(wanted, _labels(r))

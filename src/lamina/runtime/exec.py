@@ -28,8 +28,9 @@ from lamina.runtime.users import resolve_user
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
-                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> int:
-    """Run ``argv`` in the container; return its exit status."""
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 detach: bool = False) -> int:
+    """Run ``argv`` in the container; return its exit status (0 once started, detached)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -52,7 +53,8 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         process["cwd"] = cwd
     process["env"] = replace_env(process["env"], list(env))
     process["args"] = list(argv)
-    process["terminal"] = tty
+    # A detached process has nobody at a terminal: it gets none (and /dev/null for stdio).
+    process["terminal"] = tty and not detach
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
@@ -63,9 +65,13 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         f.flush()
         from pathlib import Path
 
-        argv_rt = runtime.command("exec", *(["--tty"] if tty else []), "--process", f.name,
+        argv_rt = runtime.command("exec", *(["--tty"] if process["terminal"] else []),
+                                  *(["--detach"] if detach else []), "--process", f.name,
                                   cdir.id, log=Path(log.name))
-        if tty:
+        if detach:
+            rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, check=False).returncode
+        elif tty:
             result = subprocess.run(argv_rt, check=False)
             rc = result.returncode
         else:
