@@ -191,7 +191,10 @@ def test_usage_errors_exit_125(lamina: Run) -> None:
     result = lamina("images", "--bogus")
     assert result.code == 125
     assert result.err.splitlines()[0] == "unknown flag: --bogus"
-    assert lamina("tag", "only-one").code == 125
+    # Too few arguments is docker's 1, not 125.
+    missing = lamina("tag", "only-one")
+    assert missing.code == 1
+    assert missing.err.splitlines()[0] == "lamina: 'lamina tag' requires 2 arguments"
 
 
 def test_images_before_and_since(lamina: Run, load_image) -> None:

@@ -57,8 +57,10 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     process["terminal"] = tty and not detach
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
+        # docker's exec: a process that cannot start is 126 whatever the cause (run's 127
+        # and 126 tell them apart); detached, the start's failure is an error (1).
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
-                             exit_code=code)
+                             exit_code=1 if detach else 126)
     with tempfile.NamedTemporaryFile("w", dir=cdir.path, prefix="exec-", suffix=".json") as f, \
             tempfile.NamedTemporaryFile("r", dir=cdir.path, prefix="exec-", suffix=".log") as log:
         json.dump(process, f)
