@@ -16,8 +16,27 @@ if TYPE_CHECKING:
     from lamina.cli.format.template import Template
 
 
+# Members of docker's inspect objects that are Go maps (the rest are structs): marshalled and
+# printed with their keys sorted, as Go does.
+GO_MAPS = frozenset({"Labels", "ExposedPorts", "Volumes", "PortBindings", "Ports", "Networks",
+                     "Data", "Sysctls", "StorageOpt", "Annotations", "Tmpfs", "DriverOpts",
+                     "Options"})
+
+
+def _with_go_maps(value: Any, key: str = "") -> Any:
+    from lamina.cli.format.gofmt import GoMap
+
+    if isinstance(value, dict):
+        items = {k: _with_go_maps(v, str(k)) for k, v in value.items()}
+        return GoMap(items) if key in GO_MAPS else items
+    if isinstance(value, list):
+        return [_with_go_maps(v) for v in value]
+    return value
+
+
 def render_objects(objects: list[dict[str, Any]], fmt: str | None,
                    template: Template | None = None) -> None:
+    objects = [_with_go_maps(obj) for obj in objects]
     if fmt is None or fmt == "json":
         from lamina.cli.format.gofmt import marshal_json
 
