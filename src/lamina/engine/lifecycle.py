@@ -44,6 +44,9 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
         return Running(record, None)
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
+    from lamina.runtime.mounts import require_root
+
+    require_root("running containers")
     try:
         started = launch(store, record, runtime_for(record, runtime), attach=attach)
     except LaminaError as exc:
@@ -74,6 +77,9 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
         attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
+    from lamina.runtime.mounts import require_root
+
+    require_root("running containers")  # before anything is pulled or created
     try:
         store.resolve(image_name)
     except NotFound:
