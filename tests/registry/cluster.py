@@ -380,7 +380,7 @@ frontend registry
 backend replicas
     balance roundrobin
     option httpchk GET /v2/
-    http-check expect status 200
+    http-check expect rstatus ^(200|401)$
 {servers}
 """
 
@@ -415,6 +415,27 @@ backend replicas
         self.stop()
 
 
+def start_all(servers: Sequence[Server], logs: Path) -> None:
+    """Start replicas side by side (each takes a second to import and open its backends)."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def start(i: int, server: Server) -> None:
+        try:
+            server.start(logs / f"r{i}.log")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i, s)) for i, s in enumerate(servers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+
+
 @contextlib.contextmanager
 def lamina_cluster(
     tmp: Path, dsn: str, endpoint: str, bucket: str, replicas: int, **extra: object
@@ -422,13 +443,11 @@ def lamina_cluster(
     """``replicas`` lamina replicas on one PostgreSQL database and one bucket, behind HAProxy
     when more than one."""
     config = write_toml(tmp / "replica.toml", cluster_config(dsn, endpoint, bucket, **extra))
-    servers: list[Server] = []
+    servers = [replica(tmp / f"r{i}", config) for i in range(replicas)]
     with contextlib.ExitStack() as stack:
-        for i in range(replicas):
-            server = replica(tmp / f"r{i}", config)
+        for server in servers:
             stack.callback(server.stop)
-            server.start(tmp / f"r{i}.log")
-            servers.append(server)
+        start_all(servers, tmp)
         proxy = None
         if replicas > 1:
             proxy = stack.enter_context(HAProxy(tmp / "haproxy", [s.port for s in servers]))
