@@ -232,7 +232,8 @@ class SeaweedFS:
         client = self.client()
         while True:
             try:
-                client.create_bucket(Bucket="lamina-ready")
+                with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                    client.create_bucket(Bucket="lamina-ready")
                 client.put_object(Bucket="lamina-ready", Key="ready", Body=b"1")
                 return
             except Exception:
@@ -262,9 +263,10 @@ class SeaweedFS:
 
     def stop(self, remove: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            # Throwaway data: no need to wait long for a tidy shutdown when removing it.
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(3 if remove else 15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
