@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from lamina.build.commit import BuildCache, ImageState, commit_image, timestamp
+from lamina.build.commit import ImageState, commit_image, timestamp
 from lamina.build.context import BuildContext
 from lamina.build.dockerfile import Node, parse
 from lamina.build.metadata import Change, change_for, command, set_env
@@ -89,7 +89,7 @@ class Builder:
         self.options = options
         self.resolve_image = resolve_image
         self.out = out
-        self.cache = BuildCache(store)
+        self.cache = store.build_cache
         self.results: dict[int, ImageState] = {}
         self.used_args: set[str] = set()
         self.platform = Platform.host()

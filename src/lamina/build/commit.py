@@ -6,15 +6,13 @@ unpacks it as the snapshot of its ChainID. ``commit_image`` appends the step to 
 config (one history entry; one diff_id if it made a layer) and records the new image with its
 ``parent``, as docker's builder does, so ``history`` can show each step's ID.
 
-``BuildCache`` maps a step's cache key to the image it made, in a small table of the store's
-database whose rows go away with their image.
+The cache of steps (key -> image) is the store's (``Store.build_cache``).
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,39 +116,3 @@ def commit_image(store: Store, state: ImageState, *, created: str, created_by: s
     store.blobs.put(manifest.raw, manifest.digest)
     record = store.put_image(config, manifest, layers, parent=state.image_id)
     return ImageState(data, layers, record.id)
-
-
-_TABLE = (
-    "CREATE TABLE IF NOT EXISTS build_cache ("
-    " key TEXT PRIMARY KEY,"
-    " image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
-    " created REAL NOT NULL)"
-)
-
-
-class BuildCache:
-    """Cache key -> the image a step made. Rows vanish with their image (ON DELETE CASCADE)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        db = store.db
-        exists = db.read(lambda conn: conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'"
-        ).fetchone())
-        if exists is None:
-            db.write(lambda conn: conn.execute(_TABLE))
-
-    def get(self, key: str) -> Digest | None:
-        def read(conn: sqlite3.Connection) -> Any:
-            return conn.execute(
-                "SELECT c.image_id FROM build_cache c JOIN images i ON i.id = c.image_id"
-                " WHERE c.key = ?", (key,)).fetchone()
-
-        row = self.store.db.read(read)
-        return Digest(row[0]) if row else None
-
-    def put(self, key: str, image_id: Digest) -> None:
-        self.store.db.write(lambda conn: conn.execute(
-            "INSERT INTO build_cache (key, image_id, created) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET image_id = excluded.image_id,"
-            " created = excluded.created", (key, str(image_id), time.time())))

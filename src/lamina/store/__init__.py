@@ -6,7 +6,7 @@ Layout under the root (chosen by the engine's settings: ``lamina.engine.settings
     snapshots/sha256/<hex>/   one unpacked layer per ChainID: fs/ (an overlayfs lowerdir), meta.json
     containers/<id>/          containers (upper, work, config)
     tmp/                      files being written, renamed into place once complete
-    lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers
+    lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers, build cache
     gc.lock                   the lease that keeps gc off content being added
 
 Files first, metadata after; deletion the other way round. So the metadata only ever refers to
@@ -27,6 +27,7 @@ from lamina.model import mediatype
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
 from lamina.store.blobs import BlobStore, BlobWriter
+from lamina.store.build_cache import BuildCache
 from lamina.store.catalog import Catalog
 from lamina.store.containers import ContainerRecord, ContainerTable
 from lamina.store.db import Database
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # only put_image needs them, and its callers have them loaded
 __all__ = [
     "BlobStore",
     "BlobWriter",
+    "BuildCache",
     "ContainerRecord",
     "ImageRecord",
     "LayerRecord",
@@ -75,6 +77,7 @@ class Store:
             self.db = Database(self.root / DB_NAME, lock_wait=lock_wait)
         self.catalog = Catalog(self.db)
         self.containers = ContainerTable(self.db)
+        self.build_cache = BuildCache(self.db)
 
     @property
     def containers_dir(self) -> Path:

@@ -117,6 +117,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX containers_created ON containers(created);
     """,
+    # 3: build's layer cache: a step's cache key -> the image it made; rows go with their image.
+    # (IF NOT EXISTS: stores of older lamina versions had build create it on first use.)
+    """
+    CREATE TABLE IF NOT EXISTS build_cache (
+        key      TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created  REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
