@@ -94,10 +94,10 @@ def check_credentials(
         except (Unauthorized, Denied) as e:
             # The token server's answer: drop our "host: " prefix, keep "unauthorized: ...".
             detail = e.message.removeprefix(f"{auth.registry}: ")
-            raise type(e)(f'Get "{url}": {detail}', status=e.status, code=e.code) from e
+            raise e.reworded(f'Get "{url}": {detail}') from e
         except TransportError as e:
             detail = e.message.removeprefix(f"{host}: ")
-            raise TransportError(f'Get "{url}": {detail}') from e
+            raise e.reworded(f'Get "{url}": {detail}') from e
         status = response.status_code
         read_limited(response, 64 * 1024, what="answer to /v2/")
         if status == 200:
