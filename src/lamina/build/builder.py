@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from lamina.build.commit import ImageState, commit_image, timestamp
+from lamina.build.commit import ImageState, commit_image
 from lamina.build.context import BuildContext
 from lamina.build.dockerfile import Node, parse
 from lamina.build.metadata import Change, change_for, command, set_env
@@ -33,6 +33,7 @@ from lamina.build.shell import expand
 from lamina.build.stages import Stage, plan
 from lamina.build.steps import StepRunner
 from lamina.errors import BuildError
+from lamina.image.mutate import timestamp
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
 from lamina.store import LayerRecord, Store

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
-from lamina.engine.ingest import cleanup_on_failure
 from lamina.errors import InvalidArgument, NotFound
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
@@ -63,7 +62,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
                            source_date_epoch=sde)
-    with cleanup_on_failure(store), store.lease(), store.scratch.directory("context") as tmp:
+    with store.adding(), store.scratch.directory("context") as tmp:
         root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
 

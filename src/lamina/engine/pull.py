@@ -7,7 +7,7 @@ once its bytes are verified, so the next download starts while the finished laye
 to disk and moved into place (the flush mostly waits on the disk). The snapshot is made
 visible only after its diff_id *and* the blob's digest and size are verified; the blob is
 renamed into place after that, and the image is recorded last. A pull that fails leaves the
-store as it was (``cleanup_on_failure``), except that a download cut by the network keeps its
+store as it was (``store.adding()``), except that a download cut by the network keeps its
 partial blob, so the next pull resumes it with a Range request instead of starting again.
 """
 
@@ -21,7 +21,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
 from lamina.errors import (
     Denied,
     IntegrityError,
@@ -38,7 +37,7 @@ from lamina.model.chain import chain_ids
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
 from lamina.model.reference import Reference
-from lamina.store import LayerRecord, Store
+from lamina.store import Adding, LayerRecord, Store
 
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
@@ -193,21 +192,16 @@ def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Pl
         previous = None
     manifest = image.manifest()
     top = image.top
-    with cleanup_on_failure(store):
-        records = _fetch_layers(store, repository, layers, chain_ids(config.diff_ids), report)
-        store.blobs.put(image.raw_config(), manifest.config.digest)
-        store.blobs.put(manifest.raw, manifest.digest)
+    with store.adding() as tx:
+        records = _fetch_layers(tx, repository, layers, chain_ids(config.diff_ids), report)
         if top is not image.fetched:
-            store.blobs.put(top.raw, top.digest)
-        try:
-            record = store.put_image(config, manifest, records)
-            if top is not image.fetched:
-                store.add_manifest(top.digest, top.media_type, len(top.raw), record.id)
-            if ref.tag is not None and ref.digest is None:  # name:tag@digest: by digest only
-                store.tag(record.id, ref)
-            store.add_repo_digest(record.id, ref.repository, top.digest)
-        finally:
-            store.release()
+            tx.put_blob(top.raw, top.digest)
+        record = tx.record(config, manifest, records, raw_config=image.raw_config())
+        if top is not image.fetched:
+            store.add_manifest(top.digest, top.media_type, len(top.raw), record.id)
+        if ref.tag is not None and ref.digest is None:  # name:tag@digest: by digest only
+            store.tag(record.id, ref)
+        store.add_repo_digest(record.id, ref.repository, top.digest)
     report(PullEvent("", f"Digest: {top.digest}"))
     return PullResult(ref, top.digest, record.id, previous != record.id)
 
@@ -250,13 +244,13 @@ class _Turn:
             self._batch.turns.release()
 
 
-def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteLayer],
+def _fetch_layers(tx: Adding, repository: Repository, layers: Sequence[RemoteLayer],
                   chains: list[Digest], report: Progress) -> list[LayerRecord]:
+    store = tx.store
     records: dict[int, LayerRecord] = {}
     todo: list[int] = []
     for i, (layer, chain_id) in enumerate(zip(layers, chains, strict=True)):
-        if store.snapshots.has(chain_id) and (store.blobs.has(layer.digest)
-                                              or mt.is_foreign(layer.media_type)):
+        if tx.has_layer(chain_id, layer.digest, mt.is_foreign(layer.media_type)):
             report(PullEvent(layer.digest.short, "Already exists"))
             records[i] = LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type,
                                      layer.size, store.snapshots.size(chain_id))
@@ -271,7 +265,7 @@ def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteL
     threads = max(1, min(len(todo), 2 * workers))
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pull") as pool:
         futures: dict[Future[LayerRecord], int] = {
-            pool.submit(_fetch_layer, store, layers[i], chains[i], report, batch): i
+            pool.submit(_fetch_layer, tx, layers[i], chains[i], report, batch): i
             for i in todo
         }
         try:
@@ -292,27 +286,25 @@ def _fetch_layers(store: Store, repository: Repository, layers: Sequence[RemoteL
     return [records[i] for i in range(len(layers))]
 
 
-def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Progress,
+def _fetch_layer(tx: Adding, layer: RemoteLayer, chain_id: Digest, report: Progress,
                  batch: _Batch) -> LayerRecord:
+    store = tx.store
     short = layer.digest.short
     host = layer.repository.transport.host
     turn = _Turn(batch)
     try:
         if store.blobs.has(layer.digest):  # unpacked elsewhere, or removed: the local copy
             turn.take()
-            with store.blobs.open(layer.digest) as stream:
-                unpacked = store.snapshots.unpack(chain_id, stream, layer.media_type,
-                                                  layer.diff_id, MAX_LAYER_SIZE)
+            record = tx.unpack_blob(LayerRecord(layer.diff_id, chain_id, layer.digest,
+                                                layer.media_type, layer.size, 0))
             report(PullEvent(short, "Pull complete"))
-            return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type,
-                               layer.size, unpacked)
+            return record
         for attempt in range(2):
             turn.take()
-            partial = store.blobs.partial(layer.digest, layer.size,
-                                          what=f"{host}: layer {short}")
+            partial = tx.partial(layer.digest, layer.size, what=f"{host}: layer {short}")
             resumed = partial.offset > 0
             try:
-                unpacked = _stream_layer(store, layer, chain_id, partial, report, batch, turn)
+                unpacked = _stream_layer(tx, layer, chain_id, partial, report, batch, turn)
                 break
             except IntegrityError:
                 # Bytes kept from an earlier attempt can be what is wrong (they came from a
@@ -326,9 +318,10 @@ def _fetch_layer(store: Store, layer: RemoteLayer, chain_id: Digest, report: Pro
                        unpacked)
 
 
-def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: PartialBlob,
+def _stream_layer(tx: Adding, layer: RemoteLayer, chain_id: Digest, partial: PartialBlob,
                   report: Progress, batch: _Batch, turn: _Turn) -> int:
     """Download into ``partial`` while unpacking; commit both; return the unpacked size."""
+    store = tx.store
     host = layer.repository.transport.host
     source = LayerSource(partial, layer, batch, report, turn.release)
     try:
@@ -338,8 +331,8 @@ def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: P
         else:
             # The request goes out first: the registry sends while the unpacker loads.
             source.prime()
-            unpacked = store.snapshots.unpack(chain_id, source, layer.media_type,  # type: ignore[arg-type]
-                                              layer.diff_id, MAX_LAYER_SIZE, check=source.finish)
+            unpacked = tx.unpack(chain_id, source, layer.media_type,  # type: ignore[arg-type]
+                                 layer.diff_id, check=source.finish)
         partial.commit()
     except BaseException as err:
         resumable = isinstance(err, TransportError | KeyboardInterrupt) or (
@@ -354,7 +347,7 @@ def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: P
             if text.startswith(f"layer {layer.diff_id}: "):
                 text = "uncompressed, it does not match the config's diff_id: " + \
                     text.removeprefix(f"layer {layer.diff_id}: ")
-            raise type(err)(f"{host}: layer {layer.digest.short}: {text}") from err
+            raise err.reworded(f"{host}: layer {layer.digest.short}: {text}") from err
         raise
     return unpacked
 
