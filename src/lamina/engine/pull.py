@@ -27,7 +27,6 @@ from lamina.errors import (
     InvalidArgument,
     LaminaError,
     NotFound,
-    RegistryError,
     TransportError,
     Unauthorized,
 )
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage, RemoteLayer
     from lamina.remote.registry import Repository
-    from lamina.remote.transport import Transport
     from lamina.store.partial import PartialBlob
 
 
@@ -89,11 +87,13 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
     report = progress or _quiet
     if all_tags and not ref.is_name_only:
         raise InvalidArgument("tag can't be used with --all-tags/-a")
+    from lamina.remote.session import Session, remote_reference
+
     try:
         with Session(ref, options) as session:
             if not all_tags:
                 target = ref.with_default_tag()
-                report(PullEvent(_remote_reference(target), f"Pulling from {ref.path}"))
+                report(PullEvent(remote_reference(target), f"Pulling from {ref.path}"))
                 repository, image = session.open(wanted)
                 return [_pull_one(store, repository, target, wanted, report, image)]
             repository, _ = session.open(wanted)
@@ -109,80 +109,13 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
                      code=err.code) from err
 
 
-class Session:
-    """The repository of ``ref`` on the first endpoint that answers (docker.io mirrors first)."""
-
-    def __init__(self, ref: Reference, options: RemoteOptions, *, push: bool = False) -> None:
-        self.ref = ref
-        self.options = options
-        self.push = push
-        self._transports: list[Transport] = []
-
-    def repository(self, base_url: str) -> Repository:
-        from lamina.remote import credentials
-        from lamina.remote.auth import Authenticator
-        from lamina.remote.registry import Repository
-        from lamina.remote.transport import Transport, host_of
-
-        transport = Transport(base_url, self.options)
-        host = host_of(base_url)
-        # Credentials are kept under the name the user logged in to (docker.io, not its
-        # endpoint); a mirror's under its own host.
-        login_name = self.ref.domain if host == host_of(self._endpoints()[-1]) else host
-        lookup = self.options.credentials or credentials.lookup
-        transport.authorizer = Authenticator(
-            host, lambda _host: lookup(login_name), transport.insecure, client=transport.client()
-        )
-        self._transports.append(transport)
-        return Repository(transport, self.ref.path)
-
-    def _endpoints(self) -> list[str]:
-        from lamina.remote.transport import endpoints
-
-        urls = endpoints(self.ref.domain, self.options)
-        return urls[-1:] if self.push else urls
-
-    def open(self, platform: Platform | None = None) -> tuple[Repository, RemoteImage | None]:
-        """The repository to pull from; with a tag or digest, its image is resolved here, so
-        that a mirror that lacks it gives way to the next endpoint."""
-        from lamina.remote.pull import resolve
-
-        urls = self._endpoints()
-        for i, url in enumerate(urls):
-            repository = self.repository(url)
-            if self.push or self.ref.is_name_only:
-                return repository, None
-            target = self.ref.with_default_tag()
-            try:
-                image = resolve(repository, _remote_reference(target), platform,
-                                reference_label=target.familiar)
-                return repository, image
-            except (TransportError, NotFound, RegistryError):
-                if i + 1 == len(urls):
-                    raise
-        raise AssertionError("endpoints() is never empty")
-
-    def close(self) -> None:
-        for transport in self._transports:
-            transport.close()
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _remote_reference(ref: Reference) -> str:
-    return str(ref.digest) if ref.digest is not None else str(ref.tag)
-
-
 def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Platform | None,
               report: Progress, image: RemoteImage | None) -> PullResult:
     from lamina.remote.pull import resolve
+    from lamina.remote.session import remote_reference
 
     if image is None:
-        image = resolve(repository, _remote_reference(ref), platform,
+        image = resolve(repository, remote_reference(ref), platform,
                         reference_label=ref.familiar)
     config = image.config()
     layers = image.layers()
