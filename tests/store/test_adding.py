@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,79 @@ def test_record_refuses_an_image_whose_files_are_missing(tmp_path: Path) -> None
             tx.record(config, manifest, [layer])
         # The config and manifest blobs it had put went with the failure.
         assert list(store.blobs.digests()) == []
+
+
+class Feed:
+    """A layer blob served from memory; it can hang up after ``cut`` bytes, once."""
+
+    def __init__(self, blob: bytes, cut: int | None = None) -> None:
+        self.blob = blob
+        self.cut = cut
+        self.offsets: list[int] = []
+        self.events: list[str] = []
+
+    def begin(self) -> None:
+        self.events.append("begin")
+
+    def chunks(self, offset: int) -> Iterator[bytes]:
+        from lamina.errors import TransportError
+
+        self.offsets.append(offset)
+        for start in range(offset, len(self.blob), 1000):
+            if self.cut is not None and start >= self.cut:
+                self.cut = None
+                raise TransportError("connection reset")
+            yield self.blob[start:start + 1000]
+
+    def received(self, count: int) -> None:
+        pass
+
+    def verifying(self) -> None:
+        self.events.append("verifying")
+
+    def verified(self) -> None:
+        self.events.append("verified")
+
+    def resumable(self, error: BaseException) -> bool:
+        from lamina.errors import TransportError
+
+        return isinstance(error, TransportError)
+
+
+def _layer(files: dict[str, bytes]) -> tuple[bytes, LayerRecord]:
+    import gzip
+
+    tar = make_layer(files)
+    blob = gzip.compress(tar)
+    diff_id = Digest.of(tar)
+    return blob, LayerRecord(diff_id, diff_id, Digest.of(blob), mediatype.OCI_LAYER_GZIP,
+                             len(blob), 0)
+
+
+def test_stream_layer_resumes_a_cut_download(tmp_path: Path) -> None:
+    from lamina.errors import TransportError
+
+    blob, layer = _layer({"big": random.Random(1).randbytes(100_000)})
+    feed = Feed(blob, cut=3000)
+    with Store(tmp_path) as store:
+        with pytest.raises(TransportError), store.adding() as tx:
+            tx.stream_layer(layer, feed, what="layer")
+        assert not store.blobs.has(layer.digest) and not store.snapshots.has(layer.chain_id)
+        with store.adding() as tx:
+            unpacked = tx.stream_layer(layer, feed, what="layer")
+            assert unpacked == store.snapshots.size(layer.chain_id) > 0
+            assert store.blobs.read(layer.digest) == blob
+    assert feed.offsets == [0, 3000]  # the second pull asked only for the rest
+    assert feed.events[-3:] == ["begin", "verifying", "verified"]
+
+
+def test_stream_layer_refuses_wrong_bytes_and_keeps_nothing(tmp_path: Path) -> None:
+    from lamina.errors import IntegrityError
+
+    _, layer = _layer({"a": b"a" * 5000})
+    other, _ = _layer({"b": b"b" * 5000})
+    with Store(tmp_path) as store:
+        with pytest.raises(IntegrityError), store.adding() as tx:
+            tx.stream_layer(layer._replace(size=len(other)), Feed(other), what="layer")
+        assert list(store.blobs.digests()) == [] and list(store.snapshots.chain_ids()) == []
+        assert not any((tmp_path / "tmp").iterdir())

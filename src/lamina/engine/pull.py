@@ -1,19 +1,17 @@
-"""``pull``: only what the store lacks comes from the registry, streamed straight into place.
+"""``pull``: a registry's image (the source) into one ``store.adding()`` transaction (the sink).
 
-Each missing layer is downloaded once and, in the same pass, hashed, written to a resumable
-partial blob (``lamina.store.partial``) and fed to the decompressor and the safe extractor of
-its snapshot; ``max_concurrent_downloads`` layers (3) go at once. A layer gives up its turn
-once its bytes are verified, so the next download starts while the finished layer is flushed
-to disk and moved into place (the flush mostly waits on the disk). The snapshot is made
-visible only after its diff_id *and* the blob's digest and size are verified; the blob is
-renamed into place after that, and the image is recorded last. A pull that fails leaves the
-store as it was (``store.adding()``), except that a download cut by the network keeps its
-partial blob, so the next pull resumes it with a Range request instead of starting again.
+The source is ``lamina.remote``: a ``Session`` finds the repository on the first endpoint that
+answers and resolves the reference to a ``RemoteImage``. The sink takes what the store lacks:
+each missing layer goes to ``Adding.stream_layer`` as a resumable stream, downloaded once and,
+in the same pass, hashed, written to a partial blob and unpacked; ``max_concurrent_downloads``
+layers (3) go at once. A layer gives up its turn once its bytes are verified, so the next
+download starts while the finished one is flushed to disk. Then the config and manifest, and
+the image is recorded last. A pull that fails leaves the store as it was, except that a
+download cut by the network keeps its partial blob, so the next pull resumes it.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,14 +21,12 @@ from typing import TYPE_CHECKING
 
 from lamina.errors import (
     Denied,
-    IntegrityError,
     InvalidArgument,
     LaminaError,
     NotFound,
     TransportError,
     Unauthorized,
 )
-from lamina.image.streams import ChunkReader
 from lamina.model import mediatype as mt
 from lamina.model.chain import chain_ids
 from lamina.model.digest import Digest
@@ -42,7 +38,6 @@ if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage, RemoteLayer
     from lamina.remote.registry import Repository
-    from lamina.store.partial import PartialBlob
 
 
 @dataclass(frozen=True)
@@ -221,108 +216,76 @@ def _fetch_layers(tx: Adding, repository: Repository, layers: Sequence[RemoteLay
 
 def _fetch_layer(tx: Adding, layer: RemoteLayer, chain_id: Digest, report: Progress,
                  batch: _Batch) -> LayerRecord:
-    store = tx.store
     short = layer.digest.short
     host = layer.repository.transport.host
+    record = LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size, 0)
     turn = _Turn(batch)
     try:
-        if store.blobs.has(layer.digest):  # unpacked elsewhere, or removed: the local copy
+        if tx.store.blobs.has(layer.digest):  # unpacked elsewhere, or removed: the local copy
             turn.take()
-            record = tx.unpack_blob(LayerRecord(layer.diff_id, chain_id, layer.digest,
-                                                layer.media_type, layer.size, 0))
-            report(PullEvent(short, "Pull complete"))
-            return record
-        for attempt in range(2):
-            turn.take()
-            partial = tx.partial(layer.digest, layer.size, what=f"{host}: layer {short}")
-            resumed = partial.offset > 0
+            record = tx.unpack_blob(record)
+        else:
+            feed = _RegistryFeed(layer, batch, report, turn)
             try:
-                unpacked = _stream_layer(tx, layer, chain_id, partial, report, batch, turn)
-                break
-            except IntegrityError:
-                # Bytes kept from an earlier attempt can be what is wrong (they came from a
-                # registry that lied, or a disk that failed): once, start again from nothing.
-                if not resumed or attempt:
-                    raise
+                unpacked = tx.stream_layer(record, feed, what=f"{host}: layer {short}")
+            except LaminaError as err:
+                raise _located(err, layer) from err
+            record = record._replace(unpacked_size=unpacked)
     finally:
         turn.release()
     report(PullEvent(short, "Pull complete"))
-    return LayerRecord(layer.diff_id, chain_id, layer.digest, layer.media_type, layer.size,
-                       unpacked)
+    return record
 
 
-def _stream_layer(tx: Adding, layer: RemoteLayer, chain_id: Digest, partial: PartialBlob,
-                  report: Progress, batch: _Batch, turn: _Turn) -> int:
-    """Download into ``partial`` while unpacking; commit both; return the unpacked size."""
-    store = tx.store
+def _located(err: LaminaError, layer: RemoteLayer) -> LaminaError:
+    """The error naming the registry and the layer as the user knows it (its blob digest)."""
     host = layer.repository.transport.host
-    source = LayerSource(partial, layer, batch, report, turn.release)
-    try:
-        if store.snapshots.has(chain_id):
-            source.finish()
-            unpacked = store.snapshots.size(chain_id)
-        else:
-            # The request goes out first: the registry sends while the unpacker loads.
-            source.prime()
-            unpacked = tx.unpack(chain_id, source, layer.media_type,  # type: ignore[arg-type]
-                                 layer.diff_id, check=source.finish)
-        partial.commit()
-    except BaseException as err:
-        resumable = isinstance(err, TransportError | KeyboardInterrupt) or (
-            isinstance(err, _Cancelled) and batch.keep_partials)
-        if resumable:
-            partial.keep()
-        else:
-            partial.discard()
-        if isinstance(err, LaminaError) and not err.message.startswith(host):
-            # The store's words name the diff_id; the user knows the layer by its blob digest.
-            text = err.message
-            if text.startswith(f"layer {layer.diff_id}: "):
-                text = "uncompressed, it does not match the config's diff_id: " + \
-                    text.removeprefix(f"layer {layer.diff_id}: ")
-            raise err.reworded(f"{host}: layer {layer.digest.short}: {text}") from err
-        raise
-    return unpacked
+    if err.message.startswith(host):
+        return err
+    text = err.message
+    if text.startswith(f"layer {layer.diff_id}: "):  # the store's words name the diff_id
+        text = "uncompressed, it does not match the config's diff_id: " + \
+            text.removeprefix(f"layer {layer.diff_id}: ")
+    return err.reworded(f"{host}: layer {layer.digest.short}: {text}")
 
 
-class LayerSource(ChunkReader):
-    """A layer blob as one stream: the partial bytes kept from before, then the network's.
-
-    Every byte from the network is written to the partial blob (which hashes it) before the
-    reader sees it; ``finish`` reads whatever the reader left and verifies the blob.
-    """
+class _RegistryFeed:
+    """A layer blob of the registry, fed to the store (``lamina.store.adding.LayerFeed``),
+    with docker's progress lines; it stops when another layer of the pull failed."""
 
     REPORT_EVERY = 0.1  # seconds between progress events
 
-    def __init__(self, partial: PartialBlob, layer: RemoteLayer, batch: _Batch,
-                 report: Progress, verified: Callable[[], None] = lambda: None) -> None:
-        self._partial = partial
-        self._verified = verified
+    def __init__(self, layer: RemoteLayer, batch: _Batch, report: Progress, turn: _Turn) -> None:
         self._layer = layer
         self._batch = batch
         self._report = report
+        self._turn = turn
         self._last_report = 0.0
-        super().__init__(itertools.chain(partial.existing(), self._network()))
-        self.resumed_at = partial.offset
 
-    def _network(self) -> Iterator[bytes]:
-        partial, layer = self._partial, self._layer
-        short = layer.digest.short
-        for chunk in layer.chunks(partial.offset):
+    def begin(self) -> None:
+        self._turn.take()
+
+    def chunks(self, offset: int) -> Iterator[bytes]:
+        for chunk in self._layer.chunks(offset):
             if self._batch.cancelled.is_set():
                 raise _Cancelled()
-            partial.write(chunk)
-            now = time.monotonic()
-            if now - self._last_report >= self.REPORT_EVERY:
-                self._last_report = now
-                self._report(PullEvent(short, "Downloading", partial.received, layer.size))
             yield chunk
 
-    def finish(self) -> None:
-        """Read the rest, then check size and digest (before the snapshot becomes visible)."""
-        self.drain()
-        short = self._layer.digest.short
-        self._report(PullEvent(short, "Verifying Checksum"))
-        self._partial.verify()
-        self._verified()
-        self._report(PullEvent(short, "Download complete"))
+    def received(self, count: int) -> None:
+        now = time.monotonic()
+        if now - self._last_report >= self.REPORT_EVERY:
+            self._last_report = now
+            self._report(PullEvent(self._layer.digest.short, "Downloading", count,
+                                   self._layer.size))
+
+    def verifying(self) -> None:
+        self._report(PullEvent(self._layer.digest.short, "Verifying Checksum"))
+
+    def verified(self) -> None:
+        # Give up the download turn: the next layer downloads while this one is flushed.
+        self._turn.release()
+        self._report(PullEvent(self._layer.digest.short, "Download complete"))
+
+    def resumable(self, error: BaseException) -> bool:
+        return isinstance(error, TransportError | KeyboardInterrupt) or (
+            isinstance(error, _Cancelled) and self._batch.keep_partials)

@@ -17,10 +17,13 @@ failure never collects the outer one's content.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
+from lamina.errors import IntegrityError
+from lamina.image.streams import ChunkReader
 from lamina.model.digest import Digest
 from lamina.store.records import ImageRecord, LayerRecord
 
@@ -29,6 +32,31 @@ if TYPE_CHECKING:
     from lamina.model.manifest import Manifest
     from lamina.store import Store
     from lamina.store.partial import PartialBlob
+
+class LayerFeed(Protocol):
+    """A layer blob coming from elsewhere (a registry), for ``Adding.stream_layer``."""
+
+    def begin(self) -> None:
+        """Called before each attempt (a puller takes its download turn here)."""
+
+    def chunks(self, offset: int) -> Iterator[bytes]:
+        """The blob's bytes from ``offset`` on."""
+        ...
+
+    def received(self, count: int) -> None:
+        """Progress: ``count`` bytes of the blob are here."""
+
+    def verifying(self) -> None:
+        """Every byte is here; its size and digest are being checked."""
+
+    def verified(self) -> None:
+        """The blob is right (the snapshot is not visible yet, the blob not yet in place)."""
+
+    def resumable(self, error: BaseException) -> bool:
+        """Whether an attempt that failed with ``error`` keeps its bytes for the next one
+        (a network failure: yes; wrong content: no)."""
+        ...
+
 
 # The most a single layer may expand to: a bound on decompression bombs, far above real layers.
 MAX_LAYER_SIZE = 64 * 1024**3
@@ -77,6 +105,47 @@ class Adding:
             unpacked = self.unpack(layer.chain_id, stream, layer.media_type, layer.diff_id)
         return layer._replace(unpacked_size=unpacked)
 
+    def stream_layer(self, layer: LayerRecord, feed: LayerFeed, *, what: str) -> int:
+        """Download a layer blob while unpacking it: each byte is written to a resumable
+        partial blob (``lamina.store.partial``, which hashes it) before the extractor sees it.
+        The snapshot becomes visible only once both the diff_id and the blob's digest and size
+        are verified; then the blob is moved into place. Returns the unpacked size.
+
+        A download cut short keeps its bytes when ``feed.resumable`` says so, and the next
+        attempt (here or in a later pull) continues with them. Kept bytes can themselves be
+        what is wrong (a registry that lied, a disk that failed): once, start from nothing.
+        """
+        for attempt in range(2):
+            feed.begin()
+            partial = self.partial(layer.digest, layer.size, what=what)
+            resumed = partial.offset > 0
+            try:
+                return self._stream_once(layer, partial, feed)
+            except IntegrityError:
+                if not resumed or attempt:
+                    raise
+        raise AssertionError("the second attempt returns or raises")
+
+    def _stream_once(self, layer: LayerRecord, partial: PartialBlob, feed: LayerFeed) -> int:
+        source = _FeedReader(partial, feed)
+        try:
+            if self.store.snapshots.has(layer.chain_id):
+                source.finish()
+                unpacked = self.store.snapshots.size(layer.chain_id)
+            else:
+                # The request goes out first: the registry sends while the unpacker loads.
+                source.prime()
+                unpacked = self.unpack(layer.chain_id, cast(BinaryIO, source), layer.media_type,
+                                       layer.diff_id, check=source.finish)
+            partial.commit()
+        except BaseException as err:
+            if feed.resumable(err):
+                partial.keep()
+            else:
+                partial.discard()
+            raise
+        return unpacked
+
     def record(self, config: ImageConfig, manifest: Manifest, layers: Sequence[LayerRecord], *,
                parent: Digest | None = None, raw_config: bytes | None = None) -> ImageRecord:
         """Store the config and manifest blobs, then record the image (one database
@@ -87,3 +156,27 @@ class Adding:
         record = self.store.put_image(config, manifest, layers, parent=parent)
         self.records.append(record)
         return record
+
+
+class _FeedReader(ChunkReader):
+    """A layer blob as one stream: the partial bytes kept from before, then the feed's, each
+    written to the partial blob before the reader sees it."""
+
+    def __init__(self, partial: PartialBlob, feed: LayerFeed) -> None:
+        self._partial = partial
+        self._feed = feed
+        super().__init__(itertools.chain(partial.existing(), self._network()))
+
+    def _network(self) -> Iterator[bytes]:
+        partial = self._partial
+        for chunk in self._feed.chunks(partial.offset):
+            partial.write(chunk)
+            self._feed.received(partial.received)
+            yield chunk
+
+    def finish(self) -> None:
+        """Read the rest, then check size and digest (before the snapshot becomes visible)."""
+        self.drain()
+        self._feed.verifying()
+        self._partial.verify()
+        self._feed.verified()
