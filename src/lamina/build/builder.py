@@ -23,6 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from lamina.build.commit import ImageState, commit_image
@@ -57,6 +58,8 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "host"
     source_date_epoch: int | None = None
+    runtime: str | None = None  # RUN's OCI runtime (None: runc, else crun)
+    state_root: Path | None = None  # where the runtime keeps its state (RUN needs it)
 
 
 @dataclass

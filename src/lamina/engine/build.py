@@ -61,7 +61,8 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     options = BuildOptions(build_args=args, target=request.target, no_cache=request.no_cache,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
-                           source_date_epoch=sde)
+                           source_date_epoch=sde, runtime=engine.settings.container_runtime,
+                           state_root=engine.settings.state_root)
     with store.adding(), store.scratch.directory("context") as tmp:
         root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext

@@ -16,6 +16,7 @@ from lamina.engine.containers import (
     runtime_for,
     stop,
 )
+from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
@@ -32,7 +33,7 @@ class Running(NamedTuple):
 
 
 def start(store: Store, text: str, *, attach: Attach | None = None,
-          runtime: str | None = None) -> Running:
+          runtime: str | None = None, settings: Settings | None = None) -> Running:
     """Start a created or exited container; a running one is left as it is."""
     from lamina.runtime.launch import launch
 
@@ -44,7 +45,8 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
     try:
-        started = launch(store, record, runtime_for(record, runtime), attach=attach)
+        started = launch(store, record, runtime_for(record, runtime, settings=settings),
+                         attach=attach)
     except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
@@ -70,7 +72,8 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 
 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
-        attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
+        attach: Attach | None, pull: Callable[[str], None] | None = None,
+        settings: Settings | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
     try:
         store.resolve(image_name)
@@ -79,13 +82,13 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
             raise
         pull(image_name)
     record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime)
+    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,
-            signal_name: str | None = None) -> ContainerRecord:
+            signal_name: str | None = None, settings: Settings | None = None) -> ContainerRecord:
     record = stop(store, text, timeout=timeout, signal_name=signal_name)
-    start(store, record.id)
+    start(store, record.id, settings=settings)
     return record
 
 
@@ -106,7 +109,7 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is paused, unpause the container before "
                              "exec", exit_code=1)
-    return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
+    return exec_process(ContainerDir.of(store, record.id), runtime_for(record, store=store), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
                         stdout=stdout, stderr=stderr)
 
@@ -116,7 +119,7 @@ def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"Container {record.id} is not running", exit_code=1)
-    return str(runtime_for(record).ps(record.id, list(ps_args) or ["-ef"]))
+    return str(runtime_for(record, store=store).ps(record.id, list(ps_args) or ["-ef"]))
 
 
 def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"

@@ -61,15 +61,6 @@ class PullResult:
     updated: bool  # False: "Image is up to date"
 
 
-def remote_options() -> RemoteOptions:
-    """The client's options from lamina's config: ``$LAMINA_CONFIG``, else
-    ``/etc/lamina/config.toml`` as root, else ``~/.config/lamina/config.toml``."""
-    from lamina.engine.settings import config_file
-    from lamina.remote.options import RemoteOptions
-
-    return RemoteOptions.from_toml(config_file())
-
-
 def _quiet(event: PullEvent) -> None:
     """The progress sink of a caller that wants none."""
 

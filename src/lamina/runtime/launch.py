@@ -65,6 +65,7 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     """Start a created (or stopped) container under a new monitor; see the module docstring."""
     cdir = ContainerDir.of(store, record.id)
     prepare(store, cdir, record)
+    runtime.remember(cdir.path)
     tty = bool(record.config.get("Config", {}).get("Tty"))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     forward: list[tuple[int, int]] = []

@@ -67,7 +67,7 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
         return record
     cdir = ContainerDir.of(store, record.id)
     if note is None and exit_note(store, record.id) is None:
-        _kill_orphan(record)
+        _kill_orphan(cdir, record)
     if record.config.get("HostConfig", {}).get("AutoRemove"):
         cdir.remove()
         store.containers.delete(record.id)
@@ -84,15 +84,16 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
     return store.containers.get(record.id)
 
 
-def _kill_orphan(record: ContainerRecord) -> None:
-    """A monitor that died (killed) may leave its container running: end it, as its owner."""
+def _kill_orphan(cdir: ContainerDir, record: ContainerRecord) -> None:
+    """A monitor that died (killed) may leave its container running: end it, as its owner,
+    with the runtime that started it."""
     from lamina.errors import ContainerError
-    from lamina.runtime.oci import STATE_ROOT, Runtime
+    from lamina.runtime.oci import Runtime
 
-    for name in ("runc", "crun"):
-        if (STATE_ROOT / name / record.id).exists():
-            with suppress(ContainerError):
-                Runtime(name).delete(record.id, force=True)
+    runtime = Runtime.of(cdir.path)
+    if runtime is not None and (runtime.state_root / record.id).exists():
+        with suppress(ContainerError):
+            runtime.delete(record.id, force=True)
 
 
 def main(argv: list[str]) -> int:

@@ -40,6 +40,7 @@ def run_step(
     stdout: Output = None,
     stderr: Output = None,
     runtime: str | None = None,
+    state_root: Path,
 ) -> int:
     """Run ``argv`` over ``layers`` with ``upper`` as the writable layer; return its status.
 
@@ -51,7 +52,7 @@ def run_step(
         raise ContainerError("no command given for the step")
     import tempfile  # (build only: containers reach this module for its helpers below)
 
-    oci = Runtime(runtime)
+    oci = Runtime(runtime, state_root)
     upper = Path(upper)
     upper.mkdir(mode=0o755, parents=True, exist_ok=True)
     bundle = Path(tempfile.mkdtemp(prefix=".step-", dir=upper.parent))
