@@ -145,7 +145,7 @@ def test_corrupt_database_is_a_storage_error(tmp_path: Path) -> None:
 
 def test_build_cache_migrates_over_the_table_old_builds_made(tmp_path: Path) -> None:
     """Stores of older versions (schema 2) got the build_cache table from build on first use;
-    migration 3 takes the table over, rows and all."""
+    migration 4 takes the table over, rows and all."""
     path = tmp_path / "lamina.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")

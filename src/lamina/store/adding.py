@@ -137,6 +137,9 @@ class Adding:
                 source.prime()
                 unpacked = self.unpack(layer.chain_id, cast(BinaryIO, source), layer.media_type,
                                        layer.diff_id, check=source.finish)
+                # Another process may have made the snapshot since ``has``: then ``unpack``
+                # read nothing and checked nothing, and the blob still has to come in whole.
+                source.finish()
             partial.commit()
         except BaseException as err:
             if feed.resumable(err):
@@ -165,6 +168,7 @@ class _FeedReader(ChunkReader):
     def __init__(self, partial: PartialBlob, feed: LayerFeed) -> None:
         self._partial = partial
         self._feed = feed
+        self._finished = False
         super().__init__(itertools.chain(partial.existing(), self._network()))
 
     def _network(self) -> Iterator[bytes]:
@@ -175,8 +179,12 @@ class _FeedReader(ChunkReader):
             yield chunk
 
     def finish(self) -> None:
-        """Read the rest, then check size and digest (before the snapshot becomes visible)."""
+        """Read the rest, then check size and digest (before the snapshot becomes visible);
+        once done, again does nothing."""
+        if self._finished:
+            return
         self.drain()
         self._feed.verifying()
         self._partial.verify()
+        self._finished = True
         self._feed.verified()

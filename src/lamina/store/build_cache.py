@@ -1,6 +1,6 @@
 """build's layer cache: a step's cache key -> the image that step made.
 
-The table is part of the store's schema (migration 3); its rows go away with their image
+The table is part of the store's schema (migration 4); its rows go away with their image
 (ON DELETE CASCADE), so a cached step never names an image that is gone.
 """
 
