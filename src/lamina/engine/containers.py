@@ -188,7 +188,7 @@ def refresh(store: Store, record: ContainerRecord) -> ContainerRecord | None:
     --rm, is removed: None)."""
     if record.state != "running":
         return record
-    from lamina.runtime.state import sync
+    from lamina.engine.exits import sync
 
     return sync(store, record)
 

@@ -17,6 +17,7 @@ from lamina.engine.containers import (
     stop,
 )
 from lamina.engine.events import record_container
+from lamina.engine.exits import RECORDER
 from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
@@ -50,7 +51,7 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     require_root("running containers")
     try:
         started = launch(store, record, runtime_for(record, runtime, settings=settings),
-                         attach=attach)
+                         attach=attach, recorder=RECORDER)
     except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
@@ -155,8 +156,8 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
            stdin: int | None = None) -> int:
     """Stream an attached container's output until it exits; record the exit; its code."""
     from lamina.engine.containers import wait_exit
+    from lamina.engine.exits import sync
     from lamina.runtime.attach import attach as _attach
-    from lamina.runtime.state import sync
 
     assert running.started is not None
     code = _attach(running.started, stdout, stderr, stdin=stdin)
