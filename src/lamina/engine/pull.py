@@ -92,7 +92,7 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
     except (Unauthorized, Denied) as err:
         raise Denied(f"pull access denied for {ref.familiar_name}, repository does not exist "
                      f"or may require 'lamina login': {err}", status=err.status,
-                     code=err.code) from err
+                     code=err.code, hint=err.hint) from err
 
 
 def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Platform | None,
