@@ -27,8 +27,11 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from typing import TypeVar
 
 from lamina.errors import LaminaError
+
+T = TypeVar("T")
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40
@@ -178,32 +181,47 @@ def walk(root_fd: int, path: str, *, follow_last: bool, create: bool, error: typ
             os.close(fd)
 
 
+def open_dir(parent: int, name: str, *, make: Callable[[int, str], int] | None = None,
+             refuse: Callable[[], BaseException] | None = None) -> int:
+    """The directory ``name`` in ``parent``, opened without following a symlink (a symlink
+    or a file there is ENOTDIR/ELOOP, never followed): one step of every walk below a root.
+    ``make(parent, name)``, if given, makes it when missing and returns its fd; ``refuse()``,
+    if given, is the error to raise when it is no directory."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        if make is None:
+            raise
+        return make(parent, name)
+    except OSError as exc:
+        if refuse is not None and exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            raise refuse() from None
+        raise
+
+
 def open_dirs(root: int | str | os.PathLike[str], parts: Sequence[str], *,
               make: Callable[[int, str, int], int] | None = None,
               refuse: Callable[[int], BaseException] | None = None) -> int:
-    """The directory ``parts`` below ``root``, opened one component at a time without
-    following any symlink (a symlink or a file on the way is ENOTDIR/ELOOP, never followed).
-    ``make(parent_fd, name, depth)``, if given, makes a missing one and returns its fd;
-    ``refuse(depth)``, if given, is the error to raise for a component that is no directory."""
+    """The directory ``parts`` below ``root``, each component opened with ``open_dir``.
+    ``make(parent_fd, name, depth)`` makes a missing one; ``refuse(depth)`` is the error for
+    one that is no directory."""
     fd = os.dup(root) if isinstance(root, int) else os.open(root, DIR_FLAGS)
     try:
         for depth, name in enumerate(parts):
-            try:
-                sub = os.open(name, DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if make is None:
-                    raise
-                sub = make(fd, name, depth)
-            except OSError as exc:
-                if refuse is not None and exc.errno in (errno.ENOTDIR, errno.ELOOP):
-                    raise refuse(depth) from None
-                raise
+            sub = open_dir(fd, name, make=_at(make, depth), refuse=_at(refuse, depth))
             os.close(fd)
             fd = sub
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _at(fn: Callable[..., T] | None, depth: int) -> Callable[..., T] | None:
+    """``fn`` with ``depth`` as its last argument."""
+    if fn is None:
+        return None
+    return lambda *args: fn(*args, depth)
 
 
 def resolve(path: str | Sequence[str], symlink: Callable[[tuple[str, ...]], str | None], *,
