@@ -202,6 +202,7 @@ class StepRunner:
                                  network=network, output=fd,
                                  script=script.encode() if script is not None else None,
                                  source_date_epoch=b.options.source_date_epoch,
+                                 runtime=b.options.runtime, state_root=b.options.state_root,
                                  limits=limits)
             finally:
                 done()

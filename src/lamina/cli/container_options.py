@@ -74,12 +74,21 @@ def puller(engine: Any, kw: dict[str, Any] | None = None) -> Callable[[str], Non
         if not hasattr(engine, "pull"):
             raise ContainerError(f"No such image: {shown} (pulling is not available)")
 
+        from lamina.cli.progress import PROGRESS_STATUSES
+
         def progress(event: Any) -> None:
+            # docker's lines into a pipe, on stderr: byte counts left out, and no "id: "
+            # before a line of the whole pull (Digest). Nothing with -q.
             if kw.get("quiet"):
                 return
-            if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
-                click.echo(f"{event.id}: {event.status}", err=True)
+            if event.status not in PROGRESS_STATUSES:
+                line = f"{event.id}: {event.status}" if event.id else event.status
+                click.echo(line, err=True)
 
-        engine.pull(name, platform=kw.get("platform"), progress=progress)
+        for result in engine.pull(name, platform=kw.get("platform"), progress=progress):
+            if kw.get("quiet"):
+                continue
+            status = "Downloaded newer image" if result.updated else "Image is up to date"
+            click.echo(f"Status: {status} for {result.reference.familiar}", err=True)
 
     return pull

@@ -14,7 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from lamina.cli.container_flags import RUN_FLAGS, as_run_error, build_options, parse, stdin_fd
+from lamina.cli.container_flags import (
+    RUN_FLAGS,
+    as_run_error,
+    build_options,
+    parse,
+    require_terminal,
+    stdin_fd,
+)
 from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
@@ -33,6 +40,8 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     if detach and kw.get("attach"):
         raise as_run_error(InvalidArgument("Conflicting options: -a and -d"))
     interactive = interactive and "stdin" in streams
+    if interactive and tty and not detach:
+        require_terminal()
     try:
         options = build_options(kw, detach=detach)
         cidfile = _claim_cidfile(kw.get("cidfile"))

@@ -48,7 +48,7 @@ def prune_until(values: list[str] | None) -> float | None:
     time or an RFC 3339 date; None without one. What was created after it survives."""
     if not values:
         return None
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     value = values[-1]
     try:
@@ -133,7 +133,7 @@ def parse_time(text: str, flag: str) -> float:
     Unix seconds (``1700000000.5``), an RFC 3339 time, or a date (``2024-01-02``, UTC)."""
     import time
 
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     try:
         return time.time() - parse_duration(text)

@@ -142,7 +142,7 @@ def tmpfs(text: str) -> tuple[str, str]:
 
 def mount(text: str) -> dict[str, Any]:
     """``type=bind|tmpfs,source=..,target=..[,readonly]`` (--mount) as docker's Mount."""
-    from lamina.cli.format.units import parse_bytes
+    from lamina.model.units import parse_bytes
 
     fields: dict[str, str] = {}
     for part in text.split(","):
@@ -242,7 +242,7 @@ def namespace_mode(kind: str, text: str | None) -> str:
 
 def log_config(driver: str | None, options: Sequence[str]) -> dict[str, Any]:
     """--log-driver and --log-opt as docker's LogConfig."""
-    from lamina.cli.format.units import parse_bytes
+    from lamina.model.units import parse_bytes
 
     name = driver or "json-file"
     if name not in LOG_DRIVERS:

@@ -13,8 +13,8 @@ The lamina command that launched it can exit at any time; no daemon stays behind
 The monitor never opens the store's database: it is a fork of the launching command, and an
 SQLite connection (or SQLite's per-process lock bookkeeping) must not cross a fork. The
 launcher records the running state; the exit is recorded by the attached launcher, or else by
-a fresh process the monitor becomes at its end (``lamina.runtime.state``), which holds the
-lock until the record is current. Any command that finds a "running" record with no monitor
+a fresh process the monitor becomes at its end (the ``recorder`` command the launcher gives
+it: the engine's), which holds the lock until the record is current. Any command that finds a "running" record with no monitor
 brings it up to date the same way.
 
 Messages travel over a SOCK_SEQPACKET pair, one JSON object each: monitor to launcher
@@ -34,6 +34,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,9 @@ DRAIN_GRACE = 2.0
 class Monitor:
     def __init__(self, root: Path, record: ContainerRecord, cdir: ContainerDir,
                  runtime: Runtime, channel: socket.socket, forward: list[int],
-                 attach: Attach | None, tty: bool) -> None:
+                 attach: Attach | None, tty: bool, recorder: Sequence[str]) -> None:
         self.root = root
+        self.recorder = list(recorder)
         self.record = record
         self.cdir = cdir
         self.runtime = runtime
@@ -238,16 +240,37 @@ class Monitor:
 
     def _event(self, action: str, **attributes: str) -> None:
         """An event for ``lamina events``, recorded by a fresh process (see
-        ``lamina.runtime.state.record_events``), once the one before it is recorded: the
+        ``_record_events``), once the one before it is recorded: the
         events table keeps them in the order they are written."""
-        from lamina.runtime.state import record_events
-
         when = time.time_ns()
         with self.recording:
             self._await_recorders()
-            recorder = record_events(self.root, self.record.id, [(action, attributes, when)])
+            recorder = self._record_events([(action, attributes, when)])
             if recorder is not None:
                 self.recorders.append(recorder)
+
+    def _record_events(self, events: list[tuple[str, dict[str, str], int]]
+                       ) -> subprocess.Popen[bytes] | None:
+        """The recorder command (see ``_become_recorder``) with ``--events``, in a process
+        of its own; the caller reaps it."""
+        import sys
+
+        try:
+            return subprocess.Popen(
+                [sys.executable, *self.recorder, str(self.root), self.record.id, "--events",
+                 json.dumps(events)], env=self._recorder_env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return None  # events are a record, not the container's business
+
+    @staticmethod
+    def _recorder_env() -> dict[str, str]:
+        import lamina
+
+        env = dict(os.environ)
+        src = str(Path(lamina.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
 
     def _await_recorders(self) -> None:
         """The events so far are on record (before the exit, which comes after them)."""
@@ -267,7 +290,7 @@ class Monitor:
         env = dict(os.environ)
         src = str(Path(lamina.__file__).resolve().parents[1])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        os.execve(sys.executable, [sys.executable, "-m", "lamina.runtime.state", str(self.root),
+        os.execve(sys.executable, [sys.executable, *self.recorder, str(self.root),
                                    self.record.id, str(self.lock)], env)
 
     def _detach_stdio(self) -> int | None:
