@@ -249,7 +249,7 @@ def test_ps_filters(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert names("health=none") == ["c1", "c2", "c3"]  # (no health check)
     assert names("health=starting") == []
     result = lamina("ps", "-a", "--filter", "since=nosuch")
-    assert result.code == 1 and "No such container: nosuch" in one_line(result)
+    assert result.code == 1 and "no such container nosuch" in one_line(result)
 
 
 def test_containers_with_busy_health_checks_end(lamina: Run, image: Image) -> None:

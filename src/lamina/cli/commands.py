@@ -58,6 +58,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class FlagValueError(click.UsageError):
+    """A flag's value that cannot be read: docker's (pflag's) words, bare, then where help is
+    (exit 125)."""
+
+    command_path = "lamina"
+
+
 def pflag_args(command: click.Command, args: list[str]) -> list[str]:
     """``args`` for ``command`` with every switch given a value (``--all=false``, ``-d=1``,
     as docker's pflag takes them) spelled as click reads switches: the switch itself when
@@ -110,8 +117,8 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
 
         truth = parse_bool(value)
         if truth is None:
-            raise click.UsageError(f'invalid argument "{value}" for "{name}" flag: '
-                                   f'strconv.ParseBool: parsing "{value}": invalid syntax')
+            raise FlagValueError(f'invalid argument "{value}" for "{name}" flag: '
+                                 f'strconv.ParseBool: parsing "{value}": invalid syntax')
         if truth:
             given.setdefault(switch.name or "", []).append(len(out))
             out.append(name)
@@ -165,7 +172,11 @@ class LazyGroup(click.Group):
                         ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
-            rest = pflag_args(command, rest)
+            try:
+                rest = pflag_args(command, rest)
+            except FlagValueError as exc:
+                exc.command_path = f"{ctx.command_path} {name}"
+                raise
         return name, command, rest
 
 
@@ -197,6 +208,9 @@ def invoke(argv: list[str] | None) -> NoReturn:
         # docker: "unknown flag: --bogus" then "See 'docker images --help'."
         command = exc.ctx.command_path if exc.ctx else "lamina"
         click.echo(f"unknown flag: {exc.option_name}\nSee '{command} --help'.", err=True)
+        sys.exit(125)
+    except FlagValueError as exc:
+        click.echo(f"{exc.format_message()}\nSee '{exc.command_path} --help'.", err=True)
         sys.exit(125)
     except click.MissingParameter as exc:
         if exc.ctx is None or not isinstance(exc.param, click.Argument):

@@ -294,8 +294,9 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     if kw.get("oom_kill_disable"):
         host["OomKillDisable"] = True
         if memory is None:
-            sys.stderr.write("WARNING: Disabling the OOM killer on containers without setting a "
-                             "'-m/--memory' limit may be dangerous.\n")
+            sys.stderr.write("WARNING: OOM killer is disabled for the container, but no memory "
+                             "limit is set, this can result in the system running out of "
+                             "resources.\n")
     if kw.get("memory_swap"):
         swap = -1 if kw["memory_swap"] == "-1" else parse_bytes(kw["memory_swap"])
         if memory is None:
@@ -329,7 +330,8 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     if kw.get("blkio_weight") is not None:
         weight = kw["blkio_weight"]
-        if weight and not 10 <= weight <= 1000:
+        # (where the kernel has no weight, docker drops it with a warning, unchecked)
+        if weight and not 10 <= weight <= 1000 and hc.blkio_weight_supported():
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
         host["BlkioWeight"] = weight
     if kw.get("annotations"):

@@ -37,8 +37,10 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     interactive = kw.get("interactive", False)
     tty = kw.get("tty", False)
     streams = {s.lower() for s in kw.get("attach") or ()} or {"stdin", "stdout", "stderr"}
-    if detach and kw.get("attach"):
-        raise as_run_error(InvalidArgument("Conflicting options: -a and -d"))
+    if detach and kw.get("attach"):  # docker's bare line and status 1, nothing made
+        sys.stdout.flush()
+        sys.stderr.write("conflicting options: cannot specify both --attach and --detach\n")
+        return 1
     interactive = interactive and "stdin" in streams
     if interactive and tty and not detach:
         require_terminal()
@@ -90,7 +92,7 @@ def _claim_cidfile(path: str | None) -> int | None:
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except FileExistsError:
-        raise InvalidArgument(f"Container ID file found, make sure the other container isn't "
+        raise InvalidArgument(f"container ID file found, make sure the other container isn't "
                               f"running or delete {path}") from None
     except OSError as exc:
         raise InvalidArgument(f"failed to create the container ID file: {exc}") from None

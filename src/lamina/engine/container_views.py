@@ -139,7 +139,7 @@ def _created_bounds(records: list[ContainerRecord], wanted: dict[str, list[str]]
         for i, text in enumerate(wanted.get(key, [])):
             found = [r for r in records if r.id.startswith(text) or r.name == text.lstrip("/")]
             if not found:
-                raise NotFound(f"No such container: {text}")
+                raise NotFound(f"no such container {text}")  # (docker's daemon's words)
             wanted[key][i] = repr(found[0].created)
 
 

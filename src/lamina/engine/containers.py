@@ -108,7 +108,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         host_config["Binds"] = [*(host_config["Binds"] or []),
                                 *_volumes_from(store, opts.volumes_from)]
     if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
-        raise InvalidArgument("Conflicting options: --restart and --rm")
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
         image_id=str(image.id), image_name=image_name, created=time.time(),

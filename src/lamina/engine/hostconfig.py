@@ -33,22 +33,22 @@ def restart_policy(text: str | None) -> dict[str, Any]:
     """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]`` as docker's RestartPolicy."""
     if not text:
         return {"Name": "no", "MaximumRetryCount": 0}
+    # (docker's words: the CLI's for the format, its daemon's for the rest)
     name, sep, count = text.partition(":")
-    if name not in RESTART_POLICIES:
-        raise InvalidArgument(f"invalid restart policy format: no such policy: {name}")
     retries = 0
     if sep:
-        if name != "on-failure":
-            raise InvalidArgument(f"invalid restart policy format: maximum retry count can "
-                                  f"only be used with 'on-failure': {text}")
         try:
             retries = int(count)
         except ValueError:
-            raise InvalidArgument(f"invalid restart policy format: maximum retry count must "
-                                  f"be an integer: {text}") from None
-        if retries < 0:
-            raise InvalidArgument("invalid restart policy: maximum retry count cannot be "
-                                  "negative")
+            raise InvalidArgument("invalid restart policy format: maximum retry count must "
+                                  "be an integer") from None
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy '{name}'")
+    if sep and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy "
+                              f"'{name}'")
+    if retries < 0:
+        raise InvalidArgument("maximum retry count cannot be negative")
     return {"Name": name, "MaximumRetryCount": retries}
 
 
@@ -117,12 +117,15 @@ def ulimit(text: str) -> dict[str, Any]:
         raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
                               f"type: {name}")
     soft_text, colon, hard_text = values.partition(":")
-    try:
-        soft = int(soft_text)
-        hard = int(hard_text) if colon else soft
-    except ValueError:
-        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
-                              f"argument: {text}") from None
+    for number in (soft_text, *([hard_text] if colon else [])):
+        try:
+            int(number)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: '
+                                  f'strconv.ParseInt: parsing "{number}": invalid syntax'
+                                  ) from None
+    soft = int(soft_text)
+    hard = int(hard_text) if colon else soft
     if soft > hard:
         raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: ulimit soft '
                               f"limit must be less than or equal to hard limit: {soft} > {hard}")
@@ -308,6 +311,12 @@ def attach_streams(items: Sequence[str]) -> tuple[str, ...]:
                                   "streams are STDIN, STDOUT and STDERR")
         out.append(name)
     return tuple(out)
+
+
+def blkio_weight_supported() -> bool:
+    """Whether the kernel takes a block I/O weight (cgroup v1's blkio or v2's io weight)."""
+    return any(os.path.exists(f"/sys/fs/cgroup/{path}") for path in (
+        "blkio/blkio.weight", "blkio/blkio.bfq.weight", "io.weight", "io.bfq.weight"))
 
 
 def detach_sequence(text: str | None) -> bytes:

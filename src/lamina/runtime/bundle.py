@@ -231,7 +231,7 @@ def _blkio_weight(weight: int | None) -> int | None:
     """docker drops a block I/O weight the kernel has no file for, with a warning."""
     if not weight:
         return None
-    if not any(os.path.exists(f"/sys/fs/cgroup/{p}") for p in
+    if not any(os.path.exists(f"/sys/fs/cgroup/{p}") for p in  # (hostconfig's check too)
                ("blkio/blkio.weight", "blkio/blkio.bfq.weight", "io.weight", "io.bfq.weight")):
         import sys
 
