@@ -25,7 +25,6 @@ def test_run_steps_get_hosts_ulimits_and_shm(lamina: Run, ctx: Path, busybox: st
                                              read_files: Callable[[str], dict[str, bytes]]
                                              ) -> None:
     dockerfile = (f"FROM {busybox}\n"
-                  "RUN touch /etc/hosts\n"
                   f"RUN cat /etc/hosts > /hosts; ulimit -n > /nofile; ( {SHM_SIZE} ) > /shm\n")
     build(lamina, ctx, dockerfile, "-t", "limited", "--add-host", "db.example:10.1.2.3",
           "--add-host", "v6.example:[::1]", "--ulimit", "nofile=321:654", "--shm-size", "1m",
@@ -34,6 +33,13 @@ def test_run_steps_get_hosts_ulimits_and_shm(lamina: Run, ctx: Path, busybox: st
     assert files["hosts"].endswith(b"10.1.2.3\tdb.example\n::1\tv6.example\n")
     assert files["nofile"] == b"321\n"
     assert b"size=1024k" in files["shm"]
+    # an image with no hosts file gets one for the step, and keeps none
+    out = build(lamina, ctx, f"FROM {busybox}\nRUN cat /etc/hosts > /hosts\n", "-t", "nohosts",
+                "--add-host", "db.example:10.1.2.3", "--network", "none")
+    files = read_files("nohosts")
+    assert files["hosts"].startswith(b"127.0.0.1\tlocalhost\n")
+    assert files["hosts"].endswith(b"10.1.2.3\tdb.example\n")
+    assert "etc/hosts" not in files
     # the same steps without those flags are not taken from the cache
     out = build(lamina, ctx, dockerfile, "-t", "plain")
     assert not any(s.startswith("CACHED") and "RUN cat" in s for s in steps(out))
@@ -45,7 +51,7 @@ def test_bad_build_flags(lamina: Run, ctx: Path, busybox: str) -> None:
     for flags, message in {
         ("--add-host", "nocolon"): "bad format for add-host",
         ("--add-host", "h:not-an-ip"): "invalid IP address in add-host",
-        ("--ulimit", "nofile=x"): "invalid ulimit argument",
+        ("--ulimit", "nofile=x"): 'strconv.ParseInt: parsing "x": invalid syntax',
         ("--platform", "linux/a/b/c"): "invalid platform",
     }.items():
         result = lamina("build", *flags, str(ctx))

@@ -10,6 +10,7 @@ descriptors the step opened itself.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import lzma
 import os
 import secrets
@@ -214,6 +215,15 @@ def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str
 
 
 def _remove_stubs(upper: Path, lower: MergedTree) -> None:
+    # --add-host's hosts file over an image that has none: the empty mount point stays out
+    with contextlib.suppress(OSError):
+        st = os.lstat(upper / "etc" / "hosts")
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and \
+                lower.lstat(split_path("etc/hosts")) is None:
+            os.unlink(upper / "etc" / "hosts")
+            with contextlib.suppress(OSError):  # and /etc, if it was made for it
+                if lower.lstat(split_path("etc")) is None:
+                    os.rmdir(upper / "etc")
     for name in _MOUNT_STUBS:
         try:
             st = os.lstat(upper / name)

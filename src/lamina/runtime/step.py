@@ -130,27 +130,31 @@ def path_of(env: Sequence[str]) -> str:
     return DEFAULT_PATH
 
 
-LOCALHOST = b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-
-
 def _network_files(fs: RootFS, bundle: Path, extra_hosts: Sequence[tuple[str, str]] = (),
                    network: str = "host") -> list[Bind]:
     """With the host's network, the host's resolver configuration, where the image has one;
-    --add-host lines after the hosts file (any network).
+    with --add-host, a hosts file (the host's, or docker's own without the host's network)
+    and its lines after it, whether the image has one or not (the build removes the mount
+    point it then leaves: ``lamina.build.filesystem``).
 
     A copy, bind-mounted: the step cannot change the host's file, and nothing is added to the
     layer when the image has no such file."""
+    from lamina.runtime.bundle import HOSTS
+
     binds = []
     for name in ("resolv.conf", "hosts"):
-        if network != "host" and not (name == "hosts" and extra_hosts):
+        hosts_needed = name == "hosts" and bool(extra_hosts)
+        if network != "host" and not hosts_needed:
             continue
         target = fs.resolve(f"/etc/{name}")
-        if fs.read(target) is None:
+        if fs.read(target) is None and not hosts_needed:
             continue
         try:
-            data = Path("/etc", name).read_bytes() if network == "host" else LOCALHOST
+            data = Path("/etc", name).read_bytes() if network == "host" else HOSTS.encode()
         except OSError:
-            continue
+            if not hosts_needed:
+                continue
+            data = HOSTS.encode()
         if name == "hosts" and extra_hosts:
             data = data.rstrip(b"\n") + b"\n" + b"".join(
                 f"{address}\t{host}\n".encode() for host, address in extra_hosts)
