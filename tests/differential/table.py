@@ -199,3 +199,9 @@ CASES: list[Case] = [
          out="IMAGE  CREATED AT  CREATED BY  SIZE  COMMENT\n"
              "<short>  <time>  1982587  Imported from -\n", issue="output"),
 ]
+
+# The rows of the run/create flags, --flag=false, ps filters, logs --since/--until and
+# build's flags.
+from .table_flags import FLAG_CASES  # noqa: E402
+
+CASES += FLAG_CASES
