@@ -82,6 +82,12 @@ def test_restart_always_until_stopped(lamina: Run, image: Image) -> None:
     assert lamina("ps", "-q").out == ""
     assert inspect(lamina, "loop", "{{.RestartCount}}") == count
     assert lamina("logs", "loop").out.count("run") == runs
+    # wait: the next exit, as docker's, though the container runs on
+    assert lamina("run", "-d", "--name", "again", "--restart", "always", "busybox", "sh", "-c",
+                  "sleep 0.2; exit 4").code == 0
+    assert lamina("wait", "again").out == "4\n"
+    assert state(lamina, "again") in ("running", "restarting")
+    assert lamina("rm", "-f", "again").code == 0
     # unless-stopped, ended by rm -f
     assert lamina("run", "-d", "--name", "loop2", "--restart", "unless-stopped", "busybox",
                   "sh", "-c", "sleep 0.2").code == 0

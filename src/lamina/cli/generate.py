@@ -1,11 +1,12 @@
 """``lamina generate systemd CONTAINER``: a systemd unit that runs a container at boot.
 
 lamina has no daemon to bring containers back when the machine starts; systemd does it, as
-with podman. The unit starts the container (``lamina start``), then its main process is
-``lamina wait``, which ends when the container's monitor does, restarts (``--restart``)
-included, with the container's exit code; ``systemctl stop`` stops it with lamina's stop.
-The monitor carries out the container's restart policy; ``--restart-policy`` adds systemd's
-``Restart=`` for when the monitor itself has given up (default ``no``).
+with podman (whose units watch conmon the same way). The unit starts the container (``lamina
+start``, ``Type=forking``); its main process is then the container's monitor (``PIDFile=``),
+which lasts as long as the container, restarts (``--restart``) included; ``systemctl stop``
+stops it with lamina's stop. The monitor carries out the container's restart policy;
+``--restart-policy`` adds systemd's ``Restart=`` for when the monitor itself has ended
+(default ``no``).
 
     lamina generate systemd --files --name web     # writes container-web.service here
     cp container-web.service /etc/systemd/system/ && systemctl enable --now container-web
@@ -68,10 +69,10 @@ def systemd(engine: Engine, name: str, use_name: bool, files: bool,
         f"Restart={restart_policy}",
         # the stop's own wait, then systemd's margin
         f"TimeoutStopSec={stop_timeout + 60}",
-        f"ExecStartPre={lamina} start {ident}",
-        f"ExecStart={lamina} wait {ident}",
+        f"ExecStart={lamina} start {ident}",
         f"ExecStop={lamina} stop -t {stop_timeout} {ident}",
-        "Type=simple",
+        "Type=forking",
+        f"PIDFile={engine.store.containers_dir / record.id / 'monitor.pid'}",
         "",
         "[Install]",
         "WantedBy=default.target",

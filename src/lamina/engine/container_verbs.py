@@ -121,7 +121,7 @@ class ContainerVerbs:
         from lamina.engine import containers
 
         record = containers.find(self.store, name)
-        code = containers.wait_exit(self.store, record.id)
+        code = containers.wait_next_exit(self.store, record)
         return code if code is not None else 0
 
     def containers(self, *, all: bool = False, filters: Sequence[str] = (), last: int = -1,

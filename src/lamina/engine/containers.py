@@ -332,6 +332,29 @@ def runtime_for(record: ContainerRecord, override: str | None = None, *,
     return Runtime(chosen or settings.container_runtime, settings.state_root)
 
 
+def wait_next_exit(store: Store, record: ContainerRecord) -> int | None:
+    """``wait``: the container's next exit, as docker's; for one its restart policy runs
+    again (``--restart``), that exit, not its monitor's end."""
+    policy = (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name", "no")
+    if policy == "no" or record.state != "running":
+        return wait_exit(store, record.id)
+    from lamina.runtime.restarts import read_state
+
+    directory = store.containers_dir / record.id
+    first = read_state(directory)
+    # An exit shows as "between runs" (Restarting), or, once the next run started, as one
+    # more restart counted. Already between runs: the exit of the run to come.
+    target = int(first.get("RestartCount") or 0) + (1 if first.get("Restarting") else 0)
+    while True:
+        code = wait_exit(store, record.id, 0.1)
+        if code is not None:
+            return code  # the monitor ended: no more restarts
+        now = read_state(directory)
+        count = int(now.get("RestartCount") or 0)
+        if count > target or (count == target and now.get("Restarting")):
+            return int(now.get("ExitCode") or 0)
+
+
 def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> int | None:
     """Wait for the container's monitor to finish; its exit code (None on timeout)."""
     try:

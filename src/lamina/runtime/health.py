@@ -63,17 +63,20 @@ class HealthChecker(threading.Thread):
         self.start_period = (check.get("StartPeriod") or 0) / SECOND
         self.start_interval = (check.get("StartInterval") or DEFAULT_START_INTERVAL) / SECOND
         self.stopped = threading.Event()
+        self.init_pid = 0  # the container's init: a check that fails as it ends is no result
         self.state: dict[str, Any] = {"Status": "starting", "FailingStreak": 0, "Log": []}
 
     @classmethod
     def start_for(cls, cdir: ContainerDir, record: ContainerRecord, runtime: Runtime,
                   changed: Callable[[str], None] | None = None,
-                  after_probe: Callable[[], None] | None = None) -> HealthChecker | None:
+                  after_probe: Callable[[], None] | None = None,
+                  init_pid: int = 0) -> HealthChecker | None:
         check = record.config.get("Config", {}).get("Healthcheck")
         argv = check_argv(check)
         if argv is None or check is None:
             return None
         checker = cls(cdir, runtime, record.id, argv, check, changed, after_probe)
+        checker.init_pid = init_pid
         checker._write()
         checker.start()
         return checker
@@ -97,9 +100,19 @@ class HealthChecker(threading.Thread):
             result = self._probe()
             if self.after_probe is not None:
                 self.after_probe()
-            if self.stopped.is_set():
+            if self.stopped.is_set() or (result["ExitCode"] != 0 and not self._running()):
                 return  # the container ended meanwhile: its result means nothing
             self._record(result, time.monotonic() - began < self.start_period)
+
+    def _running(self) -> bool:
+        if not self.init_pid:
+            return True
+        try:
+            with open(f"/proc/{self.init_pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return False
+        return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
     def _probe(self) -> dict[str, Any]:
         import tempfile

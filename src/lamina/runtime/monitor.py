@@ -128,6 +128,8 @@ class Monitor:
         self.lock = os.open(self.cdir.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         os.ftruncate(self.lock, 0)
+        # (for a service manager that watches the monitor: lamina generate systemd's PIDFile)
+        self.cdir.path.joinpath("monitor.pid").write_text(f"{os.getpid()}\n")
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         restarts = RestartState(self.cdir.path, self.record.config.get("HostConfig", {}))
         code = self._run_once(stdin, first=True, restarts=restarts)
@@ -216,7 +218,7 @@ class Monitor:
             health = HealthChecker.start_for(
                 self.cdir, self.record, self.runtime,
                 lambda status: self._event(f"health_status: {status}"),
-                lambda: reap_strays(keep | {r.pid for r in self.recorders}))
+                lambda: reap_strays(keep | {r.pid for r in self.recorders}), init_pid=pid)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
