@@ -92,12 +92,15 @@ def restart(store: Store, text: str, *, timeout: float | None = None,
 def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] = (),
             workdir: str | None = None, user: str | None = None, tty: bool = False,
             stdin: int | None = None, stdout: BinaryIO | None = None,
-            stderr: BinaryIO | None = None) -> int:
+            stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
+            privileged: bool = False, detach: bool = False) -> int:
+    from lamina.engine.containers import read_env_files
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
 
     if not argv:
         raise ContainerError("exec needs a command", exit_code=125)
+    env = exec_env([*read_env_files(env_files), *env])
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"container {record.id} is not running", exit_code=1)
@@ -106,9 +109,29 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is paused, unpause the container before "
                              "exec", exit_code=1)
+    host = record.config.get("HostConfig", {})
     return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
-                        stdout=stdout, stderr=stderr)
+                        stdout=stdout, stderr=stderr, group_add=host.get("GroupAdd") or (),
+                        privileged=privileged, detach=detach)
+
+
+def exec_env(entries: Sequence[str]) -> list[str]:
+    """exec's -e and --env-file entries as docker takes them: ``NAME`` alone passes this
+    process's value when it has one."""
+    import os
+
+    out = []
+    for entry in entries:
+        key, sep, _ = entry.partition("=")
+        if not key:
+            raise ContainerError(f"invalid environment variable: {entry}", exit_code=125)
+        if not sep:
+            if key not in os.environ:
+                continue
+            entry = f"{key}={os.environ[key]}"
+        out.append(entry)
+    return out
 
 
 def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:

@@ -21,15 +21,23 @@ from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir, replace_env
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error
 from lamina.runtime.rootpath import RootFS, in_kernel_dir
+from lamina.runtime.spec import bounding_caps
 from lamina.runtime.step import exec_error, path_of
-from lamina.runtime.users import resolve_user
+from lamina.runtime.users import added_groups, groups, resolve_user
 
 
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
-                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> int:
-    """Run ``argv`` in the container; return its exit status."""
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 group_add: Sequence[str] = (), privileged: bool = False,
+                 detach: bool = False) -> int:
+    """Run ``argv`` in the container; return its exit status.
+
+    ``group_add``: the container's --group-add, for a ``user`` given here; ``privileged``:
+    every capability (the container's other confinement stays, as docker's exec
+    --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
+    no log of a detached exec either)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -39,11 +47,16 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     if user:
         who = resolve_user(fs, user)
         process["user"] = {"uid": who.uid, "gid": who.gid,
-                           **({"additionalGids": list(who.additional_gids)}
-                              if who.additional_gids else {})}
+                           "additionalGids": groups(who, added_groups(fs, group_add))}
         if who.uid != 0:
             caps = process["capabilities"]
             process["capabilities"] = {**caps, "effective": [], "permitted": []}
+    if privileged:
+        every = bounding_caps()
+        caps = {"bounding": every, "effective": every, "permitted": every}
+        if process["user"]["uid"] != 0:
+            caps = {**caps, "effective": [], "permitted": []}
+        process["capabilities"] = caps
     if workdir:
         cwd = fs.resolve(workdir if workdir.startswith("/") else "/" + workdir)
         if in_kernel_dir(cwd):
@@ -52,7 +65,7 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         process["cwd"] = cwd
     process["env"] = replace_env(process["env"], list(env))
     process["args"] = list(argv)
-    process["terminal"] = tty
+    process["terminal"] = tty and not detach  # a detached process has no terminal to talk to
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
@@ -63,9 +76,13 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         f.flush()
         from pathlib import Path
 
-        argv_rt = runtime.command("exec", *(["--tty"] if tty else []), "--process", f.name,
+        argv_rt = runtime.command("exec", *(["--tty"] if process["terminal"] else []),
+                                  *(["--detach"] if detach else []), "--process", f.name,
                                   cdir.id, log=Path(log.name))
-        if tty:
+        if detach:
+            rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, check=False).returncode
+        elif tty:
             result = subprocess.run(argv_rt, check=False)
             rc = result.returncode
         else:

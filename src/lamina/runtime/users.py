@@ -4,11 +4,13 @@
 ``/etc/passwd`` and ``/etc/group``, read through ``RootFS`` so a symlinked ``/etc/passwd`` can
 only ever lead to another file of the image. A numeric uid absent from passwd is used as is,
 with gid 0 and HOME ``/``; a name that is not there is an error. Supplementary groups are the
-groups that list the user, as docker gives them.
+groups that list the user, as docker gives them; ``groups`` makes the process's whole list
+(docker's: the primary group first, then those, then ``--group-add``'s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from lamina.errors import ContainerError
@@ -91,10 +93,43 @@ def resolve_user(rootfs: RootFS, spec: str) -> User:
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
     extra: list[int] = []
-    if name is not None:
+    if name is not None and not sep:  # docker: an explicit group means no others
         for row in groups:
             members = row[3].split(",") if row[3] else []
             number = _number(row[2]) if row[2].isdigit() else None
             if name in members and number is not None and number != gid and number not in extra:
                 extra.append(number)
     return User(uid, gid, tuple(extra), home, name)
+
+
+def added_groups(rootfs: RootFS, names: Sequence[str]) -> tuple[int, ...]:
+    """``--group-add`` entries as group IDs: numbers as they are, names from /etc/group."""
+    if not names:
+        return ()
+    rows = None
+    out = []
+    for text in names:
+        number = _number(text.strip())
+        if number is None:
+            if rows is None:
+                rows = _entries(rootfs.read("/etc/group"), 4)
+            for row in rows:
+                if row[0] == text.strip() and row[2].isdigit():
+                    number = _number(row[2])
+                    break
+            else:
+                raise ContainerError(
+                    f"Unable to find group {text}: no matching entries in group file")
+        assert number is not None
+        out.append(number)
+    return tuple(out)
+
+
+def groups(user: User, extra: Sequence[int] = ()) -> list[int]:
+    """The process's supplementary groups, as docker sets them: the primary group, the groups
+    that list the user, then ``extra`` (``--group-add``); each once."""
+    out: list[int] = []
+    for gid in (user.gid, *user.additional_gids, *extra):
+        if gid not in out:
+            out.append(gid)
+    return out
