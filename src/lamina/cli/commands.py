@@ -51,6 +51,8 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    "version": "lamina.cli.version:version",
+    "info": "lamina.cli.info:info",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

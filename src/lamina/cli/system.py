@@ -43,3 +43,14 @@ def df(engine: Engine, fmt: str | None) -> None:
          "Reclaimable": "0B"},
     ]
     emit(fmt or DEFAULT, rows, HEADERS)
+
+
+@system.command("info")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json', or a Go template")
+@click.pass_context
+def system_info(ctx: click.Context, fmt: str | None) -> None:
+    """Display system-wide information"""
+    from lamina.cli.info import info
+
+    ctx.invoke(info, fmt=fmt)

@@ -134,3 +134,16 @@ class Engine(ContainerVerbs):
 
         return push.push(self.store, name, self.remote_options, all_tags=all_tags,
                          progress=progress)
+
+    # --- the system: version and info -------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """docker info's object, with lamina's values (lamina.engine.system_info)."""
+        from lamina.engine import system_info
+
+        return system_info.info(self.store)
+
+    def version(self) -> dict[str, Any]:
+        """docker version's object, with lamina's values."""
+        from lamina.engine import system_info
+
+        return system_info.version()
