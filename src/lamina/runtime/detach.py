@@ -26,9 +26,9 @@ def parse_keys(text: str) -> bytes:
         elif len(key) == 1 and key.isprintable():
             out.append(ord(key))
             continue
-        raise InvalidArgument(f"Invalid detach keys ({text}) provided")
+        raise InvalidArgument(f"Invalid escape keys ({text}) provided")
     if not out:
-        raise InvalidArgument(f"Invalid detach keys ({text}) provided")
+        raise InvalidArgument(f"Invalid escape keys ({text}) provided")
     return bytes(out)
 
 
