@@ -33,6 +33,8 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "top": "lamina.cli.top:top",
     "stats": "lamina.cli.stats:stats",
     "cp": "lamina.cli.cp:cp",
+    "update": "lamina.cli.update:update",
+    "attach": "lamina.cli.attach:attach",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from lamina.engine.copy import Copied
     from lamina.engine.lifecycle import Running
     from lamina.engine.stats import StatsRow
+    from lamina.engine.update import UpdateOptions
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
     from lamina.store import ContainerRecord, Store
@@ -77,6 +78,12 @@ class ContainerVerbs:
         from lamina.engine import pause
 
         return pause.unpause(self.store, name)
+
+    def update(self, name: str, options: UpdateOptions) -> ContainerRecord:
+        """New resource limits for a container, in its cgroup at once while it runs."""
+        from lamina.engine import update
+
+        return update.update(self.store, name, options)
 
     def rename(self, name: str, new_name: str) -> ContainerRecord:
         from lamina.engine import containers
