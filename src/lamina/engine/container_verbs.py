@@ -47,6 +47,16 @@ class ContainerVerbs:
 
         return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin)
 
+    def attach_to(self, name: str, stdout: BinaryIO, stderr: BinaryIO, *,
+                  stdin: int | None = None, detach_keys: str | None = None,
+                  sig_proxy: bool = True) -> int:
+        """Attach to a running container (``lamina attach``); its exit code, or 0 when
+        detached."""
+        from lamina.engine import lifecycle
+
+        return lifecycle.attach_to(self.store, name, stdout, stderr, stdin=stdin,
+                                   detach_keys=detach_keys, sig_proxy=sig_proxy)
+
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle
 

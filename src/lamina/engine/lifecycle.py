@@ -177,3 +177,36 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))
     return code
+
+
+def attach_to(store: Store, text: str, stdout: BinaryIO, stderr: BinaryIO, *,
+              stdin: int | None, detach_keys: str | None = None,
+              sig_proxy: bool = True) -> int:
+    """``attach``: a running container's output, and its stdin when it was made with -i,
+    until it ends (its exit code) or the detach keys are typed (0)."""
+    from lamina.engine.containers import wait_exit
+    from lamina.runtime.attach import attach_later
+    from lamina.runtime.attach_point import connect
+    from lamina.runtime.bundle import ContainerDir
+    from lamina.runtime.cgroups import frozen
+    from lamina.runtime.detach import DEFAULT, parse_keys
+
+    keys = parse_keys(detach_keys if detach_keys is not None else DEFAULT)
+    record = find(store, text)
+    if record.state != "running":
+        raise ContainerError("You cannot attach to a stopped container, start it first",
+                             exit_code=1)
+    if frozen(record.id):
+        raise ContainerError("You cannot attach to a paused container, unpause it first",
+                             exit_code=1)
+    sock = connect(ContainerDir.of(store, record.id).path)
+    if sock is None:  # it ended meanwhile (or its monitor predates attaching)
+        raise ContainerError("You cannot attach to a stopped container, start it first",
+                             exit_code=1)
+    config = record.config.get("Config", {})
+    code = attach_later(sock, record.pid or 0, stdout, stderr,
+                        stdin=stdin if config.get("OpenStdin") else None,
+                        tty=bool(config.get("Tty")), detach_keys=keys, sig_proxy=sig_proxy)
+    if code is None:  # the monitor went without a word: the record tells how it ended
+        code = wait_exit(store, record.id, 10.0)
+    return code if code is not None else 125
