@@ -200,3 +200,26 @@ def test_version_and_info(lamina: Run, image: Image, store_root: Path) -> None:
     assert f" Lamina Root Dir: {store_root}\n" in text
     assert lamina("system", "info", "-f", "{{.Driver}}").out == "overlay\n"
     assert lamina("info", "-f", "{{.Nope").code != 0
+
+
+def test_exec_on_a_terminal_detaches_with_the_keys(lamina: Run, image: Image,
+                                                   store_root: Path) -> None:
+    image()
+    lamina("run", "-d", "--name", "host", "busybox", "sleep", "60")
+    pid, fd = drive(store_root, ["exec", "-it", "--detach-keys", "ctrl-x,y", "host", "sh"])
+    os.write(fd, b"echo in-$((40 + 2))\n")
+    read_until(fd, b"in-42\n")
+    os.write(fd, b"\x18y")  # Ctrl-X y: exec returns, its shell runs on
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    processes = lamina("exec", "host", "ps", "-o", "comm").out.split()
+    assert processes.count("sh") == 1, processes
+    # a half-typed sequence is passed on when what follows does not complete it
+    pid, fd = drive(store_root, ["exec", "-it", "--detach-keys", "ctrl-x,y", "host", "sh", "-c",
+                                 'read x; echo "length ${#x}"; exit 3'])
+    os.write(fd, b"a\x18b\n")
+    out = read_until(fd, b"length 3\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 3, out

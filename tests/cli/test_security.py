@@ -258,6 +258,6 @@ def test_exec_privileged_env_file_detach(lamina: Run, image: Image, tmp_path: Pa
     while lamina("exec", name, "test", "-f", "/detached").code != 0:
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    result = lamina("exec", "--detach-keys", "ctrl-", name, "true")
+    result = lamina("exec", "--detach-keys", "ctrl-", name, "true")  # checked before anything
     assert result.code == 1 and "Invalid escape keys (ctrl-) provided" in one_line(result)
     assert lamina("exec", "--detach-keys", "ctrl-a,x", name, "true").code == 0

@@ -34,13 +34,8 @@ def exec_(engine: Engine, name: str, command: tuple[str, ...], detach: bool,
           env_files: tuple[str, ...], privileged: bool, workdir: str | None,
           user: str | None) -> int:
     """Execute a command in a running container"""
-    if detach_keys is not None:
-        from lamina.runtime.detach import parse_keys
-
-        # Checked as docker checks it; with -t the runtime relays the terminal itself, which
-        # has no detach sequence: the process runs until it ends, as with docker exec -i.
-        parse_keys(detach_keys)
     return engine.exec(name, command, env=env, workdir=workdir, user=user, tty=tty,
-                       stdin=stdin_fd() if interactive and not tty and not detach else None,
+                       stdin=stdin_fd() if interactive and not detach else None,
                        stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
-                       env_files=env_files, privileged=privileged, detach=detach)
+                       env_files=env_files, privileged=privileged, detach=detach,
+                       detach_keys=detach_keys)

@@ -151,12 +151,14 @@ class ContainerVerbs:
              workdir: str | None = None, user: str | None = None, tty: bool = False,
              stdin: int | None = None, stdout: BinaryIO | None = None,
              stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
-             privileged: bool = False, detach: bool = False) -> int:
+             privileged: bool = False, detach: bool = False,
+             detach_keys: str | None = None) -> int:
         from lamina.engine import lifecycle
 
         return lifecycle.exec_in(self.store, name, argv, env=env, workdir=workdir, user=user,
                                  tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
-                                 env_files=env_files, privileged=privileged, detach=detach)
+                                 env_files=env_files, privileged=privileged, detach=detach,
+                                 detach_keys=detach_keys)
 
     def diff(self, name: str) -> list[tuple[str, str]]:
         from lamina.engine import commit

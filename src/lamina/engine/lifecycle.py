@@ -93,13 +93,17 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
             workdir: str | None = None, user: str | None = None, tty: bool = False,
             stdin: int | None = None, stdout: BinaryIO | None = None,
             stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
-            privileged: bool = False, detach: bool = False) -> int:
+            privileged: bool = False, detach: bool = False,
+            detach_keys: str | None = None) -> int:
     from lamina.engine.containers import read_env_files
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
 
     if not argv:
         raise ContainerError("exec needs a command", exit_code=125)
+    from lamina.runtime.detach import DEFAULT, parse_keys
+
+    keys = parse_keys(detach_keys if detach_keys is not None else DEFAULT)
     env = exec_env([*read_env_files(env_files), *env])
     record = find(store, text)
     if record.state != "running":
@@ -113,7 +117,7 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
                         stdout=stdout, stderr=stderr, group_add=host.get("GroupAdd") or (),
-                        privileged=privileged, detach=detach)
+                        privileged=privileged, detach=detach, detach_keys=keys)
 
 
 def exec_env(entries: Sequence[str]) -> list[str]:

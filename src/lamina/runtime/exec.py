@@ -13,6 +13,7 @@ import json
 import os
 import selectors
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -31,13 +32,14 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  tty: bool = False, stdin: int | None = None,
                  stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
                  group_add: Sequence[str] = (), privileged: bool = False,
-                 detach: bool = False) -> int:
+                 detach: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
     """Run ``argv`` in the container; return its exit status.
 
     ``group_add``: the container's --group-add, for a ``user`` given here; ``privileged``:
     every capability (the container's other confinement stays, as docker's exec
     --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
-    no log of a detached exec either)."""
+    no log of a detached exec either); ``detach_keys``: with a tty, the keys that leave the
+    process running and return 0 (lamina.runtime.exec_tty)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -83,8 +85,10 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
             rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, check=False).returncode
         elif tty:
-            result = subprocess.run(argv_rt, check=False)
-            rc = result.returncode
+            from lamina.runtime.exec_tty import exec_tty
+
+            rc = exec_tty(runtime, cdir.id, f.name, Path(log.name), stdin=stdin,
+                          stdout=stdout or sys.stdout.buffer, detach_keys=detach_keys)
         else:
             rc = _piped(argv_rt, stdin, stdout, stderr)
         if rc == 255 or (rc != 0 and last_error(Path(log.name))):
