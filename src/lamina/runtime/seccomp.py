@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,7 +86,7 @@ def for_container(profile: dict[str, Any], caps: Sequence[str]) -> dict[str, Any
     """The OCI runtime's ``linux.seccomp`` from a docker-format profile, for a container with
     these capabilities on this machine."""
     machine = os.uname().machine
-    go_arch, scmp_arch = _ARCHES.get(machine, (platform.machine(), ""))
+    go_arch, scmp_arch = _ARCHES.get(machine, (machine, ""))
     out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
     if "defaultErrnoRet" in profile:
         out["defaultErrnoRet"] = profile["defaultErrnoRet"]
