@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "logout": "lamina.cli.logout:logout",
     "version": "lamina.cli.version:version",
     "info": "lamina.cli.info:info",
+    "events": "lamina.cli.events:events",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }
