@@ -215,6 +215,9 @@ def test_exec_on_a_terminal_detaches_with_the_keys(lamina: Run, image: Image,
     assert os.waitstatus_to_exitcode(status) == 0
     processes = lamina("exec", "host", "ps", "-o", "comm").out.split()
     assert processes.count("sh") == 1, processes
+    # -t alone: a terminal, no input; the exit code comes back
+    result = lamina("exec", "-t", "host", "sh", "-c", "tty; exit 5")
+    assert result.code == 5 and result.out.replace("\r", "").startswith("/dev/pts/"), result
     # a half-typed sequence is passed on when what follows does not complete it
     pid, fd = drive(store_root, ["exec", "-it", "--detach-keys", "ctrl-x,y", "host", "sh", "-c",
                                  'read x; echo "length ${#x}"; exit 3'])

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 from contextlib import suppress
 from pathlib import Path
@@ -84,7 +83,6 @@ def _relay(master: int, pid: int, stdin: int | None, stdout: BinaryIO,
     _copy_window_size(master)
     previous = signal.signal(signal.SIGWINCH, lambda s, f: _copy_window_size(master))
     code: int | None = None
-    out = stdout.fileno() if hasattr(stdout, "fileno") else sys.stdout.fileno()
     try:
         with _raw(stdin):
             while True:
@@ -120,7 +118,8 @@ def _relay(master: int, pid: int, stdin: int | None, stdout: BinaryIO,
                             if code is None:
                                 continue
                             return code
-                        os.write(out, data)
+                        stdout.write(data)
+                        stdout.flush()
     finally:
         signal.signal(signal.SIGWINCH, previous)
         selector.close()
