@@ -112,6 +112,9 @@ def test_attach_to_a_terminal_and_detach(lamina: Run, image: Image, store_root: 
         os.close(fd)
         assert os.waitstatus_to_exitcode(status) == 0
         assert lamina("ps", "--format", "{{.Names}}").out == "term\n"
+    # a terminal's input must come from a terminal, as docker says
+    result = lamina("attach", "term", stdin=b"")
+    assert (result.code, result.err) == (1, "the input device is not a TTY\n")
     pid, fd = drive(store_root, ["attach", "term"])
     os.write(fd, b"exit 4\n")
     _, status = os.waitpid(pid, 0)
