@@ -13,14 +13,23 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
-from lamina.errors import LaminaError
+from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
+    from lamina.engine.builder import CacheEntry, CachePrune
     from lamina.engine.events import Event, EventFilter
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
-    from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
+    from lamina.engine.system import ImageUsage
+    from lamina.engine.views import (
+        DiskUsage,
+        HistoryRow,
+        ImageRow,
+        PruneReport,
+        Removal,
+        SystemPrune,
+    )
     from lamina.remote.options import RemoteOptions
     from lamina.store import Store
 
@@ -99,6 +108,43 @@ class Engine(ContainerVerbs):
         from lamina.engine import images as _images
 
         return _images.disk_usage(self.store)
+
+    def image_usage(self) -> list[ImageUsage]:
+        """``system df -v``'s images: size, shared and unique sizes, containers."""
+        from lamina.engine import system
+
+        return system.image_usage(self.store)
+
+    # --- the build cache and system prune ---------------------------------------------------
+    def build_cache(self) -> list[CacheEntry]:
+        from lamina.engine import builder
+
+        return builder.entries(self.store)
+
+    def prune_build_cache(self, *, all: bool = False, filters: Sequence[str] = (),
+                          keep_storage: int = 0) -> CachePrune:
+        """docker's ``builder prune``: unused cache entries (``all``: every one)."""
+        from lamina.engine import builder
+
+        return builder.prune(self.store, all=all, filters=filters, keep_storage=keep_storage)
+
+    def system_prune(self, *, all: bool = False, volumes: bool = False,
+                     filters: Sequence[str] = ()) -> SystemPrune:
+        """docker's ``system prune``: stopped containers, then dangling images (``all``:
+        every image no container uses), then the unused build cache (``all``: all of it),
+        each with the filters (``until``, ``label``, ``label!``). lamina makes no networks
+        and no anonymous volumes: there are none to prune."""
+        from lamina.engine.filters import parse_filters
+        from lamina.engine.views import SystemPrune
+
+        wanted = parse_filters(filters, ("until", "label", "label!"))
+        if volumes and "until" in wanted:
+            raise InvalidArgument('The "until" filter is not supported with "--volumes"')
+        containers, freed = self.prune_containers(filters)
+        images = self.prune_images(all=all, filters=filters)
+        cache = self.prune_build_cache(all=all, filters=filters)
+        return SystemPrune(containers, images.removals, cache.removed,
+                           freed + images.reclaimed + cache.reclaimed)
 
     # --- archives ---------------------------------------------------------------------------
     def save(self, names: Sequence[str], out: IO[bytes]) -> None:
