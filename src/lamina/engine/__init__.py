@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
-    from lamina.engine.system import ImageUsage
+    from lamina.engine.system import ImageUsage, TreeImage
     from lamina.engine.views import (
         DiskUsage,
         HistoryRow,
@@ -114,6 +114,12 @@ class Engine(ContainerVerbs):
         from lamina.engine import system
 
         return system.image_usage(self.store)
+
+    def image_tree(self, *, all: bool = False) -> list[TreeImage]:
+        """``image ls --tree``: images with their platform manifests, newest first."""
+        from lamina.engine import system
+
+        return system.image_tree(self.store, all=all)
 
     # --- the build cache and system prune ---------------------------------------------------
     def build_cache(self) -> list[CacheEntry]:

@@ -4,8 +4,10 @@ other images; its unique size the rest)."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import NamedTuple
 
+from lamina.errors import NotFound
 from lamina.store import Store
 
 
@@ -41,3 +43,39 @@ def image_usage(store: Store) -> list[ImageUsage]:
                  for repo, tag in names]
     rows.sort(key=lambda r: r.created, reverse=True)
     return rows
+
+
+class TreeImage(NamedTuple):
+    """``image ls --tree``: an image, its names, and the platform manifest it was stored as."""
+
+    id: str
+    names: list[str]  # repository:tag, or "<untagged>"
+    created: float
+    disk_usage: int  # unpacked, as docker counts it
+    content_size: int  # the compressed blobs: config, manifest and layers
+    used: bool  # a container uses it
+    platform: str  # os/architecture[/variant]
+    manifest: str  # the platform manifest's digest
+
+
+def image_tree(store: Store, *, all: bool = False) -> list[TreeImage]:
+    """Newest first; untagged images only with ``all`` (docker 28 hides them by default)."""
+    from lamina.engine.images import ImageGraph, created_epoch
+
+    graph = ImageGraph(store)
+    result = []
+    for record in graph.records:
+        if not record.tags and not all:
+            continue
+        content = sum(layer.size for layer in record.layers)
+        for digest in (record.id, record.manifest_digest):
+            with suppress(NotFound):  # (only shown: a missing blob counts as nothing)
+                content += store.blobs.size(digest)
+        platform = "/".join(p for p in (record.os or "unknown", record.architecture or "unknown",
+                                        record.variant) if p)
+        result.append(TreeImage(str(record.id), [t.familiar for t in record.tags] or
+                                ["<untagged>"], created_epoch(record.created), record.size,
+                                content, bool(graph.containers.get(record.id)), platform,
+                                str(record.manifest_digest)))
+    result.sort(key=lambda t: t.created, reverse=True)
+    return result
