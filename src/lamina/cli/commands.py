@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "logout": "lamina.cli.logout:logout",
     "events": "lamina.cli.events:events",
     "builder": "lamina.cli.builder:builder",
+    "manifest": "lamina.cli.manifest:manifest",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

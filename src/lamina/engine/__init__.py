@@ -237,6 +237,37 @@ class Engine(ContainerVerbs):
                                 result.reference.familiar_name)
         return results
 
+    # --- manifest lists (multi-platform indexes) --------------------------------------------
+    def manifest_create(self, name: str, manifests: Sequence[str], *,
+                        amend: bool = False) -> str:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.create(self.store, name, manifests, self.remote_options, amend=amend)
+
+    def manifest_annotate(self, name: str, manifest: str, *, os: str | None = None,
+                          arch: str | None = None, variant: str | None = None,
+                          os_features: Sequence[str] = (),
+                          os_version: str | None = None) -> None:
+        from lamina.engine import manifests as _manifests
+
+        _manifests.annotate(self.store, name, manifest, os=os, arch=arch, variant=variant,
+                            os_features=os_features, os_version=os_version)
+
+    def manifest_inspect(self, name: str) -> tuple[bytes, bool]:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.inspect(self.store, name, self.remote_options)
+
+    def manifest_push(self, name: str, *, purge: bool = False) -> str:
+        from lamina.engine import manifests as _manifests
+
+        return str(_manifests.push(self.store, name, self.remote_options, purge=purge))
+
+    def manifest_remove(self, names: Sequence[str]) -> list[str]:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.remove(self.store, names)
+
     # --- events -----------------------------------------------------------------------------
     def events(self, *, since: float | None = None, until: float | None = None,
                filters: EventFilter | None = None, follow: bool = True) -> Iterator[Event]:
