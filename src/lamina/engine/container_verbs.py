@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from lamina.engine.containers import CreateOptions
     from lamina.engine.copy import Copied
     from lamina.engine.lifecycle import Running
+    from lamina.engine.settings import Settings
     from lamina.engine.stats import StatsRow
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 
 class ContainerVerbs:
+    settings: Settings  # Engine's
+
     @property
     def store(self) -> Store:  # Engine's cached property
         raise NotImplementedError
@@ -39,7 +42,8 @@ class ContainerVerbs:
             attach: Attach | None = None, pull: Callable[[str], None] | None = None) -> Running:
         from lamina.engine import lifecycle
 
-        return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
+        return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull,
+                             settings=self.settings)
 
     def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
                stdin: int | None = None) -> int:
@@ -50,7 +54,7 @@ class ContainerVerbs:
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle
 
-        return lifecycle.start(self.store, name, attach=attach)
+        return lifecycle.start(self.store, name, attach=attach, settings=self.settings)
 
     def stop(self, name: str, *, timeout: float | None = None,
              signal: str | None = None) -> ContainerRecord:
@@ -64,7 +68,8 @@ class ContainerVerbs:
                 signal: str | None = None) -> ContainerRecord:
         from lamina.engine import lifecycle
 
-        record = lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal)
+        record = lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal,
+                                   settings=self.settings)
         self._event(record, "restart")
         return record
 

@@ -38,7 +38,7 @@ class ContainerRow:
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
-        from lamina.cli.format.units import human_duration
+        from lamina.model.units import human_duration
 
         now = time.time() if now is None else now
         if self.state in ("running", "paused"):
@@ -166,7 +166,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
 def _time(epoch: float | None) -> str:
     if not epoch:
         return ZERO_TIME
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
 

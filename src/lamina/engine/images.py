@@ -31,7 +31,7 @@ PRUNE_FILTERS = ("until", "label", "label!")
 def created_epoch(created: str | None) -> float:
     if not created:
         return 0.0
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     try:
         return parse_rfc3339(created)
@@ -222,7 +222,7 @@ def _familiar_repo_digest(text: str) -> str:
 
 
 def _rfc3339(epoch: float) -> str:
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
 

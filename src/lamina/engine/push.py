@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lamina.engine.pull import PullEvent, Session
+from lamina.engine.pull import PullEvent
 from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference, check_remote
+from lamina.remote.session import Session
 from lamina.store import ImageRecord, Store
 
 if TYPE_CHECKING:
