@@ -51,7 +51,7 @@ class _Registries:
         self.stack.close()
 
     def repository(self, ref: Reference, *, push: bool = False) -> Repository:
-        from lamina.engine.pull import Session
+        from lamina.remote.session import Session
 
         session = self.stack.enter_context(
             Session(ref._replace(tag=None, digest=None), self.options, push=push))
