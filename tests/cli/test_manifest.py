@@ -70,3 +70,27 @@ def test_manifest_refusals(lamina: Run, load_image, lamina_registry: Server) -> 
     assert lamina("manifest", "push", f"{host}/refuse/list:1").err == (
         f"Error: No such manifest: {host}/refuse/list:1\n")
     assert lamina("manifest", "annotate", f"{host}/refuse/list:1", "x").code == 1
+
+
+def test_images_digests_rows(lamina: Run, load_image, lamina_registry: Server) -> None:
+    """docker's rows: each tag times each repo digest of its repository, then a row per
+    repository known by digest only (even when the image has tags elsewhere)."""
+    host = lamina_registry.host
+    load_image([{"d": b"d"}], tags=["local:1", f"{host}/dig/x:1"])
+    assert lamina("push", "-q", f"{host}/dig/x:1").code == 0
+    assert lamina("tag", f"{host}/dig/x:1", f"{host}/dig/x:2").code == 0
+    fmt = "{{.Repository}} {{.Tag}} {{.Digest}}"
+    digest = json.loads(lamina("inspect", "local:1").out)[0]["RepoDigests"][0].partition("@")[2]
+    rows = lamina("images", "--digests", "--format", fmt).out.splitlines()
+    assert sorted(rows) == sorted(["local 1 <none>", f"{host}/dig/x 1 {digest}",
+                                   f"{host}/dig/x 2 {digest}"])
+    plain = lamina("images", "--format", "{{.Repository}} {{.Tag}}").out.splitlines()
+    assert sorted(plain) == sorted(["local 1", f"{host}/dig/x 1", f"{host}/dig/x 2"])
+    # Untagged in that repository, the digest keeps a row of its own.
+    assert lamina("rmi", f"{host}/dig/x:1", f"{host}/dig/x:2").code == 0
+    rows = lamina("images", "--digests", "--format", fmt).out.splitlines()
+    assert sorted(rows) == sorted(["local 1 <none>", f"{host}/dig/x <none> {digest}"])
+    # rmi of the last tag: docker's Untagged lines, the repo digest's too.
+    result = lamina("rmi", "local:1")
+    assert result.out.splitlines()[:2] == ["Untagged: local:1",
+                                           f"Untagged: {host}/dig/x@{digest}"]

@@ -65,7 +65,9 @@ def images(engine: Engine, reference: str | None, all_: bool, digests: bool,
         return
     if reference:
         filters = (*filters, f"reference={reference}")
-    rows = engine.images(all=all_, filters=filters)
+    # One row per repo digest with --digests (or a format that shows them).
+    rows = engine.images(all=all_, filters=filters,
+                         digests=digests or (fmt is not None and ".Digest" in fmt))
     if quiet:
         for row in rows:  # one line per row, as docker's: an image with two tags twice
             click.echo(short_id(row.id, no_trunc))

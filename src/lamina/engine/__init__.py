@@ -55,10 +55,11 @@ class Engine(ContainerVerbs):
     # --- images -----------------------------------------------------------------------------
     # (lamina.engine.images is imported by the image verbs only: the container verbs do without
     # it, its views and their dataclasses, which weigh on every command's start-up.)
-    def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
+    def images(self, *, all: bool = False, filters: Sequence[str] = (),
+               digests: bool = False) -> list[ImageRow]:
         from lamina.engine import images as _images
 
-        return _images.list_images(self.store, all=all, filters=filters)
+        return _images.list_images(self.store, all=all, filters=filters, digests=digests)
 
     def tag(self, source: str, target: str) -> None:
         from lamina.engine import events
