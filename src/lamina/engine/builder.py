@@ -101,11 +101,13 @@ def prune(store: Store, *, all: bool = False, filters: Sequence[str] = (),
         left -= entry.size
     if not chosen:
         return CachePrune([], 0)
+    from lamina.engine.images import ImageGraph, layer_sizes, reclaimed_since
+
+    before = layer_sizes(store)
     keys = [e.key for e in chosen]
     store.db.write(lambda conn: conn.executemany(
         "DELETE FROM build_cache WHERE key = ?", [(k,) for k in keys]))
     # The images only the cache kept go with their entries (their rows are gone already).
-    from lamina.engine.images import ImageGraph
 
     cached = {e.image_id for e in chosen}
     while True:  # (a step's image may be left dangling once the next step's is gone)
@@ -117,7 +119,7 @@ def prune(store: Store, *, all: bool = False, filters: Sequence[str] = (),
         for image in gone:
             store.delete_image(image.id)
             cached.discard(str(image.id))
-    return CachePrune(keys, store.gc())
+    return CachePrune(keys, reclaimed_since(store, before))
 
 
 def _matches(entry: CacheEntry, wanted: dict[str, list[str]]) -> bool:

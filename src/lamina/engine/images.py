@@ -338,6 +338,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
     wanted = parse_filters(filters, PRUNE_FILTERS)
     until = prune_until(wanted.get("until"))
     removals: list[Removal] = []
+    before = layer_sizes(store)
     while True:
         graph = ImageGraph(store)
         victims = [
@@ -352,7 +353,22 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
         for r in victims:
             removals.extend(_delete(store, r))
         # Deleting a child may leave its parent dangling: go round until nothing more goes.
-    return PruneReport(removals, store.gc())
+    return PruneReport(removals, reclaimed_since(store, before))
+
+
+def layer_sizes(store: Store) -> dict[str, int]:
+    """Every layer an image holds, with its unpacked size."""
+    return {str(layer.chain_id): layer.unpacked_size
+            for record in store.images() for layer in record.layers}
+
+
+def reclaimed_since(store: Store, before: dict[str, int]) -> int:
+    """Collect what no image holds any more; the space reclaimed, counted as docker counts it:
+    the unpacked size of each layer that went. (lamina also frees the compressed blobs it
+    keeps beside them, which docker's figure has no room for.)"""
+    store.gc()
+    after = layer_sizes(store)
+    return sum(size for chain_id, size in before.items() if chain_id not in after)
 
 
 def _prune_labels_match(r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
