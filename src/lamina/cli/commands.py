@@ -52,6 +52,8 @@ COMMANDS: dict[str, str] = {
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
     "events": "lamina.cli.events:events",
+    "builder": "lamina.cli.builder:builder",
+    "manifest": "lamina.cli.manifest:manifest",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }
