@@ -444,6 +444,7 @@ def lamina_cluster(
 ) -> Iterator[tuple[HAProxy | None, list[Server]]]:
     """``replicas`` lamina replicas on one PostgreSQL database and one bucket, behind HAProxy
     when more than one."""
+    tmp.mkdir(parents=True, exist_ok=True)
     config = write_toml(tmp / "replica.toml", cluster_config(dsn, endpoint, bucket, **extra))
     servers = [replica(tmp / f"r{i}", config) for i in range(replicas)]
     with contextlib.ExitStack() as stack:
