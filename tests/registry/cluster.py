@@ -440,13 +440,20 @@ def start_all(servers: Sequence[Server], logs: Path) -> None:
 
 @contextlib.contextmanager
 def lamina_cluster(
-    tmp: Path, dsn: str, endpoint: str, bucket: str, replicas: int, **extra: object
+    tmp: Path,
+    dsn: str,
+    endpoint: str,
+    bucket: str,
+    replicas: int,
+    *,
+    workers: int = 1,
+    **extra: object,
 ) -> Iterator[tuple[HAProxy | None, list[Server]]]:
     """``replicas`` lamina replicas on one PostgreSQL database and one bucket, behind HAProxy
     when more than one."""
     tmp.mkdir(parents=True, exist_ok=True)
     config = write_toml(tmp / "replica.toml", cluster_config(dsn, endpoint, bucket, **extra))
-    servers = [replica(tmp / f"r{i}", config) for i in range(replicas)]
+    servers = [replica(tmp / f"r{i}", config, workers=workers) for i in range(replicas)]
     with contextlib.ExitStack() as stack:
         for server in servers:
             stack.callback(server.stop)
