@@ -2,7 +2,7 @@
 
 In one run, on one SeaweedFS (``weed server -s3``) and one PostgreSQL made for the run:
 
-- lamina, one replica on PostgreSQL and S3;
+- lamina, one replica on PostgreSQL and S3, reached directly and behind HAProxy;
 - lamina, two and three replicas behind HAProxy (round robin, no stickiness);
 - the CNCF registry (Debian's ``docker-registry`` 2.8, ``storage: s3`` with ``regionendpoint``
   on the same SeaweedFS, its in-memory blob descriptor cache, redirects off).
@@ -204,28 +204,33 @@ def main() -> None:
         bucket = weed.create_bucket()
         with cncf_s3(tmp / "cncf", weed.endpoint, bucket) as port:
             results["cncf"] = measure("cncf (s3)", port, tmp, blob, args.duration)
-        for replicas in (1, 2, 3):
+        for name, replicas, proxied in [
+            ("lamina x1", 1, False),
+            ("lamina x1 haproxy", 1, True),
+            ("lamina x2 haproxy", 2, True),
+            ("lamina x3 haproxy", 3, True),
+        ]:
             dsn, bucket = pg.create_database(), weed.create_bucket()
             with lamina_cluster(
-                tmp / f"lamina{replicas}", dsn, weed.endpoint, bucket, replicas,
-                workers=args.workers, log_requests=False,
+                tmp / name.replace(" ", "-"), dsn, weed.endpoint, bucket, replicas,
+                workers=args.workers, proxy=proxied, log_requests=False,
             ) as (proxy, servers):  # fmt: skip
                 port = proxy.port if proxy else servers[0].port
-                results[f"lamina x{replicas}"] = measure(
-                    f"lamina x{replicas}", port, tmp, blob, args.duration
-                )
+                results[name] = measure(name, port, tmp, blob, args.duration)
     print(f"\n{'figure':<28} {'lamina':>12} {'cncf':>12}  {'unit':<8} {'ratio':>7}")
     theirs = results["cncf"]
-    for replicas in (1, 2, 3):
-        ours = results[f"lamina x{replicas}"]
-        row(f"manifest GET, {replicas} replica(s)", ours["manifest"], theirs["manifest"], "req/s")
-        row(f"blob GET, {replicas} replica(s)", ours["blob"], theirs["blob"], "MiB/s")
-        row(f"push, {replicas} replica(s)", ours["push"], theirs["push"], "MiB/s")
-    one = results["lamina x1"]
-    print("\nscaling from 1 replica: " + ", ".join(
-        f"x{n}: manifest {results[f'lamina x{n}']['manifest'] / one['manifest']:.2f}, "
-        f"blob {results[f'lamina x{n}']['blob'] / one['blob']:.2f}, "
-        f"push {results[f'lamina x{n}']['push'] / one['push']:.2f}"
+    for name, ours in results.items():
+        if name == "cncf":
+            continue
+        label = name.removeprefix("lamina ")
+        row(f"manifest GET, {label}", ours["manifest"], theirs["manifest"], "req/s")
+        row(f"blob GET, {label}", ours["blob"], theirs["blob"], "MiB/s")
+        row(f"push, {label}", ours["push"], theirs["push"], "MiB/s")
+    one = results["lamina x1 haproxy"]
+    print("\nscaling behind HAProxy, from 1 replica: " + ", ".join(
+        f"x{n}: manifest {results[f'lamina x{n} haproxy']['manifest'] / one['manifest']:.2f}, "
+        f"blob {results[f'lamina x{n} haproxy']['blob'] / one['blob']:.2f}, "
+        f"push {results[f'lamina x{n} haproxy']['push'] / one['push']:.2f}"
         for n in (2, 3)
     ))  # fmt: skip
 
