@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.container_flags import stdin_fd
+from lamina.cli.container_flags import require_terminal, stdin_fd
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 
@@ -23,20 +23,8 @@ def attach(engine: Engine, name: str, detach_keys: str | None, no_stdin: bool,
            sig_proxy: bool) -> int:
     """Attach local standard input, output, and error streams to a running container"""
     if not no_stdin and engine.container(name).config.get("Config", {}).get("Tty"):
-        _require_terminal()
+        require_terminal()  # docker: a terminal takes input from a terminal only
     return engine.attach_to(name, sys.stdout.buffer, sys.stderr.buffer,
                             stdin=None if no_stdin else stdin_fd(), detach_keys=detach_keys,
                             sig_proxy=sig_proxy)
 
-
-def _require_terminal() -> None:
-    """docker's check: a container's terminal takes input only from a terminal; it fails
-    with docker's bare line and status 1 (--no-stdin attaches anyway)."""
-    try:
-        terminal = sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if not terminal:
-        sys.stdout.flush()
-        sys.stderr.write("the input device is not a TTY\n")
-        sys.exit(1)

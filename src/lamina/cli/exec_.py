@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.container_flags import stdin_fd
+from lamina.cli.container_flags import require_terminal, stdin_fd
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 
@@ -34,6 +34,8 @@ def exec_(engine: Engine, name: str, command: tuple[str, ...], detach: bool,
           env_files: tuple[str, ...], privileged: bool, workdir: str | None,
           user: str | None) -> int:
     """Execute a command in a running container"""
+    if interactive and tty and not detach:
+        require_terminal()
     return engine.exec(name, command, env=env, workdir=workdir, user=user, tty=tty,
                        stdin=stdin_fd() if interactive and not detach else None,
                        stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,

@@ -39,7 +39,8 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     every capability (the container's other confinement stays, as docker's exec
     --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
     no log of a detached exec either); ``detach_keys``: with a tty, the keys that leave the
-    process running and return 0 (lamina.runtime.exec_tty)."""
+    process running and return 0 (lamina.runtime.exec_tty). Returns the exit status (0 once
+    started, detached)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -67,11 +68,14 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         process["cwd"] = cwd
     process["env"] = replace_env(process["env"], list(env))
     process["args"] = list(argv)
-    process["terminal"] = tty and not detach  # a detached process has no terminal to talk to
+    # A detached process has nobody at a terminal: it gets none (and /dev/null for stdio).
+    process["terminal"] = tty and not detach
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
+        # docker's exec: a process that cannot start is 126 whatever the cause (run's 127
+        # and 126 tell them apart); detached, the start's failure is an error (1).
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
-                             exit_code=code)
+                             exit_code=1 if detach else 126)
     with tempfile.NamedTemporaryFile("w", dir=cdir.path, prefix="exec-", suffix=".json") as f, \
             tempfile.NamedTemporaryFile("r", dir=cdir.path, prefix="exec-", suffix=".log") as log:
         json.dump(process, f)
