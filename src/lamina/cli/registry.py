@@ -109,6 +109,32 @@ def gc_command(
     click.echo(report.summary())
 
 
+@registry.command("migrate")
+@click.option("--from", "source", type=_FILE, required=True, help="TOML settings of the source.")
+@click.option("--to", "target", type=_FILE, required=True, help="TOML settings of the target.")
+def migrate_command(source: Path, target: Path) -> None:
+    """Copy a registry to other backends (say, SQLite and a directory to PostgreSQL and S3).
+
+    The source is only read. Every blob and manifest is checked against its digest. Run it
+    again after an interruption: what the target has already is skipped.
+    """
+    from lamina.registry.migrate import migrate
+    from lamina.registry.serve import load_config
+
+    source_config, target_config = load_config(source), load_config(target)
+    if (
+        source_config.metadata.kind == "sqlite"
+        and not (Path(source_config.root) / "registry.db").is_file()
+    ):
+        from lamina.errors import NotFound
+
+        raise NotFound(f"no registry at {source_config.root}", hint="check root in " + str(source))
+    report = migrate(source_config, target_config, progress=lambda line: click.echo(line, err=True))
+    for name in report.manifests_broken:
+        click.echo(f"left out {name}: it names content the source no longer has", err=True)
+    click.echo(report.summary())
+
+
 @registry.command("htpasswd")
 @click.argument("file", type=_PATH)
 @click.argument("user")
