@@ -153,7 +153,9 @@ class ContainerVerbs:
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,
              stdin: int | None = None, stdout: BinaryIO | None = None,
-             stderr: BinaryIO | None = None) -> int:
+             stderr: BinaryIO | None = None, detach: bool = False) -> int:
+        """Run ``argv`` in the container; its exit code. ``detach``: start it and return 0
+        at once, its output discarded (docker's ``exec -d``)."""
         from lamina.engine import lifecycle
         from lamina.engine.containers import find
 
@@ -163,8 +165,10 @@ class ContainerVerbs:
         self._event(record, f"exec_create: {command}", execID=exec_id)
         self._event(record, f"exec_start: {command}", execID=exec_id)
         code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,
-                                 user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
-        self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
+                                 user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
+                                 detach=detach)
+        if not detach:  # (a detached one's end is not seen)
+            self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
         return code
 
     def _event(self, record: ContainerRecord, action: str, **extra: str) -> None:
@@ -184,13 +188,24 @@ class ContainerVerbs:
         self._event(self.container(name), "export")
 
     def commit(self, name: str, reference: str | None = None, *, message: str = "",
-               author: str = "", changes: Sequence[str] = ()) -> str:
+               author: str = "", changes: Sequence[str] = (), pause: bool = True) -> str:
+        """A new image of the container's changes; a running container is paused meanwhile
+        (unless ``pause`` is false), as docker does, so its files are taken at one moment."""
         from lamina.engine import commit
+        from lamina.runtime.cgroups import frozen
 
-        image_id = commit.commit(self.store, name, reference, message=message, author=author,
-                                 changes_=changes)
-        self._event(self.container(name), "commit", comment=message, imageID=image_id,
-                    imageRef=reference or "")
+        record = self.container(name)
+        paused = pause and record.state == "running" and not frozen(record.id)
+        if paused:
+            self.pause(record.id)
+        try:
+            image_id = commit.commit(self.store, name, reference, message=message,
+                                     author=author, changes_=changes)
+            self._event(record, "commit", comment=message, imageID=image_id,
+                        imageRef=reference or "")
+        finally:
+            if paused:
+                self.unpause(record.id)
         return image_id
 
     def copy(self, source: str, destination: str, *, follow_link: bool = False,

@@ -64,8 +64,10 @@ def state_of(record: ContainerRecord) -> str:
 
 
 def command_of(record: ContainerRecord) -> str:
-    parts = [record.config.get("Path", ""), *record.config.get("Args", [])]
-    return " ".join(p for p in parts if p is not None)
+    """docker's Command of a container: the path, then the arguments, one holding a space in
+    single quotes (``sh -c 'exit 3'``)."""
+    args = [f"'{a}'" if " " in a else a for a in record.config.get("Args") or [] if a is not None]
+    return " ".join([record.config.get("Path") or "", *args]).strip()
 
 
 def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] = (),

@@ -31,7 +31,7 @@ from lamina.model import mediatype as mt
 from lamina.model.chain import chain_ids
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
-from lamina.model.reference import Reference
+from lamina.model.reference import Reference, check_remote
 from lamina.store import Adding, LayerRecord, Store
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _quiet(event: PullEvent) -> None:
 def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | None = None,
          all_tags: bool = False, progress: Progress | None = None) -> list[PullResult]:
     """Pull ``name`` (``-a``: every tag of its repository); return what each pull did."""
-    ref = Reference.parse(name)
+    ref = check_remote(Reference.parse(name))
     wanted = Platform.parse(platform) if platform else None
     report = progress or _quiet
     if all_tags and not ref.is_name_only:
@@ -76,11 +76,15 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
     from lamina.remote.session import Session, remote_reference
 
     try:
-        with Session(ref, options) as session:
+        # (With the tag, the session resolves the image as it opens: a registry that does not
+        # answer fails there, before any line is printed.)
+        with Session(ref if all_tags else ref.with_default_tag(), options) as session:
             if not all_tags:
                 target = ref.with_default_tag()
-                report(PullEvent(remote_reference(target), f"Pulling from {ref.path}"))
                 repository, image = session.open(wanted)
+                # Only once the registry answered, as docker: a pull that fails at once
+                # prints no "Pulling from" first.
+                report(PullEvent(remote_reference(target), f"Pulling from {ref.path}"))
                 return [_pull_one(store, repository, target, wanted, report, image)]
             repository, _ = session.open(wanted)
             results = []
