@@ -49,6 +49,9 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Automatically remove the container and its associated anonymous volumes when it exits"),
     (("--runtime",), "runtime", VALUE, "string",
      "Runtime to use for this container (runc or crun)"),
+    (("--security-opt",), "security_opt", LIST, "list", "Security Options"),
+    (("--privileged",), "privileged", FLAG, "", "Give extended privileges to this container"),
+    (("--group-add",), "group_add", LIST, "list", "Add additional groups to join"),
     # -- restarts, init, health, stopping (the monitor's work)
     (("--restart",), "restart", VALUE, "string",
      'Restart policy to apply when a container exits (default "no")'),
@@ -222,7 +225,9 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         cap_add=kw.get("cap_add", ()), cap_drop=kw.get("cap_drop", ()),
         labels=labels, tty=kw.get("tty", False),
         interactive=kw.get("interactive", False), autoremove=kw.get("autoremove", False),
-        runtime=kw.get("runtime"), detach=detach, host_config=host, config=config,
+        runtime=kw.get("runtime"), detach=detach,
+        security_opt=kw.get("security_opt", ()), privileged=kw.get("privileged", False),
+        group_add=kw.get("group_add", ()), host_config=host, config=config,
         volumes_from=kw.get("volumes_from") or (), pull=kw.get("pull") or "missing",
         platform=kw.get("platform"),
     )

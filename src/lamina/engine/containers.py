@@ -48,6 +48,9 @@ class CreateOptions(NamedTuple):
     autoremove: bool = False
     runtime: str | None = None
     detach: bool = False
+    security_opt: Sequence[str] = ()
+    privileged: bool = False
+    group_add: Sequence[str] = ()
     # The other flags, as the docker HostConfig and Config entries they set (restart policy,
     # health check, ulimits, mounts, devices, namespaces, limits, log config...); see
     # lamina.engine.hostconfig, which reads and checks them.
@@ -73,6 +76,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to "
                               "be an absolute path")
     capabilities(opts.cap_add, opts.cap_drop)  # unknown capabilities fail here
+    from lamina.runtime.security import check_security_opts
+
+    security_opt = check_security_opts(opts.security_opt)  # a profile file is read here
     image = store.resolve(image_name)
     image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
@@ -98,6 +104,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
         "Runtime": opts.runtime,
+        "SecurityOpt": security_opt or None,
+        "Privileged": opts.privileged,
+        "GroupAdd": list(opts.group_add) or None,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "LogConfig": {"Type": "json-file", "Config": {}},
         "ShmSize": 64 * 1024 * 1024,
