@@ -269,3 +269,14 @@ def test_containers_with_busy_health_checks_end(lamina: Run, image: Image) -> No
     for name in names:
         wait_for(lambda name=name: state(lamina, name) == "exited", timeout=30)  # type: ignore[misc]
         assert inspect(lamina, name, "{{.State.ExitCode}}") == "0"
+
+
+def test_update_restart_policy_of_a_running_container(lamina: Run, image: Image) -> None:
+    image()
+    script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo ended; exit 3"
+    assert lamina("run", "-d", "--name", "upd", "busybox", "sh", "-c", script).code == 0
+    assert lamina("update", "--restart", "on-failure:1", "upd").code == 0
+    assert lamina("exec", "upd", "touch", "/tmp/go").code == 0
+    wait_for(lambda: state(lamina, "upd") == "exited", timeout=20)
+    assert inspect(lamina, "upd", "{{.RestartCount}} {{.State.ExitCode}}") == "1 3"
+    assert lamina("logs", "upd").out == "ended\nended\n"

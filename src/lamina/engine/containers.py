@@ -344,8 +344,8 @@ def runtime_for(record: ContainerRecord, override: str | None = None, *,
 def wait_next_exit(store: Store, record: ContainerRecord) -> int | None:
     """``wait``: the container's next exit, as docker's; for one its restart policy runs
     again (``--restart``), that exit, not its monitor's end."""
-    policy = (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name", "no")
-    if policy == "no" or record.state != "running":
+    policy = (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name")
+    if policy in (None, "", "no") or record.state != "running":
         return wait_exit(store, record.id)
     from lamina.runtime.restarts import read_state
 

@@ -50,6 +50,10 @@ class RestartState:
     def wanted(self, code: int) -> bool:
         """Whether the policy restarts a container that ended with ``code``."""
         self.last_code = code
+        changed = read_policy(self.directory)  # (``update --restart`` while it runs)
+        if changed is not None:
+            self.name = str(changed.get("Name") or "no")
+            self.maximum = int(changed.get("MaximumRetryCount") or 0)
         if self.name == "no" or self.stopping():
             return False
         if self.name == "on-failure":
@@ -93,8 +97,27 @@ def read_state(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+POLICY_FILE = "restart-policy.json"
+
+
+def change_policy(directory: Path, policy: dict[str, Any]) -> None:
+    """A running container's new policy (``update --restart``), for its monitor to follow
+    from the next exit on."""
+    temp = directory / (POLICY_FILE + ".tmp")
+    temp.write_text(json.dumps(policy))
+    os.replace(temp, directory / POLICY_FILE)
+
+
+def read_policy(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / POLICY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def reset(directory: Path) -> None:
     """A deliberate start: no marker of the last stop, the count from zero (docker's), and
     the health of the last run forgotten (``lamina.runtime.health``: starting again)."""
-    for name in (STOPPING, STATE_FILE, "health.json"):
+    for name in (STOPPING, STATE_FILE, POLICY_FILE, "health.json"):
         (directory / name).unlink(missing_ok=True)
