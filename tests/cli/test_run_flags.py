@@ -280,6 +280,9 @@ def test_cidfile_labels_annotations(lamina: Run, image: Image, tmp_path: Path) -
     assert result.code == 125
     assert one_line(result) == ("Error: container ID file found, make sure the other "
                                 f"container isn't running or delete {cidfile}")
+    # a run that fails leaves no cidfile behind (docker's)
+    result = lamina("run", "--cidfile", str(tmp_path / "cid3"), "--pull", "never", "nosuch:1")
+    assert result.code == 125 and not (tmp_path / "cid3").exists()
     created = lamina("create", "--cidfile", str(tmp_path / "cid2"), "busybox", "true")
     assert (tmp_path / "cid2").read_text() == created.out.strip()
     assert len(lamina("ps", "-aq").out.split()) == 2

@@ -10,6 +10,7 @@ specs) are NamedTuples rather than dataclasses: importing dataclasses (with insp
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -44,24 +45,27 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     interactive = interactive and "stdin" in streams
     if interactive and tty and not detach:
         require_terminal()
+    cidfile = None
     try:
         options = build_options(kw, detach=detach)
         cidfile = _claim_cidfile(kw.get("cidfile"))
-        from lamina.engine.containers import platform_check
-        from lamina.engine.lifecycle import ensure_image
+        from lamina.engine.lifecycle import prepare_run
 
-        ensure_image(engine.store, image, options, pull)  # --pull: pulled (or not) here
-        options = options._replace(pull="missing")
-        platform_check(engine.store, image, options.platform,
-                       lambda warning: sys.stderr.write(warning + "\n"))
+        # --pull and --platform: the image pulled (or not), checked, warned about
+        options = prepare_run(engine.store, image, options, pull,
+                              lambda warning: sys.stderr.write(warning + "\n"))
         hooks = None
         if not detach:
             hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
-        running = engine.run(image, command, options, attach=hooks, pull=pull)
+        running = engine.run(image, command, options, attach=hooks, pull=None)
         if cidfile is not None:
             _write_cidfile(cidfile, running.record.id)
+            cidfile = None
     except LaminaError as exc:
         raise as_run_error(exc) from exc
+    finally:
+        if cidfile is not None:
+            _drop_cidfile(cidfile, kw["cidfile"])
     if detach or running.started is None:
         sys.stdout.write(running.record.id + "\n")
         return 0
@@ -96,6 +100,15 @@ def _claim_cidfile(path: str | None) -> int | None:
                               f"running or delete {path}") from None
     except OSError as exc:
         raise InvalidArgument(f"failed to create the container ID file: {exc}") from None
+
+
+def _drop_cidfile(fd: int, path: str) -> None:
+    """The run failed before there was an ID to write: no empty file left (docker's)."""
+    import os
+
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _write_cidfile(fd: int, container_id: str) -> None:

@@ -91,6 +91,22 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
 
 
+def prepare_run(store: Store, image_name: str, opts: CreateOptions,
+                pull: Callable[[str], None] | None, warn: Callable[[str], object], *,
+                running: bool = True) -> CreateOptions:
+    """What run (``running``) and create do before the container is made: refuse a user who
+    cannot run containers, pull as --pull says, check the image's platform (--platform;
+    docker's warning to ``warn``). The options to create with (the image is there now)."""
+    from lamina.engine.containers import platform_check
+    from lamina.runtime.mounts import require_root
+
+    if running:
+        require_root("running containers")  # before anything is pulled or created
+    ensure_image(store, image_name, opts, pull)
+    platform_check(store, image_name, opts.platform, warn)
+    return opts._replace(pull="missing")
+
+
 def ensure_image(store: Store, image_name: str, opts: CreateOptions,
                  pull: Callable[[str], None] | None) -> None:
     """--pull: ``missing`` pulls an image the store lacks, ``always`` pulls it anyway,
