@@ -34,6 +34,7 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CACHE_MAX = 256
+_RECENT_MAX = 16
 _ID_LIMIT = 1 << 32  # uid_t, gid_t
 _MTIME_LIMIT = 1 << 40  # a time any filesystem's utime takes
 
@@ -41,7 +42,10 @@ Owner = tuple[int, int] | Literal["keep"] | None
 
 
 def _parts(name: str) -> tuple[str, ...]:
-    return tuple(p for p in name.split("/") if p not in ("", "."))
+    parts = tuple(name.split("/"))
+    if "" in parts or "." in parts:  # (the tests run in C: a deep tree's names are long)
+        return tuple(p for p in parts if p not in ("", "."))
+    return parts
 
 
 class TreeWriter:
@@ -65,6 +69,7 @@ class TreeWriter:
         self.top = _Node("", None)
         self.cache: OrderedDict[_Node, int] = OrderedDict()
         self.dirs: list[tuple[_Node, int, int]] = []  # each directory written: mode, mtime
+        self.recent: dict[str, _Node] = {}  # the nodes last looked up, by path
 
     def _refuse(self, entry: Entry, why: str) -> InvalidArgument:
         path = os.path.join(self.where, entry.name) if self.where else entry.name
@@ -185,8 +190,18 @@ class TreeWriter:
         return None if node is None else self._fd(node)
 
     def _node(self, entry: Entry, parts: tuple[str, ...], *, create: bool) -> _Node | None:
-        node = self.top
-        for i, part in enumerate(parts):
+        # A copy comes parents first: an entry's directory is most often one just used, found
+        # by its path in one hash (in C) instead of a dict step per name.
+        key = "/".join(parts)
+        node = self.recent.get(key)
+        if node is not None:
+            return node
+        node, start = self.top, 0
+        parent = self.recent.get(key.rpartition("/")[0]) if len(parts) > 1 else None
+        if parent is not None:  # a directory just made below one just used
+            node, start = parent, len(parts) - 1
+        for i in range(start, len(parts)):
+            part = parts[i]
             sub = node.children.get(part)
             if sub is not None:
                 node = sub
@@ -213,6 +228,9 @@ class TreeWriter:
             sub = node.children[part] = _Node(part, node)
             self._keep(sub, opened)
             node = sub
+        self.recent[key] = node
+        if len(self.recent) > _RECENT_MAX:
+            del self.recent[next(iter(self.recent))]
         return node
 
     def _fd(self, node: _Node) -> int:
