@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from lamina.errors import InvalidArgument
+from lamina.model.limits import LayerLimits
+
 
 def default_root() -> Path:
     """$LAMINA_ROOT, else /var/lib/lamina as root, else ~/.local/share/lamina."""
@@ -35,10 +38,28 @@ def config_file() -> Path:
 
 
 class Settings(NamedTuple):
-    """Where the store lives (more knobs come with later verbs)."""
+    """Where the store lives, and how far a layer may expand when unpacked."""
 
     root: Path
+    layer_limits: LayerLimits = LayerLimits()
 
     @classmethod
     def from_env(cls, root: str | os.PathLike[str] | None = None) -> Settings:
-        return cls(root=Path(root) if root else default_root())
+        return cls(root=Path(root) if root else default_root(),
+                   layer_limits=layer_limits(config_file()))
+
+
+def layer_limits(path: Path) -> LayerLimits:
+    """The ``[layers]`` table of lamina's config file (the defaults where it has none)."""
+    import tomllib
+
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f).get("layers", {})
+    except FileNotFoundError:
+        return LayerLimits()
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InvalidArgument(f"cannot read {path}: {err}") from err
+    if not isinstance(table, dict):
+        raise InvalidArgument(f"{path}: [layers] is not a table")
+    return LayerLimits.from_table(table)
