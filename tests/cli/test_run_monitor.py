@@ -251,7 +251,9 @@ def test_ps_filters(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert names("expose=8080/tcp") == ["c3"]
     assert names("expose=8000-8100") == ["c3"]
     assert names("expose=81") == []
-    assert names("publish=80") == ["c3"]  # host network: its ports are the host's
+    assert names("publish=80") == []  # (nothing is published: no -p, as docker's with host)
+    result = lamina("ps", "-a", "--filter", "publish=eighty")
+    assert result.code == 1 and "invalid filter value: eighty" in one_line(result)
     assert names("health=none") == ["c1", "c2", "c3"]  # (no health check)
     assert names("health=starting") == []
     result = lamina("ps", "-a", "--filter", "since=nosuch")

@@ -215,10 +215,9 @@ def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
     if "expose" in wanted and not any(_port_matches(p, _ports(config)) for p in wanted["expose"]):
         return False
     if "publish" in wanted:
-        # lamina publishes no ports (networks none and host): a host-network container's
-        # exposed ports are reachable on the host as they are.
-        published = _ports(config) if host.get("NetworkMode") == "host" else set()
-        if not any(_port_matches(p, published) for p in wanted["publish"]):
+        # lamina publishes no ports (it has the networks none and host, and no -p), so, as
+        # docker's with those networks, nothing matches; the values are still checked.
+        if not any(_port_matches(p, set()) for p in wanted["publish"]):
             return False
     if "volume" in wanted:
         places = {part for m in _mounts_of(host) for part in (m["Source"], m["Destination"])}
