@@ -214,11 +214,10 @@ def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
     host = record.config.get("HostConfig", {})
     if "expose" in wanted and not any(_port_matches(p, _ports(config)) for p in wanted["expose"]):
         return False
-    if "publish" in wanted:
-        # lamina publishes no ports (it has the networks none and host, and no -p), so, as
-        # docker's with those networks, nothing matches; the values are still checked.
-        if not any(_port_matches(p, set()) for p in wanted["publish"]):
-            return False
+    # lamina publishes no ports (it has the networks none and host, and no -p), so, as
+    # docker's with those networks, nothing matches publish=; the values are still checked.
+    if "publish" in wanted and not any(_port_matches(p, set()) for p in wanted["publish"]):
+        return False
     if "volume" in wanted:
         places = {part for m in _mounts_of(host) for part in (m["Source"], m["Destination"])}
         if not any(v.rstrip("/") in places or v in places for v in wanted["volume"]):
