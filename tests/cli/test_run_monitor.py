@@ -282,3 +282,16 @@ def test_update_restart_policy_of_a_running_container(lamina: Run, image: Image)
     wait_for(lambda: state(lamina, "upd") == "exited", timeout=20)
     assert inspect(lamina, "upd", "{{.RestartCount}} {{.State.ExitCode}}") == "1 3"
     assert lamina("logs", "upd").out == "ended\nended\n"
+
+
+def test_logs_follow_across_rotations(lamina: Run, image: Image) -> None:
+    """logs -f reads each rotated file to its end before the next: nothing lost, in order."""
+    image()
+    script = ("i=0; while [ $i -lt 150 ]; do echo line-$i; i=$((i+1)); "
+              "[ $((i % 10)) = 0 ] && sleep 0.05; done; true")
+    assert lamina("run", "-d", "--name", "chatty", "--log-opt", "max-size=1k", "--log-opt",
+                  "max-file=2", "busybox", "sh", "-c", script).code == 0
+    lines = lamina("logs", "-f", "chatty").out.splitlines()
+    assert lines[-1] == "line-149"
+    first = int(lines[0].removeprefix("line-"))
+    assert lines == [f"line-{i}" for i in range(first, 150)]

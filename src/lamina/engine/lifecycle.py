@@ -201,14 +201,21 @@ def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all",
         raise ContainerError('configured logging driver does not support reading',
                              exit_code=1)
     path = ContainerDir.of(store, record.id).log
-    entries, offset = _logs.read_all(path)
-    yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
-    if follow and (until is None or until > time.time()):
-        for entry in _logs.follow(path, offset, lambda: monitor_alive(store, record.id)):
+    if not follow or (until is not None and until <= time.time()):
+        entries, _ = _logs.read_all(path)
+        yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
+        return
+    reader = _logs.Follower(path)  # (holds the log open: a rotation meanwhile loses nothing)
+    try:
+        entries = reader.read_all()
+        yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
+        for entry in reader.follow(lambda: monitor_alive(store, record.id)):
             if until is not None and _logs.entry_time(entry) >= until:
                 return
             if _logs.within(entry, since, until):
                 yield entry
+    finally:
+        reader.close()
 
 
 

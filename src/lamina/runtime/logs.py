@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 MAX_LINE = 16 * 1024
 
@@ -169,8 +169,13 @@ def read_entries(path: Path, *, start: int = 0) -> tuple[list[LogEntry], int]:
     except FileNotFoundError:
         return [], start
     end = data.rfind(b"\n") + 1
+    return parse_entries(data[:end]), start + end
+
+
+def parse_entries(data: bytes) -> list[LogEntry]:
+    """The entries of complete json-file lines."""
     entries = []
-    for line in data[:end].splitlines():
+    for line in data.splitlines():
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
@@ -178,7 +183,7 @@ def read_entries(path: Path, *, start: int = 0) -> tuple[list[LogEntry], int]:
         if isinstance(obj, dict):
             entries.append(LogEntry(str(obj.get("stream", "stdout")), str(obj.get("log", "")),
                                     str(obj.get("time", ""))))
-    return entries, start + end
+    return entries
 
 
 def tail(entries: list[LogEntry], count: str) -> list[LogEntry]:
@@ -194,24 +199,102 @@ def tail(entries: list[LogEntry], count: str) -> list[LogEntry]:
     return entries[-n:] if n else []
 
 
-def follow(path: Path, start: int, running: Callable[[], bool],
-           interval: float = 0.05) -> Iterator[LogEntry]:
-    """Entries from ``start`` on, as they are written, until the container stops."""
-    offset = start
-    while True:
-        try:
-            if path.stat().st_size < offset:
-                offset = 0  # rotated: the new file from its start
-        except FileNotFoundError:
-            pass
-        entries, offset = read_entries(path, start=offset)
-        yield from entries
-        if not entries:
-            if not running():
-                entries, offset = read_entries(path, start=offset)
-                yield from entries
+class Follower:
+    """``logs -f``: every entry kept, then each new one as it is written, until the container
+    stops. The current file is read through a descriptor held open from the start, so that
+    a rotation (the monitor renames or removes the log and starts a new one) loses nothing:
+    the old file is read to its end before the new one is taken up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held = _open_log(path)
+        self.pending = b""
+
+    def read_all(self) -> list[LogEntry]:
+        """The rotated files' entries (but the one held, if it was rotated meanwhile), then
+        the held file's."""
+        held = _inode(self.held) if self.held is not None else None
+        entries: list[LogEntry] = []
+        n = 1
+        while rotated(self.path, n).exists():
+            n += 1
+        for k in range(n - 1, 0, -1):
+            older = _open_log(rotated(self.path, k))
+            if older is None:
+                continue
+            with older:
+                if _inode(older) != held:
+                    entries += _drain(older, b"")
+        if self.held is not None:
+            entries += self._read_held()
+        return entries
+
+    def _read_held(self) -> list[LogEntry]:
+        assert self.held is not None
+        data = self.pending + self.held.read()
+        cut = data.rfind(b"\n") + 1
+        self.pending = data[cut:]
+        return parse_entries(data[:cut])
+
+    def follow(self, running: Callable[[], bool], interval: float = 0.05
+               ) -> Iterator[LogEntry]:
+        while True:
+            if self.held is not None:
+                entries = self._read_held()
+                if entries:
+                    yield from entries
+                    continue
+            rest = self._switch()
+            if rest is not None:
+                yield from rest
+                continue
+            if not running():  # the last of what it wrote, even past a last rotation
+                if self.held is not None:
+                    yield from self._read_held()
+                rest = self._switch()
+                if rest is not None:
+                    yield from rest
+                    yield from self._read_held()
                 return
             time.sleep(interval)
+
+    def _switch(self) -> list[LogEntry] | None:
+        """Take up the new log if the held one was rotated: the held one's last entries
+        (read to its end, final now: the monitor writes to the new one only); None if it
+        was not rotated."""
+        newer = _open_log(self.path)
+        if newer is None:
+            return None
+        if self.held is not None and _inode(newer) == _inode(self.held):
+            newer.close()
+            return None
+        rest: list[LogEntry] = []
+        if self.held is not None:
+            rest = self._read_held()
+            self.held.close()
+        self.held, self.pending = newer, b""
+        return rest
+
+    def close(self) -> None:
+        if self.held is not None:
+            self.held.close()
+            self.held = None
+
+
+def _drain(held: BinaryIO, pending: bytes) -> list[LogEntry]:
+    data = pending + held.read()
+    return parse_entries(data[:data.rfind(b"\n") + 1])
+
+
+def _open_log(path: Path) -> BinaryIO | None:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        return None
+
+
+def _inode(f: BinaryIO) -> int:
+    return os.fstat(f.fileno()).st_ino
 
 
 def entry_time(entry: LogEntry) -> float:
