@@ -133,11 +133,12 @@ class ContainerVerbs:
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,
              stdin: int | None = None, stdout: BinaryIO | None = None,
-             stderr: BinaryIO | None = None) -> int:
+             stderr: BinaryIO | None = None, terminal: int | None = None) -> int:
         from lamina.engine import lifecycle
 
         return lifecycle.exec_in(self.store, name, argv, env=env, workdir=workdir, user=user,
-                                 tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
+                                 tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
+                                 terminal=terminal)
 
     def diff(self, name: str) -> list[tuple[str, str]]:
         from lamina.engine import commit

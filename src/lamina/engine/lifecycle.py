@@ -92,7 +92,7 @@ def restart(store: Store, text: str, *, timeout: float | None = None,
 def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] = (),
             workdir: str | None = None, user: str | None = None, tty: bool = False,
             stdin: int | None = None, stdout: BinaryIO | None = None,
-            stderr: BinaryIO | None = None) -> int:
+            stderr: BinaryIO | None = None, terminal: int | None = None) -> int:
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
 
@@ -108,7 +108,7 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
                              "exec", exit_code=1)
     return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
-                        stdout=stdout, stderr=stderr)
+                        stdout=stdout, stderr=stderr, terminal=terminal)
 
 
 def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:

@@ -28,8 +28,11 @@ from lamina.runtime.users import resolve_user
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
-                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> int:
-    """Run ``argv`` in the container; return its exit status."""
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 terminal: int | None = None) -> int:
+    """Run ``argv`` in the container; return its exit status. ``terminal``: with ``tty``, the
+    pty (its slave side) the runtime's terminal is relayed to, rather than our own stdio (the
+    API service's hijacked connections hold the master side)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -65,7 +68,9 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
 
         argv_rt = runtime.command("exec", *(["--tty"] if tty else []), "--process", f.name,
                                   cdir.id, log=Path(log.name))
-        if tty:
+        if tty and terminal is not None:
+            rc = _on_terminal(argv_rt, terminal)
+        elif tty:
             result = subprocess.run(argv_rt, check=False)
             rc = result.returncode
         else:
@@ -76,6 +81,20 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                 raise ContainerError(f"OCI runtime exec failed: {message}",
                                      exit_code=exec_failure_code(message) or 126)
         return rc
+
+
+def _on_terminal(argv: list[str], terminal: int) -> int:
+    """The runtime with ``terminal`` as its stdio and controlling terminal: a size set on the
+    pty reaches it as SIGWINCH, and it resizes the container's terminal to match."""
+    import fcntl
+    import termios
+
+    def controlling() -> None:  # in the child, after setsid
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal,
+                            start_new_session=True, preexec_fn=controlling)
+    return proc.wait()
 
 
 def _piped(argv: list[str], stdin: int | None, stdout: BinaryIO | None,

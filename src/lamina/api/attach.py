@@ -1,0 +1,273 @@
+"""Attach: the hijacked connection of ``docker run`` (attached, or ``-it``) and ``docker
+attach``, and the window size of a container's tty.
+
+docker's client attaches before it starts the container. lamina's monitor hands its output
+(and its tty) to the process that starts the container, so an attach to a container that is
+not running waits here until ``/start`` comes, which starts it attached and pumps between
+the connection and the container: output framed as docker frames it (raw with a tty), the
+client's bytes to the container's stdin or tty. For a container already running, its output
+is followed from its log (lamina's monitor forwards the live stdio only to the process that
+started it), and stdin is not connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import struct
+import termios
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lamina.api.containers import STDERR, STDOUT, frame
+from lamina.api.http import HTTPError, Request, Response
+from lamina.api.server import Api
+from lamina.errors import NotFound
+
+if TYPE_CHECKING:
+    from lamina.engine.lifecycle import Running
+    from lamina.store import ContainerRecord
+
+
+def register(api: Api) -> None:
+    api.route("POST", "/containers/{id}/attach")(attach)
+    api.route("POST", "/containers/{id}/resize")(resize)
+
+
+@dataclass
+class AttachSession:
+    """A hijacked connection waiting for (then pumping) its container's stdio."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def attach(api: Api, req: Request, res: Response) -> None:
+    record = await api.call(api.engine.container, req.params["id"])
+    tty = bool(record.config.get("Config", {}).get("Tty"))
+    session = AttachSession(req.reader, req.writer, stdin=req.flag("stdin"),
+                            stdout=req.flag("stdout"), stderr=req.flag("stderr"), tty=tty)
+    if not req.flag("stream") and not req.flag("logs"):
+        raise HTTPError(400, "Bad parameters: you must choose at least one of stream or logs")
+    content_type = "application/vnd.docker.raw-stream" if tty else \
+        "application/vnd.docker.multiplexed-stream"
+    if record.state == "running":
+        await res.hijack(content_type)
+        await _follow_log(api, record, session, logs=req.flag("logs"),
+                          follow=req.flag("stream"))
+        return
+    if record.id in api.attaching:
+        raise HTTPError(409, f"container {record.id} already has an attached client waiting")
+    await res.hijack(content_type)
+    if not req.flag("stream"):
+        await _follow_log(api, record, session, logs=True, follow=False)
+        return
+    api.attaching[record.id] = session
+    try:
+        await session.done.wait()
+    finally:
+        if api.attaching.get(record.id) is session:
+            del api.attaching[record.id]
+
+
+async def _follow_log(api: Api, record: ContainerRecord, session: AttachSession, *,
+                      logs: bool, follow: bool) -> None:
+    """Output from the container's log: what it has (``logs``), then what comes (``follow``)."""
+    entries = await api.call(api.engine.logs, record.id, follow=follow,
+                             tail="all" if logs else "0")
+    loop = asyncio.get_running_loop()
+    sentinel = object()
+    while True:
+        entry = await loop.run_in_executor(api.executor, next, entries, sentinel)
+        if entry is sentinel:
+            break
+        wanted = session.stderr if entry.stream == "stderr" else session.stdout
+        if not wanted:
+            continue
+        data = entry.text.encode()
+        try:
+            session.writer.write(data if session.tty else frame(
+                STDERR if entry.stream == "stderr" else STDOUT, data))
+            await session.writer.drain()
+        except (ConnectionError, OSError):
+            return
+
+
+async def start_attached(api: Api, record: ContainerRecord, session: AttachSession) -> None:
+    """Start the container with its stdio handed to us, and pump it to the session."""
+    from lamina.engine import lifecycle
+
+    stdin_read = stdin_write = None
+    if session.stdin and not session.tty:
+        stdin_read, stdin_write = os.pipe()
+    hooks = lifecycle.attach_hooks(stdin=stdin_read, output=True)
+    try:
+        running = await api.call(api.engine.start, record.id, attach=hooks)
+    except BaseException:
+        for fd in (stdin_read, stdin_write):
+            if fd is not None:
+                os.close(fd)
+        session.done.set()
+        raise
+    finally:
+        if stdin_read is not None:
+            with suppress(OSError):
+                os.close(stdin_read)
+    if running.started is not None and running.started.master is not None:
+        api.ttys[record.id] = running.started.master
+    asyncio.get_running_loop().create_task(_pump(api, running, session, stdin_write))
+
+
+async def _pump(api: Api, running: Running, session: AttachSession,
+                stdin_write: int | None) -> None:
+    from lamina.runtime.launch import receive
+
+    started = running.started
+    assert started is not None and started.channel is not None
+    loop = asyncio.get_running_loop()
+    outputs: dict[int, int] = {}
+    if started.master is not None:
+        outputs[started.master] = STDOUT
+    else:
+        for fd, stream_id in ((started.stdout, STDOUT), (started.stderr, STDERR)):
+            if fd is not None:
+                outputs[fd] = stream_id
+    drained = asyncio.Event()
+    if not outputs:
+        drained.set()
+    exit_code: asyncio.Future[int] = loop.create_future()
+
+    def on_output(fd: int, stream_id: int) -> None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # EIO: the tty's other side is closed
+        if not data:
+            loop.remove_reader(fd)
+            outputs.pop(fd, None)
+            if not outputs:
+                drained.set()
+            return
+        wanted = session.stderr if stream_id == STDERR else session.stdout
+        if wanted and not session.writer.is_closing():
+            session.writer.write(data if session.tty else frame(stream_id, data))
+
+    for fd, stream_id in list(outputs.items()):
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, on_output, fd, stream_id)
+
+    channel = started.channel
+
+    def on_channel() -> None:
+        loop.remove_reader(channel.fileno())
+        try:
+            message, _ = receive(channel, 0)
+        except (OSError, ValueError):
+            message = {}
+        if not exit_code.done():
+            exit_code.set_result(int(message["exit"]) if "exit" in message else 125)
+
+    loop.add_reader(channel.fileno(), on_channel)
+    input_task = None
+    if session.stdin:
+        input_task = loop.create_task(_copy_input(session, stdin_write, started.master))
+    try:
+        code = await exit_code
+        # the output the container wrote before it exited is still in the pipes
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(drained.wait(), 5.0)
+        with suppress(ConnectionError, OSError):
+            await session.writer.drain()
+    finally:
+        for fd in list(outputs):
+            loop.remove_reader(fd)
+        if input_task is not None:
+            input_task.cancel()
+        if stdin_write is not None and input_task is None:
+            with suppress(OSError):
+                os.close(stdin_write)
+        api.ttys.pop(running.record.id, None)
+        try:
+            await api.call(_record_exit, api, running, code)
+        finally:
+            started.close()
+            session.done.set()
+
+
+def _record_exit(api: Api, running: Running, code: int) -> None:
+    """What ``lamina run`` does after its attached container exits: the monitor left the
+    recording to the process it handed the stdio to."""
+    from lamina.engine.containers import wait_exit
+    from lamina.runtime.state import sync
+
+    store = api.engine.store
+    with suppress(NotFound):  # gone already: --rm, and its monitor removed it
+        wait_exit(store, running.record.id, 10.0)
+    record = store.containers.get(running.record.id)
+    if record is not None:
+        sync(store, record, monitor_done=True, note=(code, time.time()))
+
+
+async def _copy_input(session: AttachSession, stdin_write: int | None,
+                      master: int | None) -> None:
+    target = master if master is not None else stdin_write
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            data = await session.reader.read(1 << 16)
+            if not data:
+                break
+            if target is None:
+                continue
+            while data:
+                try:
+                    written = os.write(target, data)
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+                    continue
+                data = data[written:]
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        if stdin_write is not None and target == stdin_write:
+            # the client closed its stdin (docker's StdinOnce): the container's sees EOF
+            with suppress(OSError):
+                os.close(stdin_write)
+    del loop
+
+
+def set_window(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+def window_size(req: Request) -> tuple[int, int]:
+    height, width = req.int_arg("h", 0), req.int_arg("w", 0)
+    assert height is not None and width is not None
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise HTTPError(400, "invalid tty size")
+    return height, width
+
+
+async def resize(api: Api, req: Request, res: Response) -> None:
+    height, width = window_size(req)
+    record = await api.call(api.engine.container, req.params["id"])
+    master = api.ttys.get(record.id)
+    if master is None:
+        if record.state != "running":
+            raise HTTPError(409, f"Container {record.id} is not running")
+        if not record.config.get("Config", {}).get("Tty"):
+            raise HTTPError(400, "the container has no tty to resize")
+        raise HTTPError(409, "the container's tty belongs to the command that started it")
+    with suppress(OSError):
+        set_window(master, height, width)
+    await res.empty(200)
