@@ -20,7 +20,7 @@ import termios
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lamina.api.containers import STDERR, STDOUT, frame
 from lamina.api.http import HTTPError, Request, Response
@@ -29,6 +29,7 @@ from lamina.errors import NotFound
 
 if TYPE_CHECKING:
     from lamina.engine.lifecycle import Running
+    from lamina.runtime.logs import LogEntry
     from lamina.store import ContainerRecord
 
 
@@ -86,9 +87,10 @@ async def _follow_log(api: Api, record: ContainerRecord, session: AttachSession,
     loop = asyncio.get_running_loop()
     sentinel = object()
     while True:
-        entry = await loop.run_in_executor(api.executor, next, entries, sentinel)
-        if entry is sentinel:
+        item = await loop.run_in_executor(api.executor, next, entries, sentinel)
+        if item is sentinel:
             break
+        entry = cast("LogEntry", item)
         wanted = session.stderr if entry.stream == "stderr" else session.stdout
         if not wanted:
             continue
@@ -123,7 +125,9 @@ async def start_attached(api: Api, record: ContainerRecord, session: AttachSessi
                 os.close(stdin_read)
     if running.started is not None and running.started.master is not None:
         api.ttys[record.id] = running.started.master
-    asyncio.get_running_loop().create_task(_pump(api, running, session, stdin_write))
+    task = asyncio.get_running_loop().create_task(_pump(api, running, session, stdin_write))
+    api.tasks.add(task)  # (a reference, so that it is not collected while it runs)
+    task.add_done_callback(api.tasks.discard)
 
 
 async def _pump(api: Api, running: Running, session: AttachSession,
@@ -134,12 +138,11 @@ async def _pump(api: Api, running: Running, session: AttachSession,
     assert started is not None and started.channel is not None
     loop = asyncio.get_running_loop()
     outputs: dict[int, int] = {}
-    if started.master is not None:
-        outputs[started.master] = STDOUT
-    else:
-        for fd, stream_id in ((started.stdout, STDOUT), (started.stderr, STDERR)):
-            if fd is not None:
-                outputs[fd] = stream_id
+    # The monitor reads the tty (or the pipes) and forwards the output on two pipes; the
+    # tty's master is ours for input and the window size only.
+    for fd, stream_id in ((started.stdout, STDOUT), (started.stderr, STDERR)):
+        if fd is not None:
+            outputs[fd] = stream_id
     drained = asyncio.Event()
     if not outputs:
         drained.set()

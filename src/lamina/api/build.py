@@ -82,7 +82,7 @@ async def build(api: Api, req: Request, res: Response) -> None:
             for ref in result.tags:
                 pipe.emit({"stream": f"Successfully tagged {ref.familiar}\n"})
 
-    await stream(api, res, produce)
+    await stream(api, res, produce, defer_head=True)
 
 
 async def build_prune(api: Api, req: Request, res: Response) -> None:

@@ -111,7 +111,9 @@ async def start(api: Api, req: Request, res: Response) -> None:
     detach = bool(body.get("Detach"))
     loop = asyncio.get_running_loop()
     if detach:
-        loop.create_task(_run(api, instance, None, None))
+        task = loop.create_task(_run(api, instance, None, None))
+        api.tasks.add(task)
+        task.add_done_callback(api.tasks.discard)
         await res.empty(200)
         return
     content_type = "application/vnd.docker.raw-stream" if instance.tty else \

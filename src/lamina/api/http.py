@@ -132,7 +132,7 @@ class Request:
     async def _read(self, awaitable: Any) -> Any:
         try:
             return await asyncio.wait_for(awaitable, BODY_IDLE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPError(400, "the request body stalled") from None
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             raise HTTPError(400, "malformed request body") from None
@@ -158,7 +158,7 @@ class Request:
 
     async def spool(self, directory: str | None = None) -> IO[bytes]:
         """The body in a temporary file (a tar upload: it may be large), at its start."""
-        f = tempfile.TemporaryFile(dir=directory)
+        f = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - the caller closes it
         try:
             async for data in self.chunks():
                 await asyncio.to_thread(f.write, data)
@@ -262,7 +262,7 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, s
         raise HTTPError(400, "incomplete request") from None
     except asyncio.LimitOverrunError:
         raise HTTPError(431, "request headers too large") from None
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     lines = data.decode("latin-1").split("\r\n")
     while lines and not lines[0]:

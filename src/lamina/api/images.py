@@ -115,14 +115,26 @@ async def create(api: Api, req: Request, res: Response) -> None:
     def produce(pipe: Pipe) -> None:
         from lamina.engine import pull as _pull
 
+        report = _progress(pipe)
+        held: list[PullEvent] = []
+
+        def progress(event: PullEvent) -> None:
+            # "Pulling from" waits for the next event, which comes once the manifest is
+            # found: a pull that fails first is a plain error answer, as dockerd's is.
+            if not held and event.status.startswith("Pulling from"):
+                held.append(event)
+                return
+            while held:
+                report(held.pop())
+            report(event)
+
         results = _pull.pull(api.engine.store, name, options, platform=platform,
-                             all_tags=all_tags, progress=_progress(pipe))
+                             all_tags=all_tags, progress=progress)
         for result in results:
-            pipe.emit({"status": f"Digest: {result.digest}"})
             status = "Downloaded newer image" if result.updated else "Image is up to date"
             pipe.emit({"status": f"Status: {status} for {result.reference.familiar}"})
 
-    await stream(api, res, produce)
+    await stream(api, res, produce, defer_head=True)
 
 
 async def _import(api: Api, req: Request, res: Response) -> None:
@@ -141,7 +153,7 @@ async def _import(api: Api, req: Request, res: Response) -> None:
             image_id = api.engine.import_(body, reference, changes=changes, message=message)
         pipe.emit({"status": image_id})
 
-    await stream(api, res, produce)
+    await stream(api, res, produce, defer_head=True)
 
 
 async def push(api: Api, req: Request, res: Response) -> None:
@@ -168,7 +180,7 @@ async def push(api: Api, req: Request, res: Response) -> None:
                                                      "Digest": str(result.digest),
                                                      "Size": result.size}})
 
-    await stream(api, res, produce)
+    await stream(api, res, produce, defer_head=True)
 
 
 async def tag(api: Api, req: Request, res: Response) -> None:

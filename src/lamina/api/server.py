@@ -8,6 +8,7 @@ across threads) serves every request, as one CLI command would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -70,6 +71,7 @@ class Api:
     attaching: dict[str, Any] = field(default_factory=dict)  # container id -> AttachSession
     execs: dict[str, Any] = field(default_factory=dict)  # exec id -> ExecInstance
     ttys: dict[str, int] = field(default_factory=dict)  # container id -> its tty's master
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # pumps of attached streams
     connections: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     server_header: str = "lamina (linux)"
@@ -117,10 +119,8 @@ class Api:
             self.connections -= 1
             self.last_activity = time.monotonic()
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def dispatch(self, method: str, target: str, headers: dict[str, str],
                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -146,10 +146,8 @@ class Api:
                 # a streamed answer that failed half-way: the stream itself carries errors
                 return False
             response.close_after = True
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await response.error(status, message)
-            except (ConnectionError, OSError):
-                pass
             return False
         if request.hijacked or response.close_after:
             return False

@@ -5,6 +5,7 @@ writes it as a chunk. A client that goes away stops the producer at its next pie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -26,10 +27,12 @@ class Pipe:
         self.loop = loop
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(depth)
         self.gone = threading.Event()
+        self.sent = False  # whether anything was put (a deferred head then goes out)
 
     def put(self, data: bytes | None) -> None:
         if self.gone.is_set():
             raise Disconnected()
+        self.sent = self.sent or data is not None
         future = asyncio.run_coroutine_threadsafe(self.queue.put(data), self.loop)
         while True:
             try:
@@ -45,11 +48,15 @@ class Pipe:
 
 
 async def stream(api: Api, res: Response, producer: Callable[[Pipe], None], *,
-                 content_type: str = "application/json", json_errors: bool = True) -> None:
+                 content_type: str = "application/json", json_errors: bool = True,
+                 defer_head: bool = False) -> None:
     """Start a chunked answer and copy what ``producer`` puts until it returns. A failure
-    after the answer has started becomes docker's ``{"errorDetail": ...}`` line."""
+    after the answer has started becomes docker's ``{"errorDetail": ...}`` line.
+    ``defer_head``: the answer starts with the first piece, so that a producer that fails
+    before it puts anything gets a plain error answer (its status and message)."""
     loop = asyncio.get_running_loop()
     pipe = Pipe(loop)
+    failure: list[BaseException] = []
 
     def run() -> None:
         try:
@@ -57,6 +64,9 @@ async def stream(api: Api, res: Response, producer: Callable[[Pipe], None], *,
         except Disconnected:
             return
         except Exception as exc:
+            if defer_head and not res.started and not pipe.sent:
+                failure.append(exc)
+                return
             if not json_errors:
                 raise
             _, message = error_status(exc)
@@ -65,19 +75,24 @@ async def stream(api: Api, res: Response, producer: Callable[[Pipe], None], *,
             except Disconnected:
                 return
         finally:
-            try:
+            with contextlib.suppress(Disconnected):
                 pipe.put(None)
-            except Disconnected:
-                pass
 
-    await res.start_stream(content_type)
+    if not defer_head:
+        await res.start_stream(content_type)
     task = loop.run_in_executor(api.executor, run)
     try:
         while True:
             data = await pipe.queue.get()
             if data is None:
                 break
+            if not res.started:
+                await res.start_stream(content_type)
             await res.chunk(data)
+        if failure:
+            raise failure[0]
+        if not res.started:
+            await res.start_stream(content_type)
         await res.end_stream()
     except (ConnectionError, OSError):
         pipe.gone.set()

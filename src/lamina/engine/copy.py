@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -201,7 +202,7 @@ _GO_MODE = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISBLK, 1 <
 def stat_path(store: Store, container: str, path: str) -> dict[str, object]:
     """docker's stat of a container path (name, size, Go file mode, mtime, link target), as
     the API's archive routes answer it; NotFound when it is missing."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from lamina.engine.commit import _read_only_view
 
@@ -214,7 +215,7 @@ def stat_path(store: Store, container: str, path: str) -> dict[str, object]:
         found = _container_stat(root, resolved, stack, keep_parent=True)
         if found is None:
             raise NotFound(f"Could not find the file {path} in container {container}")
-        st, pfd, name = found
+        st, _pfd, name = found
         mode = stat.S_IMODE(st.st_mode) & 0o777
         for test, bit in _GO_MODE:
             if test(st.st_mode):
@@ -226,7 +227,7 @@ def stat_path(store: Store, container: str, path: str) -> dict[str, object]:
         target = ""
         if stat.S_ISLNK(st.st_mode):
             target = RootFS(root).resolve(resolved, follow_last=True)
-        mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat().replace(
+        mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace(
             "+00:00", "Z")
         return {"name": name if name != "." else "/", "size": st.st_size, "mode": mode,
                 "mtime": mtime, "linkTarget": target}
