@@ -123,6 +123,8 @@ async def start_attached(api: Api, record: ContainerRecord, session: AttachSessi
         if stdin_read is not None:
             with suppress(OSError):
                 os.close(stdin_read)
+    future = api.pumps[record.id] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda _: _forget_later(api, record.id, future))
     if running.started is not None and running.started.master is not None:
         api.ttys[record.id] = running.started.master
     task = asyncio.get_running_loop().create_task(_pump(api, running, session, stdin_write))
@@ -132,6 +134,17 @@ async def start_attached(api: Api, record: ContainerRecord, session: AttachSessi
 
 async def _pump(api: Api, running: Running, session: AttachSession,
                 stdin_write: int | None) -> None:
+    try:
+        await _pump_streams(api, running, session, stdin_write)
+    finally:  # whatever happened, a waiting /wait and the client are let go
+        future = api.pumps.get(running.record.id)
+        if future is not None and not future.done():
+            future.set_result(125)
+        session.done.set()
+
+
+async def _pump_streams(api: Api, running: Running, session: AttachSession,
+                        stdin_write: int | None) -> None:
     from lamina.runtime.launch import receive
 
     started = running.started
@@ -204,7 +217,19 @@ async def _pump(api: Api, running: Running, session: AttachSession,
             await api.call(_record_exit, api, running, code)
         finally:
             started.close()
+            future = api.pumps.get(running.record.id)
+            if future is not None and not future.done():
+                future.set_result(code)
             session.done.set()
+
+
+def _forget_later(api: Api, container_id: str, future: asyncio.Future[int]) -> None:
+    """A wait that comes after the exit still finds its code for a minute."""
+    def forget() -> None:
+        if api.pumps.get(container_id) is future:
+            del api.pumps[container_id]
+
+    asyncio.get_running_loop().call_later(60, forget)
 
 
 def _record_exit(api: Api, running: Running, code: int) -> None:

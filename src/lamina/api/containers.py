@@ -341,6 +341,9 @@ async def wait(api: Api, req: Request, res: Response) -> None:
     # docker sends the headers first, so that the client knows the wait is under way
     await res.start_stream()
     code = await api.call(_wait, api.engine, record.id, condition, started)
+    attached = api.pumps.get(record.id)
+    if attached is not None:
+        code = await attached  # started attached here: the exit code came to us
     await res.chunk(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     await res.end_stream()
 

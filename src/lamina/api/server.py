@@ -71,6 +71,9 @@ class Api:
     attaching: dict[str, Any] = field(default_factory=dict)  # container id -> AttachSession
     execs: dict[str, Any] = field(default_factory=dict)  # exec id -> ExecInstance
     ttys: dict[str, int] = field(default_factory=dict)  # container id -> its tty's master
+    # exits of containers started attached here: the attached side hears the exit code (the
+    # monitor records none then), and /wait answers with it
+    pumps: dict[str, asyncio.Future[int]] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # pumps of attached streams
     connections: int = 0
     last_activity: float = field(default_factory=time.monotonic)

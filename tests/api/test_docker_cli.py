@@ -1,0 +1,207 @@
+"""The docker CLI 28 against ``lamina system service`` (DOCKER_HOST=unix://...): what a
+docker user types, checked as they would read the output."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from api.service import Service
+from registry.servers import lamina_server
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_version_and_info_are_the_services(docker: Service) -> None:
+    assert ok(docker.docker("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}")
+              ).split() == ["1.50", "linux"]
+    info = ok(docker.docker("info", "--format", "{{.Driver}} {{.Images}} {{.OSType}}"))
+    assert info.split()[0] == "overlay2" and info.split()[2] == "linux"
+    assert int(info.split()[1]) >= 1
+
+
+def test_images_and_inspect(docker: Service) -> None:
+    lines = ok(docker.docker("images")).splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert any(line.split()[:2] == ["busybox", "latest"] for line in lines[1:])
+    image_id = ok(docker.docker("inspect", "--format", "{{.Id}}", "busybox")).strip()
+    assert image_id.startswith("sha256:")
+    assert ok(docker.docker("images", "-q", "busybox")).strip() == image_id[7:19]
+    missing = docker.docker("inspect", "nosuchimage")
+    assert missing.returncode == 1
+    assert "No such object: nosuchimage" in missing.stderr or "No such image" in \
+        missing.stderr
+
+
+def test_run_detached_ps_logs_stop_rm(docker: Service) -> None:
+    cid = ok(docker.docker("run", "-d", "--name", "cli-web", "busybox", "sh", "-c",
+                           "echo hello; echo oops >&2; sleep 60")).strip()
+    assert len(cid) == 64
+    ps = ok(docker.docker("ps", "--format", "{{.ID}} {{.Names}} {{.Status}}"))
+    assert f"{cid[:12]} cli-web Up" in ps
+    # logs: stdout and stderr come back apart, as docker demultiplexes them
+    for _ in range(100):
+        logs = docker.docker("logs", "cli-web")
+        if "oops" in logs.stderr:
+            break
+    assert logs.stdout == "hello\n" and logs.stderr == "oops\n"
+    stamped = ok(docker.docker("logs", "-t", "cli-web"))
+    assert stamped.endswith(" hello\n") and stamped[:4].isdigit()
+    assert ok(docker.docker("inspect", "--format", "{{.State.Status}} {{.Name}}",
+                            "cli-web")).strip() == "running /cli-web"
+    assert ok(docker.docker("stop", "-t", "1", "cli-web")).strip() == "cli-web"
+    assert ok(docker.docker("inspect", "--format", "{{.State.Status}}", "cli-web")
+              ).strip() == "exited"
+    assert ok(docker.docker("rm", "cli-web")).strip() == "cli-web"
+    gone = docker.docker("inspect", "cli-web")
+    assert gone.returncode == 1 and "No such" in gone.stderr
+
+
+def test_run_attached_with_flags_and_exit_codes(docker: Service) -> None:
+    result = docker.docker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000",
+                           "busybox", "sh", "-c", "echo $FOO; pwd; id -u; echo err >&2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "bar\n/tmp\n1000\n"
+    assert result.stderr == "err\n"
+    assert docker.docker("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    # --rm: nothing left behind
+    assert "busybox" not in ok(docker.docker("ps", "-a", "--format", "{{.Image}}"))
+    piped = docker.docker("run", "-i", "--rm", "busybox", "cat", input=b"through stdin\n")
+    assert ok(piped) == "through stdin\n"
+    missing = docker.docker("run", "--rm", "busybox", "/no/such/cmd")
+    assert missing.returncode in (126, 127), missing.stderr
+
+
+def test_run_it_under_a_pty(docker: Service, tmp_path: Path) -> None:
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    script = tmp_path / "typed.sh"
+    script.write_text("sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 1; printf 'stty size\\n';"
+                      " sleep 0.5; printf 'exit 7\\n'\n")
+    command = f"stty cols 91 rows 27; docker run -it --rm busybox sh"
+    result = subprocess.run(f"sh {script} | script -qfec '{command}' /dev/null", shell=True,
+                            capture_output=True, env=docker.docker_env, timeout=60)
+    out = result.stdout.decode(errors="replace")
+    assert "typed-42" in out
+    assert "27 91" in out  # the container's tty took the client's window size
+    assert result.returncode == 7
+
+
+def test_exec_and_cp_both_ways(docker: Service, tmp_path: Path) -> None:
+    ok(docker.docker("run", "-d", "--name", "cli-box", "busybox", "sleep", "60"))
+    try:
+        result = docker.docker("exec", "cli-box", "sh", "-c", "echo in; echo err >&2; exit 4")
+        assert (result.returncode, result.stdout, result.stderr) == (4, "in\n", "err\n")
+        assert ok(docker.docker("exec", "-i", "cli-box", "cat", input=b"piped\n")) == "piped\n"
+        assert ok(docker.docker("exec", "-u", "1000", "-w", "/tmp", "-e", "A=b", "cli-box",
+                                "sh", "-c", "id -u; pwd; echo $A")) == "1000\n/tmp\nb\n"
+        (tmp_path / "f.txt").write_text("content\n")
+        (tmp_path / "d" / "sub").mkdir(parents=True)
+        (tmp_path / "d" / "sub" / "y").write_text("why\n")
+        ok(docker.docker("cp", str(tmp_path / "f.txt"), "cli-box:/tmp/"))
+        ok(docker.docker("cp", str(tmp_path / "d"), "cli-box:/tmp/d2"))
+        assert ok(docker.docker("exec", "cli-box", "cat", "/tmp/f.txt", "/tmp/d2/sub/y")) == \
+            "content\nwhy\n"
+        out = tmp_path / "out"
+        out.mkdir()
+        ok(docker.docker("cp", "cli-box:/tmp/d2", str(out)))
+        ok(docker.docker("cp", "cli-box:/tmp/f.txt", str(out / "g.txt")))
+        assert (out / "d2" / "sub" / "y").read_text() == "why\n"
+        assert (out / "g.txt").read_text() == "content\n"
+        missing = docker.docker("cp", "cli-box:/nonexistent", str(out))
+        assert missing.returncode == 1
+        assert "Could not find the file /nonexistent in container cli-box" in missing.stderr
+        # a tar stream on stdout, as `docker cp C:path -` writes it
+        streamed = subprocess.run(["docker", "cp", "cli-box:/tmp/f.txt", "-"],
+                                  capture_output=True, env=docker.docker_env, timeout=60)
+        with tarfile.open(fileobj=io.BytesIO(streamed.stdout)) as tar:
+            assert tar.getnames() == ["f.txt"]
+    finally:
+        docker.docker("rm", "-f", "cli-box")
+
+
+def test_build_from_a_directory(docker: Service, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f.txt").write_text("copied\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nARG X=1\nRUN echo built-$X > /b.txt\n"
+                                    "COPY f.txt /f.txt\nLABEL team=api\n"
+                                    'CMD ["cat", "/b.txt", "/f.txt"]\n')
+    result = docker.docker("build", "-t", "cli-built:1", "--build-arg", "X=7", str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "Successfully tagged cli-built:1" in result.stdout
+    assert ok(docker.docker("run", "--rm", "cli-built:1")) == "built-7\ncopied\n"
+    assert ok(docker.docker("inspect", "--format", "{{index .Config.Labels \"team\"}}",
+                            "cli-built:1")).strip() == "api"
+    (ctx / "Dockerfile.bad").write_text("FROM busybox\nRUN exit 9\n")
+    failed = docker.docker("build", "-f", str(ctx / "Dockerfile.bad"), str(ctx))
+    assert failed.returncode == 1
+    assert "exit code: 9" in failed.stderr or "returned a non-zero code: 9" in failed.stderr
+
+
+def test_tag_save_load_rmi_df(docker: Service, tmp_path: Path) -> None:
+    ok(docker.docker("tag", "busybox", "cli-tagged:v2"))
+    assert "cli-tagged" in ok(docker.docker("images", "--format", "{{.Repository}}"))
+    archive = tmp_path / "saved.tar"
+    ok(docker.docker("save", "-o", str(archive), "cli-tagged:v2"))
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["cli-tagged:v2"]
+    assert ok(docker.docker("rmi", "cli-tagged:v2")).strip() == "Untagged: cli-tagged:v2"
+    assert ok(docker.docker("load", "-i", str(archive))).strip() == \
+        "Loaded image: cli-tagged:v2"
+    df = ok(docker.docker("system", "df")).splitlines()
+    assert df[0].split()[:3] == ["TYPE", "TOTAL", "ACTIVE"]
+    assert df[1].startswith("Images")
+    ok(docker.docker("rmi", "cli-tagged:v2"))
+    gone = docker.docker("rmi", "cli-tagged:v2")
+    assert gone.returncode == 1 and "No such image" in gone.stderr
+
+
+def test_push_login_pull_with_a_lamina_registry(docker: Service, tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    docker.lamina("registry", "htpasswd", str(users), "alice", "--password-stdin",
+                  input=b"s3cret\n")
+    config = tmp_path / "registry.toml"
+    config.write_text(f'[auth]\nkind = "htpasswd"\nhtpasswd = "{users}"\n')
+    with lamina_server(tmp_path / "registry", config=config) as registry:
+        registry.start(tmp_path / "registry.log")
+        name = f"{registry.host}/team/bb:1"
+        ok(docker.docker("tag", "busybox", name))
+        refused = docker.docker("push", name)
+        assert refused.returncode == 1
+        login = docker.docker("login", "-u", "alice", "--password-stdin", registry.host,
+                              input=b"s3cret\n")
+        assert "Login Succeeded" in ok(login)
+        wrong = docker.docker("login", "-u", "alice", "--password-stdin", registry.host,
+                              input=b"wrong\n")
+        assert wrong.returncode == 1
+        pushed = ok(docker.docker("push", name))
+        assert "The push refers to repository" in pushed and "1: digest: sha256:" in pushed
+        ok(docker.docker("rmi", name))
+        pulled = ok(docker.docker("pull", name))
+        assert f"Status: Downloaded newer image for {name}" in pulled
+        assert pulled.count("Digest: sha256:") == 1
+        missing = docker.docker("pull", f"{registry.host}/team/nope:1")
+        assert missing.returncode == 1
+        assert "not found" in missing.stderr and "Pulling from" not in missing.stdout
+
+
+def test_errors_are_dockers(docker: Service) -> None:
+    bad = docker.docker("run", "--rm", "--name", "bad name!", "busybox", "true")
+    assert bad.returncode == 125
+    assert "Invalid container name" in bad.stderr or "invalid container name" in bad.stderr
+    stop = docker.docker("stop", "no-such-container")
+    assert stop.returncode == 1 and "No such container: no-such-container" in stop.stderr
+    # the CLI checks references itself; the service checks what reaches it as lamina does
+    answer = docker.request("POST", "/v1.50/images/busybox/tag?repo=bad::ref")
+    assert answer.status == 400 and "invalid reference format" in answer.message
