@@ -216,9 +216,27 @@ async def list_containers(api: Api, req: Request, res: Response) -> None:
                                   limit=limit if limit is not None and limit > 0 else -1))
 
 
+# HostConfig fields clients read without checking (docker-py reads LogConfig.Type after
+# every attached run): docker's defaults, where the engine's object has none.
+_HOST_DEFAULTS: dict[str, Any] = {
+    "LogConfig": {"Type": "json-file", "Config": {}},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "PortBindings": {}, "Privileged": False, "PublishAllPorts": False, "Dns": [],
+    "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "VolumesFrom": None,
+    "SecurityOpt": None, "Tmpfs": None, "UTSMode": "", "IpcMode": "private",
+    "PidMode": "", "CgroupnsMode": "host", "ShmSize": 67108864, "Devices": [],
+    "Ulimits": None, "ConsoleSize": [0, 0], "Isolation": "", "OomKillDisable": False,
+}
+
+
 async def inspect(api: Api, req: Request, res: Response) -> None:
     result = await api.call(api.engine.inspect_container, req.params["id"],
                             size=req.flag("size"))
+    host = result.setdefault("HostConfig", {})
+    for key, value in _HOST_DEFAULTS.items():
+        if host.get(key) is None and value is not None:
+            host[key] = value
+        host.setdefault(key, value)
     await res.json(result)
 
 
