@@ -105,6 +105,16 @@ def test_docker_py_pull_from_a_registry(client, service: Service,  # type: ignor
         client.images.pull(f"{lamina_registry.host}/py/missing", tag="v1")
 
 
+def test_docker_py_events(client) -> None:  # type: ignore[no-untyped-def]
+    since = int(time.time()) - 1
+    client.containers.run("busybox", "true", remove=True, name="py-events")
+    until = int(time.time()) + 1
+    seen = [(e["Type"], e["Action"]) for e in client.api.events(
+        since=since, until=until, decode=True, filters={"container": "py-events"})]
+    assert seen == [("container", "create"), ("container", "start"), ("container", "die"),
+                    ("container", "destroy")]
+
+
 def test_testcontainers_container_with_wait_for_logs(service: Service,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """testcontainers-python against the service. Its reaper (Ryuk) is an image that cannot be

@@ -205,3 +205,24 @@ def test_errors_are_dockers(docker: Service) -> None:
     # the CLI checks references itself; the service checks what reaches it as lamina does
     answer = docker.request("POST", "/v1.50/images/busybox/tag?repo=bad::ref")
     assert answer.status == 400 and "invalid reference format" in answer.message
+
+
+def test_events_from_the_service_and_the_cli(docker: Service) -> None:
+    import time
+
+    since = str(int(time.time()) - 1)
+    assert docker.docker("run", "--rm", "--name", "ev-box", "busybox", "sh", "-c",
+                         "exit 4").returncode == 4
+    docker.lamina("tag", "busybox", "ev-tagged:1")  # the CLI's event, in the same store
+    until = str(int(time.time()) + 1)
+    out = ok(docker.docker("events", "--since", since, "--until", until,
+                           "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"))
+    lines = out.splitlines()
+    for expected in ("container create ev-box", "container start ev-box",
+                     "container die ev-box", "container destroy ev-box",
+                     "image tag ev-tagged:1"):
+        assert expected in lines, out
+    die = ok(docker.docker("events", "--since", since, "--until", until, "--filter",
+                           "event=die", "--format", "{{.Actor.Attributes.exitCode}}"))
+    assert die.split() == ["4"]
+    ok(docker.docker("rmi", "ev-tagged:1"))

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, cast
 from lamina.api.containers import STDERR, STDOUT, frame
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
-from lamina.errors import NotFound
 
 if TYPE_CHECKING:
     from lamina.engine.lifecycle import Running
@@ -235,12 +234,17 @@ def _forget_later(api: Api, container_id: str, future: asyncio.Future[int]) -> N
 def _record_exit(api: Api, running: Running, code: int) -> None:
     """What ``lamina run`` does after its attached container exits: the monitor left the
     recording to the process it handed the stdio to."""
-    from lamina.engine.containers import wait_exit
+    from lamina.engine.containers import monitor_alive
     from lamina.runtime.state import sync
 
     store = api.engine.store
-    with suppress(NotFound):  # gone already: --rm, and its monitor removed it
-        wait_exit(store, running.record.id, 10.0)
+    # The monitor lets go right after telling us. (Not wait_exit: with --rm the monitor has
+    # removed the directory and its note, and wait_exit would record an unknown exit.)
+    deadline = time.monotonic() + 10.0
+    delay = 0.0002
+    while monitor_alive(store, running.record.id) and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
     record = store.containers.get(running.record.id)
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))

@@ -309,35 +309,31 @@ async def rename(api: Api, req: Request, res: Response) -> None:
     await res.empty(204)
 
 
-def _wait(engine: Engine, container_id: str, condition: str, started: float | None) -> int:
-    """Block until ``condition``: not-running (now, or at the exit), next-exit (the exit
-    after the next start), removed (gone from the store)."""
+def _wait_start(engine: Engine, container_id: str, condition: str,
+                started: float | None) -> None:
+    """For next-exit and removed: block until the container has (re)started, as docker's
+    CLI waits before it starts the container; or, for removed, has exited already."""
+    store = engine.store
+    delay = 0.005
+    while True:
+        record = store.containers.get(container_id)
+        if record is None or record.state == "running" or \
+                (record.started or 0) != (started or 0):
+            return
+        if condition == "removed" and record.state == "exited":
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _wait_exit(engine: Engine, container_id: str) -> int:
     from lamina.engine.containers import find, wait_exit
 
     store = engine.store
-    if condition in ("next-exit", "removed"):
-        delay = 0.005
-        while True:  # the next start: docker's CLI waits before it starts the container
-            record = store.containers.get(container_id)
-            if record is None:
-                return 0
-            if record.state == "running" or (record.started or 0) != (started or 0):
-                break
-            if condition == "removed" and record.state == "exited":
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-    code = wait_exit(store, container_id)
-    if condition == "removed":
-        delay = 0.005
-        while store.containers.get(container_id) is not None:
-            record = store.containers.get(container_id)
-            if record is not None and record.state == "exited" and not record.config.get(
-                    "HostConfig", {}).get("AutoRemove"):
-                find(store, container_id)
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-        return code or 0
+    try:
+        code = wait_exit(store, container_id)
+    except NotFound:
+        return 0
     record = store.containers.get(container_id)
     if record is not None and record.state == "running":
         record = find(store, container_id)
@@ -346,22 +342,30 @@ def _wait(engine: Engine, container_id: str, condition: str, started: float | No
     return code if code is not None else 0
 
 
+def _wait_removed(engine: Engine, container_id: str) -> None:
+    delay = 0.005
+    while engine.store.containers.get(container_id) is not None:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 async def wait(api: Api, req: Request, res: Response) -> None:
     condition = req.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise HTTPError(400, f"invalid condition: {condition!r}")
     record = await api.call(api.engine.container, req.params["id"])
-    if condition == "next-exit" and record.state == "running":
-        started = None  # already started: its exit is the next one
-        condition = "not-running"
-    else:
-        started = record.started
     # docker sends the headers first, so that the client knows the wait is under way
     await res.start_stream()
-    code = await api.call(_wait, api.engine, record.id, condition, started)
+    if condition in ("next-exit", "removed") and record.state != "running":
+        await api.call(_wait_start, api.engine, record.id, condition, record.started)
     attached = api.pumps.get(record.id)
     if attached is not None:
-        code = await attached  # started attached here: the exit code came to us
+        # started attached here: the exit code comes to the attached side, which records it
+        code = await attached
+    else:
+        code = await api.call(_wait_exit, api.engine, record.id)
+    if condition == "removed":
+        await api.call(_wait_removed, api.engine, record.id)
     await res.chunk(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     await res.end_stream()
 

@@ -113,8 +113,6 @@ async def create(api: Api, req: Request, res: Response) -> None:
     all_tags = not tag and ":" not in name.rsplit("/", 1)[-1] and "@" not in name
 
     def produce(pipe: Pipe) -> None:
-        from lamina.engine import pull as _pull
-
         report = _progress(pipe)
         held: list[PullEvent] = []
 
@@ -128,8 +126,8 @@ async def create(api: Api, req: Request, res: Response) -> None:
                 report(held.pop())
             report(event)
 
-        results = _pull.pull(api.engine.store, name, options, platform=platform,
-                             all_tags=all_tags, progress=progress)
+        results = api.engine.pull(name, platform=platform, all_tags=all_tags,
+                                  progress=progress, options=options)
         for result in results:
             status = "Downloaded newer image" if result.updated else "Image is up to date"
             pipe.emit({"status": f"Status: {status} for {result.reference.familiar}"})
@@ -169,10 +167,8 @@ async def push(api: Api, req: Request, res: Response) -> None:
     all_tags = not tag and ":" not in name.rsplit("/", 1)[-1]
 
     def produce(pipe: Pipe) -> None:
-        from lamina.engine import push as _push
-
-        results = _push.push(api.engine.store, name, options, all_tags=all_tags,
-                             progress=_progress(pipe))
+        results = api.engine.push(name, all_tags=all_tags, progress=_progress(pipe),
+                                  options=options)
         for result in results:
             pipe.emit({"status": f"{result.reference.tag}: digest: {result.digest} size: "
                                  f"{result.size}", "progressDetail": {}})
