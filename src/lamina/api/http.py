@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
-MAX_JSON_BODY = 1024 * 1024  # create, exec, ... bodies: docker's own are a few KiB
+MAX_JSON_BODY = 1024 * 1024
+# A tar upload (build context, load, archive) is spooled to disk: it may be large, but a body
+# that never ends must not fill the disk.
+SPACE_CHECK_EVERY = 16 * 1024 * 1024
+MIN_FREE_SPACE = 1024 * 1024 * 1024  # create, exec, ... bodies: docker's own are a few KiB
 HEADER_TIMEOUT = 60.0  # a client that never finishes its headers is let go
 BODY_IDLE_TIMEOUT = 60.0  # nor one whose body stalls this long
 
@@ -160,8 +165,16 @@ class Request:
         """The body in a temporary file (a tar upload: it may be large), at its start."""
         f = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - the caller closes it
         try:
+            size = checked = 0
             async for data in self.chunks():
                 await asyncio.to_thread(f.write, data)
+                size += len(data)
+                if size - checked >= SPACE_CHECK_EVERY:
+                    checked = size
+                    free = shutil.disk_usage(directory or tempfile.gettempdir()).free
+                    if free < MIN_FREE_SPACE:
+                        raise HTTPError(413, "the upload would fill the disk: refused "
+                                             f"after {size} bytes")
             f.seek(0)
         except BaseException:
             f.close()
