@@ -87,7 +87,7 @@ def test_run_it_under_a_pty(docker: Service, tmp_path: Path) -> None:
     script = tmp_path / "typed.sh"
     script.write_text("sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 1; printf 'stty size\\n';"
                       " sleep 0.5; printf 'exit 7\\n'\n")
-    command = f"stty cols 91 rows 27; docker run -it --rm busybox sh"
+    command = "stty cols 91 rows 27; docker run -it --rm busybox sh"
     result = subprocess.run(f"sh {script} | script -qfec '{command}' /dev/null", shell=True,
                             capture_output=True, env=docker.docker_env, timeout=60)
     out = result.stdout.decode(errors="replace")

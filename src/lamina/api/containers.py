@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
-from lamina.api.streams import Pipe, stream
+from lamina.api.streams import Pipe, stream, upload_errors
 from lamina.api.util import as_filter_strings, body_object, filter_args
 from lamina.errors import ContainerError, InvalidArgument, NotFound
 
@@ -629,7 +629,7 @@ async def put_archive(api: Api, req: Request, res: Response) -> None:
         try:
             await api.call(copy_to, api.engine.store, record.id, "-", path, body,
                            archive=req.flag("copyUIDGID"))
-        except ContainerError as exc:
+        except (ContainerError, upload_errors()) as exc:
             raise HTTPError(400, exc.message) from None
     await res.empty(200)
 

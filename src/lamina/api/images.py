@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
-from lamina.api.streams import Pipe, stream
+from lamina.api.streams import Pipe, stream, upload_errors
 from lamina.api.util import as_filter_strings, decode_auth, filter_args, options_with_auth
 
 if TYPE_CHECKING:
@@ -249,7 +249,10 @@ async def get_many(api: Api, req: Request, res: Response) -> None:
 async def load(api: Api, req: Request, res: Response) -> None:
     body = await req.spool(str(api.engine.store.root))
     with body:
-        messages = await api.call(api.engine.load, body)
+        try:
+            messages = await api.call(api.engine.load, body)
+        except upload_errors() as exc:
+            raise HTTPError(400, exc.message) from None
     text = "".join(json_line({"stream": m + "\n"}) for m in messages)
     await res.send(200, text.encode(), "application/json")
 

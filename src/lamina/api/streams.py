@@ -11,8 +11,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from lamina.api.http import Response
+from lamina.api.http import HTTPError, Response
 from lamina.api.server import Api, error_status
+from lamina.errors import LaminaError
+
+
+def upload_errors() -> type[LaminaError]:
+    """What an uploaded archive's refusal raises: a 400 (bad input), not a fault of ours."""
+    from lamina.errors import IntegrityError
+
+    return IntegrityError
 
 
 class Disconnected(Exception):
@@ -57,6 +65,7 @@ async def stream(api: Api, res: Response, producer: Callable[[Pipe], None], *,
     loop = asyncio.get_running_loop()
     pipe = Pipe(loop)
     failure: list[BaseException] = []
+    bad_input = upload_errors()
 
     def run() -> None:
         try:
@@ -64,6 +73,8 @@ async def stream(api: Api, res: Response, producer: Callable[[Pipe], None], *,
         except Disconnected:
             return
         except Exception as exc:
+            if isinstance(exc, bad_input):  # an uploaded archive that is refused
+                exc = HTTPError(400, exc.message)
             if defer_head and not res.started and not pipe.sent:
                 failure.append(exc)
                 return
