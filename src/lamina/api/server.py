@@ -76,6 +76,7 @@ class Api:
     pumps: dict[str, asyncio.Future[int]] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # pumps of attached streams
     connections: int = 0
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)  # open connections
     last_activity: float = field(default_factory=time.monotonic)
     server_header: str = "lamina (linux)"
 
@@ -103,6 +104,7 @@ class Api:
     async def serve_connection(self, reader: asyncio.StreamReader,
                                writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.writers.add(writer)
         try:
             while True:
                 self.last_activity = time.monotonic()
@@ -119,6 +121,7 @@ class Api:
                 if not keep:
                     return
         finally:
+            self.writers.discard(writer)
             self.connections -= 1
             self.last_activity = time.monotonic()
             writer.close()
@@ -159,6 +162,12 @@ class Api:
         except HTTPError:
             return False
         return True
+
+    def close_connections(self) -> None:
+        """At shutdown: end every connection (idle keep-alive ones too), so that their
+        handlers finish rather than being cancelled mid-way."""
+        for writer in list(self.writers):
+            writer.transport.abort()  # (a TLS close would wait for the peer's close_notify)
 
     def _resolve(self, request: Request) -> Handler:
         path = request.path

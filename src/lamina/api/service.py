@@ -152,13 +152,16 @@ async def serve(engine: Engine, address: str, *, idle: float = 0, group: str | N
         ready.set()
     print(f"API listening on {address}", file=sys.stderr, flush=True)
     try:
-        async with server:
-            while not stop.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-                if idle and api.connections == 0 and \
-                        time.monotonic() - api.last_activity >= idle:
-                    break
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            if idle and api.connections == 0 and \
+                    time.monotonic() - api.last_activity >= idle:
+                break
+        server.close()
+        api.close_connections()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 5.0)
     finally:
         if path is not None:
             path.unlink(missing_ok=True)
