@@ -226,3 +226,69 @@ def test_events_from_the_service_and_the_cli(docker: Service) -> None:
                            "event=die", "--format", "{{.Actor.Attributes.exitCode}}"))
     assert die.split() == ["4"]
     ok(docker.docker("rmi", "ev-tagged:1"))
+
+
+def test_more_container_verbs(docker: Service, tmp_path: Path) -> None:
+    ok(docker.docker("run", "-d", "--name", "cli-verbs", "busybox", "sh", "-c",
+                     "echo started; while true; do sleep 0.2; done"))
+    try:
+        top = ok(docker.docker("top", "cli-verbs"))
+        assert top.splitlines()[0].split()[:3] == ["UID", "PID", "PPID"]
+        assert "sleep" in top or "while" in top or "sh -c" in top
+        ok(docker.docker("pause", "cli-verbs"))
+        assert ok(docker.docker("inspect", "--format", "{{.State.Status}}", "cli-verbs")
+                  ).strip() == "paused"
+        ok(docker.docker("unpause", "cli-verbs"))
+        ok(docker.docker("exec", "cli-verbs", "touch", "/made-here"))
+        diff = ok(docker.docker("diff", "cli-verbs"))
+        assert "A /made-here" in diff.splitlines()
+        committed = ok(docker.docker("commit", "-m", "from the api", "cli-verbs",
+                                     "cli-committed:1")).strip()
+        assert committed.startswith("sha256:")
+        assert ok(docker.docker("run", "--rm", "--entrypoint", "ls", "cli-committed:1",
+                                "/made-here")) == "/made-here\n"
+        stats = ok(docker.docker("stats", "--no-stream", "--format", "{{.Name}}",
+                                 "cli-verbs"))
+        assert stats.strip() == "cli-verbs"
+        ok(docker.docker("rename", "cli-verbs", "cli-verbs2"))
+        ok(docker.docker("restart", "-t", "1", "cli-verbs2"))
+        assert ok(docker.docker("inspect", "--format", "{{.State.Running}}", "cli-verbs2")
+                  ).strip() == "true"
+        ok(docker.docker("kill", "cli-verbs2"))
+        waited = ok(docker.docker("wait", "cli-verbs2")).strip()
+        assert waited == "137"
+        exported = tmp_path / "export.tar"
+        ok(docker.docker("export", "-o", str(exported), "cli-verbs2"))
+        with tarfile.open(exported) as tar:
+            assert "made-here" in tar.getnames()
+        assert "Deleted Containers:" in ok(docker.docker("container", "prune", "-f"))
+        assert docker.docker("inspect", "cli-verbs2").returncode == 1
+        history = ok(docker.docker("history", "cli-committed:1"))
+        assert history.splitlines()[0].split()[:2] == ["IMAGE", "CREATED"]
+        ok(docker.docker("rmi", "cli-committed:1"))
+    finally:
+        docker.docker("rm", "-f", "cli-verbs", "cli-verbs2")
+
+
+def test_logs_follow_and_attach(docker: Service) -> None:
+    ok(docker.docker("run", "-d", "--name", "cli-follow", "busybox", "sh", "-c",
+                     "for i in 1 2 3; do echo tick$i; sleep 0.3; done"))
+    try:
+        followed = ok(docker.docker("logs", "-f", "cli-follow", timeout=60))
+        assert followed == "tick1\ntick2\ntick3\n"  # ends when the container does
+        assert ok(docker.docker("logs", "--tail", "1", "cli-follow")) == "tick3\n"
+    finally:
+        docker.docker("rm", "-f", "cli-follow")
+    ok(docker.docker("run", "-d", "--name", "cli-attach", "busybox", "sh", "-c",
+                     "sleep 1; echo after-attach; sleep 0.5"))
+    try:
+        attached = docker.docker("attach", "cli-attach", timeout=60)
+        assert attached.stdout == "after-attach\n"
+    finally:
+        docker.docker("rm", "-f", "cli-attach")
+
+
+def test_search_says_lamina_has_none(docker: Service) -> None:
+    result = docker.docker("search", "busybox")
+    assert result.returncode == 1
+    assert "search is not supported" in result.stderr

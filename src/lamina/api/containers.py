@@ -378,9 +378,8 @@ async def remove(api: Api, req: Request, res: Response) -> None:
 
 
 async def prune(api: Api, req: Request, res: Response) -> None:
-    if filter_args(req):
-        raise HTTPError(400, "container prune filters are not supported yet")
-    removed, reclaimed = await api.call(api.engine.prune_containers)
+    filters = as_filter_strings(filter_args(req))
+    removed, reclaimed = await api.call(api.engine.prune_containers, filters)
     await res.json({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
 
 
