@@ -77,6 +77,19 @@ def test_malformed_create_bodies_are_400s(service: Service, body: bytes) -> None
     assert service.request("GET", "/containers/json?all=1").json() == before
 
 
+@pytest.mark.parametrize(("host", "message"), [
+    ({"Privileged": True}, "HostConfig.Privileged true is not supported by lamina"),
+    ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "port publishing is not supported"),
+    ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy"),
+])
+def test_host_config_that_lamina_cannot_honour_is_refused(service: Service, host: dict[str, object],
+                                                           message: str) -> None:
+    answer = service.request("POST", "/containers/create",
+                             {"Image": "busybox", "Cmd": ["true"], "HostConfig": host})
+    assert answer.status == 400
+    assert answer.message.startswith(message)
+
+
 def test_oversized_body_is_refused(service: Service) -> None:
     body = json.dumps({"Image": "busybox", "Env": ["X=" + "y" * (1024 * 1024)]}).encode()
     answer = service.request("POST", "/containers/create", body,

@@ -82,6 +82,30 @@ def _int(value: Any, field: str) -> int:
 _DEFAULT_NETWORKS = ("", "default", "bridge")
 
 
+# HostConfig fields lamina's containers cannot honour yet, with the values that ask for
+# nothing (what clients send by default): anything else is refused, not silently dropped.
+_NOTHING: tuple[Any, ...] = (None, False, 0, "", [], {})
+_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    **{key: _NOTHING for key in (
+        "Privileged", "Devices", "DeviceRequests", "DeviceCgroupRules", "VolumesFrom", "Links",
+        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "SecurityOpt", "Tmpfs", "Ulimits",
+        "GroupAdd", "Mounts", "OomKillDisable", "PublishAllPorts", "PidMode", "UTSMode",
+        "UsernsMode", "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "CpuShares",
+        "BlkioWeight", "MemoryReservation", "KernelMemory", "Init", "ShmSize", "VolumeDriver",
+        "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
+        "CpuRealtimeRuntime", "OomScoreAdj", "Annotations")},
+    "MemorySwap": (None, 0, -1),
+    "IpcMode": (None, "", "private", "shareable"),
+    "CgroupnsMode": (None, "", "host", "private"),
+    "RestartPolicy": (None, {}, {"Name": ""}, {"Name": "no"}, {"Name": "", "MaximumRetryCount": 0},
+                      {"Name": "no", "MaximumRetryCount": 0}),
+    "LogConfig": (None, {}, {"Type": ""}, {"Type": "json-file"}, {"Type": "", "Config": {}},
+                  {"Type": "json-file", "Config": {}}, {"Type": "", "Config": None},
+                  {"Type": "json-file", "Config": None}),
+}
+
+
 def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[str],
                                                                       CreateOptions]:
     """The image, command and CreateOptions a create body asks for (the fields lamina
@@ -103,6 +127,10 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     if host.get("PortBindings") and any(host["PortBindings"].values()):
         raise HTTPError(400, "port publishing is not supported: lamina's containers use the "
                              "host's network (or none)")
+    for key, value in host.items():
+        if key in _UNSUPPORTED and value not in _UNSUPPORTED[key]:
+            raise HTTPError(400, f"HostConfig.{key} {json.dumps(value)} is not supported by "
+                                 "lamina")
     entrypoint_raw = body.get("Entrypoint")
     entrypoint: str | list[str] | None
     if entrypoint_raw is None:

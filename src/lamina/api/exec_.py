@@ -184,6 +184,8 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
         if slave is not None:
             os.close(slave)
     instance.exit_code = code
+    # docker keeps an exec's result for a while after it ends (a client inspects it once)
+    loop.call_later(600, api.execs.pop, instance.id, None)
     if instance.master is not None:
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(drained.wait(), 2.0)

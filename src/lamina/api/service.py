@@ -51,6 +51,7 @@ def make_api(engine: Engine) -> Api:
     from lamina.api.util import lamina_version
 
     api = Api(engine, server_header=f"lamina/{lamina_version()} (linux)")
+    engine.store  # noqa: B018 - opened once here, not by two worker threads at once
     for module in (system, images, build, containers, attach, exec_, networks):
         module.register(api)
     from lamina.api import events
