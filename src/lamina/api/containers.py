@@ -206,16 +206,12 @@ def _familiar(image: str) -> str:
 
 def container_summaries(engine: Engine, *, all: bool, filters: dict[str, list[str]],
                         size: bool = False, limit: int = -1) -> list[dict[str, Any]]:
-    from lamina.engine.containers import listing
-
     rows = engine.containers(all=all, filters=as_filter_strings(filters), last=limit, size=size)
-    records = {r.id: r for r in listing(engine.store)} if rows else {}
     out = []
     for row in rows:
-        record = records.get(row.id)
         summary: dict[str, Any] = {
             "Id": row.id, "Names": ["/" + row.name], "Image": row.image,
-            "ImageID": record.image_id if record else "", "Command": row.command,
+            "ImageID": row.image_id, "Command": row.command,
             "Created": int(row.created), "Ports": [], "Labels": row.labels or {},
             "State": row.state, "Status": row.status(),
             "HostConfig": {"NetworkMode": row.network or "host"},
@@ -230,11 +226,9 @@ def container_summaries(engine: Engine, *, all: bool, filters: dict[str, list[st
     return out
 
 
-def _mount_point(bind: str) -> dict[str, Any]:
-    parts = bind.split(":")
-    mode = parts[2] if len(parts) > 2 else ""
-    return {"Type": "bind", "Source": parts[0], "Destination": parts[1] if len(parts) > 1 else "",
-            "Mode": mode, "RW": mode != "ro", "Propagation": "rprivate"}
+def _mount_point(destination: str) -> dict[str, Any]:
+    return {"Type": "bind", "Source": "", "Destination": destination, "Mode": "", "RW": True,
+            "Propagation": "rprivate"}
 
 
 async def list_containers(api: Api, req: Request, res: Response) -> None:
