@@ -89,6 +89,32 @@ def interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def request_median(sock: Path, path: str, runs: int) -> float:
+    """The median time of one API request over a kept-alive connection: the engine's own
+    part, without the docker CLI's start-up (which weighs the same on both engines)."""
+    import http.client
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(sock))
+
+    conn = Unix("localhost", timeout=120)
+    times = []
+    try:
+        for i in range(runs + 1):
+            started = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (path, response.status)
+            if i:  # the first warms up
+                times.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.median(times)
+
+
 def start_dockerd(work: Path) -> tuple[subprocess.Popen[bytes] | None, Path]:
     sock = work / "dockerd" / "docker.sock"
     if DOCKERD is None:
@@ -174,6 +200,15 @@ def main() -> None:
             commands["lamina run --rm busybox true (no service)"] = (
                 [sys.executable, "-m", "lamina", "run", "--rm", "busybox", "true"], lamina_env)
             medians = interleaved(commands, args.runs)
+            socks = {"lamina": lamina_sock}
+            if dockerd is not None:
+                socks["dockerd"] = dockerd_sock
+            for label, sock in socks.items():
+                for what, path in (("GET /containers/json?all=1",
+                                    "/v1.41/containers/json?all=1"),
+                                   ("GET /images/json", "/v1.41/images/json")):
+                    medians[f"{label}: {what} (API only)"] = request_median(
+                        sock, path, args.runs * 3)
         finally:
             for env in [docker_env(lamina_sock, config)] + (
                     [docker_env(dockerd_sock, config)] if dockerd is not None else []):
@@ -193,6 +228,10 @@ def main() -> None:
                          "docker run --rm busybox true"):
                 ratio = medians[f"lamina: {what}"] / medians[f"dockerd: {what}"]
                 print(f"ratio lamina service/dockerd, {what}: {ratio:.2f} (goal <= 0.5)")
+            for what in ("GET /containers/json?all=1", "GET /images/json"):
+                ratio = (medians[f"lamina: {what} (API only)"]
+                         / medians[f"dockerd: {what} (API only)"])
+                print(f"ratio lamina service/dockerd, {what} (API only): {ratio:.2f}")
         through = medians["lamina: docker run --rm busybox true"]
         direct = medians["lamina run --rm busybox true (no service)"]
         print(f"ratio docker run --rm via the service / lamina run --rm: {through / direct:.2f}"
