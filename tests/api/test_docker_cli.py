@@ -292,3 +292,20 @@ def test_search_says_lamina_has_none(docker: Service) -> None:
     result = docker.docker("search", "busybox")
     assert result.returncode == 1
     assert "search is not supported" in result.stderr
+
+
+def test_image_prune_and_import(docker: Service, tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        data = b"imported\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    imported = ok(docker.docker("import", str(rootfs), "cli-imported:1")).strip()
+    assert imported.startswith("sha256:")
+    ok(docker.docker("tag", "cli-imported:1", "cli-imported:2"))
+    ok(docker.docker("rmi", "cli-imported:1", "cli-imported:2"))
+    untagged = ok(docker.docker("import", str(rootfs))).strip()
+    pruned = ok(docker.docker("image", "prune", "-f"))
+    assert f"deleted: {untagged}" in pruned
+    assert "Total reclaimed space:" in pruned
