@@ -8,8 +8,8 @@ started here with --bridge=none --iptables=false on a throwaway data root), in o
 - and `docker run --rm` through the service against `lamina run --rm` directly.
 
 Goals: the service at or under 0.5x dockerd's time for each, and `docker run --rm` through
-the service within 1.3x of `lamina run --rm`. The commands take turns round by round, so the
-machine's load weighs on all alike; medians are printed with their ratios.
+the service within 1.3x of `lamina run --rm`. The commands take turns round by round (in a new order
+each round), so the machine's load weighs on all alike; medians are printed with their ratios.
 
     python bench/api.py [--images 1000] [--containers 50] [--runs 11]
 """
@@ -80,9 +80,17 @@ def interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int
                 ) -> dict[str, float]:
     for argv, env in commands.values():  # warm up
         run(argv, env)
+    import random
+
     times: dict[str, list[float]] = {name: [] for name in commands}
+    order = list(commands)
+    shuffle = random.Random(14).shuffle
     for _ in range(runs):
-        for name, (argv, env) in commands.items():
+        # in a new order each round: a `run --rm` leaves work behind it (its monitor's exit,
+        # the mounts), which would otherwise always fall on the same next command
+        shuffle(order)
+        for name in order:
+            argv, env = commands[name]
             started = time.perf_counter()
             run(argv, env)
             times[name].append(time.perf_counter() - started)
