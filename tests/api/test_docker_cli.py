@@ -309,3 +309,27 @@ def test_image_prune_and_import(docker: Service, tmp_path: Path) -> None:
     pruned = ok(docker.docker("image", "prune", "-f"))
     assert f"deleted: {untagged}" in pruned
     assert "Total reclaimed space:" in pruned
+
+
+def test_host_config_flags_reach_the_container(docker: Service, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("from the host\n")
+    out = ok(docker.docker("run", "--rm", "--network", "none", "-v", f"{shared}:/data:ro",
+                           "--read-only", "-h", "boxhost", "--cap-drop", "ALL",
+                           "-l", "team=api", "busybox", "sh", "-c",
+                           "ls /sys/class/net; cat /data/in.txt; hostname;"
+                           " touch /x 2>/dev/null || echo read-only"))
+    assert out.split("\n") == ["lo", "from the host", "boxhost", "read-only", ""]
+    cid = ok(docker.docker("create", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50",
+                           "--entrypoint", "sh", "busybox", "-c", "true")).strip()
+    try:
+        shown = ok(docker.docker("inspect", "--format",
+                                 "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} "
+                                 "{{.HostConfig.PidsLimit}} {{json .Config.Entrypoint}} "
+                                 "{{json .Config.Cmd}}", cid)).strip()
+        assert shown == '67108864 500000000 50 ["sh"] ["-c","true"]'
+    finally:
+        docker.docker("rm", cid)
+    refused = docker.docker("run", "--rm", "-p", "8080:80", "busybox", "true")
+    assert refused.returncode == 125 and "port publishing is not supported" in refused.stderr
