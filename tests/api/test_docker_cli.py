@@ -333,3 +333,32 @@ def test_host_config_flags_reach_the_container(docker: Service, tmp_path: Path) 
         docker.docker("rm", cid)
     refused = docker.docker("run", "--rm", "-p", "8080:80", "busybox", "true")
     assert refused.returncode == 125 and "port publishing is not supported" in refused.stderr
+
+
+def test_run_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> None:
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    script = tmp_path / "typed.sh"
+    script.write_text("sleep 1.5; printf 'echo before\\n'; sleep 1; printf '\\020\\021';"
+                      " sleep 1\n")
+    result = subprocess.run(f"sh {script} | script -qfec 'docker run -it --name cli-detach "
+                            f"busybox sh' /dev/null", shell=True, capture_output=True,
+                            env=docker.docker_env, timeout=60)
+    try:
+        assert result.returncode == 0
+        assert b"before" in result.stdout
+        assert ok(docker.docker("inspect", "--format", "{{.State.Running}}", "cli-detach")
+                  ).strip() == "true"  # detached, not stopped
+        ok(docker.docker("kill", "cli-detach"))
+        assert ok(docker.docker("wait", "cli-detach")).strip() == "137"
+    finally:
+        docker.docker("rm", "-f", "cli-detach")
+
+
+def test_start_attached_with_stdin(docker: Service) -> None:
+    cid = ok(docker.docker("create", "-i", "busybox", "cat")).strip()
+    try:
+        assert ok(docker.docker("start", "-ai", cid, input=b"via start\n")) == "via start\n"
+        assert ok(docker.docker("start", "-ai", cid, input=b"again\n")) == "again\n"
+    finally:
+        docker.docker("rm", cid)

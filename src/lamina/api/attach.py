@@ -18,6 +18,7 @@ import os
 import struct
 import termios
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -47,6 +48,7 @@ class AttachSession:
     stdout: bool
     stderr: bool
     tty: bool
+    detach_keys: bytes = b"\x10\x11"  # ctrl-p ctrl-q, docker's default
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -54,7 +56,8 @@ async def attach(api: Api, req: Request, res: Response) -> None:
     record = await api.call(api.engine.container, req.params["id"])
     tty = bool(record.config.get("Config", {}).get("Tty"))
     session = AttachSession(req.reader, req.writer, stdin=req.flag("stdin"),
-                            stdout=req.flag("stdout"), stderr=req.flag("stderr"), tty=tty)
+                            stdout=req.flag("stdout"), stderr=req.flag("stderr"), tty=tty,
+                            detach_keys=detach_keys(req.arg("detachKeys") or "ctrl-p,ctrl-q"))
     if not req.flag("stream") and not req.flag("logs"):
         raise HTTPError(400, "Bad parameters: you must choose at least one of stream or logs")
     content_type = "application/vnd.docker.raw-stream" if tty else \
@@ -158,7 +161,7 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
     drained = asyncio.Event()
     if not outputs:
         drained.set()
-    exit_code: asyncio.Future[int] = loop.create_future()
+    exit_code: asyncio.Future[int | None] = loop.create_future()  # None: detached
 
     def on_output(fd: int, stream_id: int) -> None:
         try:
@@ -195,9 +198,17 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
     loop.add_reader(channel.fileno(), on_channel)
     input_task = None
     if session.stdin:
-        input_task = loop.create_task(_copy_input(session, stdin_write, started.master))
+        def detach() -> None:
+            if not exit_code.done():
+                exit_code.set_result(None)
+
+        input_task = loop.create_task(_copy_input(session, stdin_write, started.master,
+                                                  detach))
+    code: int | None = 125
     try:
         code = await exit_code
+        if code is None:  # the client detached: the container runs on, unattached
+            return
         # the output the container wrote before it exited is still in the pipes
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(drained.wait(), 5.0)
@@ -213,8 +224,10 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
                 os.close(stdin_write)
         api.ttys.pop(running.record.id, None)
         try:
-            await api.call(_record_exit, api, running, code)
+            if code is not None:
+                await api.call(_record_exit, api, running, code)
         finally:
+            # (detached: with its channel closed, the monitor records the exit itself)
             started.close()
             future = api.pumps.get(running.record.id)
             if future is not None and not future.done():
@@ -222,7 +235,7 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
             session.done.set()
 
 
-def _forget_later(api: Api, container_id: str, future: asyncio.Future[int]) -> None:
+def _forget_later(api: Api, container_id: str, future: asyncio.Future[int | None]) -> None:
     """A wait that comes after the exit still finds its code for a minute."""
     def forget() -> None:
         if api.pumps.get(container_id) is future:
@@ -250,15 +263,65 @@ def _record_exit(api: Api, running: Running, code: int) -> None:
         sync(store, record, monitor_done=True, note=(code, time.time()))
 
 
+def detach_keys(text: str) -> bytes:
+    """docker's --detach-keys: comma-separated keys, each a character or ``ctrl-X``."""
+    keys = bytearray()
+    for part in text.split(","):
+        if part.startswith("ctrl-") and len(part) == 6:
+            char = part[5].lower()
+            if "a" <= char <= "z":
+                keys.append(ord(char) - ord("a") + 1)
+                continue
+            if char in "@[\\]^_":
+                keys.append("@[\\]^_".index(char) + (0 if char == "@" else 26))
+                continue
+        elif len(part) == 1:
+            keys.append(ord(part))
+            continue
+        raise HTTPError(400, f"Invalid detach keys ({text}) provided")
+    return bytes(keys)
+
+
+class _Escape:
+    """Finds the detach keys in what the client types; holds back a partial match."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys, self.held = keys, b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """The bytes to pass on, and whether the whole sequence was typed."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys.startswith(candidate):
+                self.held = candidate
+                if candidate == self.keys:
+                    return bytes(out), True
+                continue
+            out += self.held  # the partial match was typed text after all
+            self.held = b""
+            if self.keys.startswith(bytes([byte])):
+                self.held = bytes([byte])
+            else:
+                out.append(byte)
+        return bytes(out), False
+
+
 async def _copy_input(session: AttachSession, stdin_write: int | None,
-                      master: int | None) -> None:
+                      master: int | None, on_detach: Callable[[], None]) -> None:
     target = master if master is not None else stdin_write
     loop = asyncio.get_running_loop()
+    escape = _Escape(session.detach_keys)
     try:
         while True:
             data = await session.reader.read(1 << 16)
             if not data:
                 break
+            if session.detach_keys:
+                data, detached = escape.feed(data)
+                if detached:
+                    on_detach()
+                    return
             if target is None:
                 continue
             while data:

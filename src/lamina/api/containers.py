@@ -381,10 +381,11 @@ async def wait(api: Api, req: Request, res: Response) -> None:
     if condition in ("next-exit", "removed") and record.state != "running":
         await api.call(_wait_start, api.engine, record.id, condition, record.started)
     attached = api.pumps.get(record.id)
+    code: int | None = None
     if attached is not None:
         # started attached here: the exit code comes to the attached side, which records it
         code = await attached
-    else:
+    if code is None:  # not attached here, or the client detached
         code = await api.call(_wait_exit, api.engine, record.id)
     if condition == "removed":
         await api.call(_wait_removed, api.engine, record.id)

@@ -73,7 +73,7 @@ class Api:
     ttys: dict[str, int] = field(default_factory=dict)  # container id -> its tty's master
     # exits of containers started attached here: the attached side hears the exit code (the
     # monitor records none then), and /wait answers with it
-    pumps: dict[str, asyncio.Future[int]] = field(default_factory=dict)
+    pumps: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # pumps of attached streams
     connections: int = 0
     writers: set[asyncio.StreamWriter] = field(default_factory=set)  # open connections
