@@ -182,3 +182,18 @@ def test_networks_and_volumes_are_what_lamina_has(service: Service) -> None:
 
 def test_socket_is_private(service: Service) -> None:
     assert service.sock.stat().st_mode & 0o777 == 0o600
+
+
+def test_image_list_follows_changes_from_the_cli_and_the_api(service: Service) -> None:
+    def tags() -> set[str]:
+        return {t for image in service.request("GET", "/images/json").json()
+                for t in image["RepoTags"]}
+
+    assert "proto-cli:1" not in tags()
+    service.lamina("tag", "busybox", "proto-cli:1")  # another process, the same store
+    assert "proto-cli:1" in tags()
+    assert service.request("POST", "/images/busybox/tag?repo=proto-api&tag=1").status == 201
+    assert {"proto-cli:1", "proto-api:1"} <= tags()
+    service.lamina("rmi", "proto-cli:1")
+    assert service.request("DELETE", "/images/proto-api:1").status == 200
+    assert not {"proto-cli:1", "proto-api:1"} & tags()

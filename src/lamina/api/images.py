@@ -4,6 +4,7 @@ get (save), load, search."""
 from __future__ import annotations
 
 import io
+import json
 from typing import TYPE_CHECKING, Any
 
 from lamina.api.http import HTTPError, Request, Response
@@ -63,8 +64,24 @@ async def list_images(api: Api, req: Request, res: Response) -> None:
     for key in filters:
         if key not in IMAGE_FILTERS:
             raise HTTPError(400, f"invalid filter '{key}'")
-    await res.json(await api.call(image_summaries, api.engine, all=req.flag("all"),
-                                  filters=filters))
+    all_images = req.flag("all")
+
+    def answer() -> bytes:
+        # The same listing while nothing changed in the store is the same answer (a
+        # thousand images take tens of ms to list, and clients ask again and again).
+        token = api.engine.store.db.change_token()
+        key = ("images", all_images, json.dumps(filters, sort_keys=True))
+        cached = api.cache.get(key)
+        if cached is not None and cached[0] == token:
+            return cached[1]
+        body = json.dumps(image_summaries(api.engine, all=all_images, filters=filters),
+                          separators=(",", ":")).encode() + b"\n"
+        if len(api.cache) >= 64:  # (a few filter combinations at most, in practice)
+            api.cache.clear()
+        api.cache[key] = (token, body)
+        return body
+
+    await res.send(200, await api.call(answer))
 
 
 async def inspect(api: Api, req: Request, res: Response) -> None:
@@ -258,8 +275,6 @@ async def load(api: Api, req: Request, res: Response) -> None:
 
 
 def json_line(obj: Any) -> str:
-    import json
-
     return json.dumps(obj) + "\n"
 
 

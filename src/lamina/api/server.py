@@ -75,6 +75,7 @@ class Api:
     # monitor records none then), and /wait answers with it
     pumps: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # pumps of attached streams
+    cache: dict[Any, tuple[Any, bytes]] = field(default_factory=dict)  # see images.list_images
     connections: int = 0
     writers: set[asyncio.StreamWriter] = field(default_factory=set)  # open connections
     last_activity: float = field(default_factory=time.monotonic)
