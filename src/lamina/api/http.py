@@ -181,10 +181,14 @@ class Request:
             raise
         return f
 
-    async def drain(self) -> None:
-        """Read and drop what is left of the body, so the connection can carry another."""
-        async for _ in self.chunks():
-            pass
+    async def drain(self, limit: int | None = None) -> None:
+        """Read and drop what is left of the body, so the connection can carry another
+        (up to ``limit`` bytes: more is an error)."""
+        size = 0
+        async for data in self.chunks():
+            size += len(data)
+            if limit is not None and size > limit:
+                raise HTTPError(413, "request body too large")
 
 
 class Response:

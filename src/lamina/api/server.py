@@ -44,6 +44,7 @@ Handler = Callable[["Api", Request, Response], Awaitable[None]]
 T = TypeVar("T")
 
 Response.api_version = API_VERSION
+ERROR_DRAIN_LIMIT = 16 * 1024 * 1024  # body bytes read (and dropped) before an error answer
 
 _VERSIONED = re.compile(r"^/v([0-9]+(?:\.[0-9]+)?)(/.*)$")
 
@@ -153,6 +154,10 @@ class Api:
                 # a streamed answer that failed half-way: the stream itself carries errors
                 return False
             response.close_after = True
+            # Read what is left of a (small) body first: a client that is still sending it
+            # would otherwise meet a closed connection instead of the answer.
+            with contextlib.suppress(HTTPError, ConnectionError, OSError, TimeoutError):
+                await asyncio.wait_for(request.drain(limit=ERROR_DRAIN_LIMIT), 5.0)
             with contextlib.suppress(ConnectionError, OSError):
                 await response.error(status, message)
             return False
