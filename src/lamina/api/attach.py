@@ -248,7 +248,7 @@ def _record_exit(api: Api, running: Running, code: int) -> None:
     """What ``lamina run`` does after its attached container exits: the monitor left the
     recording to the process it handed the stdio to."""
     from lamina.engine.containers import monitor_alive
-    from lamina.runtime.state import sync
+    from lamina.engine.exits import sync
 
     store = api.engine.store
     # The monitor lets go right after telling us. (Not wait_exit: with --rm the monitor has

@@ -510,7 +510,7 @@ def _stats_object(engine: Engine, record: Any, previous: dict[str, Any] | None
     }
     memory = reading.memory if reading else 0
     limit = reading.memory_limit if reading else 0
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     io_entries = []
     if reading:

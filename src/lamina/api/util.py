@@ -26,7 +26,7 @@ def lamina_version() -> str:
 
 
 def rfc3339(epoch: float) -> str:
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
 

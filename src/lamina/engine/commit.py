@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,14 +18,12 @@ from typing import IO, Any, BinaryIO, cast
 
 from lamina.engine.changes import apply_changes
 from lamina.engine.containers import find
-from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
+from lamina.image import mutate
 from lamina.model import mediatype
 from lamina.model.chain import chain_ids
 from lamina.model.config import ImageConfig
-from lamina.model.descriptor import Descriptor
-from lamina.model.manifest import Manifest
 from lamina.model.reference import tag_target
-from lamina.store import ContainerRecord, LayerRecord, Store
+from lamina.store import Adding, ContainerRecord, LayerRecord, Store
 
 
 def changes(store: Store, text: str) -> list[tuple[str, str]]:
@@ -36,10 +33,10 @@ def changes(store: Store, text: str) -> list[tuple[str, str]]:
     lowers = [store.snapshots.path(layer.chain_id)
               for layer in reversed(store.image(record.image_id).layers)]
     result: list[tuple[str, str]] = []
-    for path, st in _walk(upper):
+    for path, st, in_lower in _walk(upper, lowers):
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             result.append(("D", path))
-        elif any(os.path.lexists(str(lower) + path) for lower in lowers):
+        elif in_lower:
             result.append(("C", path))
         else:
             result.append(("A", path))
@@ -47,22 +44,86 @@ def changes(store: Store, text: str) -> list[tuple[str, str]]:
     return result
 
 
-def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    stack = [""]
-    while stack:
-        prefix = stack.pop()
+class _Lower:
+    """A lower layer walked alongside the upper directory: the same directory in it, while
+    it has one (``missing``: from which depth of the walk on it has not)."""
+
+    def __init__(self, path: Path) -> None:
+        from lamina.image.dirchain import DirChain
+
+        self.chain: DirChain | None = None
+        self.missing = 0
         try:
-            names = sorted(os.listdir(str(root) + prefix or "/"))
-        except FileNotFoundError:
-            continue
-        entries = []
-        for name in names:
+            self.chain = DirChain(os.open(path, _DIR))
+        except OSError:
+            self.missing = 1
+
+    def has(self, name: str) -> bool:
+        if self.missing or self.chain is None:
+            return False
+        try:
+            os.stat(name, dir_fd=self.chain.top(), follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def push(self, name: str, depth: int) -> None:
+        if self.missing or self.chain is None:
+            return
+        try:
+            self.chain.push(name)
+        except OSError:  # not there, or not a directory there
+            self.missing = depth
+
+    def pop(self, depth: int) -> None:
+        if self.missing == depth:
+            self.missing = 0
+        elif not self.missing and self.chain is not None:
+            self.chain.pop()
+
+    def close(self) -> None:
+        if self.chain is not None:
+            self.chain.close()
+
+
+def _walk(root: Path, lowers: Sequence[Path]) -> Iterator[tuple[str, os.stat_result, bool]]:
+    """Every entry below ``root``: its path, its stat, and whether a lower layer has it.
+
+    Through directory descriptors (``DirChain``), never whole paths: a container can make a
+    tree deeper than PATH_MAX, and each lower is followed down the same directories."""
+    from lamina.image.dirchain import DirChain
+
+    try:
+        chain = DirChain(os.open(root, _DIR))
+    except FileNotFoundError:
+        return
+    below = [_Lower(lower) for lower in lowers]
+    todo = [(iter(sorted(os.listdir(chain.top()))), "")]
+    try:
+        while todo:
+            names, prefix = todo[-1]
+            name = next(names, None)
+            if name is None:
+                todo.pop()
+                if todo:
+                    chain.pop()
+                    for lower in below:
+                        lower.pop(len(todo))
+                continue
             path = f"{prefix}/{name}"
-            st = os.lstat(str(root) + path)
-            entries.append((path, st))
-        for path, st in entries:
-            yield path, st
-        stack.extend(p for p, st in reversed(entries) if stat.S_ISDIR(st.st_mode))
+            st = os.stat(name, dir_fd=chain.top(), follow_symlinks=False)
+            yield path, st, any(lower.has(name) for lower in below)
+            if stat.S_ISDIR(st.st_mode):
+                todo.append((iter(sorted(os.listdir(chain.push(name)))), path))
+                for lower in below:
+                    lower.push(name, len(todo) - 1)
+    finally:
+        chain.close()
+        for lower in below:
+            lower.close()
+
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextmanager
@@ -103,48 +164,23 @@ def commit(store: Store, text: str, reference: str | None = None, *,
     container_config = _committed_config(base.config, record)
     container_config = apply_changes(container_config, changes_)
     upper = store.containers_dir / record.id / "upper"
-    with cleanup_on_failure(store):
-        layer = _store_layer(store, upper, [layer.diff_id for layer in image.layers])
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
-            f".{time.time_ns() % 10**9:09d}Z"
-        data: dict[str, Any] = dict(base.data)
-        data["created"] = now
-        data["config"] = container_config
-        if author:
-            data["author"] = author
-        else:
-            data.pop("author", None)
-        history = list(data.get("history") or [])
-        entry: dict[str, Any] = {"created": now, "created_by": _command(record)}
-        if author:
-            entry["author"] = author
-        if message:
-            entry["comment"] = message
-        history.append(entry)
-        data["history"] = history
-        data["rootfs"] = {"type": "layers",
-                          "diff_ids": [*(str(d) for d in base.diff_ids), layer.diff_id]}
-        config = ImageConfig.build(data)
-        store.blobs.put(config.raw, config.id)
-        manifest = Manifest.build(
-            Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
-            [*(Descriptor(lr.media_type, lr.digest, lr.size) for lr in image.layers),
-             Descriptor(layer.media_type, layer.digest, layer.size)],
-        )
-        store.blobs.put(manifest.raw, manifest.digest)
-        try:
-            new = store.put_image(config, manifest, [*image.layers, layer], parent=image.id)
-        finally:
-            store.release()
+    with store.adding() as tx:
+        layer = _store_layer(tx, upper, [layer.diff_id for layer in image.layers])
+        data = mutate.replace_config(base.data, container_config, author=author)
+        step = mutate.Step(mutate.timestamp(), _command(record), author, message)
+        layers = [*image.layers, layer]
+        config, manifest = mutate.new_image(mutate.append(data, step, layer.diff_id), layers)
+        new = tx.record(config, manifest, layers, parent=image.id)
     if ref is not None:
         store.tag(new.id, ref)
     return str(new.id)
 
 
-def _store_layer(store: Store, upper: Path, diff_ids: list[Any]) -> LayerRecord:
+def _store_layer(tx: Adding, upper: Path, diff_ids: list[Any]) -> LayerRecord:
     from lamina.image.compression import compress_gzip
     from lamina.image.layer import write_layer
 
+    store = tx.store
     with store.scratch.directory("commit") as tmp:
         tar_path = tmp / "layer.tar"
         with tar_path.open("wb") as tar:
@@ -152,11 +188,8 @@ def _store_layer(store: Store, upper: Path, diff_ids: list[Any]) -> LayerRecord:
         with tar_path.open("rb") as tar, store.blobs.writer(what="committed layer") as writer:
             digests = compress_gzip(tar, cast(BinaryIO, writer))
     chain = chain_ids([*diff_ids, digests.diff_id])[-1]
-    with store.blobs.open(digests.digest) as stream:
-        unpacked = store.snapshots.unpack(chain, stream, mediatype.OCI_LAYER_GZIP,
-                                          digests.diff_id, MAX_LAYER_SIZE)
-    return LayerRecord(digests.diff_id, chain, digests.digest, mediatype.OCI_LAYER_GZIP,
-                       digests.size, unpacked)
+    return tx.unpack_blob(LayerRecord(digests.diff_id, chain, digests.digest,
+                                      mediatype.OCI_LAYER_GZIP, digests.size, 0))
 
 
 def _committed_config(image: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
