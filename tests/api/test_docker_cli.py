@@ -362,3 +362,22 @@ def test_start_attached_with_stdin(docker: Service) -> None:
         assert ok(docker.docker("start", "-ai", cid, input=b"again\n")) == "again\n"
     finally:
         docker.docker("rm", cid)
+
+
+def test_attach_later_live_with_tty_resize_and_detach(docker: Service, tmp_path: Path) -> None:
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    ok(docker.docker("run", "-dit", "--name", "cli-live", "busybox", "sh"))
+    try:
+        script = tmp_path / "typed.sh"
+        script.write_text("sleep 1; printf 'echo live-$((3*3))\\n'; sleep 0.5;"
+                          " printf 'stty size\\n'; sleep 0.5; printf '\\020\\021'; sleep 0.5\n")
+        result = subprocess.run(f"sh {script} | script -qfec 'stty cols 77 rows 22; docker "
+                                "attach cli-live' /dev/null", shell=True, capture_output=True,
+                                env=docker.docker_env, timeout=60)
+        out = result.stdout.decode(errors="replace")
+        assert "live-9" in out and "22 77" in out
+        assert ok(docker.docker("inspect", "--format", "{{.State.Running}}", "cli-live")
+                  ).strip() == "true"
+    finally:
+        docker.docker("rm", "-f", "cli-live")

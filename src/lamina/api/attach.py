@@ -64,8 +64,11 @@ async def attach(api: Api, req: Request, res: Response) -> None:
         "application/vnd.docker.multiplexed-stream"
     if record.state == "running":
         await res.hijack(content_type)
-        await _follow_log(api, record, session, logs=req.flag("logs"),
-                          follow=req.flag("stream"))
+        if req.flag("logs"):
+            await _follow_log(api, record, session, logs=True, follow=False)
+        if req.flag("stream") and not await _attach_live(api, record, session):
+            # a monitor without an attach point (older than it): its output, from the log
+            await _follow_log(api, record, session, logs=False, follow=True)
         return
     if record.id in api.attaching:
         raise HTTPError(409, f"container {record.id} already has an attached client waiting")
@@ -103,6 +106,78 @@ async def _follow_log(api: Api, record: ContainerRecord, session: AttachSession,
             await session.writer.drain()
         except (ConnectionError, OSError):
             return
+
+
+async def _attach_live(api: Api, record: ContainerRecord, session: AttachSession) -> bool:
+    """Attach to a running container through its monitor's attach point: its output from
+    now on, the client's bytes to its stdin (made with -i) or terminal, until it ends or the
+    client detaches. False when the monitor has no attach point."""
+    from lamina.runtime import attach_point
+    from lamina.runtime.bundle import ContainerDir
+
+    sock = attach_point.connect(ContainerDir.of(api.engine.store, record.id).path)
+    if sock is None:
+        return False
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    api.attach_points.setdefault(record.id, []).append(sock)
+
+    def on_packet() -> None:
+        try:
+            packet = sock.recv(attach_point.PACKET)
+        except BlockingIOError:
+            return
+        except OSError:
+            packet = b""
+        kind, data = packet[:1], packet[1:]
+        if not packet or kind == attach_point.EXIT:
+            loop.remove_reader(sock.fileno())
+            ended.set()
+            return
+        stream_id = STDERR if kind == attach_point.STDERR else STDOUT
+        wanted = session.stderr if stream_id == STDERR else session.stdout
+        if wanted and data and not session.writer.is_closing():
+            session.writer.write(data if session.tty else frame(stream_id, data))
+
+    async def copy_input() -> None:
+        escape = _Escape(session.detach_keys)
+        open_stdin = bool(record.config.get("Config", {}).get("OpenStdin"))
+        while True:
+            data = await session.reader.read(1 << 16)
+            if not data:
+                if not session.tty:
+                    return  # the client closed its stdin; the output goes on
+                ended.set()
+                return
+            data, detached = escape.feed(data)
+            if data and open_stdin:
+                try:
+                    await loop.sock_sendall(sock, attach_point.STDIN + data)
+                except OSError:
+                    ended.set()
+                    return
+            if detached:
+                ended.set()
+                return
+
+    loop.add_reader(sock.fileno(), on_packet)
+    input_task = loop.create_task(copy_input()) if session.stdin else None
+    try:
+        await ended.wait()
+        with suppress(ConnectionError, OSError):
+            await session.writer.drain()
+    finally:
+        loop.remove_reader(sock.fileno())
+        if input_task is not None:
+            input_task.cancel()
+        socks = api.attach_points.get(record.id, [])
+        if sock in socks:
+            socks.remove(sock)
+        if not socks:
+            api.attach_points.pop(record.id, None)
+        sock.close()
+    return True
 
 
 async def start_attached(api: Api, record: ContainerRecord, session: AttachSession) -> None:
@@ -357,6 +432,14 @@ async def resize(api: Api, req: Request, res: Response) -> None:
     height, width = window_size(req)
     record = await api.call(api.engine.container, req.params["id"])
     master = api.ttys.get(record.id)
+    if master is None and api.attach_points.get(record.id):
+        from lamina.runtime.attach_point import resize_message
+
+        for sock in api.attach_points[record.id]:
+            with suppress(OSError):
+                sock.send(resize_message(height, width))
+        await res.empty(200)
+        return
     if master is None:
         if record.state != "running":
             raise HTTPError(409, f"Container {record.id} is not running")

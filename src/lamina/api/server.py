@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,8 @@ class Api:
     attaching: dict[str, Any] = field(default_factory=dict)  # container id -> AttachSession
     execs: dict[str, Any] = field(default_factory=dict)  # exec id -> ExecInstance
     ttys: dict[str, int] = field(default_factory=dict)  # container id -> its tty's master
+    # container id -> the monitor's attach points connected for clients attached later
+    attach_points: dict[str, list[socket.socket]] = field(default_factory=dict)
     # exits of containers started attached here: the attached side hears the exit code (the
     # monitor records none then), and /wait answers with it
     pumps: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
@@ -144,6 +147,8 @@ class Api:
         try:
             handler = self._resolve(request)
             await handler(self, request, response)
+        except ConnectionError:
+            return False  # the client went away: nobody to answer
         except Exception as exc:  # every failure is answered in docker's shape, never a trace
             status, message = error_status(exc)
             if status >= 500 and not isinstance(exc, LaminaError):
