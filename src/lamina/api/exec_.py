@@ -59,15 +59,13 @@ async def create(api: Api, req: Request, res: Response) -> None:
     record = await api.call(api.engine.container, req.params["id"])
     if record.state != "running":
         raise HTTPError(409, f"container {record.id} is not running")
-    if body.get("Privileged"):
-        raise HTTPError(400, "privileged exec is not supported")
     instance = ExecInstance(
         id=os.urandom(32).hex(), container=record.id, argv=argv,
         env=_strs(body.get("Env"), "Env"),
         workdir=body.get("WorkingDir") or None, user=body.get("User") or None,
         tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")),
         stdout=bool(body.get("AttachStdout")), stderr=bool(body.get("AttachStderr")),
-        privileged=False)
+        privileged=bool(body.get("Privileged")))
     for value, name in ((instance.workdir, "WorkingDir"), (instance.user, "User")):
         if value is not None and not isinstance(value, str):
             raise HTTPError(400, f"invalid {name}: expected a string")
@@ -168,7 +166,7 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
     try:
         code = await api.call(api.engine.exec, instance.container, instance.argv,
                               env=instance.env, workdir=instance.workdir, user=instance.user,
-                              tty=instance.tty, **kwargs)
+                              tty=instance.tty, privileged=instance.privileged, **kwargs)
     except Exception as exc:
         from lamina.errors import ContainerError
 
@@ -239,7 +237,7 @@ async def inspect(api: Api, req: Request, res: Response) -> None:
     await res.json({
         "ID": instance.id, "Running": instance.running, "ExitCode": instance.exit_code,
         "ProcessConfig": {"tty": instance.tty, "entrypoint": instance.argv[0],
-                          "arguments": instance.argv[1:], "privileged": False,
+                          "arguments": instance.argv[1:], "privileged": instance.privileged,
                           "user": instance.user or ""},
         "OpenStdin": instance.stdin, "OpenStderr": instance.stderr,
         "OpenStdout": instance.stdout, "CanRemove": False, "ContainerID": instance.container,
