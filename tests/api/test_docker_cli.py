@@ -399,3 +399,15 @@ def test_exec_privileged_and_detached(docker: Service) -> None:
         assert ok(docker.docker("exec", "cli-exec2", "ls", "/later")) == "/later\n"
     finally:
         docker.docker("rm", "-f", "cli-exec2")
+
+
+def test_security_flags_reach_the_container(docker: Service) -> None:
+    def status(*flags: str) -> dict[str, str]:
+        text = ok(docker.docker("run", "--rm", *flags, "busybox", "cat", "/proc/self/status"))
+        return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+    plain = status()
+    assert int(status("--privileged")["CapEff"], 16) > int(plain["CapEff"], 16)
+    assert status("--security-opt", "no-new-privileges")["NoNewPrivs"] == "1"
+    assert ok(docker.docker("run", "--rm", "--group-add", "50", "busybox", "id", "-G")
+              ).split() == ["0", "50"]

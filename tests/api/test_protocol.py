@@ -78,7 +78,7 @@ def test_malformed_create_bodies_are_400s(service: Service, body: bytes) -> None
 
 
 @pytest.mark.parametrize(("host", "message"), [
-    ({"Privileged": True}, "HostConfig.Privileged true is not supported by lamina"),
+    ({"Devices": [{"PathOnHost": "/dev/fuse"}]}, "HostConfig.Devices"),
     ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "port publishing is not supported"),
     ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy"),
 ])

@@ -87,9 +87,9 @@ _DEFAULT_NETWORKS = ("", "default", "bridge")
 _NOTHING: tuple[Any, ...] = (None, False, 0, "", [], {})
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     **{key: _NOTHING for key in (
-        "Privileged", "Devices", "DeviceRequests", "DeviceCgroupRules", "VolumesFrom", "Links",
-        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "SecurityOpt", "Tmpfs", "Ulimits",
-        "GroupAdd", "Mounts", "OomKillDisable", "PublishAllPorts", "PidMode", "UTSMode",
+        "Devices", "DeviceRequests", "DeviceCgroupRules", "VolumesFrom", "Links",
+        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "Tmpfs", "Ulimits", "Mounts",
+        "OomKillDisable", "PublishAllPorts", "PidMode", "UTSMode",
         "UsernsMode", "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "CpuShares",
         "BlkioWeight", "MemoryReservation", "KernelMemory", "Init", "ShmSize", "VolumeDriver",
         "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
@@ -170,6 +170,9 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
         interactive=bool(body.get("OpenStdin")),
         autoremove=bool(host.get("AutoRemove")),
         runtime=runtime,
+        security_opt=_strings(host.get("SecurityOpt"), "SecurityOpt"),
+        privileged=bool(host.get("Privileged")),
+        group_add=_strings(host.get("GroupAdd"), "GroupAdd"),
         detach=not (body.get("AttachStdout") or body.get("AttachStderr")
                     or body.get("AttachStdin")),
     )
