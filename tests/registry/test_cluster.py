@@ -284,3 +284,28 @@ def test_unreachable_backends_at_start_are_one_line(tmp_path: Path, seaweed: Sea
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and where in lines[0], done.stderr
         assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+
+
+def test_gc_command_on_the_cluster_config(cluster: Cluster) -> None:
+    """``lamina registry gc --config`` with a replica's file, while the replicas serve; the
+    grace period from the environment."""
+    kept = make_image([{"kept": os.urandom(50_000)}])
+    dropped = make_image([{"dropped": os.urandom(50_000)}])
+    with http_client(cluster.proxy.url) as client:
+        push_image(client, "cl/gc", kept, "kept")
+        push_image(client, "cl/gc", dropped, "dropped")
+        assert client.delete("/v2/cl/gc/manifests/dropped").status_code == 202
+    env = s3_env() | {"LAMINA_REGISTRY_GC_GRACE_SECONDS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "registry", "gc", "--delete-untagged",
+         "--config", str(cluster.tmp / "replica.toml")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed" in done.stdout and "0 manifests" not in done.stdout, done.stdout
+    with http_client(cluster.proxy.url) as client:
+        pull_complete(client, "cl/gc", "kept", ACCEPT_ALL)
+        r = client.get(f"/v2/cl/gc/manifests/{dropped.manifest_digest}", headers=ACCEPT_ALL)
+        assert r.status_code == 404
+        r = client.get(f"/v2/cl/gc/blobs/{dropped.layer_digests[0]}")
+        assert r.status_code == 404
