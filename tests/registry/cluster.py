@@ -377,7 +377,7 @@ defaults
     timeout connect 2s
     timeout client 120s
     timeout server 120s
-    option http-server-close
+    http-reuse safe
     retries 2
     option redispatch
 frontend registry
