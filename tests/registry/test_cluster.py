@@ -165,6 +165,8 @@ def test_credentials_never_reach_logs_or_metrics(cluster: Cluster) -> None:
         client.get("/v2/cl/nothing/manifests/latest")
         metrics = "".join(client.get("/metrics").text for _ in cluster.servers)
     logs = "".join(s.log_path.read_text() for s in cluster.servers if s.log_path)
+    # The start-up line names both backends, without their credentials.
+    assert "serving postgresql at 127.0.0.1:" in logs and f"s3 bucket {cluster.bucket}" in logs
     for secret in (PG_PASSWORD, S3_SECRET):
         assert secret not in metrics and secret not in logs
 
