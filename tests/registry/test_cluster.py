@@ -311,3 +311,29 @@ def test_gc_command_on_the_cluster_config(cluster: Cluster) -> None:
         assert r.status_code == 404
         r = client.get(f"/v2/cl/gc/blobs/{dropped.layer_digests[0]}")
         assert r.status_code == 404
+
+
+def test_a_blob_lost_from_s3_is_a_503_never_other_bytes(
+    cluster: Cluster, seaweed: SeaweedFS
+) -> None:
+    """The metadata says the blob is there, the store lost it: the answer is the spec's error
+    with a 503, on every replica, and the manifest that names it still serves."""
+    image = make_image([{"lost": os.urandom(20_000)}])
+    layer = image.layer_digests[0]
+    with http_client(cluster.proxy.url) as client:
+        push_image(client, "cl/lost", image, "v1")
+    s3 = seaweed.client()
+    listed = s3.list_objects_v2(Bucket=cluster.bucket, Prefix="objects/")["Contents"]
+    (key,) = [
+        o["Key"]
+        for o in listed
+        if hashlib.sha256(s3.get_object(Bucket=cluster.bucket, Key=o["Key"])["Body"].read())
+        .hexdigest() == layer.split(":")[1]
+    ]
+    s3.delete_object(Bucket=cluster.bucket, Key=key)
+    for server in cluster.servers:
+        with http_client(server.url) as client:
+            r = client.get(f"/v2/cl/lost/blobs/{layer}")
+            assert r.status_code == 503
+            assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert client.get("/v2/cl/lost/manifests/v1", headers=ACCEPT_ALL).status_code == 200
