@@ -231,7 +231,10 @@ def test_database_and_object_store_faults_are_503s_and_replicas_recover(
         for t in threads:
             t.start()
         try:
-            time.sleep(1)
+            # Faults only once reads are seen to succeed (however loaded the machine is).
+            deadline = time.monotonic() + 60
+            while not statuses.get(200) and time.monotonic() < deadline:
+                time.sleep(0.1)
             for _ in range(3):
                 postgres.terminate_backends(dbname(dsn))
                 time.sleep(0.5)
