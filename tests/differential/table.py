@@ -199,3 +199,8 @@ CASES: list[Case] = [
          out="IMAGE  CREATED AT  CREATED BY  SIZE  COMMENT\n"
              "<short>  <time>  1982587  Imported from -\n", issue="output"),
 ]
+
+# Rows kept in modules of their own (each imports Case from here).
+from .table_security import SECURITY_CASES  # noqa: E402
+
+CASES += SECURITY_CASES
