@@ -178,10 +178,11 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
     # --read-only: the /etc files too, as docker has them
     binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
              for name in ETC_FILES]
-    # Read-only binds are so all the way down when the runtime knows "rro" (runc 1.1+);
-    # an older one would refuse the option, and gets the top mount read-only only.
+    # Read-only binds are so all the way down when the runtime says it knows "rro" (runc
+    # 1.1+); one that does not, or cannot say, would refuse the option: it gets the top
+    # mount read-only only (docker 25+ falls back the same way).
     options = runtime.mount_options() if runtime is not None else None
-    recursive = options is None or "rro" in options
+    recursive = options is not None and "rro" in options
     for text in host.get("Binds") or []:
         bind = parse_bind(text)
         # docker makes a missing host directory for a bind (a file is bound as it is)
