@@ -24,7 +24,7 @@ from lamina.model.digest import Digest
 from lamina.runtime.launch import Attach, launch, receive
 from lamina.runtime.mounts import is_mounted, mount_overlay, unmount
 from lamina.runtime.oci import Runtime
-from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
+from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec, recursive_readonly
 from lamina.runtime.state import read_exit, settle
 from lamina.runtime.users import User
 from lamina.store import Store
@@ -42,11 +42,12 @@ def spec(**kw: object) -> dict:
 def test_spec_of_an_ordinary_user() -> None:
     s = spec(user=User(1000, 1000, (50, 60), "/home/alice", "alice"))
     process = s["process"]
-    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50, 60]}
+    # docker's groups: the primary group first, then the groups that list the user
+    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50, 60]}
     # docker gives a non-root user its bounding set and nothing effective or permitted.
     assert process["capabilities"]["bounding"]
     assert process["capabilities"]["effective"] == process["capabilities"]["permitted"] == []
-    assert "additionalGids" not in spec()["process"]["user"]
+    assert spec()["process"]["user"]["additionalGids"] == [0]  # root: groups=0(root)
 
 
 def test_spec_networks() -> None:
@@ -82,7 +83,7 @@ def test_spec_root_terminal_binds_and_annotations() -> None:
         {"destination": "/a", "type": "bind", "source": "/host/a",
          "options": ["rbind", "rprivate"]},
         {"destination": "/b", "type": "bind", "source": "/host/b",
-         "options": ["rbind", "rprivate", "ro"]},
+         "options": ["rbind", "rprivate", "ro", *(["rro"] if recursive_readonly() else [])]},
     ]
     # The binds come after the kernel filesystems, so that none of them hides one.
     kinds = [m["type"] for m in s["mounts"]]

@@ -33,6 +33,8 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "top": "lamina.cli.top:top",
     "stats": "lamina.cli.stats:stats",
     "cp": "lamina.cli.cp:cp",
+    "update": "lamina.cli.update:update",
+    "attach": "lamina.cli.attach:attach",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",
@@ -51,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    "version": "lamina.cli.version:version",
+    "info": "lamina.cli.info:info",
     "events": "lamina.cli.events:events",
     "builder": "lamina.cli.builder:builder",
     "manifest": "lamina.cli.manifest:manifest",

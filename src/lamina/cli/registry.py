@@ -59,7 +59,7 @@ def serve_command(
     tls_key: Path | None,
 ) -> None:
     """Serve the OCI Distribution API until SIGTERM or Ctrl-C."""
-    from lamina.registry.serve import parse_addr, serve, validate
+    from lamina.registry.serve import parse_addr, prepare, serve, validate
 
     config = _load(
         config_file,
@@ -71,6 +71,7 @@ def serve_command(
         tls_key=tls_key,
     )
     validate(config)
+    prepare(config)  # reachable backends, migrated schema: else one line, and no banner
     host, port = parse_addr(config.addr)
     scheme = "https" if config.tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
@@ -79,7 +80,7 @@ def serve_command(
         f"(auth: {config.auth.kind}, workers: {config.workers})",
         err=True,
     )
-    status = serve(config)
+    status = serve(config, prepared=True)
     if status:
         raise SystemExit(status)
 

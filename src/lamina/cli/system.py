@@ -100,3 +100,14 @@ def _confirm(all_: bool, volumes: bool, filters: tuple[str, ...]) -> bool:
             f"  - {f}\n" for f in filters)
     click.echo(text + "\nAre you sure you want to continue? [y/N] ", nl=False)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+@system.command("info")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json', or a Go template")
+@click.pass_context
+def system_info(ctx: click.Context, fmt: str | None) -> None:
+    """Display system-wide information"""
+    from lamina.cli.info import info
+
+    ctx.invoke(info, fmt=fmt)

@@ -278,3 +278,16 @@ class Engine(ContainerVerbs):
 
         return events.stream(self.store, since=since, until=until, filters=filters,
                              follow=follow)
+
+    # --- the system: version and info -------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """docker info's object, with lamina's values (lamina.engine.system_info)."""
+        from lamina.engine import system_info
+
+        return system_info.info(self.store)
+
+    def version(self) -> dict[str, Any]:
+        """docker version's object, with lamina's values."""
+        from lamina.engine import system_info
+
+        return system_info.version()

@@ -122,8 +122,9 @@ def annotate(store: Store, name: str, manifest: str, *, os: str | None = None,
     target = _named(name)
     lists = _lists(store)
     document = lists.get(str(target))
+    missing = NotFound(f"manifest for image {manifest} does not exist in {name}")
     if document is None:
-        raise NotFound(f"No such manifest: {target.familiar}")
+        raise missing
     wanted = _named(manifest)
     for entry in document["manifests"]:
         if entry["ref"] == str(wanted) or entry["descriptor"]["digest"] == str(wanted.digest):
@@ -136,8 +137,7 @@ def annotate(store: Store, name: str, manifest: str, *, os: str | None = None,
                 platform["os.features"] = list(os_features)
             lists.put(str(target), document)
             return
-    raise NotFound(f"manifest for image {wanted.familiar} does not exist in "
-                   f"{target.familiar}")
+    raise missing
 
 
 def index_of(document: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def push(store: Store, name: str, options: RemoteOptions, *, purge: bool = False
     lists = _lists(store)
     document = lists.get(str(target))
     if document is None:
-        raise NotFound(f"No such manifest: {target.familiar}")
+        raise NotFound(f"No such manifest: {target}")
     if not document["manifests"]:
         raise InvalidArgument(f"manifest list {target.familiar} has no manifests")
     with _Registries(options) as registries:
@@ -208,6 +208,7 @@ def remove(store: Store, names: Sequence[str]) -> list[str]:
     lists = _lists(store)
     missing = []
     for name in names:
-        if not lists.delete(str(_named(name))):
-            missing.append(name)
+        target = str(_named(name))
+        if not lists.delete(target):
+            missing.append(target)
     return missing
