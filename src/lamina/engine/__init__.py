@@ -44,7 +44,7 @@ class Engine(ContainerVerbs):
     def store(self) -> Store:
         from lamina.store import Store
 
-        return Store(self.settings.root)
+        return Store(self.settings.root, limits=self.settings.layer_limits)
 
     def close(self) -> None:
         """Close the store, if this engine opened it: its database checkpoints its WAL."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument
+from lamina.model.limits import LayerLimits
 
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
@@ -140,6 +141,14 @@ class Settings:
                 self.config, where=str(self.config_path),
                 credentials=lambda server: credentials.lookup(server, config_dir=directory))
         return self._remote
+
+    @property
+    def layer_limits(self) -> LayerLimits:
+        """How far a layer may expand when unpacked: ``[layers]`` (the defaults where absent)."""
+        table = self.config.get("layers", {})
+        if not isinstance(table, dict):
+            raise InvalidArgument(f"{self.config_path}: [layers] is not a table")
+        return LayerLimits.from_table(table)
 
 
 def _read_toml(path: Path | None) -> Mapping[str, Any]:
