@@ -133,6 +133,8 @@ def main() -> None:
                                     f"{layout}:deep", str(tmp / "bundle")], env, PEER_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     peer = f"did not finish in {PEER_TIMEOUT:.0f} s"
+                except RuntimeError as err:  # what it said, without the path it names
+                    peer = "failed: " + str(err).rsplit(": ", 1)[-1]
             row(depth, "load", ours, prev, peer)
             if not containers:
                 continue

@@ -47,6 +47,9 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Automatically remove the container and its associated anonymous volumes when it exits"),
     (("--runtime",), "runtime", VALUE, "string",
      "Runtime to use for this container (runc or crun)"),
+    (("--security-opt",), "security_opt", LIST, "list", "Security Options"),
+    (("--privileged",), "privileged", FLAG, "", "Give extended privileges to this container"),
+    (("--group-add",), "group_add", LIST, "list", "Add additional groups to join"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -143,6 +146,8 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         labels=kw.get("labels", ()), tty=kw.get("tty", False),
         interactive=kw.get("interactive", False), autoremove=kw.get("autoremove", False),
         runtime=kw.get("runtime"), detach=detach,
+        security_opt=kw.get("security_opt", ()), privileged=kw.get("privileged", False),
+        group_add=kw.get("group_add", ()),
     )
 
 
@@ -151,6 +156,19 @@ def as_run_error(exc: LaminaError) -> ContainerError:
     if isinstance(exc, ContainerError):
         return exc
     return ContainerError(exc.message, hint=exc.hint, exit_code=125)
+
+
+def require_terminal() -> None:
+    """docker's check for ``-it``: attached stdin and a tty need our stdin to be a terminal.
+    It fails before anything is made, with docker's bare line and status 1."""
+    try:
+        terminal = sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal:
+        sys.stdout.flush()
+        sys.stderr.write("the input device is not a TTY\n")
+        sys.exit(1)
 
 
 def stdin_fd() -> int:

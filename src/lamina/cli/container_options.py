@@ -67,10 +67,17 @@ def puller(engine: Any) -> Callable[[str], None]:
         if not hasattr(engine, "pull"):
             raise ContainerError(f"No such image: {shown} (pulling is not available)")
 
-        def progress(event: Any) -> None:
-            if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
-                click.echo(f"{event.id}: {event.status}", err=True)
+        from lamina.cli.progress import PROGRESS_STATUSES
 
-        engine.pull(name, progress=progress)
+        def progress(event: Any) -> None:
+            # docker's lines into a pipe, on stderr: byte counts left out, and no "id: "
+            # before a line of the whole pull (Digest).
+            if event.status not in PROGRESS_STATUSES:
+                line = f"{event.id}: {event.status}" if event.id else event.status
+                click.echo(line, err=True)
+
+        for result in engine.pull(name, progress=progress):
+            status = "Downloaded newer image" if result.updated else "Image is up to date"
+            click.echo(f"Status: {status} for {result.reference.familiar}", err=True)
 
     return pull

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 from lamina.cli.context import emit, filter_option, format_option, pass_engine, short_id
-from lamina.cli.format.units import format_created_at, human_size, time_ago
+from lamina.cli.format.units import format_created_at, human_size, human_size4, time_ago
 from lamina.engine import Engine
 from lamina.engine.views import ImageRow
+from lamina.errors import InvalidArgument
 
 HEADERS = {
     "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
@@ -23,7 +24,7 @@ DEFAULT_DIGESTS = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Cre
 
 def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
     return {
-        "Containers": str(row.containers) if row.containers else "N/A",
+        "Containers": "N/A",  # docker's list does not count them (system df -v does)
         "CreatedAt": format_created_at(row.created),
         "CreatedSince": time_ago(row.created) if row.created else "N/A",
         "Digest": row.digest,
@@ -33,7 +34,7 @@ def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
         "Size": human_size(row.size),
         "Tag": row.tag,
         "UniqueSize": "N/A",
-        "VirtualSize": human_size(row.size),
+        "VirtualSize": human_size4(row.size),
     }
 
 
@@ -45,20 +46,31 @@ def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
 @format_option
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--tree", is_flag=True, help="List multi-platform images as a tree")
 @pass_engine
 def images(engine: Engine, reference: str | None, all_: bool, digests: bool,
-           filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool) -> None:
+           filters: tuple[str, ...], fmt: str | None, no_trunc: bool, quiet: bool,
+           tree: bool) -> None:
     """List images"""
+    if tree:
+        # docker refuses the flags the tree has no room for, and so does lamina.
+        for flag, given in (("--quiet", quiet), ("--digests", digests), ("--format", fmt),
+                            ("--no-trunc", no_trunc), ("--filter", filters),
+                            ("REPOSITORY[:TAG]", reference)):
+            if given:
+                raise InvalidArgument(f"{flag} is not yet supported with --tree")
+        from lamina.cli.images_tree import tree as show_tree
+
+        show_tree(engine, all_)
+        return
     if reference:
         filters = (*filters, f"reference={reference}")
-    rows = engine.images(all=all_, filters=filters)
+    # One row per repo digest with --digests (or a format that shows them).
+    rows = engine.images(all=all_, filters=filters,
+                         digests=digests or (fmt is not None and ".Digest" in fmt))
     if quiet:
-        seen: set[str] = set()
-        for row in rows:
-            # One line per image, as docker does with -q.
-            if row.id not in seen:
-                seen.add(row.id)
-                click.echo(short_id(row.id, no_trunc))
+        for row in rows:  # one line per row, as docker's: an image with two tags twice
+            click.echo(short_id(row.id, no_trunc))
         return
     if fmt is None or fmt == "table":
         fmt = DEFAULT_DIGESTS if digests else DEFAULT

@@ -20,9 +20,20 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
 def _load(config_file: Path | None, **flags: object) -> RegistryConfig:
-    from lamina.registry.serve import apply_flags, load_config
+    """The file's settings, then LAMINA_REGISTRY_* variables, then flags."""
+    from lamina.registry.serve import apply_env, apply_flags, load_config
 
-    return apply_flags(load_config(config_file), **flags)
+    return apply_flags(apply_env(load_config(config_file)), **flags)
+
+
+def _env_help() -> str:
+    from lamina.registry.config import env_settings
+
+    rows = "\n".join(f"  {name:<44} {setting}" for name, setting in env_settings())
+    return (
+        "Every setting of the TOML file can be given by an environment variable instead "
+        "(the file first, then the variables, then flags):\n\n\b\n" + rows
+    )
 
 
 @click.group("registry")
@@ -30,7 +41,7 @@ def registry() -> None:
     """Run and manage a private OCI registry."""
 
 
-@registry.command("serve")
+@registry.command("serve", epilog=_env_help())
 @click.option("--root", type=_PATH, help="Directory holding blobs and metadata.")
 @click.option("--addr", metavar="HOST:PORT", help="Address to listen on [127.0.0.1:5000].")
 @click.option("--config", "config_file", type=_FILE, help="TOML settings file.")
@@ -48,7 +59,7 @@ def serve_command(
     tls_key: Path | None,
 ) -> None:
     """Serve the OCI Distribution API until SIGTERM or Ctrl-C."""
-    from lamina.registry.serve import parse_addr, serve, validate
+    from lamina.registry.serve import parse_addr, prepare, serve, validate
 
     config = _load(
         config_file,
@@ -60,6 +71,7 @@ def serve_command(
         tls_key=tls_key,
     )
     validate(config)
+    prepare(config)  # reachable backends, migrated schema: else one line, and no banner
     host, port = parse_addr(config.addr)
     scheme = "https" if config.tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
@@ -68,7 +80,7 @@ def serve_command(
         f"(auth: {config.auth.kind}, workers: {config.workers})",
         err=True,
     )
-    status = serve(config)
+    status = serve(config, prepared=True)
     if status:
         raise SystemExit(status)
 
@@ -85,7 +97,7 @@ def gc_command(
     from lamina.registry.gc import run_gc
 
     config = _load(config_file, root=root)
-    if not Path(config.root).is_dir():
+    if config.metadata.kind == "sqlite" and not Path(config.root).is_dir():
         from lamina.errors import NotFound
 
         raise NotFound(f"no registry at {config.root}", hint="give its --root or --config")
@@ -95,6 +107,32 @@ def gc_command(
             click.echo(f"manifest {repository}@{digest}")
         for digest in report.blobs:
             click.echo(f"blob {digest}")
+    click.echo(report.summary())
+
+
+@registry.command("migrate")
+@click.option("--from", "source", type=_FILE, required=True, help="TOML settings of the source.")
+@click.option("--to", "target", type=_FILE, required=True, help="TOML settings of the target.")
+def migrate_command(source: Path, target: Path) -> None:
+    """Copy a registry to other backends (say, SQLite and a directory to PostgreSQL and S3).
+
+    The source is only read. Every blob and manifest is checked against its digest. Run it
+    again after an interruption: what the target has already is skipped.
+    """
+    from lamina.registry.migrate import migrate
+    from lamina.registry.serve import load_config
+
+    source_config, target_config = load_config(source), load_config(target)
+    if (
+        source_config.metadata.kind == "sqlite"
+        and not (Path(source_config.root) / "registry.db").is_file()
+    ):
+        from lamina.errors import NotFound
+
+        raise NotFound(f"no registry at {source_config.root}", hint="check root in " + str(source))
+    report = migrate(source_config, target_config, progress=lambda line: click.echo(line, err=True))
+    for name in report.manifests_broken:
+        click.echo(f"left out {name}: it names content the source no longer has", err=True)
     click.echo(report.summary())
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import selectors
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -21,15 +22,25 @@ from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir, replace_env
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error
 from lamina.runtime.rootpath import RootFS, in_kernel_dir
+from lamina.runtime.spec import bounding_caps
 from lamina.runtime.step import exec_error, path_of
-from lamina.runtime.users import resolve_user
+from lamina.runtime.users import added_groups, groups, resolve_user
 
 
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
-                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> int:
-    """Run ``argv`` in the container; return its exit status."""
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 group_add: Sequence[str] = (), privileged: bool = False,
+                 detach: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
+    """Run ``argv`` in the container; return its exit status.
+
+    ``group_add``: the container's --group-add, for a ``user`` given here; ``privileged``:
+    every capability (the container's other confinement stays, as docker's exec
+    --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
+    no log of a detached exec either); ``detach_keys``: with a tty, the keys that leave the
+    process running and return 0 (lamina.runtime.exec_tty). Returns the exit status (0 once
+    started, detached)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -39,11 +50,16 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     if user:
         who = resolve_user(fs, user)
         process["user"] = {"uid": who.uid, "gid": who.gid,
-                           **({"additionalGids": list(who.additional_gids)}
-                              if who.additional_gids else {})}
+                           "additionalGids": groups(who, added_groups(fs, group_add))}
         if who.uid != 0:
             caps = process["capabilities"]
             process["capabilities"] = {**caps, "effective": [], "permitted": []}
+    if privileged:
+        every = bounding_caps()
+        caps = {"bounding": every, "effective": every, "permitted": every}
+        if process["user"]["uid"] != 0:
+            caps = {**caps, "effective": [], "permitted": []}
+        process["capabilities"] = caps
     if workdir:
         cwd = fs.resolve(workdir if workdir.startswith("/") else "/" + workdir)
         if in_kernel_dir(cwd):
@@ -52,22 +68,31 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         process["cwd"] = cwd
     process["env"] = replace_env(process["env"], list(env))
     process["args"] = list(argv)
-    process["terminal"] = tty
+    # A detached process has nobody at a terminal: it gets none (and /dev/null for stdio).
+    process["terminal"] = tty and not detach
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
+        # docker's exec: a process that cannot start is 126 whatever the cause (run's 127
+        # and 126 tell them apart); detached, the start's failure is an error (1).
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
-                             exit_code=code)
+                             exit_code=1 if detach else 126)
     with tempfile.NamedTemporaryFile("w", dir=cdir.path, prefix="exec-", suffix=".json") as f, \
             tempfile.NamedTemporaryFile("r", dir=cdir.path, prefix="exec-", suffix=".log") as log:
         json.dump(process, f)
         f.flush()
         from pathlib import Path
 
-        argv_rt = runtime.command("exec", *(["--tty"] if tty else []), "--process", f.name,
+        argv_rt = runtime.command("exec", *(["--tty"] if process["terminal"] else []),
+                                  *(["--detach"] if detach else []), "--process", f.name,
                                   cdir.id, log=Path(log.name))
-        if tty:
-            result = subprocess.run(argv_rt, check=False)
-            rc = result.returncode
+        if detach:
+            rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, check=False).returncode
+        elif tty:
+            from lamina.runtime.exec_tty import exec_tty
+
+            rc = exec_tty(runtime, cdir.id, f.name, Path(log.name), stdin=stdin,
+                          stdout=stdout or sys.stdout.buffer, detach_keys=detach_keys)
         else:
             rc = _piped(argv_rt, stdin, stdout, stderr)
         if rc == 255 or (rc != 0 and last_error(Path(log.name))):

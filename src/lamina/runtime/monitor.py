@@ -13,8 +13,8 @@ The lamina command that launched it can exit at any time; no daemon stays behind
 The monitor never opens the store's database: it is a fork of the launching command, and an
 SQLite connection (or SQLite's per-process lock bookkeeping) must not cross a fork. The
 launcher records the running state; the exit is recorded by the attached launcher, or else by
-a fresh process the monitor becomes at its end (``lamina.runtime.state``), which holds the
-lock until the record is current. Any command that finds a "running" record with no monitor
+a fresh process the monitor becomes at its end (the ``recorder`` command the launcher gives
+it: the engine's), which holds the lock until the record is current. Any command that finds a "running" record with no monitor
 brings it up to date the same way.
 
 Messages travel over a SOCK_SEQPACKET pair, one JSON object each: monitor to launcher
@@ -33,11 +33,13 @@ import selectors
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import ContainerError
+from lamina.runtime.attach_point import RESIZE, STDIN, AttachPoint, apply_resize
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
@@ -57,8 +59,9 @@ DRAIN_GRACE = 2.0
 class Monitor:
     def __init__(self, root: Path, record: ContainerRecord, cdir: ContainerDir,
                  runtime: Runtime, channel: socket.socket, forward: list[int],
-                 attach: Attach | None, tty: bool) -> None:
+                 attach: Attach | None, tty: bool, recorder: Sequence[str]) -> None:
         self.root = root
+        self.recorder = list(recorder)
         self.record = record
         self.cdir = cdir
         self.runtime = runtime
@@ -69,6 +72,10 @@ class Monitor:
         self.tty = tty
         self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
         self.lock = -1
+        # `lamina attach` (lamina.runtime.attach_point): where it connects, and where what
+        # it types goes (the tty, or the stdin of a container made with -i)
+        self.attach_point: AttachPoint | None = None
+        self.input_fd: int | None = None
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> bool:
         if self.channel is None:
@@ -163,7 +170,12 @@ class Monitor:
         if master is not None:
             os.close(out_r)
             os.close(err_r)
+        self.input_fd = master if master is not None else (keep_open if keep_open >= 0 else None)
+        with suppress(OSError):
+            self.attach_point = AttachPoint(self.cdir.path)
         code = self._pump(pid, sources, proc if foreground else None)
+        if self.attach_point is not None:
+            self.attach_point.close(code)
         if keep_open >= 0:
             os.close(keep_open)
         self._cleanup()
@@ -187,7 +199,7 @@ class Monitor:
         env = dict(os.environ)
         src = str(Path(lamina.__file__).resolve().parents[1])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        os.execve(sys.executable, [sys.executable, "-m", "lamina.runtime.state", str(self.root),
+        os.execve(sys.executable, [sys.executable, *self.recorder, str(self.root),
                                    self.record.id, str(self.lock)], env)
 
     def _detach_stdio(self) -> int | None:
@@ -282,6 +294,14 @@ class Monitor:
             selector.register(pidfd, selectors.EVENT_READ, "exit")
         if self.channel is not None:
             selector.register(self.channel.fileno(), selectors.EVENT_READ, "channel")
+        if self.attach_point is not None:
+            selector.register(self.attach_point.fileno(), selectors.EVENT_READ, "attach")
+
+            def forget(conn: socket.socket) -> None:
+                with suppress(KeyError, ValueError):
+                    selector.unregister(conn)
+
+            self.attach_point.forget = forget
         while sources or code is None:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = selector.select(timeout)
@@ -293,6 +313,9 @@ class Monitor:
                     self._hear(0)
                     if self.channel is None or (self.acknowledged and self.attach is None):
                         selector.unregister(fd)
+                    continue
+                if key.data in ("attach", "attached"):
+                    self._attached(selector, key)
                     continue
                 if key.data == "exit":
                     selector.unregister(fd)
@@ -316,6 +339,8 @@ class Monitor:
                     continue
                 log.write(key.data, data)
                 self._forward(outputs, key.data, data)
+                if self.attach_point is not None and self.attach_point.clients:
+                    self.attach_point.broadcast(key.data, data)
         for fd in sources:
             os.close(fd)
         log.close()
@@ -330,6 +355,28 @@ class Monitor:
             code = _code(runtime.wait()) if runtime is not None else \
                 _code(os.waitstatus_to_exitcode(_reap(pid)))
         return code
+
+    def _attached(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+        """A command attaching, or a message of one attached (lamina.runtime.attach_point)."""
+        point = self.attach_point
+        assert point is not None
+        if key.data == "attach":
+            new = point.accept()
+            if new is not None:
+                selector.register(new, selectors.EVENT_READ, "attached")
+            return
+        conn = key.fileobj
+        assert isinstance(conn, socket.socket)
+        message = point.receive(conn)  # (one that left is let go, and forgotten)
+        if message is None:
+            return
+        kind, data = message
+        if kind == STDIN and self.input_fd is not None and data:
+            with suppress(OSError):
+                while data:
+                    data = data[os.write(self.input_fd, data):]
+        elif kind == RESIZE and self.tty and self.input_fd is not None:
+            apply_resize(self.input_fd, data)
 
     def _forward(self, outputs: dict[str, int], stream: str, data: bytes) -> None:
         fd = outputs.get(stream)

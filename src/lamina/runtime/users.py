@@ -4,17 +4,20 @@
 ``/etc/passwd`` and ``/etc/group``, read through ``RootFS`` so a symlinked ``/etc/passwd`` can
 only ever lead to another file of the image. A numeric uid absent from passwd is used as is,
 with gid 0 and HOME ``/``; a name that is not there is an error. Supplementary groups are the
-groups that list the user, as docker gives them.
+groups that list the user, as docker gives them; ``groups`` makes the process's whole list
+(docker's: the primary group first, then those, then ``--group-add``'s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from lamina.errors import ContainerError
+from lamina.model.passwd import parse_group, parse_id, parse_passwd
 from lamina.runtime.rootpath import RootFS
 
-MAX_ID = 2**31 - 1
+__all__ = ["User", "added_groups", "groups", "resolve_user"]
 
 
 class User(NamedTuple):
@@ -27,26 +30,8 @@ class User(NamedTuple):
     name: str | None = None
 
 
-def _entries(data: bytes | None, fields: int) -> list[list[str]]:
-    if not data:
-        return []
-    rows = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        if len(parts) >= fields:
-            rows.append(parts)
-    return rows
-
-
 def _number(text: str) -> int | None:
-    if text.isdigit():
-        value = int(text)
-        if value > MAX_ID:
-            raise ContainerError(f"user or group ID {text} is out of range")
-        return value
-    return None
+    return parse_id(text, ContainerError)
 
 
 def resolve_user(rootfs: RootFS, spec: str) -> User:
@@ -57,44 +42,74 @@ def resolve_user(rootfs: RootFS, spec: str) -> User:
     user_part, sep, group_part = spec.partition(":")
     if sep and not group_part:
         raise ContainerError(f"invalid user {spec!r}: empty group")
-    passwd = _entries(rootfs.read("/etc/passwd"), 7)
+    passwd = parse_passwd(rootfs.read("/etc/passwd"))
     uid = _number(user_part)
     gid = 0
     home = "/"
     name: str | None = None
-    for row in passwd:
-        if (uid is None and row[0] == user_part) or (
-            uid is not None and row[2].isdigit() and int(row[2]) == uid
-        ):
-            name = row[0]
+    for entry in passwd:
+        if (uid is None and entry.name == user_part) or (uid is not None and entry.uid == uid):
+            name = entry.name
             if uid is None:
-                uid = _number(row[2])
-            gid = _number(row[3]) or 0
-            home = row[5] or "/"
+                uid = entry.uid
+            gid = entry.gid or 0
+            home = entry.home or "/"
             break
     if uid is None:
         raise ContainerError(
             f"unable to find user {user_part}: no matching entries in passwd file"
         )
-    groups = _entries(rootfs.read("/etc/group"), 4) if (sep or name) else []
+    groups = parse_group(rootfs.read("/etc/group")) if (sep or name) else []
     if sep:
         number = _number(group_part)
         if number is not None:
             gid = number
         else:
-            for row in groups:
-                if row[0] == group_part and _number(row[2]) is not None:
-                    gid = int(row[2])
+            for group in groups:
+                if group.name == group_part and group.gid is not None:
+                    gid = group.gid
                     break
             else:
                 raise ContainerError(
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
     extra: list[int] = []
-    if name is not None:
-        for row in groups:
-            members = row[3].split(",") if row[3] else []
-            number = _number(row[2]) if row[2].isdigit() else None
-            if name in members and number is not None and number != gid and number not in extra:
+    if name is not None and not sep:  # docker: an explicit group means no others
+        for group in groups:
+            number = group.gid
+            if name in group.members and number is not None and number != gid \
+                    and number not in extra:
                 extra.append(number)
     return User(uid, gid, tuple(extra), home, name)
+
+
+def added_groups(rootfs: RootFS, names: Sequence[str]) -> tuple[int, ...]:
+    """``--group-add`` entries as group IDs: numbers as they are, names from /etc/group."""
+    if not names:
+        return ()
+    entries = None
+    out = []
+    for text in names:
+        number = _number(text.strip())
+        if number is None:
+            if entries is None:
+                entries = parse_group(rootfs.read("/etc/group"))
+            for group in entries:
+                if group.name == text.strip() and group.gid is not None:
+                    number = group.gid
+                    break
+            else:
+                raise ContainerError(
+                    f"Unable to find group {text}: no matching entries in group file")
+        out.append(number)
+    return tuple(out)
+
+
+def groups(user: User, extra: Sequence[int] = ()) -> list[int]:
+    """The process's supplementary groups, as docker sets them: the primary group, the groups
+    that list the user, then ``extra`` (``--group-add``); each once."""
+    out: list[int] = []
+    for gid in (user.gid, *user.additional_gids, *extra):
+        if gid not in out:
+            out.append(gid)
+    return out
