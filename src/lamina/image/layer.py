@@ -274,6 +274,9 @@ def write_layer(root: Path, out: BinaryIO, *, source_date_epoch: int | None = No
             finally:
                 if fd >= 0:
                     os.close(fd)
+            # tarfile keeps every header it wrote; nothing reads them back, and a deep tree's
+            # names are long (10,000 levels: 100 MB of them).
+            tar.members.clear()  # type: ignore[attr-defined]
             count += 1
         tar.close()
     finally:
