@@ -44,7 +44,9 @@ class Engine(ContainerVerbs):
     def store(self) -> Store:
         from lamina.store import Store
 
-        return Store(self.settings.root, limits=self.settings.layer_limits)
+        settings = self.settings
+        # The limits are read (from the config file) only if something is unpacked.
+        return Store(settings.root, limits=lambda: settings.layer_limits)
 
     def close(self) -> None:
         """Close the store, if this engine opened it: its database checkpoints its WAL."""
