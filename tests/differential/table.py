@@ -256,6 +256,11 @@ CASES: list[Case] = [
          err="manifest for image x does not exist in nosuch\n$", issue="manifest"),
 ]
 
+# Rows kept in modules of their own (each imports Case from here).
+from .table_security import SECURITY_CASES  # noqa: E402
+
+CASES += SECURITY_CASES
+
 # The rows of the run/create flags, --flag=false, ps filters, logs --since/--until and
 # build's flags.
 from .table_flags import FLAG_CASES  # noqa: E402

@@ -38,6 +38,7 @@ class ContainerRow:
     mounts: tuple[str, ...] = ()
     network: str = ""
     health: str = ""  # starting, healthy, unhealthy; "" without a health check
+    image_id: str = ""
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
@@ -62,16 +63,18 @@ class ContainerRow:
         return "Created"
 
 
-def state_of(store: Store, record: ContainerRecord) -> str:
+def state_of(record: ContainerRecord, store: Store | None = None) -> str:
     """docker's word for the container's state: the record's, but "paused" for a running
-    container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause)."""
+    container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause), and,
+    given its store, "restarting" between the runs of its restart policy."""
     if record.state == "running":
         from lamina.runtime.cgroups import frozen
 
         if frozen(record.id):
             return "paused"
         if record.config.get("HostConfig", {}).get("RestartPolicy", {}).get("Name", "no") \
-                != "no" and restart_state(store, record).get("Restarting"):
+                != "no" and store is not None and \
+                restart_state(store, record).get("Restarting"):
             return "restarting"
     return record.state
 
@@ -122,7 +125,7 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
     for record in records:
         if not all and record.state != "running" and "status" not in wanted:
             continue
-        state = state_of(store, record)
+        state = state_of(record, store)
         if not _matches(record, state, wanted, ancestors):
             continue
         if "health" in wanted:
@@ -251,7 +254,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
         started=_started(store, record), name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
-        network=host.get("NetworkMode", ""),
+        network=host.get("NetworkMode", ""), image_id=record.image_id,
         health=(health_of(store, record) or {}).get("Status", "") if state == "running" else "",
         finished=record.finished if state != "restarting" else
         _restart_time(store, record),
@@ -300,7 +303,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
     host = dict(record.config.get("HostConfig", {}))
     host["Runtime"] = host.get("Runtime") or "runc"
     running = record.state == "running"
-    state = state_of(store, record)
+    state = state_of(record, store)
     restarts = restart_state(store, record) if running else {}
     try:
         image = store.image(record.image_id)
