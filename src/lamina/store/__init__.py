@@ -203,10 +203,13 @@ class Store:
             yield conn
 
     @contextmanager
-    def adding(self, *, max_layer_size: int = MAX_LAYER_SIZE) -> Iterator[Adding]:
+    def adding(self, *, max_layer_size: int | None = None) -> Iterator[Adding]:
         """The transaction that adds images (``lamina.store.adding``): everything stored inside
         is kept from gc until the block ends; if the block fails, what it stored and no image
-        uses is removed (by the outermost block, once it has let go of the lease)."""
+        uses is removed (by the outermost block, once it has let go of the lease). A layer may
+        expand to ``max_layer_size`` bytes (default: the store's limits, ``[layers]``)."""
+        if max_layer_size is None:
+            max_layer_size = self.snapshots.limits.max_size
         outermost = self._adding == 0
         self._adding += 1
         try:
