@@ -11,12 +11,14 @@ component swapped for a symlink while we look is never followed on the host.
 - ``walk``: the walker, one component at a time through directory descriptors opened with
   ``O_NOFOLLOW``; it can also make missing directories, and keep missing tails (docker makes
   a missing WorkingDir).
-- ``open_dirs``: a chain of directories opened without following any symlink at all (a
-  layer's own directories, a build's upper directory).
+- ``open_dir``/``open_dirs``: a directory, or a chain of them, opened without following any
+  symlink at all (a layer's own directories, a build's upper directory, each step down of a
+  tree walk's ``DirChain``).
 - ``resolve``: the same resolution over any tree that can say what is a symlink: the adapter
   for a stack of layers (``lamina.build.rootfs.MergedTree``) uses it.
 
-Private to lamina: the runtime (``rootpath``) and the builder (``rootfs``) use it.
+Private to lamina: the runtime (``rootpath``: run, exec, cp), the builder (``rootfs``,
+``copier``: the context, COPY and ADD) and the tree walks (``dirchain``) use it.
 """
 
 from __future__ import annotations
