@@ -63,9 +63,9 @@ class Upload:
     id: str
     repository: str
     offset: int
-    # Digest of bytes [0, offset) as hashed while they arrived; None if unknown (then the
-    # committing worker hashes the published object before it commits it).
-    digest: str | None
+    # The running sha256 of bytes [0, offset), saved by ``running_hash.RunningHash``: whichever
+    # replica takes the next chunk or the commit carries on from it. None for an empty upload.
+    hash_state: str | None
     created: float
     updated: float
     writer: str | None = None  # the claim of the request writing it now
@@ -172,11 +172,11 @@ class MetadataStore(ABC):
         writer: str,
         expected_offset: int,
         offset: int,
-        digest: str | None,
+        hash_state: str | None,
         state: str | None,
     ) -> bool:
         """Record, for the claimant, that the upload now holds ``offset`` bytes described by
-        ``state``, and release the claim; False if the claim was lost."""
+        ``state`` (the driver's) and ``hash_state`` (their running hash), and release the claim; False if the claim was lost."""
 
     @abstractmethod
     def delete_upload(self, upload_id: str) -> Upload | None:

@@ -36,7 +36,7 @@ _GET_BY_TAG = (
 _GET_BY_DIGEST = (
     "SELECT digest, media_type, raw, pushed FROM manifests WHERE repo = ? AND digest = ?"
 )
-_UPLOAD_COLUMNS = 'id, repo, "offset", digest, created, updated, writer, claimed, state'
+_UPLOAD_COLUMNS = 'id, repo, "offset", hash_state, created, updated, writer, claimed, state'
 _UNREFERENCED_MANIFEST = (
     " m.pushed < ?"
     " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)"
@@ -226,15 +226,15 @@ class SQLMetadata(MetadataStore):
         writer: str,
         expected_offset: int,
         offset: int,
-        digest: str | None,
+        hash_state: str | None,
         state: str | None,
     ) -> bool:
         return self._db.transact(
             lambda conn: (
                 conn.execute(
-                    'UPDATE uploads SET "offset" = ?, digest = ?, state = ?, updated = ?,'
+                    'UPDATE uploads SET "offset" = ?, hash_state = ?, state = ?, updated = ?,'
                     ' writer = NULL, claimed = NULL WHERE id = ? AND writer = ? AND "offset" = ?',
-                    (offset, digest, state, time.time(), upload_id, writer, expected_offset),
+                    (offset, hash_state, state, time.time(), upload_id, writer, expected_offset),
                 ).rowcount
                 == 1
             )
