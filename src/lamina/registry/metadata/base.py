@@ -80,6 +80,20 @@ class BlobRecord:
     key: str  # where the bytes live in storage
 
 
+@dataclass(frozen=True, slots=True)
+class ManifestFacts:
+    """What decides whether GC may delete a manifest, and what deleting it would free."""
+
+    pushed: float
+    tagged: bool
+    parents: tuple[str, ...]  # manifests of the repository that reference it
+    subject: str | None
+    subject_present: bool
+    children: tuple[str, ...]  # manifests it references
+    referrers: tuple[str, ...]  # manifests whose subject it is
+    blobs: tuple[str, ...]  # blobs it references
+
+
 class UploadClaimLost(Exception):
     """The upload moved on, ended, or is claimed by another request."""
 
@@ -259,6 +273,19 @@ class MetadataStore(ABC):
     def gc_delete_upload(self, upload_id: str, cutoff: float) -> Upload | None:
         """End an upload session not touched since ``cutoff``; the session, or None."""
 
+    # Reads for a dry run, which works out what the passes above would remove without
+    # removing anything (so without the state each deletion leaves for the next).
+    @abstractmethod
+    def gc_manifest_facts(self, repository: str, digest: str) -> ManifestFacts | None: ...
+
+    @abstractmethod
+    def gc_link_facts(self, repository: str, digest: str) -> tuple[float, tuple[str, ...]] | None:
+        """When the link was made, and the manifests of the repository that reference it."""
+
+    @abstractmethod
+    def gc_blob_facts(self, digest: str) -> tuple[BlobRecord, float, tuple[str, ...]] | None:
+        """The blob's record, when it was last used, and the repositories that link it."""
+
     @abstractmethod
     def known_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` are recorded as some blob's object."""
@@ -273,6 +300,7 @@ class MetadataStore(ABC):
 
 __all__ = [
     "BlobRecord",
+    "ManifestFacts",
     "ManifestReferenceError",
     "ManifestSizeError",
     "MetadataStore",
