@@ -80,7 +80,9 @@ def test_malformed_create_bodies_are_400s(service: Service, body: bytes) -> None
 @pytest.mark.parametrize(("host", "message"), [
     ({"Devices": [{"PathOnHost": "/dev/fuse"}]}, "HostConfig.Devices"),
     ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "port publishing is not supported"),
-    ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy"),
+    ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy 'sometimes'"),
+    ({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 2}]}, 'invalid argument "bogus=1:2"'),
+    ({"Tmpfs": {"relative": ""}}, "invalid mount path: 'relative'"),
 ])
 def test_host_config_that_lamina_cannot_honour_is_refused(service: Service, host: dict[str, object],
                                                            message: str) -> None:

@@ -88,22 +88,112 @@ _NOTHING: tuple[Any, ...] = (None, False, 0, "", [], {})
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     **{key: _NOTHING for key in (
         "Devices", "DeviceRequests", "DeviceCgroupRules", "VolumesFrom", "Links",
-        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "Tmpfs", "Ulimits", "Mounts",
-        "OomKillDisable", "PublishAllPorts", "PidMode", "UTSMode",
-        "UsernsMode", "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "CpuShares",
-        "BlkioWeight", "MemoryReservation", "KernelMemory", "Init", "ShmSize", "VolumeDriver",
-        "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "Mounts", "PublishAllPorts",
+        "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "BlkioWeight", "KernelMemory",
+        "VolumeDriver", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
         "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
         "CpuRealtimeRuntime", "OomScoreAdj", "Annotations")},
-    "MemorySwap": (None, 0, -1),
-    "IpcMode": (None, "", "private", "shareable"),
-    "CgroupnsMode": (None, "", "host", "private"),
-    "RestartPolicy": (None, {}, {"Name": ""}, {"Name": "no"}, {"Name": "", "MaximumRetryCount": 0},
-                      {"Name": "no", "MaximumRetryCount": 0}),
-    "LogConfig": (None, {}, {"Type": ""}, {"Type": "json-file"}, {"Type": "", "Config": {}},
-                  {"Type": "json-file", "Config": {}}, {"Type": "", "Config": None},
-                  {"Type": "json-file", "Config": None}),
 }
+
+
+def _checked_host(host: dict[str, Any], memory: int | None) -> dict[str, Any]:
+    """The HostConfig entries beyond the common ones that lamina has, each checked by the
+    same functions as the CLI's flags (``lamina.engine.hostconfig``), from the text the flag
+    would have been: the API's values meet the CLI's rules and messages."""
+    from lamina.engine import hostconfig as hc
+
+    out: dict[str, Any] = {}
+    policy = host.get("RestartPolicy") or {}
+    if not isinstance(policy, dict):
+        raise HTTPError(400, "invalid RestartPolicy: expected an object")
+    if policy.get("Name"):
+        count = _int(policy.get("MaximumRetryCount"), "MaximumRetryCount")
+        name = str(policy["Name"])
+        out["RestartPolicy"] = hc.restart_policy(f"{name}:{count}" if count else name)
+    if host.get("Init"):
+        out["Init"] = True
+    ulimits = host.get("Ulimits") or []
+    if not isinstance(ulimits, list) or not all(isinstance(u, dict) for u in ulimits):
+        raise HTTPError(400, "invalid Ulimits: expected a list of objects")
+    if ulimits:
+        out["Ulimits"] = [hc.ulimit(f"{u.get('Name')}={_int(u.get('Soft'), 'Soft')}:"
+                                    f"{_int(u.get('Hard'), 'Hard')}") for u in ulimits]
+    shm = _int(host.get("ShmSize"), "ShmSize")
+    if shm < 0:
+        raise HTTPError(400, f"invalid size: '{shm}'")
+    if shm:
+        out["ShmSize"] = shm
+    tmpfs = host.get("Tmpfs") or {}
+    if not isinstance(tmpfs, dict) or not all(isinstance(v, str) for v in tmpfs.values()):
+        raise HTTPError(400, "invalid Tmpfs: expected an object of strings")
+    if tmpfs:
+        out["Tmpfs"] = dict(hc.tmpfs(f"{path}:{opts}" if opts else str(path))
+                            for path, opts in tmpfs.items())
+    for kind, key in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode"),
+                      ("cgroupns", "CgroupnsMode"), ("userns", "UsernsMode")):
+        value = host.get(key)
+        if value:
+            if not isinstance(value, str):
+                raise HTTPError(400, f"invalid {key}: expected a string")
+            out[key] = hc.namespace_mode(kind, value)
+    if host.get("OomKillDisable"):
+        out["OomKillDisable"] = True
+    swap = _int(host.get("MemorySwap"), "MemorySwap")
+    if swap:
+        if memory is None:
+            raise HTTPError(400, "You should always set the Memory limit when using "
+                                 "Memoryswap limit, see usage")
+        if swap != -1 and swap < memory:
+            raise HTTPError(400, "Minimum memoryswap limit should be larger than memory "
+                                 "limit, see usage")
+        out["MemorySwap"] = swap
+    reservation = _int(host.get("MemoryReservation"), "MemoryReservation")
+    if reservation:
+        if memory is not None and reservation > memory:
+            raise HTTPError(400, "Minimum memory limit can not be less than memory "
+                                 "reservation limit, see usage")
+        out["MemoryReservation"] = reservation
+    shares = _int(host.get("CpuShares"), "CpuShares")
+    if shares:
+        out["CpuShares"] = shares
+    log = host.get("LogConfig") or {}
+    if not isinstance(log, dict) or not isinstance(log.get("Config") or {}, dict):
+        raise HTTPError(400, "invalid LogConfig: expected an object")
+    if log.get("Type") or log.get("Config"):
+        options = [f"{k}={v}" for k, v in (log.get("Config") or {}).items()]
+        out["LogConfig"] = hc.log_config(str(log.get("Type") or "") or None, options)
+    return out
+
+
+def _checked_config(body: dict[str, Any]) -> dict[str, Any]:
+    """Config entries beyond the common ones (stop signal and timeout, health check,
+    domain name), checked as the CLI's flags are."""
+    from lamina.engine import hostconfig as hc
+
+    out: dict[str, Any] = {}
+    if body.get("StopSignal"):
+        out["StopSignal"] = hc.stop_signal(str(body["StopSignal"]))
+    if body.get("StopTimeout") is not None:
+        out["StopTimeout"] = _int(body["StopTimeout"], "StopTimeout")
+    check = body.get("Healthcheck")
+    if check:
+        if not isinstance(check, dict):
+            raise HTTPError(400, "invalid Healthcheck: expected an object")
+        test = _strings(check.get("Test"), "Healthcheck.Test")
+        durations = {k: _int(check.get(k), f"Healthcheck.{k}")
+                     for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")}
+        retries = _int(check.get("Retries"), "Healthcheck.Retries")
+        if any(v < 0 for v in durations.values()) or retries < 0:
+            raise HTTPError(400, "invalid Healthcheck: durations and retries cannot be "
+                                 "negative")
+        if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+            raise HTTPError(400, f"invalid Healthcheck.Test: {test[0]!r} is not NONE, CMD or "
+                                 "CMD-SHELL")
+        out["Healthcheck"] = {"Test": test, **{k: v for k, v in durations.items() if v},
+                              **({"Retries": retries} if retries else {})}
+    if body.get("Domainname"):
+        out["Domainname"] = _opt_str(body["Domainname"], "Domainname")
+    return out
 
 
 def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[str],
@@ -173,6 +263,8 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
         security_opt=_strings(host.get("SecurityOpt"), "SecurityOpt"),
         privileged=bool(host.get("Privileged")),
         group_add=_strings(host.get("GroupAdd"), "GroupAdd"),
+        host_config=_checked_host(host, memory),
+        config=_checked_config(body),
         detach=not (body.get("AttachStdout") or body.get("AttachStderr")
                     or body.get("AttachStdin")),
     )
