@@ -58,6 +58,8 @@ COMMANDS: dict[str, str] = {
     "events": "lamina.cli.events:events",
     "builder": "lamina.cli.builder:builder",
     "manifest": "lamina.cli.manifest:manifest",
+    "volume": "lamina.cli.volume:volume",
+    "network": "lamina.cli.network:network",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

@@ -152,7 +152,8 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
             size_root = store.image(record.image_id).size + size_rw
         except NotFound:
             size_root = size_rw
-    binds = tuple(b.split(":")[1] for b in host.get("Binds") or [] if ":" in b)
+    binds = tuple(b.split(":")[1] for b in host.get("Binds") or [] if b.startswith("/")) + \
+        tuple(p["Name"] for p in record.config.get("MountPoints") or ())
     return ContainerRow(
         id=record.id, image=record.image_name, command=command_of(record),
         created=record.created, state=state, exit_code=record.exit_code,
@@ -226,7 +227,10 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
             },
             "Name": "overlay2",
         },
-        "Mounts": [_mount(b) for b in host.get("Binds") or []],
+        "Mounts": [_mount(b) for b in host.get("Binds") or [] if b.startswith("/")] + [
+            {k: p[k] for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
+                               "Propagation")}
+            for p in record.config.get("MountPoints") or ()],
         "Config": record.config.get("Config", {}),
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},

@@ -61,8 +61,11 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
 
     if opts.network not in ("none", "host"):
         raise InvalidArgument(f"network {opts.network} not found (lamina has none and host)")
-    for bind in opts.volumes:
-        parse_bind(bind)
+    from lamina.engine.volumes import mount_points, parse_volume
+
+    for spec in opts.volumes:
+        if parse_volume(spec).bind:
+            parse_bind(spec)
     if opts.workdir and not opts.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to "
                               "be an absolute path")
@@ -95,10 +98,15 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "Privileged": opts.privileged,
         "GroupAdd": list(opts.group_add) or None,
     }
+    record_config: dict[str, Any] = {"Config": config, "HostConfig": host_config,
+                                     "Path": path, "Args": args}
+    points = mount_points(store, image_config.get("Volumes"), opts.volumes)
+    if points:
+        record_config["MountPoints"] = points
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
         image_id=str(image.id), image_name=image_name, created=time.time(),
-        config={"Config": config, "HostConfig": host_config, "Path": path, "Args": args},
+        config=record_config,
     )
     cdir = ContainerDir.of(store, container_id)
     cdir.create()
@@ -337,7 +345,8 @@ def _signal_arg(name: str | int) -> str:
     return str(signal_number(name))
 
 
-def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
+def remove(store: Store, text: str, *, force: bool = False, volumes: bool = False
+           ) -> ContainerRecord:
     from lamina.runtime.bundle import ContainerDir
 
     record = find(store, text)
@@ -353,6 +362,10 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
     store.containers.update(record.id, state="removing")
     ContainerDir.of(store, record.id).remove()
     store.containers.delete(record.id)
+    if volumes:
+        from lamina.engine.volumes import remove_anonymous
+
+        remove_anonymous(store, record)
     record_container(store, record, "destroy")
     return record
 

@@ -176,11 +176,14 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
     binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
              for name in ETC_FILES]
     for text in host.get("Binds") or []:
+        if not text.startswith("/"):
+            continue  # a volume: in MountPoints, resolved
         bind = parse_bind(text)
         # docker makes a missing host directory for a bind (a file is bound as it is)
         if not os.path.exists(bind.source):
             os.makedirs(bind.source, mode=0o755, exist_ok=True)
         binds.append(bind)
+    binds += volume_binds(fs, record.config.get("MountPoints") or ())
     resources = Resources(
         memory=host.get("Memory") or None,
         cpus=(host["NanoCpus"] / 1e9) if host.get("NanoCpus") else None,
@@ -201,6 +204,36 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
     ))
     (cdir.path / "config.json").write_text(json.dumps(spec))
     return Prepared(spec, user)
+
+
+def volume_binds(fs: RootFS, points: Sequence[dict[str, Any]]) -> list[Bind]:
+    """The container's volumes as binds; an empty volume first gets the image's content at
+    its path (docker's copy-up; not with ``nocopy``)."""
+    binds = []
+    for point in points:
+        source = Path(point["Source"])
+        if not source.is_dir():
+            raise ContainerError(f"error while mounting volume '{source}': the volume "
+                                 f"{point.get('Name', '')} has no data directory", exit_code=125)
+        if not point.get("NoCopy") and not any(source.iterdir()):
+            _copy_up(fs, point["Destination"], source)
+        binds.append(Bind(str(source), point["Destination"], not point.get("RW", True)))
+    return binds
+
+
+def _copy_up(fs: RootFS, destination: str, volume: Path) -> None:
+    import subprocess
+
+    inside = fs.root / fs.resolve(destination).lstrip("/")  # symlinks kept inside the rootfs
+    if not inside.is_dir() or inside.is_symlink():
+        return
+    # cp -a: owners, modes, times, links and xattrs as the image has them, and the
+    # directory's own owner and mode onto the volume's root (as docker's copy-up)
+    done = subprocess.run(["cp", "-a", "--", f"{inside}/.", str(volume)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ContainerError(f"copying the image's {destination} into its volume failed: "
+                             f"{done.stderr.strip()}", exit_code=125)
 
 
 def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
