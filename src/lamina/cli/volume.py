@@ -35,8 +35,8 @@ def create(engine: Engine, name: str | None, driver: str, labels: tuple[str, ...
     from lamina.engine.volumes import parse_options
 
     if name and name_flag and name != name_flag:
-        raise click.UsageError(f"conflicting options: cannot specify a volume-name through "
-                               f"both --name and as a positional arg")
+        raise click.UsageError("conflicting options: cannot specify a volume-name through "
+                               "both --name and as a positional arg")
     label_map = {k: v for k, _, v in (item.partition("=") for item in labels)}
     made = engine.create_volume(name or name_flag, driver=driver, labels=label_map,
                                 options=parse_options(opts))

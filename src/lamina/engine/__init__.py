@@ -12,8 +12,8 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
-from lamina.engine.volume_verbs import VolumeVerbs
 from lamina.engine.settings import Settings
+from lamina.engine.volume_verbs import VolumeVerbs
 from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, NamedTuple
 
 from lamina.errors import InvalidArgument, NotFound
@@ -118,10 +119,8 @@ def remove_anonymous(store: Store, record: ContainerRecord) -> None:
     for point in record.config.get("MountPoints") or ():
         if point.get("Anonymous") and not [u for u in users(store, point["Name"])
                                            if u != record.id]:
-            try:
+            with suppress(NotFound):
                 volumes.remove(point["Name"])
-            except NotFound:
-                pass
 
 
 def listing(store: Store, filters: Sequence[str] = ()) -> list[Volume]:
