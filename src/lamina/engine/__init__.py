@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
+from lamina.engine.network_verbs import NetworkVerbs
 from lamina.engine.settings import Settings
 from lamina.engine.volume_verbs import VolumeVerbs
 from lamina.errors import InvalidArgument, LaminaError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "Settings"]
 
 
-class Engine(ContainerVerbs, VolumeVerbs):
+class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
 

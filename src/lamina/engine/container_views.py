@@ -35,6 +35,7 @@ class ContainerRow:
     size_root: int | None = None
     mounts: tuple[str, ...] = ()
     network: str = ""
+    ports: str = ""
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
@@ -160,8 +161,18 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
         started=record.started, finished=record.finished, name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
-        network=host.get("NetworkMode", ""),
+        network=",".join((record.config.get("NetworkingConfig") or {}).get("EndpointsConfig")
+                         or [host.get("NetworkMode", "")]),
+        ports=_ports(store, record, config),
     )
+
+
+def _ports(store: Store, record: ContainerRecord, config: dict[str, Any]) -> str:
+    if not config.get("ExposedPorts"):
+        return ""
+    from lamina.engine.networks import ports_column
+
+    return ports_column(store, record)
 
 
 def _time(epoch: float | None) -> str:
@@ -232,16 +243,19 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
                                "Propagation")}
             for p in record.config.get("MountPoints") or ()],
         "Config": record.config.get("Config", {}),
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-            "Networks": {host.get("NetworkMode", "none"): {"NetworkID": "", "IPAddress": ""}},
-        },
+        "NetworkSettings": _network_settings(store, record),
     }
     if size:
         row = _row(store, record, state, True)
         result["SizeRw"] = row.size_rw
         result["SizeRootFs"] = row.size_root
     return result
+
+
+def _network_settings(store: Store, record: ContainerRecord) -> dict[str, Any]:
+    from lamina.engine.networks import network_settings
+
+    return network_settings(store, record)
 
 
 def _mount(bind: str) -> dict[str, Any]:

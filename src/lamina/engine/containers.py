@@ -33,7 +33,7 @@ class CreateOptions(NamedTuple):
     user: str | None = None
     entrypoint: str | None = None
     volumes: Sequence[str] = ()
-    network: str = "host"
+    network: str = "bridge"
     hostname: str | None = None
     memory: int | None = None
     cpus: float | None = None
@@ -50,17 +50,27 @@ class CreateOptions(NamedTuple):
     security_opt: Sequence[str] = ()
     privileged: bool = False
     group_add: Sequence[str] = ()
+    publish: Sequence[str] = ()
+    publish_all: bool = False
+    expose: Sequence[str] = ()
+    ip: str | None = None
+    add_host: Sequence[str] = ()
+    dns: Sequence[str] = ()
+    dns_search: Sequence[str] = ()
+    dns_option: Sequence[str] = ()
+    network_alias: Sequence[str] = ()
+    mac_address: str | None = None
 
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
            ) -> ContainerRecord:
     """Record a new container of ``image_name`` and make its directory (nothing runs)."""
+    from lamina.engine.networks import check_create
     from lamina.model.config import ImageConfig
     from lamina.runtime.bundle import ContainerDir, parse_bind
     from lamina.runtime.spec import capabilities
 
-    if opts.network not in ("none", "host"):
-        raise InvalidArgument(f"network {opts.network} not found (lamina has none and host)")
+    networking = check_create(store, opts)  # (a network that does not exist fails here)
     from lamina.engine.volumes import mount_points, parse_volume
 
     for spec in opts.volumes:
@@ -98,8 +108,15 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "Privileged": opts.privileged,
         "GroupAdd": list(opts.group_add) or None,
     }
+    host_config.update(networking.host_config)
+    if networking.exposed:
+        config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
+                                  **{p: {} for p in networking.exposed}}
+    if opts.mac_address:
+        config["MacAddress"] = opts.mac_address
     record_config: dict[str, Any] = {"Config": config, "HostConfig": host_config,
-                                     "Path": path, "Args": args}
+                                     "Path": path, "Args": args,
+                                     "NetworkingConfig": networking.networking_config}
     points = mount_points(store, image_config.get("Volumes"), opts.volumes)
     if points:
         record_config["MountPoints"] = points

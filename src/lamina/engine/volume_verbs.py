@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 
 class VolumeVerbs:
-    store: Store
+    @property
+    def store(self) -> Store:  # Engine's cached property
+        raise NotImplementedError
 
     def create_volume(self, name: str | None = None, *, driver: str = "local",
                       labels: Mapping[str, str] | None = None,

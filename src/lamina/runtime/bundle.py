@@ -109,6 +109,7 @@ class ContainerDir(NamedTuple):
         (self.path / "init/dev/shm").mkdir(mode=0o755)
 
     def remove(self) -> None:
+        release_network(self)
         unmount(self.rootfs)
         if os.path.ismount(self.rootfs):  # never delete through a mount
             raise ContainerError(f"the root filesystem of container {self.id[:12]} is still "
@@ -148,6 +149,7 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> Prepar
     try:
         return _write_bundle(cdir, record)
     except BaseException:
+        release_network(cdir)
         unmount(cdir.rootfs)
         raise
 
@@ -170,7 +172,14 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
     if code:
         raise ContainerError(f"unable to start container process: {exec_error(args[0], code)}",
                              exit_code=code)
-    _write_etc(cdir, hostname, host.get("NetworkMode", "none"))
+    network = host.get("NetworkMode", "none")
+    if _bridged(record):
+        from lamina.network.attach import connect
+
+        # an address, a namespace with its veths, the NAT and ports, /etc/hosts, resolv.conf
+        network = str(connect(cdir.path.parent.parent, cdir.path, record))
+    else:
+        _write_etc(cdir, hostname, network, host)
     readonly = bool(host.get("ReadonlyRootfs"))
     # --read-only: the /etc files too, as docker has them
     binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
@@ -194,7 +203,7 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
     caps = bounding_caps() if security.privileged else capabilities(cap_add, cap_drop)
     spec = build_spec(ContainerSpec(
         rootfs="rootfs", args=args, env=env, cwd=cwd, user=user, hostname=hostname,
-        network=host.get("NetworkMode", "none"), terminal=bool(config.get("Tty")),
+        network=network, terminal=bool(config.get("Tty")),
         readonly=readonly, binds=binds, cap_add=cap_add, cap_drop=cap_drop,
         resources=resources, cgroups_path=cgroup_path(record.id),
         privileged=security.privileged, seccomp=security.seccomp_spec(caps),
@@ -236,7 +245,21 @@ def _copy_up(fs: RootFS, destination: str, volume: Path) -> None:
                              f"{done.stderr.strip()}", exit_code=125)
 
 
-def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
+def _bridged(record: ContainerRecord) -> bool:
+    mode = record.config.get("HostConfig", {}).get("NetworkMode") or "none"
+    return mode not in ("host", "none")
+
+
+def release_network(cdir: ContainerDir) -> None:
+    """The container's network endpoints and namespace go (when it had any)."""
+    if (cdir.path / "netns").exists():
+        from lamina.network.attach import release
+
+        release(cdir.path.parent.parent, cdir.id, cdir.path)
+
+
+def _write_etc(cdir: ContainerDir, hostname: str, network: str,
+               host: dict[str, Any] | None = None) -> None:
     (cdir.path / "hostname").write_text(hostname + "\n")
     hosts = HOSTS
     if network == "host":
@@ -246,6 +269,11 @@ def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
             hosts = HOSTS
     # (without a network, docker writes no line for the container's own name: it has no
     # address to give it)
+    host = host or {}
+    if host.get("ExtraHosts"):
+        from lamina.network.etc import extra_host_lines
+
+        hosts += extra_host_lines(host["ExtraHosts"], None)
     (cdir.path / "hosts").write_text(hosts)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
@@ -255,6 +283,11 @@ def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
         # Without a network, a nameserver on the host's loopback cannot be reached anyway.
         resolv = "".join(line + "\n" for line in resolv.splitlines()
                          if not line.startswith("nameserver 127."))
+    if host.get("Dns") or host.get("DnsSearch") or host.get("DnsOptions"):
+        from lamina.network.etc import resolv_conf
+
+        resolv = resolv_conf(resolv, dns=host.get("Dns") or (), search=host.get("DnsSearch")
+                             or (), options=host.get("DnsOptions") or (), network=network)
     (cdir.path / "resolv.conf").write_text(resolv)
 
 

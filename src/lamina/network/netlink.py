@@ -1,0 +1,192 @@
+"""Links, addresses, routes and namespaces, through netlink (pyroute2).
+
+A container's network namespace is made by a forked child that unshares its network
+namespace, makes the veth pair there (``eth0`` stays, the other end is sent to our namespace),
+gives ``eth0`` its MAC, address and default route, brings ``lo`` up, and bind-mounts its
+namespace onto a file in the container's directory; runc then joins that file's namespace
+(the spec names its path). Removing the file's mount and the container's processes ending
+destroys the namespace, and with it both ends of the veth: nothing else is to be undone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from lamina.errors import ContainerError
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+
+
+def _iproute() -> Any:
+    from pyroute2 import IPRoute
+
+    return IPRoute()
+
+
+def ensure_bridge(device: str, gateway: str, prefix: int) -> None:
+    """The network's bridge, up, with the gateway's address (made when missing)."""
+    with _iproute() as ip:
+        found = ip.link_lookup(ifname=device)
+        if not found:
+            with suppress(Exception):  # another command made it meanwhile
+                ip.link("add", ifname=device, kind="bridge")
+            found = ip.link_lookup(ifname=device)
+            if not found:
+                raise ContainerError(f"cannot create the bridge {device}", exit_code=125)
+        index = found[0]
+        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                for a in ip.get_addr(index=index, family=2)}
+        if (gateway, prefix) not in have:
+            with suppress(Exception):
+                ip.addr("add", index=index, address=gateway, prefixlen=prefix)
+        ip.link("set", index=index, state="up")
+    _sysctl("net/ipv4/ip_forward", "1")
+    # a port published on 127.0.0.1 is DNATed to a container: the kernel must route it
+    _sysctl(f"net/ipv4/conf/{device}/route_localnet", "1")
+
+
+def remove_link(device: str) -> None:
+    with _iproute() as ip:
+        found = ip.link_lookup(ifname=device)
+        if found:
+            with suppress(Exception):
+                ip.link("del", index=found[0])
+
+
+def link_exists(device: str) -> bool:
+    with _iproute() as ip:
+        return bool(ip.link_lookup(ifname=device))
+
+
+def _sysctl(name: str, value: str) -> None:
+    with suppress(OSError):
+        Path("/proc/sys", name).write_text(value)
+
+
+def make_namespace(path: Path) -> None:
+    """An empty network namespace (lo up), pinned at ``path``."""
+    path.touch(0o444)
+    _in_child(lambda: _pin(path), f"cannot create a network namespace at {path}")
+
+
+def plug(path: Path, *, veth: str, ifname: str, bridge: str, address: str, prefix: int,
+         gateway: str | None, mac: str, first: bool) -> None:
+    """A veth from the namespace pinned at ``path`` (``ifname``, with its address, MAC and,
+    for the ``first`` network, the default route) to ``bridge``."""
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        def inside() -> None:
+            _setns(path)
+            with _iproute() as ip:
+                ip.link("add", ifname=ifname, kind="veth",
+                        peer={"ifname": veth, "net_ns_fd": host_ns})
+                index = ip.link_lookup(ifname=ifname)[0]
+                ip.link("set", index=index, address=mac)
+                ip.addr("add", index=index, address=address, prefixlen=prefix)
+                ip.link("set", index=index, state="up")
+                if first and gateway:
+                    ip.route("add", dst="0.0.0.0/0", gateway=gateway)
+
+        _in_child(inside, f"cannot connect the container to bridge {bridge}")
+    finally:
+        os.close(host_ns)
+    with _iproute() as ip:
+        found = ip.link_lookup(ifname=veth)
+        master = ip.link_lookup(ifname=bridge)
+        if not found or not master:
+            raise ContainerError(f"cannot connect the container to bridge {bridge}",
+                                 exit_code=125)
+        ip.link("set", index=found[0], master=master[0], state="up")
+
+
+def unplug(path: Path, ifname: str) -> None:
+    """Remove ``ifname`` (and so its veth peer) from the namespace at ``path``."""
+    if not path.exists():
+        return
+
+    def inside() -> None:
+        _setns(path)
+        with _iproute() as ip:
+            found = ip.link_lookup(ifname=ifname)
+            if found:
+                ip.link("del", index=found[0])
+
+    with suppress(ContainerError):
+        _in_child(inside, "cannot disconnect")
+
+
+def remove_namespace(path: Path) -> None:
+    from lamina.runtime.mounts import unmount
+
+    with suppress(OSError):
+        unmount(path, lazy=True)
+    with suppress(OSError):
+        path.unlink()
+
+
+def _pin(path: Path) -> None:
+    from lamina.runtime.mounts import libc
+
+    if libc().unshare(CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    with _iproute() as ip:
+        ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+    if libc().mount(b"/proc/self/ns/net", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
+                    None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _setns(path: Path) -> None:
+    from lamina.runtime.mounts import libc
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc().setns(fd, CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+    finally:
+        os.close(fd)
+
+
+def _in_child(work: Any, what: str) -> None:
+    """Run ``work`` in a forked child (namespaces are changed there, never here)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
+        code = 0
+        try:
+            os.close(read_end)
+            work()
+        except BaseException as exc:
+            with suppress(OSError):
+                os.write(write_end, str(exc).encode()[:1000])
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        message = b""
+        while chunk := os.read(read_end, 4096):
+            message += chunk
+    finally:
+        os.close(read_end)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            status = 0
+            break
+    if status != 0:
+        detail = message.decode(errors="replace")
+        raise ContainerError(f"{what}: {detail}" if detail else what, exit_code=125)
+
