@@ -35,6 +35,7 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "cp": "lamina.cli.cp:cp",
     "update": "lamina.cli.update:update",
     "attach": "lamina.cli.attach:attach",
+    "port": "lamina.cli.port:port",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",

@@ -55,3 +55,11 @@ class NetworkVerbs:
         from lamina.engine import networks
 
         networks.disconnect(self.store, network, container, force=force)
+
+    def container_ports(self, name: str) -> list[dict[str, Any]]:
+        """The published ports of a running container (``lamina port``)."""
+        from lamina.engine import networks
+        from lamina.engine.containers import find
+
+        ports = networks.published_ports(self.store, find(self.store, name))
+        return sorted(ports, key=lambda p: (p["ContainerPort"], p["Proto"]))
