@@ -60,15 +60,12 @@ def connect(root: Path, cdir: Path, record: Any) -> Path:
         try:
             for index, (name, settings) in enumerate(requested(config)):
                 made.append(_endpoint(state, record, cdir, name, settings, index))
-            netlink.make_namespace(netns)
+            plugs = []
             for endpoint in made:
                 net = state.networks[endpoint["NetworkID"]]
-                subnet = ipaddress.ip_network(net["Subnet"])
-                netlink.ensure_bridge(net["Device"], net["Gateway"], subnet.prefixlen)
-                netlink.plug(netns, veth=endpoint["Veth"], ifname=endpoint["IfName"],
-                             bridge=net["Device"], address=endpoint["IPAddress"],
-                             prefix=subnet.prefixlen, gateway=net["Gateway"],
-                             mac=endpoint["MacAddress"], first=endpoint["IfName"] == "eth0")
+                netlink.ensure_bridge(net["Device"], net["Gateway"], endpoint["IPPrefixLen"])
+                plugs.append(_plug(endpoint, net))
+            netlink.make_namespace(netns, plugs)
             nft.apply(state)
             _write_files(state, record, cdir)
             _rewrite_peers(state, record.id)
@@ -92,12 +89,8 @@ def connect_running(root: Path, cdir: Path, record: Any, name: str,
         endpoint = _endpoint(state, record, cdir, name, settings, max(index, 1))
         net = state.networks[endpoint["NetworkID"]]
         try:
-            subnet = ipaddress.ip_network(net["Subnet"])
-            netlink.ensure_bridge(net["Device"], net["Gateway"], subnet.prefixlen)
-            netlink.plug(netns, veth=endpoint["Veth"], ifname=endpoint["IfName"],
-                         bridge=net["Device"], address=endpoint["IPAddress"],
-                         prefix=subnet.prefixlen, gateway=net["Gateway"],
-                         mac=endpoint["MacAddress"], first=index == 0)
+            netlink.ensure_bridge(net["Device"], net["Gateway"], endpoint["IPPrefixLen"])
+            netlink.plug(netns, _plug(endpoint, net))
             nft.apply(state)
         except BaseException:
             state.endpoints.pop(f"{record.id}/{net['Id']}", None)
@@ -125,6 +118,15 @@ def disconnect_running(root: Path, cdir: Path, record: Any, network_id: str) -> 
             if base:
                 etc.write_in_place(cdir / "hosts", base + _peer_lines(state, record.id))
         _rewrite_peers(state, record.id, {network_id})
+
+
+def _plug(endpoint: dict[str, Any], net: dict[str, Any]) -> Any:
+    from lamina.network.netlink import Plug
+
+    return Plug(veth=endpoint["Veth"], ifname=endpoint["IfName"], bridge=net["Device"],
+                address=endpoint["IPAddress"], prefix=endpoint["IPPrefixLen"],
+                gateway=net["Gateway"], mac=endpoint["MacAddress"],
+                first=endpoint["IfName"] == "eth0")
 
 
 def _endpoint(state: State, record: Any, cdir: Path, name: str, settings: dict[str, Any],

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lamina.errors import ContainerError
 
@@ -23,9 +24,14 @@ MS_BIND = 4096
 
 
 def _iproute() -> Any:
-    from pyroute2 import IPRoute
+    from pyroute2.iproute.linux import IPRoute
 
     return IPRoute()
+
+
+def load() -> None:
+    """Import pyroute2 here, before forking children that use it (once, not in each)."""
+    import pyroute2.iproute.linux  # noqa: F401
 
 
 def ensure_bridge(device: str, gateway: str, prefix: int) -> None:
@@ -68,40 +74,66 @@ def _sysctl(name: str, value: str) -> None:
         Path("/proc/sys", name).write_text(value)
 
 
-def make_namespace(path: Path) -> None:
-    """An empty network namespace (lo up), pinned at ``path``."""
+class Plug(NamedTuple):
+    """One veth: ``ifname`` in the container's namespace, ``veth`` on ``bridge``."""
+
+    veth: str
+    ifname: str
+    bridge: str
+    address: str
+    prefix: int
+    gateway: str | None
+    mac: str
+    first: bool
+
+
+def make_namespace(path: Path, plugs: Sequence[Plug] = ()) -> None:
+    """A network namespace pinned at ``path``: lo up, and a veth to each plug's bridge."""
+    load()
     path.touch(0o444)
-    _in_child(lambda: _pin(path), f"cannot create a network namespace at {path}")
+    _in_child(lambda: _pin(path, plugs), "cannot create the container's network namespace")
+    _attach_host_ends(plugs)
 
 
-def plug(path: Path, *, veth: str, ifname: str, bridge: str, address: str, prefix: int,
-         gateway: str | None, mac: str, first: bool) -> None:
-    """A veth from the namespace pinned at ``path`` (``ifname``, with its address, MAC and,
-    for the ``first`` network, the default route) to ``bridge``."""
-    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        def inside() -> None:
-            _setns(path)
-            with _iproute() as ip:
-                ip.link("add", ifname=ifname, kind="veth",
-                        peer={"ifname": veth, "net_ns_fd": host_ns})
-                index = ip.link_lookup(ifname=ifname)[0]
-                ip.link("set", index=index, address=mac)
-                ip.addr("add", index=index, address=address, prefixlen=prefix)
-                ip.link("set", index=index, state="up")
-                if first and gateway:
-                    ip.route("add", dst="0.0.0.0/0", gateway=gateway)
+def plug(path: Path, p: Plug) -> None:
+    """One more veth into the namespace pinned at ``path`` (``network connect``)."""
+    load()
 
-        _in_child(inside, f"cannot connect the container to bridge {bridge}")
-    finally:
-        os.close(host_ns)
+    def inside() -> None:
+        _setns(path)
+        _make_veths([p])
+
+    _in_child(inside, f"cannot connect the container to bridge {p.bridge}")
+    _attach_host_ends([p])
+
+
+def _make_veths(plugs: Sequence[Plug]) -> None:
+    """In the container's namespace: each veth made, its other end sent to ours."""
+    host_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     with _iproute() as ip:
-        found = ip.link_lookup(ifname=veth)
-        master = ip.link_lookup(ifname=bridge)
-        if not found or not master:
-            raise ContainerError(f"cannot connect the container to bridge {bridge}",
-                                 exit_code=125)
-        ip.link("set", index=found[0], master=master[0], state="up")
+        for p in plugs:
+            ip.link("add", ifname=p.ifname, kind="veth",
+                    peer={"ifname": p.veth, "net_ns_fd": host_ns})
+            index = ip.link_lookup(ifname=p.ifname)[0]
+            ip.link("set", index=index, address=p.mac)
+            ip.addr("add", index=index, address=p.address, prefixlen=p.prefix)
+            ip.link("set", index=index, state="up")
+            if p.first and p.gateway:
+                ip.route("add", dst="0.0.0.0/0", gateway=p.gateway)
+    os.close(host_ns)
+
+
+def _attach_host_ends(plugs: Sequence[Plug]) -> None:
+    if not plugs:
+        return
+    with _iproute() as ip:
+        for p in plugs:
+            found = ip.link_lookup(ifname=p.veth)
+            master = ip.link_lookup(ifname=p.bridge)
+            if not found or not master:
+                raise ContainerError(f"cannot connect the container to bridge {p.bridge}",
+                                     exit_code=125)
+            ip.link("set", index=found[0], master=master[0], state="up")
 
 
 def unplug(path: Path, ifname: str) -> None:
@@ -129,7 +161,7 @@ def remove_namespace(path: Path) -> None:
         path.unlink()
 
 
-def _pin(path: Path) -> None:
+def _pin(path: Path, plugs: Sequence[Plug]) -> None:
     from lamina.runtime.mounts import libc
 
     if libc().unshare(CLONE_NEWNET) != 0:
@@ -137,6 +169,7 @@ def _pin(path: Path) -> None:
         raise OSError(code, os.strerror(code))
     with _iproute() as ip:
         ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+    _make_veths(plugs)
     if libc().mount(b"/proc/self/ns/net", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
                     None) != 0:
         code = ctypes.get_errno()
