@@ -46,7 +46,9 @@ class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
     def store(self) -> Store:
         from lamina.store import Store
 
-        return Store(self.settings.root, limits=self.settings.layer_limits)
+        settings = self.settings
+        # The limits are read (from the config file) only if something is unpacked.
+        return Store(settings.root, limits=lambda: settings.layer_limits)
 
     def close(self) -> None:
         """Close the store, if this engine opened it: its database checkpoints its WAL."""
@@ -214,10 +216,13 @@ class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
         return self.settings.remote
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[PullEvent], None] | None = None) -> list[PullResult]:
+             progress: Callable[[PullEvent], None] | None = None,
+             options: RemoteOptions | None = None) -> list[PullResult]:
+        """``options``: other remote options than lamina's config's (the API service's carry
+        the client's credentials)."""
         from lamina.engine import pull
 
-        results = pull.pull(self.store, name, self.remote_options, platform=platform,
+        results = pull.pull(self.store, name, options or self.remote_options, platform=platform,
                             all_tags=all_tags, progress=progress)
         from lamina.engine import events
 
@@ -227,10 +232,11 @@ class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
         return results
 
     def push(self, name: str, *, all_tags: bool = False,
-             progress: Callable[[PullEvent], None] | None = None) -> list[PushResult]:
+             progress: Callable[[PullEvent], None] | None = None,
+             options: RemoteOptions | None = None) -> list[PushResult]:
         from lamina.engine import push
 
-        results = push.push(self.store, name, self.remote_options, all_tags=all_tags,
+        results = push.push(self.store, name, options or self.remote_options, all_tags=all_tags,
                             progress=progress)
         from lamina.engine import events
 

@@ -36,6 +36,7 @@ class ContainerRow:
     mounts: tuple[str, ...] = ()
     network: str = ""
     ports: str = ""
+    image_id: str = ""
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
@@ -163,7 +164,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
         size_rw=size_rw, size_root=size_root, mounts=binds,
         network=",".join((record.config.get("NetworkingConfig") or {}).get("EndpointsConfig")
                          or [host.get("NetworkMode", "")]),
-        ports=_ports(store, record, config),
+        ports=_ports(store, record, config), image_id=record.image_id,
     )
 
 
