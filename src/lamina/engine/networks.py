@@ -273,6 +273,8 @@ def connect(store: Store, network: str, container: str, *, aliases: Sequence[str
     networking = dict(record.config.get("NetworkingConfig") or {})
     endpoints = dict(networking.get("EndpointsConfig") or {})
     mode = record.config.get("HostConfig", {}).get("NetworkMode")
+    if mode == "none" and not endpoints and record.state != "running":
+        mode = None  # disconnected from all: this network becomes its first
     if mode in PSEUDO:
         raise Conflict("container sharing network namespace with another container or host "
                        "cannot be connected to any other network")
@@ -295,6 +297,8 @@ def connect(store: Store, network: str, container: str, *, aliases: Sequence[str
     networking["EndpointsConfig"] = endpoints
     config = dict(record.config)
     config["NetworkingConfig"] = networking
+    if mode is None:
+        config["HostConfig"] = {**config.get("HostConfig", {}), "NetworkMode": net["Name"]}
     store.containers.update(record.id, config=config)
 
 
@@ -353,7 +357,11 @@ def network_settings(store: Store, record: ContainerRecord) -> dict[str, Any]:
         e = by_net.get(net["Id"]) if net else None
         networks[name] = {
             "IPAMConfig": settings.get("IPAMConfig"), "Links": None,
-            "Aliases": settings.get("Aliases"), "MacAddress": e["MacAddress"] if e else "",
+            # (the short ID among the aliases, as docker's API before 1.45 has it: compose
+            # reconnects a container whose aliases lack it)
+            "Aliases": [*(settings.get("Aliases") or ()), record.id[:12]]
+            if name not in (*PSEUDO, DEFAULT_BRIDGE) else settings.get("Aliases"),
+            "MacAddress": e["MacAddress"] if e else "",
             "DriverOpts": None, "GwPriority": 0,
             "NetworkID": net["Id"] if net else PSEUDO_IDS.get(name, ""),
             "EndpointID": e["EndpointID"] if e else "", "Gateway": e["Gateway"] if e else "",
