@@ -120,10 +120,13 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     network = host.get("NetworkMode") or ""
     if not isinstance(network, str):
         raise HTTPError(400, "invalid NetworkMode")
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if not isinstance(endpoints, dict):
+        raise HTTPError(400, "invalid NetworkingConfig")
+    endpoint = endpoints.get(network) or (endpoints.get("bridge") or endpoints.get("default")
+                                          if network in _DEFAULT_NETWORKS else None) or {}
     network = "bridge" if network in _DEFAULT_NETWORKS else network
     publish = _publish_specs(host.get("PortBindings"))
-    endpoint = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(
-        network) or {}
     if not isinstance(endpoint, dict):
         raise HTTPError(400, "invalid NetworkingConfig")
     binds = _strings(host.get("Binds"), "Binds")

@@ -83,6 +83,10 @@ def prune(engine: Engine, all_: bool, filters: tuple[str, ...], force: bool,
     report = engine.system_prune(all=all_, volumes=volumes, filters=filters)
     if report.containers:
         click.echo("Deleted Containers:\n" + "".join(f"{c}\n" for c in report.containers))
+    if report.networks:
+        click.echo("Deleted Networks:\n" + "".join(f"{n}\n" for n in report.networks))
+    if report.volumes:
+        click.echo("Deleted Volumes:\n" + "".join(f"{v}\n" for v in report.volumes))
     if report.images:
         click.echo("Deleted Images:\n" + "".join(
             f"{r.action.lower()}: {r.value}\n" for r in report.images))

@@ -60,12 +60,9 @@ def connect(root: Path, cdir: Path, record: Any) -> Path:
         try:
             for index, (name, settings) in enumerate(requested(config)):
                 made.append(_endpoint(state, record, cdir, name, settings, index))
-            plugs = []
-            for endpoint in made:
-                net = state.networks[endpoint["NetworkID"]]
-                netlink.ensure_bridge(net["Device"], net["Gateway"], endpoint["IPPrefixLen"])
-                plugs.append(_plug(endpoint, net))
-            netlink.make_namespace(netns, plugs)
+            nets = [state.networks[e["NetworkID"]] for e in made]
+            netlink.make_namespace(netns, [_plug(e, n) for e, n in zip(made, nets, strict=True)],
+                                   [_bridge(n) for n in nets])
             nft.apply(state)
             _write_files(state, record, cdir)
             _rewrite_peers(state, record.id)
@@ -89,8 +86,7 @@ def connect_running(root: Path, cdir: Path, record: Any, name: str,
         endpoint = _endpoint(state, record, cdir, name, settings, max(index, 1))
         net = state.networks[endpoint["NetworkID"]]
         try:
-            netlink.ensure_bridge(net["Device"], net["Gateway"], endpoint["IPPrefixLen"])
-            netlink.plug(netns, _plug(endpoint, net))
+            netlink.plug(netns, _plug(endpoint, net), _bridge(net))
             nft.apply(state)
         except BaseException:
             state.endpoints.pop(f"{record.id}/{net['Id']}", None)
@@ -127,6 +123,12 @@ def _plug(endpoint: dict[str, Any], net: dict[str, Any]) -> Any:
                 address=endpoint["IPAddress"], prefix=endpoint["IPPrefixLen"],
                 gateway=net["Gateway"], mac=endpoint["MacAddress"],
                 first=endpoint["IfName"] == "eth0")
+
+
+def _bridge(net: dict[str, Any]) -> Any:
+    from lamina.network.netlink import Bridge
+
+    return Bridge(net["Device"], net["Gateway"], ipaddress.ip_network(net["Subnet"]).prefixlen)
 
 
 def _endpoint(state: State, record: Any, cdir: Path, name: str, settings: dict[str, Any],

@@ -29,44 +29,43 @@ def _iproute() -> Any:
     return IPRoute()
 
 
-def load() -> None:
-    """Import pyroute2 here, before forking children that use it (once, not in each)."""
-    import pyroute2.iproute.linux  # noqa: F401
+class Bridge(NamedTuple):
+    device: str
+    gateway: str
+    prefix: int
 
 
-def ensure_bridge(device: str, gateway: str, prefix: int) -> None:
+def _ensure_bridge(bridge: Bridge) -> None:
     """The network's bridge, up, with the gateway's address (made when missing)."""
     with _iproute() as ip:
-        found = ip.link_lookup(ifname=device)
+        found = ip.link_lookup(ifname=bridge.device)
         if not found:
             with suppress(Exception):  # another command made it meanwhile
-                ip.link("add", ifname=device, kind="bridge")
-            found = ip.link_lookup(ifname=device)
+                ip.link("add", ifname=bridge.device, kind="bridge")
+            found = ip.link_lookup(ifname=bridge.device)
             if not found:
-                raise ContainerError(f"cannot create the bridge {device}", exit_code=125)
+                raise ContainerError(f"cannot create the bridge {bridge.device}", exit_code=125)
         index = found[0]
         have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
                 for a in ip.get_addr(index=index, family=2)}
-        if (gateway, prefix) not in have:
+        if (bridge.gateway, bridge.prefix) not in have:
             with suppress(Exception):
-                ip.addr("add", index=index, address=gateway, prefixlen=prefix)
+                ip.addr("add", index=index, address=bridge.gateway, prefixlen=bridge.prefix)
         ip.link("set", index=index, state="up")
     _sysctl("net/ipv4/ip_forward", "1")
     # a port published on 127.0.0.1 is DNATed to a container: the kernel must route it
-    _sysctl(f"net/ipv4/conf/{device}/route_localnet", "1")
+    _sysctl(f"net/ipv4/conf/{bridge.device}/route_localnet", "1")
 
 
 def remove_link(device: str) -> None:
-    with _iproute() as ip:
-        found = ip.link_lookup(ifname=device)
-        if found:
-            with suppress(Exception):
+    def work() -> None:
+        with _iproute() as ip:
+            found = ip.link_lookup(ifname=device)
+            if found:
                 ip.link("del", index=found[0])
 
-
-def link_exists(device: str) -> bool:
-    with _iproute() as ip:
-        return bool(ip.link_lookup(ifname=device))
+    with suppress(ContainerError):
+        _in_child(work, f"cannot remove {device}")
 
 
 def _sysctl(name: str, value: str) -> None:
@@ -87,29 +86,37 @@ class Plug(NamedTuple):
     first: bool
 
 
-def make_namespace(path: Path, plugs: Sequence[Plug] = ()) -> None:
-    """A network namespace pinned at ``path``: lo up, and a veth to each plug's bridge."""
-    load()
+def make_namespace(path: Path, plugs: Sequence[Plug], bridges: Sequence[Bridge]) -> None:
+    """A network namespace pinned at ``path``: lo up, and a veth to each plug's bridge (the
+    bridges made first, when missing)."""
     path.touch(0o444)
-    _in_child(lambda: _pin(path, plugs), "cannot create the container's network namespace")
-    _attach_host_ends(plugs)
+
+    def work() -> None:
+        for bridge in bridges:
+            _ensure_bridge(bridge)
+        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _pin(path, plugs, host_ns)
+        _setns_fd(host_ns)
+        _attach_host_ends(plugs)
+
+    _in_child(work, "cannot create the container's network namespace")
 
 
-def plug(path: Path, p: Plug) -> None:
+def plug(path: Path, p: Plug, bridge: Bridge) -> None:
     """One more veth into the namespace pinned at ``path`` (``network connect``)."""
-    load()
-
-    def inside() -> None:
+    def work() -> None:
+        _ensure_bridge(bridge)
+        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         _setns(path)
-        _make_veths([p])
+        _make_veths([p], host_ns)
+        _setns_fd(host_ns)
+        _attach_host_ends([p])
 
-    _in_child(inside, f"cannot connect the container to bridge {p.bridge}")
-    _attach_host_ends([p])
+    _in_child(work, f"cannot connect the container to bridge {p.bridge}")
 
 
-def _make_veths(plugs: Sequence[Plug]) -> None:
-    """In the container's namespace: each veth made, its other end sent to ours."""
-    host_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+def _make_veths(plugs: Sequence[Plug], host_ns: int) -> None:
+    """In the container's namespace: each veth made, its other end sent to ``host_ns``."""
     with _iproute() as ip:
         for p in plugs:
             ip.link("add", ifname=p.ifname, kind="veth",
@@ -120,12 +127,9 @@ def _make_veths(plugs: Sequence[Plug]) -> None:
             ip.link("set", index=index, state="up")
             if p.first and p.gateway:
                 ip.route("add", dst="0.0.0.0/0", gateway=p.gateway)
-    os.close(host_ns)
 
 
 def _attach_host_ends(plugs: Sequence[Plug]) -> None:
-    if not plugs:
-        return
     with _iproute() as ip:
         for p in plugs:
             found = ip.link_lookup(ifname=p.veth)
@@ -161,7 +165,7 @@ def remove_namespace(path: Path) -> None:
         path.unlink()
 
 
-def _pin(path: Path, plugs: Sequence[Plug]) -> None:
+def _pin(path: Path, plugs: Sequence[Plug], host_ns: int) -> None:
     from lamina.runtime.mounts import libc
 
     if libc().unshare(CLONE_NEWNET) != 0:
@@ -169,7 +173,7 @@ def _pin(path: Path, plugs: Sequence[Plug]) -> None:
         raise OSError(code, os.strerror(code))
     with _iproute() as ip:
         ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
-    _make_veths(plugs)
+    _make_veths(plugs, host_ns)
     if libc().mount(b"/proc/self/ns/net", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
                     None) != 0:
         code = ctypes.get_errno()
@@ -177,15 +181,19 @@ def _pin(path: Path, plugs: Sequence[Plug]) -> None:
 
 
 def _setns(path: Path) -> None:
-    from lamina.runtime.mounts import libc
-
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if libc().setns(fd, CLONE_NEWNET) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
+        _setns_fd(fd)
     finally:
         os.close(fd)
+
+
+def _setns_fd(fd: int) -> None:
+    from lamina.runtime.mounts import libc
+
+    if libc().setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def _in_child(work: Any, what: str) -> None:
