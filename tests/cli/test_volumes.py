@@ -118,3 +118,17 @@ def test_bad_volume_specs(lamina: Run, image: Image) -> None:
         assert words in one_line(result), spec
     assert lamina("ps", "-aq").out == ""
     assert lamina("volume", "ls", "-q").out == ""
+
+
+def test_system_prune_volumes(lamina: Run, image: Image) -> None:
+    image("vol", "VOLUME /data")
+    assert lamina("run", "--name", "gone", "--network", "host", "vol", "true").code == 0
+    assert lamina("rm", "gone").code == 0
+    lamina("volume", "create", "named")
+    anonymous = [n for n in lamina("volume", "ls", "-q").out.split() if n != "named"]
+    assert len(anonymous) == 1
+    kept = lamina("system", "prune", "-f")
+    assert "Deleted Volumes" not in kept.out
+    pruned = lamina("system", "prune", "-f", "--volumes")
+    assert f"Deleted Volumes:\n{anonymous[0]}\n" in pruned.out, pruned.out
+    assert lamina("volume", "ls", "-q").out == "named\n"

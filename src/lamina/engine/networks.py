@@ -215,7 +215,8 @@ def remove(store: Store, text: str) -> None:
 def _unplumb(state: State, net: dict[str, Any]) -> None:
     from lamina.network import netlink, nft
 
-    netlink.remove_link(net["Device"])
+    if netlink.link_exists(net["Device"]):
+        netlink.remove_link(net["Device"])
     nft.apply(state)
 
 
@@ -239,14 +240,13 @@ def prune(store: Store, filters: Sequence[str] = ()) -> list[str]:
             _unplumb(state, net)
             removed.append(net["Name"])
         if not state.endpoints:  # the default bridge goes too when no one uses it
+            from lamina.network import netlink, nft
+
             for net in list(state.networks.values()):
-                if net["Name"] == DEFAULT_BRIDGE:
-                    from lamina.network import netlink
-
+                if net["Name"] == DEFAULT_BRIDGE and netlink.link_exists(net["Device"]):
                     netlink.remove_link(net["Device"])
-        from lamina.network import nft
-
-        nft.apply(state)
+            if removed or nft.table_exists():
+                nft.apply(state)
     return removed
 
 

@@ -29,6 +29,16 @@ def _iproute() -> Any:
     return IPRoute()
 
 
+def link_exists(device: str) -> bool:
+    """Whether a link of that name is in our namespace. (/proc/self/net is our namespace's
+    view; /sys/class/net is that of whoever mounted /sys, which may be another one.)"""
+    try:
+        with open("/proc/self/net/dev") as f:
+            return any(line.split(":", 1)[0].strip() == device for line in f.readlines()[2:])
+    except OSError:
+        return True  # cannot tell: let netlink look
+
+
 class Bridge(NamedTuple):
     device: str
     gateway: str

@@ -13,6 +13,7 @@ they went.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from typing import Any
@@ -82,6 +83,8 @@ def _dnat(address: str, port: dict[str, Any]) -> list[str]:
 def apply(state: State) -> None:
     """Make the kernel's lamina table what ``state`` says (removed when nothing needs it)."""
     nft = shutil.which("nft") or "/usr/sbin/nft"
+    if not state.networks and not os.path.exists(nft):
+        return  # nothing to keep, and no table can exist without nft
     script = f"table ip {TABLE}\ndelete table ip {TABLE}\n"
     if state.networks:
         script += render(state)
@@ -97,5 +100,7 @@ def apply(state: State) -> None:
 
 def table_exists() -> bool:
     nft = shutil.which("nft") or "/usr/sbin/nft"
+    if not os.path.exists(nft):
+        return False
     done = subprocess.run([nft, "list", "table", "ip", TABLE], capture_output=True)
     return done.returncode == 0
