@@ -91,9 +91,8 @@ def ls(engine: Engine, quiet: bool, no_trunc: bool, filters: tuple[str, ...],
 @click.argument("names", nargs=-1, required=True, metavar="NETWORK [NETWORK...]")
 @click.option("-f", "--format", "fmt", default=None, metavar="string",
               help="Format output using a custom template")
-@click.option("-v", "--verbose", is_flag=True, help="Verbose output for diagnostics")
 @pass_engine
-def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None, verbose: bool) -> int:
+def inspect(engine: Engine, names: tuple[str, ...], fmt: str | None) -> int:
     """Display detailed information on one or more networks"""
     from lamina.cli.inspect import render_objects
 

@@ -21,6 +21,8 @@ from lamina.errors import ContainerError
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 
 
 def _iproute() -> Any:
@@ -167,25 +169,32 @@ def unplug(path: Path, ifname: str) -> None:
 
 
 def remove_namespace(path: Path) -> None:
-    from lamina.runtime.mounts import unmount
-
-    with suppress(OSError):
-        unmount(path, lazy=True)
+    """Unpin the namespace (the kernel frees it once no process is in it) and remove the file."""
+    _libc().umount2(os.fsencode(path), MNT_DETACH | UMOUNT_NOFOLLOW)  # not mounted: EINVAL
     with suppress(OSError):
         path.unlink()
 
 
-def _pin(path: Path, plugs: Sequence[Plug], host_ns: int) -> None:
-    from lamina.runtime.mounts import libc
+_LIBC: Any = None
 
-    if libc().unshare(CLONE_NEWNET) != 0:
+
+def _libc() -> Any:
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+def _pin(path: Path, plugs: Sequence[Plug], host_ns: int) -> None:
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     with _iproute() as ip:
         ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
     _make_veths(plugs, host_ns)
-    if libc().mount(b"/proc/self/ns/net", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
-                    None) != 0:
+    if libc.mount(b"/proc/self/ns/net", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
+                  None) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -199,9 +208,7 @@ def _setns(path: Path) -> None:
 
 
 def _setns_fd(fd: int) -> None:
-    from lamina.runtime.mounts import libc
-
-    if libc().setns(fd, CLONE_NEWNET) != 0:
+    if _libc().setns(fd, CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
