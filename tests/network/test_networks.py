@@ -77,7 +77,7 @@ def test_user_network_names_ports_and_cleanup(net: Net) -> None:
     assert (app["IPAddress"], app["Gateway"], app["IPPrefixLen"]) == ("10.88.0.50",
                                                                        "10.88.0.1", 24)
     assert app["MacAddress"] == "02:42:0a:58:00:32" and app["NetworkID"] == net_id
-    assert app["Aliases"] == ["www"] and app["DNSNames"] == ["web", "www", web[:12]]
+    assert app["Aliases"] == ["www", web[:12]] and app["DNSNames"] == ["web", "www", web[:12]]
     assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
                                             {"HostIp": "127.0.0.1", "HostPort": "8081"}]}
     (inspected,) = json.loads(net.ok("network", "inspect", "app"))
