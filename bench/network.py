@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,15 +66,19 @@ def run_overhead(tmp: Path, runs: int, podman: bool) -> None:
     commands = dict(lamina)
     if podman and PODMAN:
         base = [PODMAN, "--root", str(tmp / "podman"), "--runroot", str(tmp / "podman-run"),
-                "--storage-driver", "overlay"]
+                "--cgroup-manager=cgroupfs", "--runtime", "runc", "--storage-driver", "overlay"]
         imported = subprocess.run([*base, "import", str(tmp / "bb.tar"), "bb"],
                                   capture_output=True)
-        probe = subprocess.run([*base, "run", "--rm", "--network", "bridge", "bb", "true"],
+        # podman asks for more open files and processes than root may have here (no
+        # CAP_SYS_RESOURCE): limits below any hard limit, since lowering one is allowed
+        files = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1024)
+        limits = ["--ulimit", f"nofile={files}:{files}", "--ulimit", "nproc=4096:4096"]
+        run = [*base, "run", "--rm", *limits]
+        probe = subprocess.run([*run, "--network", "bridge", "bb", "true"],
                                capture_output=True) if imported.returncode == 0 else imported
         if probe.returncode == 0:
-            commands["podman bridge"] = [*base, "run", "--rm", "--network", "bridge", "bb",
-                                         "true"]
-            commands["podman host"] = [*base, "run", "--rm", "--network", "host", "bb", "true"]
+            commands["podman bridge"] = [*run, "--network", "bridge", "bb", "true"]
+            commands["podman host"] = [*run, "--network", "host", "bb", "true"]
         else:
             print(f"podman: skipped ({probe.stderr.decode().strip()[-200:]})")
     for argv in commands.values():  # warm up: the bridge, caches

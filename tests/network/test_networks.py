@@ -115,6 +115,10 @@ def test_connect_disconnect(net: Net) -> None:
     net.ok("run", "-d", "--name", "db", "--network", "back", "bb", "sleep", "60")
     net.ok("run", "-d", "--name", "api", "--network", "front", "bb", "sleep", "60")
     assert net.lamina("exec", "api", "busybox", "ping", "-c1", "-W1", "db").returncode != 0
+    # networks are isolated from each other: not even by address through the host
+    db_ip = net.ok("inspect", "-f", "{{.NetworkSettings.Networks.back.IPAddress}}", "db")
+    assert net.lamina("exec", "api", "busybox", "ping", "-c1", "-W1",
+                      db_ip.strip()).returncode != 0
     net.ok("network", "connect", "--alias", "service", "back", "api")
     again = net.lamina("network", "connect", "back", "api")
     assert again.returncode == 1 and "already exists in network back" in again.stderr

@@ -4,6 +4,9 @@ The table is lamina's alone and is always written whole from the network state (
 transaction that deletes and re-adds it), so it is exactly what the state says after every
 change, and a crash leaves nothing that the next change does not put right.
 
+Each bridge is isolated from the others (forwarding between two of lamina's bridges is
+dropped), and an ``--internal`` network's bridge forwards nothing to or from elsewhere.
+
 Published ports are DNAT in the kernel (no proxy process): packets to a local address and a
 published port are sent to the container, from the host (``output``) and from outside or other
 containers (``prerouting``). Connections that reach a container through 127.0.0.1, or from a
@@ -28,8 +31,13 @@ def render(state: State) -> str:
     nat_post: list[str] = []
     forward: list[str] = []
     ports: list[str] = []
+    devices = sorted(n["Device"] for n in state.networks.values())
     for net in sorted(state.networks.values(), key=lambda n: n["Name"]):
         dev, subnet = net["Device"], net["Subnet"]
+        others = [d for d in devices if d != dev]
+        if others:  # networks are isolated from each other, as docker's
+            names = ", ".join(f'"{d}"' for d in others)
+            forward.append(f'iifname "{dev}" oifname {{ {names} }} drop')
         if net.get("Internal"):
             forward.append(f'iifname "{dev}" oifname != "{dev}" drop')
             forward.append(f'oifname "{dev}" iifname != "{dev}" drop')
@@ -59,6 +67,8 @@ def render(state: State) -> str:
         "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
+        # a published port is reachable from every network's containers
+        *(["    ct status dnat accept"] if forward else []),
         *(f"    {r}" for r in forward),
         "  }",
         "}",
