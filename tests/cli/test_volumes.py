@@ -132,3 +132,23 @@ def test_system_prune_volumes(lamina: Run, image: Image) -> None:
     pruned = lamina("system", "prune", "-f", "--volumes")
     assert f"Deleted Volumes:\n{anonymous[0]}\n" in pruned.out, pruned.out
     assert lamina("volume", "ls", "-q").out == "named\n"
+
+
+def test_mount_type_volume_and_volumes_from(lamina: Run, image: Image,
+                                            store_root: Path) -> None:
+    image("app", extra={"srv/seed": b"seeded\n"})
+    made = lamina("run", "--name", "writer", "--network", "host", "--mount",
+                  "type=volume,source=shared,target=/srv", "--mount", "type=volume,target=/anon",
+                  "app", "sh", "-c", "cat /srv/seed; echo from-writer > /srv/note")
+    assert made.code == 0 and made.out == "seeded\n", made.err
+    nocopy = lamina("run", "--rm", "--network", "host", "--mount",
+                    "type=volume,source=empty,target=/srv,volume-nocopy", "app", "ls", "/srv")
+    assert nocopy.code == 0 and nocopy.out == ""
+    # --volumes-from: the other's named and anonymous volumes, read-only with :ro
+    read = lamina("run", "--rm", "--network", "host", "--volumes-from", "writer:ro", "app",
+                  "sh", "-c", "cat /srv/note; ls -d /anon; touch /srv/x")
+    assert read.out == "from-writer\n/anon\n" and "Read-only file system" in read.err
+    names = lamina("volume", "ls", "-q").out.split()
+    assert "shared" in names and "empty" in names and len(names) == 3  # one anonymous
+    assert lamina("rm", "-v", "writer").code == 0
+    assert sorted(lamina("volume", "ls", "-q").out.split()) == ["empty", "shared"]
