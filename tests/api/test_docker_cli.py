@@ -331,8 +331,10 @@ def test_host_config_flags_reach_the_container(docker: Service, tmp_path: Path) 
         assert shown == '67108864 500000000 50 ["sh"] ["-c","true"]'
     finally:
         docker.docker("rm", cid)
-    refused = docker.docker("run", "--rm", "-p", "8080:80", "busybox", "true")
-    assert refused.returncode == 125 and "port publishing is not supported" in refused.stderr
+    refused = docker.docker("run", "--rm", "--ip", "172.17.9.9", "busybox", "true")
+    assert refused.returncode == 125
+    assert "user specified IP address is supported on user defined networks only" in \
+        refused.stderr
 
 
 def test_run_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> None:
