@@ -96,6 +96,84 @@ def test_run_it_under_a_pty(docker: Service, tmp_path: Path) -> None:
     assert result.returncode == 7
 
 
+RESIZED = """stty size
+touch /shared/sized
+i=0
+while [ "$(stty size)" = "27 91" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+stty size
+tty
+exit 7
+"""
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_it_takes_the_window_size_and_follows_resizes(docker: Service, tmp_path: Path,
+                                                      verb: str) -> None:
+    """`docker run -it` and `docker exec -it` at a terminal: the program sees the client's
+    window size from its start (ConsoleSize), and a resize of the client's window (SIGWINCH
+    to the CLI, then POST .../resize) reaches it while it runs."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "program.sh").write_text(RESIZED)
+    if verb == "run":
+        command = f"docker run -it --rm -v {shared}:/shared busybox sh /shared/program.sh"
+    else:
+        ok(docker.docker("run", "-d", "--name", "cli-exec-it", "-v", f"{shared}:/shared",
+                         "busybox", "sleep", "120"))
+        command = "docker exec -it cli-exec-it sh /shared/program.sh"
+    # The window changes once the program has seen the first size (its file says so): the
+    # kernel signals SIGWINCH to the CLI in the foreground, which asks the service to resize.
+    (tmp_path / "at-a-terminal.sh").write_text(
+        "stty cols 91 rows 27\n"
+        f"(until [ -e {shared}/sized ]; do sleep 0.1; done; stty cols 120 rows 40 </dev/tty) &\n"
+        f"{command}\n")
+    try:
+        result = subprocess.run(["script", "-qfec", f"sh {tmp_path}/at-a-terminal.sh",
+                                 "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                                env=docker.docker_env, timeout=120)
+        # (script(1) passes the end of its stdin on to the raw terminal as a NUL, which the
+        # container's tty echoes as "^@")
+        lines = result.stdout.decode(errors="replace").replace("^@", "").split("\r\n")
+        assert lines[:2] == ["27 91", "40 120"], lines
+        assert lines[2].startswith("/dev/pts/")  # a terminal of its own, in the container
+        assert result.returncode == 7
+    finally:
+        docker.docker("rm", "-f", "cli-exec-it")
+
+
+def test_exec_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> None:
+    """The detach keys leave the exec's shell running, and the CLI says so as it does with
+    dockerd ("read escape sequence", status 1)."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    ok(docker.docker("run", "-d", "--name", "cli-exec-detach", "busybox", "sleep", "120"))
+    try:
+        (tmp_path / "typed.sh").write_text(
+            "sleep 1; printf 'echo before-$((2*3))\\n'; sleep 1; printf '\\020\\021'; sleep 1\n")
+        result = subprocess.run(
+            f"sh {tmp_path}/typed.sh | script -qfec 'docker exec -it cli-exec-detach sh' "
+            "/dev/null", shell=True, capture_output=True, env=docker.docker_env, timeout=60)
+        out = result.stdout.decode(errors="replace")
+        assert "before-6" in out and "read escape sequence" in out, out
+        assert result.returncode == 1
+        # the shell the client left is still there
+        processes = ok(docker.docker("exec", "cli-exec-detach", "ps")).splitlines()
+        assert any(line.split()[2:] == ["sh"] for line in processes), processes
+    finally:
+        docker.docker("rm", "-f", "cli-exec-detach")
+
+
+def test_piped_stdin_is_passed_on_whole(docker: Service) -> None:
+    """Without a tty, stdin's bytes all reach the container, ctrl-p ctrl-q among them (docker
+    watches for the detach keys only on a terminal)."""
+    data = b"binary \x10\x11 data\n" * 3
+    result = docker.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat | wc -c",
+                           input=data, timeout=60)
+    assert ok(result).strip() == str(len(data))
+
+
 def test_exec_and_cp_both_ways(docker: Service, tmp_path: Path) -> None:
     ok(docker.docker("run", "-d", "--name", "cli-box", "busybox", "sleep", "60"))
     try:
@@ -359,6 +437,10 @@ def test_run_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> 
         assert b"before" in result.stdout
         assert ok(docker.docker("inspect", "--format", "{{.State.Running}}", "cli-detach")
                   ).strip() == "true"  # detached, not stopped
+        # the service let go of the detached container's streams cleanly: the next attached
+        # run hears its container's exit (the descriptor numbers are used again)
+        assert ok(docker.docker("run", "-i", "--rm", "busybox", "cat", input=b"next\n",
+                                timeout=60)) == "next\n"
         ok(docker.docker("kill", "cli-detach"))
         assert ok(docker.docker("wait", "cli-detach")).strip() == "137"
     finally:

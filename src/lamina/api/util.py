@@ -58,6 +58,17 @@ def filter_args(request: Request) -> dict[str, list[str]]:
     return out
 
 
+def console_size(value: Any) -> list[int] | None:
+    """``ConsoleSize`` ([height, width], the client's terminal): None for none given."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536
+                       for v in value)):
+        raise HTTPError(400, "invalid ConsoleSize: expected [height, width]")
+    return value if value[0] and value[1] else None
+
+
 def as_filter_strings(filters: dict[str, list[str]]) -> list[str]:
     """The CLI's ``key=value`` form, which the engine's filters parse and check."""
     return [f"{key}={value}" for key, values in filters.items() for value in values]
