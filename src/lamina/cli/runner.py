@@ -51,13 +51,16 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
         cidfile = _claim_cidfile(kw.get("cidfile"))
         from lamina.engine.lifecycle import prepare_run
 
-        # --pull and --platform: the image pulled (or not), checked, warned about
-        options = prepare_run(engine.store, image, options, pull,
-                              lambda warning: sys.stderr.write(warning + "\n"))
-        hooks = None
-        if not detach:
-            hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
-        running = engine.run(image, command, options, attach=hooks, pull=None)
+        # The image found or pulled is held until the container is made: no other lamina
+        # process's rmi or prune can take it in between (lamina.store.holds).
+        with engine.store.holding():
+            # --pull and --platform: the image pulled (or not), checked, warned about
+            options = prepare_run(engine.store, image, options, pull,
+                                  lambda warning: sys.stderr.write(warning + "\n"))
+            hooks = None
+            if not detach:
+                hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
+            running = engine.run(image, command, options, attach=hooks, pull=None)
         if cidfile is not None:
             _write_cidfile(cidfile, running.record.id)
             cidfile = None
