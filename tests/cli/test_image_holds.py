@@ -119,6 +119,32 @@ def test_run_keeps_the_image_it_found(lamina: Run, tmp_path: Path, store_root: P
     assert lamina("images", "-q", "busybox:1").out.strip()
 
 
+def test_runs_quick_path_holds_the_image_it_checked(lamina: Run, tmp_path: Path,
+                                                     store_root: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lamina run`` without click first checks that the image is in the store (else click's
+    run pulls it): from that check on, the image is held. The race runs right after it."""
+    needs_containers()
+    import lamina.cli.runner as runner
+
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(busybox_tar())
+    assert lamina("import", str(rootfs), "busybox:1").code == 0
+    seen: list[subprocess.CompletedProcess[str]] = []
+    build_options = runner.build_options
+
+    def racing(*args: Any, **kw: Any) -> Any:
+        seen.append(other_process(store_root, "image", "prune", "-a", "-f"))
+        seen.append(other_process(store_root, "rmi", "busybox:1"))
+        return build_options(*args, **kw)
+
+    monkeypatch.setattr(runner, "build_options", racing)
+    ran = lamina("run", "--rm", "--network", "none", "busybox:1", "echo", "hello")
+    assert (ran.code, ran.out, ran.err) == (0, "hello\n", "")
+    check_raced(seen, "busybox:1")
+    no_holds_left(store_root)
+
+
 def impatient(store_root: Path) -> Store:
     """Another process's store whose gc does not wait for the adding command to finish (it
     would leave the files anyway; the images are what is at stake)."""
