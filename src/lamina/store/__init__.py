@@ -7,8 +7,9 @@ Layout under the root (chosen by the engine's settings: ``lamina.engine.settings
     containers/<id>/          containers (upper, work, config)
     tmp/                      files being written, renamed into place once complete
     lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers,
-                              events, build cache
+                              events, build cache, holds (images a command is about to use)
     gc.lock                   the lease that keeps gc off content being added
+    tmp/hold-*                the locked files that mark holders alive (``lamina.store.holds``)
 
 Files first, metadata after; deletion the other way round. So the metadata only ever refers to
 complete files, and ``kill -9`` at any moment leaves a store that works: leftovers in ``tmp/``
