@@ -16,6 +16,7 @@ import sys
 import click
 
 from lamina.cli.context import pass_engine
+from lamina.cli.trust_flags import content_trust_option, trust_options
 from lamina.engine import Engine
 
 
@@ -58,12 +59,17 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, s
 @click.option("--network", default="host", metavar="string",
               help="Set the networking mode for the RUN instructions during build "
                    "(host or none)")
+@content_trust_option()
 @pass_engine
 def build(engine: Engine, context: str, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, no_cache: bool, pull: bool,
-          labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str) -> None:
+          labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
+          disable_content_trust: bool | None) -> None:
     """Build an image from a Dockerfile"""
     from lamina.engine.build import BuildRequest, build_image
+
+    # FROM pulls under the signature policy, as pull does.
+    engine.trust_options = trust_options(disable_content_trust)
 
     request = BuildRequest(
         context=context, dockerfile=dockerfile, tags=tags,

@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    "trust": "lamina.cli.trust:trust",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

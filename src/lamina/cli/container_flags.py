@@ -47,6 +47,8 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Automatically remove the container and its associated anonymous volumes when it exits"),
     (("--runtime",), "runtime", VALUE, "string",
      "Runtime to use for this container (runc or crun)"),
+    (("--disable-content-trust",), "disable_content_trust", FLAG, "",
+     "Skip image verification (default true)"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (

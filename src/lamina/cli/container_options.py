@@ -53,8 +53,9 @@ def stop_options(f: F) -> F:
                         help="Signal to send to the container")(f)
 
 
-def puller(engine: Any) -> Callable[[str], None]:
-    """Pull a missing image as docker run does, telling the user first."""
+def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], None]:
+    """Pull a missing image as docker run does, telling the user first (under the signature
+    policy, unless --disable-content-trust was given)."""
 
     def pull(name: str) -> None:
         from lamina.model.reference import Reference
@@ -71,6 +72,9 @@ def puller(engine: Any) -> Callable[[str], None]:
             if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
                 click.echo(f"{event.id}: {event.status}", err=True)
 
-        engine.pull(name, progress=progress)
+        from lamina.trust.verify import TrustOptions
+
+        engine.pull(name, progress=progress,
+                    trust=TrustOptions(disabled=True) if disable_content_trust else None)
 
     return pull

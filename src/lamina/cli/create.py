@@ -20,7 +20,7 @@ def create(engine: Engine, image: str, command: tuple[str, ...], **kw: Any) -> N
     """Create a new container"""
     try:
         record = engine.create_container(image, command, build_options(kw, detach=True),
-                                         pull=puller(engine))
+                                         pull=puller(engine, kw.get("disable_content_trust", False)))
     except LaminaError as exc:
         raise as_run_error(exc) from exc
     click.echo(record.id)

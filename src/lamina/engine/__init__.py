@@ -17,14 +17,20 @@ if TYPE_CHECKING:
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
+    from lamina.engine.trust import PushSigning
     from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
     from lamina.remote.options import RemoteOptions
     from lamina.store import Store
+    from lamina.trust.verify import TrustOptions
 
 __all__ = ["Engine", "Settings"]
 
 
 class Engine(ContainerVerbs):
+    # --disable-content-trust / --signature-policy for pulls a verb makes on its own (build's
+    # FROM); None: the policy files and DOCKER_CONTENT_TRUST decide.
+    trust_options: TrustOptions | None = None
+
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
 
@@ -122,15 +128,23 @@ class Engine(ContainerVerbs):
         return remote_options()
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[PullEvent], None] | None = None) -> list[PullResult]:
+             progress: Callable[[PullEvent], None] | None = None,
+             trust: TrustOptions | None = None) -> list[PullResult]:
+        """``trust``: --disable-content-trust and --signature-policy as given (by default the
+        policy files and DOCKER_CONTENT_TRUST decide)."""
         from lamina.engine import pull
+        from lamina.engine.trust import PullTrust
+        from lamina.trust.verify import TrustOptions
 
         return pull.pull(self.store, name, self.remote_options, platform=platform,
-                         all_tags=all_tags, progress=progress)
+                         all_tags=all_tags, progress=progress,
+                         trust=PullTrust(trust or self.trust_options or TrustOptions()))
 
     def push(self, name: str, *, all_tags: bool = False,
-             progress: Callable[[PullEvent], None] | None = None) -> list[PushResult]:
+             progress: Callable[[PullEvent], None] | None = None,
+             signing: PushSigning | None = None) -> list[PushResult]:
         from lamina.engine import push
+        from lamina.engine.trust import PushSigning
 
         return push.push(self.store, name, self.remote_options, all_tags=all_tags,
-                         progress=progress)
+                         progress=progress, signing=signing or PushSigning())

@@ -41,6 +41,7 @@ from lamina.model.reference import Reference
 from lamina.store import LayerRecord, Store
 
 if TYPE_CHECKING:
+    from lamina.engine.trust import PullTrust
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage, RemoteLayer
     from lamina.remote.registry import Repository
@@ -83,8 +84,10 @@ def _quiet(event: PullEvent) -> None:
 
 
 def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | None = None,
-         all_tags: bool = False, progress: Progress | None = None) -> list[PullResult]:
-    """Pull ``name`` (``-a``: every tag of its repository); return what each pull did."""
+         all_tags: bool = False, progress: Progress | None = None,
+         trust: PullTrust | None = None) -> list[PullResult]:
+    """Pull ``name`` (``-a``: every tag of its repository); return what each pull did.
+    ``trust`` checks each image against the signature policy before anything is stored."""
     ref = Reference.parse(name)
     wanted = Platform.parse(platform) if platform else None
     report = progress or _quiet
@@ -96,13 +99,14 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
                 target = ref.with_default_tag()
                 report(PullEvent(_remote_reference(target), f"Pulling from {ref.path}"))
                 repository, image = session.open(wanted)
-                return [_pull_one(store, repository, target, wanted, report, image)]
+                return [_pull_one(store, repository, target, wanted, report, image, trust)]
             repository, _ = session.open(wanted)
             results = []
             for tag in repository.tags():
                 target = ref.with_tag(tag)
                 report(PullEvent(tag, f"Pulling from {ref.path}"))
-                results.append(_pull_one(store, repository, target, wanted, report, None))
+                results.append(_pull_one(store, repository, target, wanted, report, None,
+                                         trust))
             return results
     except (Unauthorized, Denied) as err:
         raise Denied(f"pull access denied for {ref.familiar_name}, repository does not exist "
@@ -179,12 +183,14 @@ def _remote_reference(ref: Reference) -> str:
 
 
 def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Platform | None,
-              report: Progress, image: RemoteImage | None) -> PullResult:
+              report: Progress, image: RemoteImage | None,
+              trust: PullTrust | None = None) -> PullResult:
     from lamina.remote.pull import resolve
 
     if image is None:
         image = resolve(repository, _remote_reference(ref), platform,
                         reference_label=ref.familiar)
+    verdict = trust.check(repository, ref, image) if trust is not None else None
     config = image.config()
     layers = image.layers()
     try:
@@ -208,6 +214,8 @@ def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Pl
             store.add_repo_digest(record.id, ref.repository, top.digest)
         finally:
             store.release()
+        if trust is not None:
+            trust.keep(store, record.id, ref, top.digest, verdict)
     report(PullEvent("", f"Digest: {top.digest}"))
     return PullResult(ref, top.digest, record.id, previous != record.id)
 
