@@ -16,7 +16,7 @@ import sys
 import click
 
 from lamina.cli.context import pass_engine
-from lamina.cli.trust_flags import content_trust_option, trust_options
+from lamina.cli.trust_flags import ContentTrustCommand, content_trust_option, trust_options
 from lamina.engine import Engine
 
 
@@ -38,7 +38,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, s
     return pairs
 
 
-@click.command("build")
+@click.command("build", cls=ContentTrustCommand)
 @click.argument("context", metavar="PATH | -")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="list",
               help='Name and optionally a tag in the "name:tag" format')

@@ -6,12 +6,12 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.cli.progress import make_progress
-from lamina.cli.trust_flags import content_trust_option, policy_option, trust_options
+from lamina.cli.trust_flags import ContentTrustCommand, content_trust_option, policy_option, trust_options
 from lamina.engine import Engine
 from lamina.model.reference import Reference
 
 
-@click.command("pull")
+@click.command("pull", cls=ContentTrustCommand)
 @click.option("-a", "--all-tags", is_flag=True, help="Download all tagged images in the repository")
 @content_trust_option()
 @click.option("--platform", default=None, metavar="string",

@@ -6,12 +6,12 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.cli.progress import make_progress
-from lamina.cli.trust_flags import content_trust_option
+from lamina.cli.trust_flags import ContentTrustCommand, content_trust_option
 from lamina.engine import Engine
 from lamina.model.reference import Reference
 
 
-@click.command("push")
+@click.command("push", cls=ContentTrustCommand)
 @click.option("-a", "--all-tags", is_flag=True, help="Push all tags of an image to the repository")
 @content_trust_option("Skip image signing")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")

@@ -206,6 +206,11 @@ def inspect_image(store: Store, name: str) -> dict[str, Any]:
     }
     if config.variant:
         result["Variant"] = config.variant
+    from lamina.trust.local import summary
+
+    signatures = summary(store.root, image.id)  # only for images pulled under a policy
+    if signatures is not None:
+        result["Signatures"] = signatures
     return result
 
 

@@ -8,6 +8,7 @@ Everything read is bounded: a manifest by the client's 4 MiB limit, a signature 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from lamina.errors import InvalidManifest, NotFound
 from lamina.model import mediatype as mt
@@ -86,7 +87,7 @@ def referrers(repo: Repository, subject: Digest, artifact_type: str | None) -> l
     """The descriptors of ``subject``'s referrers: from the referrers API, else (a 404: no
     API) from the referrers tag. Filtered by ``artifact_type`` here too: a registry may ignore
     the filter."""
-    query = f"?artifactType={artifact_type}" if artifact_type else ""
+    query = "?" + urlencode({"artifactType": artifact_type}) if artifact_type else ""
     response = repo.transport.request("GET", f"/v2/{repo.path}/referrers/{subject}{query}",
                                       scopes=repo.pull_scopes,
                                       headers={"Accept": mt.OCI_INDEX})

@@ -156,10 +156,16 @@ def _apply(requirement: Requirement, collected: Collected, image: Reference,
     reasons: list[str] = []
     examined = skipped = 0
     for digest in candidates:
-        if kind == policy.SIGSTORE_SIGNED:
-            found, more, problems = collected.sigstore(digest)
-        else:
-            found, more, problems = collected.gpg(digest)
+        try:
+            if kind == policy.SIGSTORE_SIGNED:
+                found, more, problems = collected.sigstore(digest)
+            else:
+                found, more, problems = collected.gpg(digest)
+        except SignatureError:
+            raise
+        except LaminaError as err:  # a registry or lookaside that sends what cannot be read
+            raise SignatureError(f"{label}: {kind}: reading the signatures of {digest.short} "
+                                 f"failed: {err}") from err
         examined += len(found)
         skipped += more
         reasons += problems
