@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.errors import InvalidArgument, SignatureError
+from lamina.errors import InvalidArgument, LaminaError, SignatureError
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
 from lamina.remote.registry import Repository
