@@ -201,9 +201,10 @@ def test_signature_manifest_over_4_mib_is_refused(
         fake.add_manifest("neg/huge", image.manifest_digest.replace(":", "-") + ".sig", raw,
                           doc["mediaType"])
         write_policy(home, sigstore_policy(f"{fake.host}/neg", pairs["trusted"].pub))
-        line = failing_pull(lamina, store_snapshot, f"{fake.host}/neg/huge:v1")
+        host = fake.host
+        line = failing_pull(lamina, store_snapshot, f"{host}/neg/huge:v1")
     assert "exceeds the limit of 4194304 bytes" in line
-    assert f'image {fake.host}/neg/huge:v1, policy scope "{fake.host}/neg"' in line
+    assert f'image {host}/neg/huge:v1, policy scope "{host}/neg"' in line
     assert not any("blobs" in r.path for r in fake.requests)  # refused before any layer
 
 
