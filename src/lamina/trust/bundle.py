@@ -158,6 +158,10 @@ def claims(payload: bytes) -> list[Claim]:
         raise SignatureError("in-toto statement is not JSON") from None
     if not isinstance(doc, dict) or doc.get("_type") not in STATEMENT_TYPES:
         raise SignatureError("not an in-toto statement")
+    if doc.get("predicateType") != PREDICATE:
+        # An attestation (provenance, SBOM...) about the image is not a signature of it.
+        raise SignatureError(f"an attestation of type {doc.get('predicateType')!r}, not a "
+                             f"signature ({PREDICATE})")
     subjects = doc.get("subject")
     if not isinstance(subjects, list):
         raise SignatureError("in-toto statement has no subject list")
