@@ -6,7 +6,12 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.cli.progress import make_progress
-from lamina.cli.trust_flags import ContentTrustCommand, content_trust_option, policy_option, trust_options
+from lamina.cli.trust_flags import (
+    ContentTrustCommand,
+    content_trust_option,
+    policy_option,
+    trust_options,
+)
 from lamina.engine import Engine
 from lamina.model.reference import Reference
 
