@@ -47,10 +47,17 @@ def random_image(rng: random.Random, big: bool = False) -> BuiltImage:
     return make_image(layers, {"config": {"Labels": {"seed": str(rng.getrandbits(32))}}})
 
 
-def churn(root: str, seed: int, rounds: int, big: bool = False, gc_every: int = 0) -> None:
-    """Add, tag, retag, delete and collect images in a loop, as a busy user would."""
+def churn(
+    root: str, seed: int, rounds: int, big: bool = False, gc_every: int = 0, ready: bool = False
+) -> None:
+    """Add, tag, retag, delete and collect images in a loop, as a busy user would.
+
+    With ``ready``, a line on stdout says the store is open (a killer times its kill from it).
+    """
     rng = random.Random(seed)
     with Store(root) as store:
+        if ready:
+            print("ready", flush=True)
         for i in range(rounds):
             with store.lease():  # as the engine scopes each add
                 record = add_image(store, random_image(rng, big), [f"churn/p{seed}:r{i}"])

@@ -18,7 +18,7 @@ TESTS = Path(__file__).resolve().parents[1]
 WORKER = (
     "import sys; sys.path.insert(0, sys.argv[1]);"
     "from store.support import churn;"
-    "churn(sys.argv[2], int(sys.argv[3]), 10**6, True, 2)"
+    "churn(sys.argv[2], int(sys.argv[3]), 10**6, True, 2, ready=True)"
 )
 KILLS = 20
 
@@ -64,9 +64,13 @@ def test_kill_at_random_points(tmp_path: Path) -> None:
     for attempt in range(KILLS):
         worker = subprocess.Popen(
             [sys.executable, "-c", WORKER, str(TESTS), str(root), str(attempt)],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        # The kill window starts once the worker has its store open: on a loaded machine the
+        # interpreter's start-up alone can take longer than the whole window.
+        assert worker.stdout is not None
+        worker.stdout.readline()
         time.sleep(rng.uniform(0.2, 1.0))
         if worker.poll() is not None:
             _, err = worker.communicate()
