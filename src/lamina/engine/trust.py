@@ -91,7 +91,7 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
                     raise InvalidArgument(f"no lookaside-staging is configured for "
                                           f"{ref.repository} in registries.d: GPG signatures "
                                           "have nowhere to go")
-                message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE),
+                message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE, simple.creator()),
                                    gpg_key, gpg_passphrase_file)
                 url = gpg.write_lookaside(location.lookaside_staging, ref, desc.digest,
                                           message)
@@ -142,6 +142,14 @@ def _describe(signature: Signature, digest: Digest, keys: Sequence[Verifier]
             row["KeyHint"] = hint
     except (SignatureError, ValueError, AttributeError):
         row["Problem"] = "unreadable payload"
+    if signature.format == GPG:
+        from lamina.trust import gpg
+
+        try:
+            claims = [simple.parse(gpg.unverified_payload(signature.message) or b"",
+                                   simple.ATOMIC_TYPE)]
+        except SignatureError:
+            row["Problem"] = "unreadable payload"
     if claims:
         row["Identity"] = claims[0].identity
         row["Digest"] = str(claims[0].digest)
@@ -289,7 +297,7 @@ def push_sign(repository: Repository, ref: Reference, desc: Descriptor,
         if staging is None:
             raise InvalidArgument(f"no lookaside-staging is configured for {ref.repository} "
                                   "in registries.d: GPG signatures have nowhere to go")
-        message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE), gpg_key,
+        message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE, simple.creator()), gpg_key,
                            gpg_passphrase_file)
         gpg.write_lookaside(staging, ref, desc.digest, message)
 

@@ -78,6 +78,16 @@ def verify(message: bytes, keyrings: list[bytes]) -> tuple[bytes, str]:
         return out.read_bytes(), valid[0][2]
 
 
+def unverified_payload(message: bytes) -> bytes | None:
+    """The content of an OpenPGP message, its signature unchecked (for display only)."""
+    with tempfile.TemporaryDirectory(prefix="lamina-gpg-") as tmp:
+        Path(tmp).chmod(0o700)
+        done = subprocess.run([_tool("gpg"), "--homedir", tmp, "--batch", "--no-tty",
+                               "--decrypt"], input=message, capture_output=True,
+                              timeout=TIMEOUT, check=False)
+    return done.stdout or None
+
+
 def _dearmor(armored: bytes, home: Path) -> bytes:
     done = subprocess.run([_tool("gpg"), "--homedir", str(home), "--batch", "--dearmor"],
                           input=armored, capture_output=True, timeout=TIMEOUT, check=False)

@@ -39,6 +39,18 @@ class Claim:
         return Reference.parse(self.identity)
 
 
+def creator() -> dict[str, Any]:
+    """The ``optional`` part of a GPG signature: containers/image wants an object there."""
+    import time
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("lamina")
+    except PackageNotFoundError:
+        release = "unknown"
+    return {"creator": f"lamina {release}", "timestamp": int(time.time())}
+
+
 def make(identity: str, digest: Digest, type_: str = COSIGN_TYPE,
          optional: dict[str, Any] | None = None) -> bytes:
     doc = {
