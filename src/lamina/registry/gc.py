@@ -57,6 +57,10 @@ def collect_garbage(
 ) -> GCReport:
     cutoff = (time.time() if now is None else now) - grace_seconds
     report = GCReport(dry_run)
+    # Signatures whose image is gone first: their blobs are then swept with the rest.
+    from lamina.trust.registry_gc import remove_orphan_signatures
+
+    report.manifests += remove_orphan_signatures(metadata, cutoff, dry_run=dry_run).removed
     snap = metadata.gc_snapshot()
 
     # --- mark -------------------------------------------------------------------------------
@@ -72,8 +76,10 @@ def collect_garbage(
     live: set[tuple[str, str]] = set()
     stack = [
         (repo, digest)
-        for repo, digest, pushed, _subject in snap.manifests
-        if not delete_untagged or (repo, digest) in snap.tagged or pushed >= cutoff
+        for repo, digest, pushed, subject in snap.manifests
+        if (not delete_untagged or (repo, digest) in snap.tagged or pushed >= cutoff)
+        # A referrer (a signature, an attestation) of a manifest that is gone is garbage.
+        and (subject is None or (repo, subject) in present or pushed >= cutoff)
     ]
     while stack:
         key = stack.pop()
