@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers.images import make_image
 from lamina.registry.config import RegistryConfig
 from lamina.registry.gc import collect_garbage
 from lamina.registry.service import Registry
@@ -70,3 +69,55 @@ def test_gc_removes_signatures_of_deleted_images(lamina: Run, sign, own_registry
     # What is left still verifies.
     shown = json.loads(lamina("trust", "inspect", f"{host}/gc/app:kept").out)[0]["Signatures"]
     assert sorted(r["Format"] for r in shown) == ["bundle", "sig"]
+
+
+def test_trust_policy_serves_only_signed_manifests(lamina: Run, sign, tmp_path: Path,
+                                                   pairs: dict[str, KeyPair]) -> None:
+    config = tmp_path / "registry.toml"
+    config.write_text(f'[trust]\nrepositories = ["prod/*"]\nkeys = ["{pairs["trusted"].pub}"]\n')
+    with lamina_server(tmp_path / "reg", config=config) as server:
+        server.start(tmp_path / "reg.log")
+        images = Images(server)
+        host = server.host
+        digest = images.push("prod/app:v1")
+        images.push("dev/app:v1")
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            r = client.get(f"/v2/prod/app/manifests/{digest}", headers=ACCEPT)
+            assert r.status_code == 403
+            [error] = r.json()["errors"]
+            assert error["code"] == "DENIED"
+            assert "not signed by a key this registry trusts" in error["message"]
+            # A HEAD says what the tag names (no content), so that a signer can sign it.
+            assert client.head("/v2/prod/app/manifests/v1", headers=ACCEPT).status_code == 200
+            assert client.get("/v2/dev/app/manifests/v1", headers=ACCEPT).status_code == 200
+        refused = lamina("pull", f"{host}/prod/app:v1")
+        assert refused.code == 1 and "not signed by a key this registry trusts" in refused.err
+        assert "Traceback" not in refused.err
+        # Signed by another key: still refused; by the trusted key: served, and the
+        # signature itself is always readable.
+        sign(f"{host}/prod/app:v1", "other")
+        assert lamina("pull", f"{host}/prod/app:v1").code == 1
+        sign(f"{host}/prod/app:v1", "trusted", "--format", "bundle")
+        result = lamina("pull", f"{host}/prod/app:v1")
+        assert result.code == 0, result.err
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            sig = digest.replace(":", "-") + ".sig"
+            assert client.get(f"/v2/prod/app/manifests/{sig}", headers=ACCEPT).status_code == 200
+
+
+def test_trust_config_errors(tmp_path: Path, pairs: dict[str, KeyPair]) -> None:
+    from lamina.errors import InvalidArgument
+    from lamina.registry.serve import load_config
+
+    config = tmp_path / "registry.toml"
+    config.write_text('[trust]\nrepositories = ["prod/*"]\n')
+    with pytest.raises(InvalidArgument, match="trust.repositories needs trust.keys"):
+        load_config(config)
+    config.write_text('[trust]\nrepos = ["prod/*"]\n')
+    with pytest.raises(InvalidArgument, match="unknown setting 'trust.repos'"):
+        load_config(config)
+    config.write_text('[trust]\nrepositories = ["prod/*"]\nkeys = ["missing.pub"]\n')
+    with pytest.raises(InvalidArgument, match="missing.pub"):
+        load_config(config)
+    config.write_text(f'[trust]\nrepositories = ["p/*"]\nkeys = ["{pairs["ed"].pub}"]\n')
+    assert load_config(config).trust.keys == [pairs["ed"].pub]

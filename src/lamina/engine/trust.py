@@ -21,7 +21,7 @@ from lamina.trust.verify import MAX_EXAMINED, TrustOptions, Verdict
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage
-    from lamina.remote.registry import FetchedManifest, Repository
+    from lamina.remote.registry import Repository
     from lamina.store import Store
 
 FORMATS = ("sig", "bundle", "both")
@@ -50,16 +50,23 @@ def _open(ref: Reference, options: RemoteOptions, *, push: bool) -> tuple[Any, R
     return session, repository
 
 
-def _targets(repo: Repository, ref: Reference, recursive: bool
-             ) -> tuple[FetchedManifest, list[Descriptor]]:
-    """The manifest ``ref`` names and, with ``recursive``, its index's manifests."""
+def _targets(repo: Repository, ref: Reference, recursive: bool) -> list[Descriptor]:
+    """The manifest ``ref`` names and, with ``recursive``, its index's manifests. Without
+    ``recursive`` a HEAD is enough (a registry serving only signed manifests answers it)."""
+    from lamina.model import mediatype as mt
+    from lamina.trust import oci
+
     reference = str(ref.digest) if ref.digest is not None else str(ref.with_default_tag().tag)
-    top = repo.manifest(reference, what=f"manifest for {ref.familiar}")
+    what = f"manifest for {ref.familiar}"
+    head = oci.head_manifest(repo, reference, what)
+    if not recursive or not mt.is_index(head.media_type):
+        return [head]
+    top = repo.manifest(str(head.digest), what=what)
     subjects = [Descriptor(top.media_type, top.digest, len(top.raw))]
-    if recursive and isinstance(top.parsed, Index):
+    if isinstance(top.parsed, Index):
         subjects += [d for d in top.parsed.manifests
                      if d.platform is None or d.platform.os != "unknown"]
-    return top, subjects
+    return subjects
 
 
 def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str = "sig",
@@ -75,7 +82,7 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
     session, repo = _open(ref, options, push=True)
     done: list[Signed] = []
     with session:
-        _top, subjects = _targets(repo, ref, recursive)
+        subjects = _targets(repo, ref, recursive)
         for desc in subjects:
             at = f"{ref.repository}@{desc.digest}"
             if signer is not None and fmt in ("sig", "both"):
@@ -107,7 +114,7 @@ def inspect(name: str, options: RemoteOptions, keys: Sequence[Verifier] = ()
     session, repo = _open(ref, options, push=False)
     rows: list[dict[str, Any]] = []
     with session:
-        _top, subjects = _targets(repo, ref, True)
+        subjects = _targets(repo, ref, True)
         for desc in subjects:
             for signature in _all_signatures(repo, ref, desc.digest):
                 rows.append(_describe(signature, desc.digest, keys))
@@ -180,7 +187,7 @@ def revoke(name: str, options: RemoteOptions) -> int:
     session, repo = _open(ref, options, push=True)
     removed = 0
     with session:
-        _top, subjects = _targets(repo, ref, True)
+        subjects = _targets(repo, ref, True)
         location = registriesd.location_for(ref)
         for desc in subjects:
             removed += cosign.remove(repo, desc.digest)
@@ -198,7 +205,7 @@ def verify(name: str, options: RemoteOptions, keys: Sequence[Verifier]) -> list[
     ref = Reference.parse(name)
     session, repo = _open(ref, options, push=False)
     with session:
-        top, _ = _targets(repo, ref, False)
+        [top] = _targets(repo, ref, False)
         found = cosign.read(repo, top.digest, MAX_EXAMINED).signatures
         found += bundle.read(repo, top.digest, MAX_EXAMINED).signatures
     good: list[str] = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.trust.serving import TrustConfig
+
 
 @dataclass
 class AuthConfig:
@@ -42,3 +44,5 @@ class RegistryConfig:
     gc_grace_seconds: int = 3600
     log_requests: bool = True
     auth: AuthConfig = field(default_factory=AuthConfig)
+    # [trust]: repositories whose manifests are served only when signed (lamina.trust.serving).
+    trust: TrustConfig = field(default_factory=TrustConfig)

@@ -96,6 +96,11 @@ def _fill(obj: Any, data: dict[str, Any], base: Path | None, owner: str = "") ->
     for key, value in data.items():
         if key not in names:
             raise InvalidArgument(f"config: unknown setting '{owner}{key}'")
+        if key == "trust" and not owner:
+            from lamina.trust.serving import TrustConfig
+
+            obj.trust = TrustConfig.from_mapping(value, base)
+            continue
         if key == "auth" and not owner:
             if not isinstance(value, dict):
                 raise InvalidArgument("config: [auth] must be a table")

@@ -15,7 +15,7 @@ from lamina.model import mediatype as mt
 from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest
 from lamina.model.manifest import Index, Manifest
-from lamina.remote.registry import FetchedManifest, Repository
+from lamina.remote.registry import MANIFEST_ACCEPT, FetchedManifest, Repository
 from lamina.remote.transport import MAX_DOCUMENT, read_limited
 
 MAX_SIGNATURE_BLOB = 1024 * 1024
@@ -28,6 +28,28 @@ def optional_manifest(repo: Repository, reference: str, what: str) -> FetchedMan
         return repo.manifest(reference, what=what)
     except NotFound:
         return None
+
+
+def head_manifest(repo: Repository, reference: str, what: str) -> Descriptor:
+    """The descriptor of the manifest ``reference`` names, from a HEAD (no content)."""
+    from lamina.errors import RegistryError
+
+    response = repo.transport.request("HEAD", f"/v2/{repo.path}/manifests/{reference}",
+                                      scopes=repo.pull_scopes,
+                                      headers={"Accept": MANIFEST_ACCEPT})
+    response.close()
+    if response.status_code != 200:
+        repo.fail(response, what)
+    announced = response.headers.get("Docker-Content-Digest", "")
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    length = response.headers.get("Content-Length", "")
+    if not announced or not media_type or not length.isdigit():
+        raise RegistryError(f"{repo.name}: {what}: the registry's HEAD answer lacks the "
+                            "digest, type or length")
+    digest = Digest.parse(announced)
+    if ":" in reference and digest != Digest.parse(reference):
+        raise RegistryError(f"{repo.name}: {what}: the registry answered for {digest}")
+    return Descriptor(media_type, digest, int(length))
 
 
 def image_manifest(fetched: FetchedManifest, what: str) -> Manifest:

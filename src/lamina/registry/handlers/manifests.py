@@ -42,6 +42,12 @@ async def get_manifest(request: Request) -> Response:
     reference = request.path_params["reference"]
     stored = registry.get_manifest(name, reference)
     stored = _negotiate(registry, name, reference, stored, request.headers.getlist("accept"))
+    if registry.config.trust.repositories and request.method == "GET":
+        # [trust]: only signed manifests are served. A HEAD (digest, type, size: no content)
+        # is answered, so that a signer can name what it signs.
+        from lamina.trust.serving import refuse_unsigned
+
+        await anyio.to_thread.run_sync(refuse_unsigned, registry, name, reference, stored)
     # A client that finds a manifest by digest may push an index naming it next (docker and
     # skopeo check children so): restart its grace period so online GC leaves it meanwhile.
     if (
