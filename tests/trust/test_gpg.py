@@ -144,7 +144,7 @@ def test_signed_by_other_gpg_key_is_refused(lamina: Run, images: Images, registr
                                             home: Path, gpg_key, lookaside, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch,
                                             store_snapshot) -> None:
-    gnupg, fingerprint, keyring = gpg_key
+    gnupg, fingerprint, _ = gpg_key
     images.push("gpg/other:v1")
     monkeypatch.setenv("GNUPGHOME", str(gnupg))
     assert lamina("trust", "sign", "--sign-by", fingerprint,

@@ -111,13 +111,13 @@ def test_trust_config_errors(tmp_path: Path, pairs: dict[str, KeyPair]) -> None:
 
     config = tmp_path / "registry.toml"
     config.write_text('[trust]\nrepositories = ["prod/*"]\n')
-    with pytest.raises(InvalidArgument, match="trust.repositories needs trust.keys"):
+    with pytest.raises(InvalidArgument, match=r"trust\.repositories needs trust\.keys"):
         load_config(config)
     config.write_text('[trust]\nrepos = ["prod/*"]\n')
-    with pytest.raises(InvalidArgument, match="unknown setting 'trust.repos'"):
+    with pytest.raises(InvalidArgument, match=r"unknown setting 'trust\.repos'"):
         load_config(config)
     config.write_text('[trust]\nrepositories = ["prod/*"]\nkeys = ["missing.pub"]\n')
-    with pytest.raises(InvalidArgument, match="missing.pub"):
+    with pytest.raises(InvalidArgument, match=r"missing\.pub"):
         load_config(config)
     config.write_text(f'[trust]\nrepositories = ["p/*"]\nkeys = ["{pairs["ed"].pub}"]\n')
     assert load_config(config).trust.keys == [pairs["ed"].pub]
