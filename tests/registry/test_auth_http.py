@@ -291,3 +291,46 @@ def test_oauth_password_and_refresh_grants(token_client: TestClient, users: Path
     )
     r = token_client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh})
     assert r.status_code == 401
+
+
+LONG = "x" * 73  # one byte more than bcrypt takes
+
+
+@pytest.mark.parametrize("kind", ["htpasswd", "token"])
+def test_unknown_and_known_users_get_the_same_401_the_same_way(
+        tmp_path: Path, users: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords over bcrypt's 72 bytes used to raise (a 500) for an unknown user and a 401
+    for a known one: which users exist showed. Every refusal is now the same 401, after
+    exactly one bcrypt check at the file's cost."""
+    from lamina.registry.auth import htpasswd as module
+
+    checks: list[bytes] = []
+    real = module.bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checks.append(hashed[:7])
+        return bool(real(password, hashed))
+
+    monkeypatch.setattr(module.bcrypt, "checkpw", spy)
+    auth = AuthConfig(kind=kind, htpasswd=users, access=ACCESS, token_service="reg.test",
+                      realm="r")  # type: ignore[arg-type]
+    path, params = ("/token", {"service": "reg.test"}) if kind == "token" else ("/v2/", {})
+    answers = []
+    with app_client(tmp_path, auth) as client:
+        for user, password in [("nosuchuser", LONG), ("alice", LONG), ("alice", "wrong"),
+                               ("nosuchuser", "wrong"), ("alice", "alice-pw" + "\0" * 70),
+                               ("nosuchuser", "é" * 40)]:
+            checks.clear()
+            r = client.get(path, params=params, headers=basic(user, password))
+            assert len(checks) == 1 and checks[0].startswith(b"$2") and checks[0][4:6] == b"04"
+            answers.append((r.status_code, r.headers.get("www-authenticate"),
+                            r.json()))
+        assert all(a == answers[0] for a in answers), answers
+        assert answers[0][0] == 401
+        # A password of exactly 72 bytes still works.
+        set_user(users, "carol", "c" * 72, rounds=4)
+        assert client.get(path, params=params, headers=basic("carol", "c" * 72)).status_code \
+            == 200
+        # and its first 72 bytes followed by more never do.
+        r = client.get(path, params=params, headers=basic("carol", "c" * 73))
+        assert (r.status_code, r.json()) == answers[0][::2]

@@ -42,3 +42,16 @@ def test_serve_refuses_half_a_tls_pair(tmp_path: Path) -> None:
     r = CliRunner().invoke(registry, ["serve", "--root", str(tmp_path), "--tls-cert", str(cert)])
     assert r.exit_code != 0
     assert "TLS" in str(r.exception)
+
+
+def test_htpasswd_command_refuses_a_password_bcrypt_cannot_take(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "htpasswd"
+    done = subprocess.run([sys.executable, "-m", "lamina", "registry", "htpasswd", str(path),
+                           "alice", "--password-stdin"], input="x" * 73 + "\n",
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == "Error: the password is 73 bytes long; bcrypt uses at most 72\n"
+    assert not path.exists()

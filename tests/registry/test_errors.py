@@ -74,7 +74,7 @@ def test_unknown_code_is_a_programming_error() -> None:
         (errors.Denied("no"), "DENIED", 403),
         (errors.TooManyRequests("slow down"), "TOOMANYREQUESTS", 429),
         (errors.Unsupported("nope"), "UNSUPPORTED", 405),
-        (errors.StorageError("disk full"), "UNKNOWN", 500),
+        (errors.StorageError("disk full"), "UNAVAILABLE", 503),
         (errors.BuildError("unrelated"), "UNKNOWN", 500),
     ],
 )

@@ -88,7 +88,9 @@ def raw_manifest(server: Server, ref: str, *creds: str) -> bytes:
 
 
 @pytest.mark.parametrize("tag", list(IMAGES))
-def test_skopeo_copies_in_and_out(layout: Path, lamina_registry: Server, tmp_path: Path, tag: str) -> None:
+def test_skopeo_copies_in_and_out(
+    layout: Path, lamina_registry: Server, tmp_path: Path, tag: str
+) -> None:
     repo = f"interop/{tag}"
     push(layout, tag, lamina_registry, repo)
     raw = raw_manifest(lamina_registry, f"{repo}:{tag}")
@@ -126,7 +128,9 @@ def test_skopeo_inspect_list_tags_and_delete(layout: Path, lamina_registry: Serv
     for tag in ("oci", "docker"):
         push(layout, tag, lamina_registry, repo)
     info = json.loads(
-        skopeo("inspect", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}:oci").stdout
+        skopeo(
+            "inspect", "--tls-verify=false", f"docker://{lamina_registry.host}/{repo}:oci"
+        ).stdout
     )
     assert info["Architecture"] == "amd64" and info["Os"] == "linux"
     assert len(info["Layers"]) == 2
@@ -162,7 +166,10 @@ def test_same_pushes_give_the_same_digests_as_the_cncf_registry(
         repo = f"same/{tag}"
         push(layout, tag, lamina_registry, repo)
         push(layout, tag, cncf, repo)
-        ours, theirs = raw_manifest(lamina_registry, f"{repo}:{tag}"), raw_manifest(cncf, f"{repo}:{tag}")
+        ours, theirs = (
+            raw_manifest(lamina_registry, f"{repo}:{tag}"),
+            raw_manifest(cncf, f"{repo}:{tag}"),
+        )
         assert ours == theirs, tag
         # The children of an index too.
         body = json.loads(ours)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,35 @@ def test_unknown_tag_and_repository(cncf: Server, store: Store, options: RemoteO
     with pytest.raises(NotFound) as info:
         pull(store, f"{cncf.host}/none/such:tag", options)
     assert str(info.value).startswith(f"manifest for {cncf.host}/none/such:tag not found")
+
+
+def test_a_snapshot_made_meanwhile_by_another_pull_still_stores_the_whole_blob(
+        cncf: Server, store: Store, options: RemoteOptions, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process unpacks the same layer between this pull's look for its snapshot and
+    its own unpacking: ``unpack`` then reads nothing, and the pull must still download, check
+    and store the whole blob (it used to store what it had primed, and fail its size check)."""
+    from lamina.store.snapshots import SnapshotStore
+
+    big = random.Random(5).randbytes(1_500_000)  # more than one read of the primed response
+    image = make_image([{"data": big}])
+    skopeo_push(tmp_path, image, f"{cncf.host}/race/snapshot:1")
+    blob = Digest(image.layer_digests[0])
+    [chain_id] = chain_ids([Digest(image.diff_ids[0])])
+    # The other process's snapshot: unpacked from the same layer, its blob not (yet) stored.
+    store.snapshots.unpack(chain_id, io.BytesIO(image.blobs[image.layer_digests[0]]),
+                           image.manifest_json["layers"][0]["mediaType"],
+                           Digest(image.diff_ids[0]), 1 << 30)
+    store.release()
+    real_has = SnapshotStore.has
+
+    def has(self: SnapshotStore, chain_id: Digest) -> bool:
+        # Not there yet when the layer's download looks, there when the pull records it.
+        return sys._getframe(1).f_code.co_name != "_stream_layer" and real_has(self, chain_id)
+
+    monkeypatch.setattr(SnapshotStore, "has", has)
+    [result] = pull(store, f"{cncf.host}/race/snapshot:1", options)
+    monkeypatch.undo()
+    assert result.image_id == image.config_digest
+    assert store.blobs.path(blob).read_bytes() == image.blobs[image.layer_digests[0]]
+    assert store.audit() == []

@@ -178,6 +178,30 @@ def test_scratch_clean_keeps_live_entries(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
+def test_a_directory_cleaned_between_its_mkdir_and_its_lock_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's ``clean`` can take a new directory's lock before its maker does (the
+    maker has made it but not yet opened it): the maker makes another, no FileNotFoundError."""
+    from lamina.store import scratch as scratch_module
+
+    scratch = Scratch(tmp_path)
+    real_mkdir = os.mkdir
+    made: list[str] = []
+
+    def mkdir_then_cleaned(path: object, mode: int = 0o777) -> None:
+        real_mkdir(path, mode)  # type: ignore[arg-type]
+        made.append(str(path))
+        if len(made) == 1:
+            assert Scratch(tmp_path).clean() == 1  # unlocked yet: taken for a dead one's
+
+    monkeypatch.setattr(scratch_module.os, "mkdir", mkdir_then_cleaned)
+    with scratch.directory("snapshot") as path:
+        monkeypatch.undo()
+        assert str(path) == made[1] and path.is_dir()
+        assert os.listdir(tmp_path) == [path.name]
+    assert os.listdir(tmp_path) == []
+
+
 def test_scratch_clean_spares_recent_foreign_entries(tmp_path: Path) -> None:
     from lamina.store import scratch as scratch_module
 

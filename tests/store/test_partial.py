@@ -156,3 +156,54 @@ def test_file_systems_without_direct_io_get_ordinary_writes(
         partial.write(chunk)
     partial.commit()
     assert blobs.path(digest).read_bytes() == DATA
+
+
+def test_a_download_committed_between_open_and_lock_is_not_taken_up(
+        blobs: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second pull opens the partial file's name just before the first commits it (renames
+    it into ``blobs/`` and unlocks it): the inode it opened is now the blob, still with one
+    link. It must start a new download, not resume (and later rename away) the blob."""
+    from lamina.store import partial as partial_module
+
+    digest = Digest.of(DATA)
+    first = blobs.partial(digest, len(DATA))
+    for chunk in chunks(DATA, [BLOCK]):
+        first.write(chunk)
+    real_open = os.open
+    pending = [first]
+
+    def open_then_first_commits(path: object, flags: int, mode: int = 0o777, **kw: int) -> int:
+        fd = real_open(path, flags, mode, **kw)  # type: ignore[arg-type]
+        if pending and str(path) == str(first.path):
+            pending.pop().commit()
+        return fd
+
+    monkeypatch.setattr(partial_module.os, "open", open_then_first_commits)
+    try:
+        second = blobs.partial(digest, len(DATA))
+    finally:
+        monkeypatch.undo()
+    assert not pending
+    final = blobs.path(digest)
+    assert second.resumable and second.offset == 0  # a fresh file under the partial name
+    assert os.fstat(second.fd).st_ino != os.stat(final).st_ino
+    second.discard()
+    assert final.read_bytes() == DATA  # the committed blob was not touched
+
+
+def test_a_discarded_download_replaced_by_a_newer_one_is_not_taken_up(blobs: BlobStore) -> None:
+    """Opened, then discarded by its holder and made again by a third pull before our lock:
+    the name is the third pull's, locked by it, so ours is a private download."""
+    digest = Digest.of(DATA)
+    first = blobs.partial(digest, len(DATA))
+    stale = os.open(first.path, os.O_RDWR)
+    first.discard()
+    third = blobs.partial(digest, len(DATA))
+    try:
+        fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the old inode is free to lock
+        second = blobs.partial(digest, len(DATA))
+        assert not second.resumable and second.path != third.path
+        second.discard()
+    finally:
+        os.close(stale)
+        third.discard()

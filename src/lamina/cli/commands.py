@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
     "trust": "lamina.cli.trust:trust",
+    "events": "lamina.cli.events:events",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

@@ -1,4 +1,4 @@
-"""``lamina container prune``: remove every stopped container."""
+"""``lamina container prune``: remove the stopped containers the filters select."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def container_prune(engine: Engine, force: bool, filters: tuple[str, ...]) -> No
         if not click.confirm("Are you sure you want to continue?", default=False,
                              prompt_suffix=" [y/N] ", show_default=False):
             return
-    removed, reclaimed = engine.prune_containers()
+    removed, reclaimed = engine.prune_containers(filters)
     if removed:
         click.echo("Deleted Containers:")
         for container_id in removed:

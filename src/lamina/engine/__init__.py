@@ -6,14 +6,17 @@ argv, calls one method, and renders what comes back (``lamina.engine.views``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
+from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
+    from lamina.engine.events import Event, EventFilter
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
@@ -55,9 +58,14 @@ class Engine(ContainerVerbs):
         return _images.list_images(self.store, all=all, filters=filters)
 
     def tag(self, source: str, target: str) -> None:
+        from lamina.engine import events
         from lamina.engine import images as _images
+        from lamina.model.reference import tag_target
 
         _images.tag(self.store, source, target)
+        image = self.store.resolve(target)
+        events.record_image(self.store, "tag", str(image.id), tag_target(target).familiar,
+                            image.labels)
 
     def history(self, name: str) -> list[HistoryRow]:
         from lamina.engine import images as _images
@@ -74,12 +82,24 @@ class Engine(ContainerVerbs):
     ) -> tuple[list[Removal], list[Exception]]:
         from lamina.engine import images as _images
 
-        return _images.remove_images(self.store, names, force=force, prune=prune)
+        removals, failures = _images.remove_images(self.store, names, force=force, prune=prune)
+        self._record_removals(removals)
+        return removals, failures
+
+    def _record_removals(self, removals: Sequence[Removal]) -> None:
+        """docker's ``untag`` and ``delete`` events (both name the image by its ID)."""
+        from lamina.engine import events
+
+        for removal in removals:
+            action = "untag" if removal.action == "Untagged" else "delete"
+            events.record_image(self.store, action, removal.image_id, removal.image_id)
 
     def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> PruneReport:
         from lamina.engine import images as _images
 
-        return _images.prune_images(self.store, all=all, filters=filters)
+        report = _images.prune_images(self.store, all=all, filters=filters)
+        self._record_removals(report.removals)
+        return report
 
     def disk_usage(self) -> DiskUsage:
         from lamina.engine import images as _images
@@ -91,18 +111,36 @@ class Engine(ContainerVerbs):
         from lamina.engine import archives
 
         archives.save(self.store, names, out)
+        from lamina.engine import events
+
+        for name in names:
+            with suppress(LaminaError):
+                image_id = str(self.store.resolve(name).id)
+                events.record_image(self.store, "save", image_id, image_id)
 
     def load(self, source: IO[bytes]) -> list[str]:
         from lamina.engine import archives
 
-        return archives.load(self.store, source)
+        messages = archives.load(self.store, source)
+        from lamina.engine import events
+
+        for message in messages:  # "Loaded image: busybox:latest" or "Loaded image ID: sha256:…"
+            name = message.partition(": ")[2]
+            with suppress(LaminaError):  # (an event is not worth failing the load for)
+                image = self.store.resolve(name)
+                events.record_image(self.store, "load", str(image.id), name, image.labels)
+        return messages
 
     def import_(self, source: IO[bytes], reference: str | None = None, *,
                 changes: Sequence[str] = (), message: str = "", source_name: str = "-") -> str:
         from lamina.engine import archives
 
-        return archives.import_rootfs(self.store, source, reference, changes=changes,
-                                      message=message, source_name=source_name)
+        image_id = archives.import_rootfs(self.store, source, reference, changes=changes,
+                                          message=message, source_name=source_name)
+        from lamina.engine import events
+
+        events.record_image(self.store, "import", image_id, image_id)
+        return image_id
 
     # --- registry logins --------------------------------------------------------------------
     def login(self, server: str | None, username: str, password: str) -> LoginResult:
@@ -136,9 +174,15 @@ class Engine(ContainerVerbs):
         from lamina.engine.trust import PullTrust
         from lamina.trust.verify import TrustOptions
 
-        return pull.pull(self.store, name, self.remote_options, platform=platform,
-                         all_tags=all_tags, progress=progress,
-                         trust=PullTrust(trust or self.trust_options or TrustOptions()))
+        results = pull.pull(self.store, name, self.remote_options, platform=platform,
+                            all_tags=all_tags, progress=progress,
+                            trust=PullTrust(trust or self.trust_options or TrustOptions()))
+        from lamina.engine import events
+
+        for result in results:
+            events.record_image(self.store, "pull", result.reference.familiar,
+                                result.reference.familiar_name)
+        return results
 
     def push(self, name: str, *, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,
@@ -146,5 +190,22 @@ class Engine(ContainerVerbs):
         from lamina.engine import push
         from lamina.engine.trust import PushSigning
 
-        return push.push(self.store, name, self.remote_options, all_tags=all_tags,
-                         progress=progress, signing=signing or PushSigning())
+        results = push.push(self.store, name, self.remote_options, all_tags=all_tags,
+                            progress=progress, signing=signing or PushSigning())
+        from lamina.engine import events
+
+        for result in results:
+            events.record_image(self.store, "push", result.reference.familiar,
+                                result.reference.familiar_name)
+        return results
+
+    # --- events -----------------------------------------------------------------------------
+    def events(self, *, since: float | None = None, until: float | None = None,
+               filters: EventFilter | None = None, follow: bool = True) -> Iterator[Event]:
+        """docker's ``GET /events``: the recorded events from ``since`` to ``until`` (epoch
+        seconds), then, while ``follow`` and until ``until``, new ones as they come. With
+        neither time, only events to come."""
+        from lamina.engine import events
+
+        return events.stream(self.store, since=since, until=until, filters=filters,
+                             follow=follow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -55,33 +56,47 @@ class ContainerVerbs:
              signal: str | None = None) -> ContainerRecord:
         from lamina.engine import containers
 
-        return containers.stop(self.store, name, timeout=timeout, signal_name=signal)
+        record = containers.stop(self.store, name, timeout=timeout, signal_name=signal)
+        self._event(record, "stop")
+        return record
 
     def restart(self, name: str, *, timeout: float | None = None,
                 signal: str | None = None) -> ContainerRecord:
         from lamina.engine import lifecycle
 
-        return lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal)
+        record = lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal)
+        self._event(record, "restart")
+        return record
 
     def kill(self, name: str, signal: str = "KILL") -> ContainerRecord:
         from lamina.engine import containers
+        from lamina.runtime.oci import signal_number
 
-        return containers.kill(self.store, name, signal)
+        record = containers.kill(self.store, name, signal)
+        self._event(record, "kill", signal=str(signal_number(signal)))
+        return record
 
     def pause(self, name: str) -> ContainerRecord:
         from lamina.engine import pause
 
-        return pause.pause(self.store, name)
+        record = pause.pause(self.store, name)
+        self._event(record, "pause")
+        return record
 
     def unpause(self, name: str) -> ContainerRecord:
         from lamina.engine import pause
 
-        return pause.unpause(self.store, name)
+        record = pause.unpause(self.store, name)
+        self._event(record, "unpause")
+        return record
 
     def rename(self, name: str, new_name: str) -> ContainerRecord:
         from lamina.engine import containers
 
-        return containers.rename(self.store, name, new_name)
+        record = containers.rename(self.store, name, new_name)
+        renamed = self.store.containers.get(record.id) or record
+        self._event(renamed, "rename", oldName="/" + record.name)
+        return record
 
     def stats(self, names: Sequence[str] = (), *, all: bool = False,
               interval: float = 1.0) -> list[StatsRow]:
@@ -135,9 +150,22 @@ class ContainerVerbs:
              stdin: int | None = None, stdout: BinaryIO | None = None,
              stderr: BinaryIO | None = None) -> int:
         from lamina.engine import lifecycle
+        from lamina.engine.containers import find
 
-        return lifecycle.exec_in(self.store, name, argv, env=env, workdir=workdir, user=user,
-                                 tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
+        record = find(self.store, name)
+        exec_id = os.urandom(32).hex()
+        command = " ".join(argv)
+        self._event(record, f"exec_create: {command}", execID=exec_id)
+        self._event(record, f"exec_start: {command}", execID=exec_id)
+        code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,
+                                 user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
+        self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
+        return code
+
+    def _event(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        from lamina.engine.events import record_container
+
+        record_container(self.store, record, action, **extra)
 
     def diff(self, name: str) -> list[tuple[str, str]]:
         from lamina.engine import commit
@@ -148,13 +176,17 @@ class ContainerVerbs:
         from lamina.engine import commit
 
         commit.export(self.store, name, out)
+        self._event(self.container(name), "export")
 
     def commit(self, name: str, reference: str | None = None, *, message: str = "",
                author: str = "", changes: Sequence[str] = ()) -> str:
         from lamina.engine import commit
 
-        return commit.commit(self.store, name, reference, message=message, author=author,
-                             changes_=changes)
+        image_id = commit.commit(self.store, name, reference, message=message, author=author,
+                                 changes_=changes)
+        self._event(self.container(name), "commit", comment=message, imageID=image_id,
+                    imageRef=reference or "")
+        return image_id
 
     def copy(self, source: str, destination: str, *, follow_link: bool = False,
              archive: bool = False, stdin: IO[bytes] | None = None,
@@ -164,7 +196,7 @@ class ContainerVerbs:
         return copy.copy(self.store, source, destination, follow=follow_link, archive=archive,
                          stdin=stdin, stdout=stdout)
 
-    def prune_containers(self) -> tuple[list[str], int]:
+    def prune_containers(self, filters: Sequence[str] = ()) -> tuple[list[str], int]:
         from lamina.engine import containers
 
-        return containers.prune(self.store)
+        return containers.prune(self.store, filters)

@@ -16,6 +16,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
@@ -96,6 +97,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     except BaseException:
         cdir.remove()
         raise
+    record_container(store, record, "create")
     return record
 
 
@@ -353,23 +355,37 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
     store.containers.update(record.id, state="removing")
     ContainerDir.of(store, record.id).remove()
     store.containers.delete(record.id)
+    record_container(store, record, "destroy")
     return record
 
 
-def prune(store: Store) -> tuple[list[str], int]:
-    """Remove every stopped container; return their IDs and the bytes reclaimed."""
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def prune(store: Store, filters: Sequence[str] = ()) -> tuple[list[str], int]:
+    """Remove every stopped container the filters select (``until``, ``label``, ``label!``, as
+    docker's); return their IDs and the bytes reclaimed."""
+    from lamina.engine.filters import match_prune_labels, parse_filters, prune_until
     from lamina.store.snapshots import disk_usage
 
+    wanted = parse_filters(filters, PRUNE_FILTERS)  # bad filters fail before anything goes
+    until = prune_until(wanted.get("until"))
     removed: list[str] = []
     reclaimed = 0
     for record in listing(store):
-        if record.state in ("exited", "created"):
-            upper = store.containers_dir / record.id / "upper"
-            with suppress(OSError):
-                reclaimed += disk_usage(upper)
-            try:
-                remove(store, record.id)
-            except LaminaError:
-                continue
-            removed.append(record.id)
+        if record.state not in ("exited", "created"):
+            continue
+        if until is not None and record.created > until:
+            continue
+        labels = record.config.get("Config", {}).get("Labels") or {}
+        if not match_prune_labels(wanted, labels):
+            continue
+        upper = store.containers_dir / record.id / "upper"
+        with suppress(OSError):
+            reclaimed += disk_usage(upper)
+        try:
+            remove(store, record.id)
+        except LaminaError:
+            continue
+        removed.append(record.id)
     return removed, reclaimed

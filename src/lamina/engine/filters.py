@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
@@ -40,6 +41,35 @@ def match_labels(wanted: list[str], labels: Mapping[str, str]) -> bool:
         if key not in labels or (sep and labels[key] != value):
             return False
     return True
+
+
+def prune_until(values: list[str] | None) -> float | None:
+    """The last ``until`` of a prune's filters as an epoch: a Go duration before now, a Unix
+    time or an RFC 3339 date; None without one. What was created after it survives."""
+    if not values:
+        return None
+    from lamina.cli.format.units import parse_rfc3339
+
+    value = values[-1]
+    try:
+        return time.time() - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter 'until={value}'") from None
+
+
+def match_prune_labels(wanted: Mapping[str, list[str]], labels: Mapping[str, str]) -> bool:
+    """docker's prune label test: every ``label`` holds, and not every ``label!`` does."""
+    if "label" in wanted and not match_labels(wanted["label"], labels):
+        return False
+    return not ("label!" in wanted and match_labels(wanted["label!"], labels))
 
 
 def match_reference(pattern: str, familiar_name: str, tag: str | None) -> bool:

@@ -7,16 +7,16 @@ daemon, so scripts written against docker behave the same.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lamina.engine.filters import (
     match_labels,
+    match_prune_labels,
     match_reference,
     parse_bool,
-    parse_duration,
     parse_filters,
+    prune_until,
 )
 from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
 from lamina.errors import Conflict, InvalidArgument, InvalidReference, NotFound
@@ -258,7 +258,7 @@ def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Re
             if len(image.tags) == 1:
                 raise Conflict(_container_conflict(name, image))
             store.untag(ref)
-            return [Removal("Untagged", ref.familiar)]
+            return [Removal("Untagged", ref.familiar, str(image.id))]
     else:
         repositories = {t.repository for t in image.tags}
         if len(repositories) > 1 and not force:
@@ -301,7 +301,7 @@ def _force_used(store: Store, image: ImageRecord) -> list[Removal]:
     removals = []
     for ref in image.tags:
         store.untag(ref)
-        removals.append(Removal("Untagged", ref.familiar))
+        removals.append(Removal("Untagged", ref.familiar, str(image.id)))
     return removals
 
 
@@ -313,10 +313,12 @@ def _container_conflict(name: str, image: ImageRecord) -> str:
 
 
 def _delete(store: Store, image: ImageRecord) -> list[Removal]:
-    removals = [Removal("Untagged", t.familiar) for t in image.tags]
-    removals += [Removal("Untagged", _familiar_repo_digest(d)) for d in image.repo_digests]
+    image_id = str(image.id)
+    removals = [Removal("Untagged", t.familiar, image_id) for t in image.tags]
+    removals += [Removal("Untagged", _familiar_repo_digest(d), image_id)
+                 for d in image.repo_digests]
     store.delete_image(image.id)
-    removals.append(Removal("Deleted", image.id))
+    removals.append(Removal("Deleted", image_id, image_id))
     return removals
 
 
@@ -334,7 +336,7 @@ def _as_reference(name: str) -> Reference | None:
 def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()) -> PruneReport:
     """Remove dangling images (or, with ``all``, every image no container uses)."""
     wanted = parse_filters(filters, PRUNE_FILTERS)
-    until = _until(wanted.get("until"))
+    until = prune_until(wanted.get("until"))
     removals: list[Removal] = []
     while True:
         graph = ImageGraph(store)
@@ -355,31 +357,8 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
 
 def _prune_labels_match(store: Store, r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
     if "label" not in wanted and "label!" not in wanted:
-        return True
-    labels = _labels(r)
-    if "label" in wanted and not match_labels(wanted["label"], labels):
-        return False
-    return not ("label!" in wanted and match_labels(wanted["label!"], labels))
-
-
-def _until(values: list[str] | None) -> float | None:
-    if not values:
-        return None
-    from lamina.cli.format.units import parse_rfc3339
-
-    value = values[-1]
-    try:
-        return time.time() - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidArgument(f"invalid filter 'until={value}'") from None
+        return True  # without label filters, no config need be read
+    return match_prune_labels(wanted, _labels(r))
 
 
 def disk_usage(store: Store) -> DiskUsage:

@@ -50,9 +50,15 @@ def cleanup_on_failure(store: Store) -> Iterator[None]:
 
     Files go in before metadata, so a failure can leave blobs or snapshots behind; a gc that
     does not wait for other writers removes them, and leaves anything another process is
-    adding (it holds the lease) alone."""
+    adding (it holds the lease) alone.
+
+    The block holds the lease from its start: what it finds already in the store (a shared
+    layer's blob or snapshot) is only still there when the image is recorded if no gc could
+    run in between. Looked up before the lease, it could be a file another process's gc was
+    removing right then (``image prune`` racing a ``load`` of an image it just untagged)."""
     try:
-        yield
+        with store.lease():
+            yield
     except BaseException:
         store.release()
         store.gc(wait=0)

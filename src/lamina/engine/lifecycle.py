@@ -16,6 +16,7 @@ from lamina.engine.containers import (
     runtime_for,
     stop,
 )
+from lamina.engine.events import record_container
 from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
@@ -43,6 +44,9 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
         return Running(record, None)
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
+    from lamina.runtime.mounts import require_root
+
+    require_root("running containers")
     try:
         started = launch(store, record, runtime_for(record, runtime), attach=attach)
     except LaminaError as exc:
@@ -51,6 +55,7 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     store.containers.update(record.id, state="running", pid=started.pid,
                             monitor_pid=started.monitor, started=time.time(), finished=None,
                             exit_code=None, error="")
+    record_container(store, record, "start")
     started.acknowledge(keep=attach is not None)
     return Running(record, started)
 
@@ -72,6 +77,9 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
         attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
+    from lamina.runtime.mounts import require_root
+
+    require_root("running containers")  # before anything is pulled or created
     try:
         store.resolve(image_name)
     except NotFound:
@@ -149,8 +157,12 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
 
     assert running.started is not None
     code = _attach(running.started, stdout, stderr, stdin=stdin)
-    wait_exit(store, running.record.id, 10.0)  # the monitor lets go right after telling us
     record = store.containers.get(running.record.id)
+    # The monitor lets go right after telling us. (A --rm one has already removed its files,
+    # lock and all: waiting would find no lock and record the exit without its code.)
+    if record is not None and not record.config.get("HostConfig", {}).get("AutoRemove"):
+        wait_exit(store, running.record.id, 10.0)
+        record = store.containers.get(running.record.id)
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))
     return code

@@ -348,6 +348,9 @@ def _stream_layer(store: Store, layer: RemoteLayer, chain_id: Digest, partial: P
             source.prime()
             unpacked = store.snapshots.unpack(chain_id, source, layer.media_type,  # type: ignore[arg-type]
                                               layer.diff_id, MAX_LAYER_SIZE, check=source.finish)
+            # Another process may have made the snapshot since ``has``: then ``unpack`` read
+            # nothing and checked nothing, and the blob still has to come in whole.
+            source.finish()
         partial.commit()
     except BaseException as err:
         resumable = isinstance(err, TransportError | KeyboardInterrupt) or (
@@ -384,6 +387,7 @@ class LayerSource(ChunkReader):
         self._batch = batch
         self._report = report
         self._last_report = 0.0
+        self._finished = False
         super().__init__(itertools.chain(partial.existing(), self._network()))
         self.resumed_at = partial.offset
 
@@ -401,10 +405,14 @@ class LayerSource(ChunkReader):
             yield chunk
 
     def finish(self) -> None:
-        """Read the rest, then check size and digest (before the snapshot becomes visible)."""
+        """Read the rest, then check size and digest (before the snapshot becomes visible);
+        once done, again does nothing."""
+        if self._finished:
+            return
         self.drain()
         short = self._layer.digest.short
         self._report(PullEvent(short, "Verifying Checksum"))
         self._partial.verify()
+        self._finished = True
         self._verified()
         self._report(PullEvent(short, "Download complete"))

@@ -42,6 +42,7 @@ class Removal:
 
     action: str
     value: str
+    image_id: str = field(default="", compare=False)  # the image it was done to (for events)
 
 
 @dataclass(frozen=True)

@@ -145,18 +145,4 @@ def create_app(
     return app
 
 
-async def count_upload_sessions(config: RegistryConfig) -> int:
-    """Upload sessions in progress, read from the metadata (for ``/metrics``)."""
-    import anyio.to_thread
-
-    def count() -> int:
-        registry = Registry(config)
-        try:
-            return registry.uploads.count()
-        finally:
-            registry.close()
-
-    return await anyio.to_thread.run_sync(count)
-
-
-__all__ = ["count_upload_sessions", "create_app"]
+__all__ = ["create_app"]

@@ -1,7 +1,8 @@
-"""Registry settings: one dataclass, read from a TOML file and overridden by flags.
+"""Registry settings: one dataclass, read from a TOML file, then environment variables, then
+flags (each overriding the one before).
 
 The server keeps no state that matters in memory, so these settings are everything a worker
-needs to serve the same registry as its siblings.
+(or a replica on another machine) needs to serve the same registry as its siblings.
 """
 
 from __future__ import annotations
@@ -25,10 +26,40 @@ class AuthConfig:
     token_issuer: str = "lamina-registry"
     token_service: str = "lamina-registry"
     token_key: Path | None = None  # PEM private key signing the JWTs; generated under root if None
+    # The same key as PEM text (from the environment, for replicas with no shared disk); wins
+    # over token_key. Every replica must sign with the same key.
+    token_key_pem: str = ""
     token_ttl: int = 300
     anonymous_pull: bool = False
     # Access list: [{"account": "alice" | "*", "name": "team/*", "actions": ["pull", "push"]}]
     access: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass
+class MetadataConfig:
+    """Where the metadata lives: ``kind`` "sqlite" (a file under root) or "postgres"."""
+
+    kind: str = "sqlite"
+    dsn: str = ""  # postgres: a libpq connection string or URI
+    max_connections: int = 16  # per worker process
+
+
+@dataclass
+class StorageConfig:
+    """Where blob bytes live: ``driver`` "filesystem" (under root) or "s3"."""
+
+    driver: str = "filesystem"
+    endpoint: str = ""  # s3: the URL of an S3-compatible store; empty for AWS
+    region: str = "us-east-1"
+    bucket: str = ""
+    prefix: str = ""
+    path_style: bool = True
+    # Empty: boto3's usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the credentials file).
+    access_key: str = ""
+    secret_key: str = ""
+    # Answer blob GETs with a redirect to a presigned URL instead of streaming (s3 only).
+    redirect: bool = False
+    redirect_expiry: int = 1200
 
 
 @dataclass
@@ -44,5 +75,10 @@ class RegistryConfig:
     gc_grace_seconds: int = 3600
     log_requests: bool = True
     auth: AuthConfig = field(default_factory=AuthConfig)
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     # [trust]: repositories whose manifests are served only when signed (lamina.trust.serving).
     trust: TrustConfig = field(default_factory=TrustConfig)
+
+
+SECTIONS = ("auth", "metadata", "storage")

@@ -15,7 +15,8 @@ from typing import Any, Final
 from lamina import errors
 
 # code -> (HTTP status, the spec's default message). OCI Distribution Spec v1.1, "Error Codes",
-# plus RANGE_INVALID (416, as distribution answers out-of-order chunks) and UNKNOWN (500). A
+# plus RANGE_INVALID (416, as distribution answers out-of-order chunks), UNKNOWN (500) and
+# UNAVAILABLE (503, a backend fault, as distribution's errcode). A
 # manifest over the size limit is SIZE_INVALID with status 413, as the spec asks.
 ERROR_TABLE: Final[dict[str, tuple[int, str]]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
@@ -34,6 +35,8 @@ ERROR_TABLE: Final[dict[str, tuple[int, str]]] = {
     "TOOMANYREQUESTS": (429, "too many requests"),
     "RANGE_INVALID": (416, "invalid content range"),
     "UNKNOWN": (500, "unknown error"),
+    # A backend (database, object store) failed: the client may retry, as distribution says.
+    "UNAVAILABLE": (503, "service unavailable"),
 }
 
 
@@ -84,7 +87,7 @@ _LAMINA_CODES: Final[dict[type[errors.LaminaError], str]] = {
     errors.Denied: "DENIED",
     errors.TooManyRequests: "TOOMANYREQUESTS",
     errors.Unsupported: "UNSUPPORTED",
-    errors.StorageError: "UNKNOWN",
+    errors.StorageError: "UNAVAILABLE",
 }
 
 

@@ -1,30 +1,35 @@
 """Online garbage collection: remove manifests and blobs nothing references, while serving.
 
-Mark: from a consistent snapshot of the metadata, the live manifests are the tagged ones (and
-every manifest unless ``delete_untagged``), those pushed within the grace period, the children
-of live indexes and the referrers of live subjects, transitively. The live blobs of a
-repository are those its live manifests name, and those linked within the grace period.
+It works in bounded batches, in the style of GitLab's online GC: it never loads the registry
+into memory, so it runs the same against a SQLite file or a PostgreSQL database shared by
+replicas that all take pushes meanwhile.
 
-Sweep: each deletion is a metadata transaction that re-checks, against the state of that
-moment, the condition that makes it safe (untagged, unreferenced, older than the cutoff). So a
-manifest or link created after the snapshot, or a blob linked, mounted or uploaded moments ago,
-is never removed, and an upload session still receiving bytes is never ended. Metadata is
-deleted first and files after; a blob file is unlinked under the same lock a push takes to
-place it, and only if no record of the blob has come back meanwhile.
+1. Manifests (only with ``delete_untagged``): untagged manifests pushed before the cutoff that
+   no manifest of their repository references and whose subject is absent, page by page;
+   passes repeat while they delete something, since deleting an index (or a subject) frees
+   its children (or referrers) for the next pass. Without ``delete_untagged`` every manifest
+   is live.
+2. Blob links older than the cutoff that no manifest references.
+3. Blob records no repository links, last used before the cutoff: the record first, then the
+   object it names. Keys are unique to the push that wrote them, so no push can be placing the
+   same object.
+4. Upload sessions untouched since the cutoff, and storage debris: objects no record names and
+   upload data no session owns, older than the cutoff.
+
+Each deletion is a metadata transaction that re-checks, against the state of that moment, the
+condition that makes it safe (untagged, unreferenced, older than the cutoff), so whatever a
+push did since the batch was read is never removed.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
-from lamina.errors import InvalidDigest
-from lamina.model.digest import Digest
 from lamina.registry.config import RegistryConfig
 from lamina.registry.metadata import MetadataStore
-from lamina.registry.storage import StorageDriver, blob_key, upload_key
+from lamina.registry.storage import FileInfo, StorageDriver
 
 
 @dataclass
@@ -46,6 +51,9 @@ class GCReport:
         )
 
 
+BATCH = 500
+
+
 def collect_garbage(
     metadata: MetadataStore,
     storage: StorageDriver,
@@ -54,6 +62,7 @@ def collect_garbage(
     delete_untagged: bool = False,
     dry_run: bool = False,
     now: float | None = None,
+    batch: int = BATCH,
 ) -> GCReport:
     cutoff = (time.time() if now is None else now) - grace_seconds
     report = GCReport(dry_run)
@@ -61,127 +70,117 @@ def collect_garbage(
     from lamina.trust.registry_gc import remove_orphan_signatures
 
     report.manifests += remove_orphan_signatures(metadata, cutoff, dry_run=dry_run).removed
-    snap = metadata.gc_snapshot()
-
-    # --- mark -------------------------------------------------------------------------------
-    present = {(repo, digest) for repo, digest, _pushed, _subject in snap.manifests}
-    children: dict[tuple[str, str], list[str]] = defaultdict(list)
-    blob_refs: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for repo, parent, child, kind in snap.refs:
-        (children if kind == "manifest" else blob_refs)[(repo, parent)].append(child)
-    referrers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for repo, digest, _pushed, subject in snap.manifests:
-        if subject is not None:
-            referrers[(repo, subject)].append(digest)
-    live: set[tuple[str, str]] = set()
-    stack = [
-        (repo, digest)
-        for repo, digest, pushed, subject in snap.manifests
-        if (not delete_untagged or (repo, digest) in snap.tagged or pushed >= cutoff)
-        # A referrer (a signature, an attestation) of a manifest that is gone is garbage.
-        and (subject is None or (repo, subject) in present or pushed >= cutoff)
-    ]
-    while stack:
-        key = stack.pop()
-        if key in live or key not in present:
-            continue
-        live.add(key)
-        repo, digest = key
-        stack.extend((repo, child) for child in children.get(key, ()))
-        stack.extend((repo, referrer) for referrer in referrers.get(key, ()))
 
     # --- manifests --------------------------------------------------------------------------
-    doomed = sorted(present - live, key=lambda k: _depth(k, children))
-    if dry_run:
-        report.manifests = doomed
-    else:
-        # Parents before children, subjects before referrers; a pass that deletes nothing ends
-        # it (whatever is left was referenced again meanwhile).
-        pending = doomed
-        while pending:
-            left = [k for k in pending if not metadata.gc_delete_manifest(k[0], k[1], cutoff)]
-            kept = set(left)
-            report.manifests += [k for k in pending if k not in kept]
-            if len(left) == len(pending):
+    if delete_untagged:
+        while True:
+            deleted = 0
+            after: tuple[str, str] | None = None
+            while page := metadata.gc_manifest_candidates(cutoff, after, batch):
+                after = page[-1]
+                for repo, digest in page:
+                    if dry_run or metadata.gc_delete_manifest(repo, digest, cutoff):
+                        report.manifests.append((repo, digest))
+                        deleted += 1
+            if dry_run or not deleted:
                 break
-            pending = left
 
     # --- blob links -------------------------------------------------------------------------
-    wanted = {(repo, blob) for key in live for repo in (key[0],) for blob in blob_refs.get(key, ())}
-    stale_links = [
-        (repo, digest)
-        for repo, digest, linked in snap.links
-        if linked < cutoff and (repo, digest) not in wanted
-    ]
-    report.links = len(stale_links) if dry_run else metadata.gc_delete_links(stale_links, cutoff)
+    link_after: tuple[str, str] | None = None
+    while links := metadata.gc_link_candidates(cutoff, link_after, batch):
+        link_after = links[-1]
+        report.links += len(links) if dry_run else metadata.gc_delete_links(links, cutoff)
 
     # --- blobs ------------------------------------------------------------------------------
-    stale = set(stale_links)
-    still_linked = {digest for repo, digest, _linked in snap.links if (repo, digest) not in stale}
-    known = set()
-    for digest, size, last_used in snap.blobs:
-        known.add(digest)
-        if digest in still_linked or last_used >= cutoff:
-            continue
-        if dry_run:
-            report.blobs.append(digest)
-            report.bytes_freed += size
-        elif metadata.gc_delete_blob(digest, cutoff):
-            metadata.gc_remove_blob_file(digest, partial(_remove, storage, digest))
-            report.blobs.append(digest)
-            report.bytes_freed += size
-
-    # Files with no record (a push killed between placing a blob and committing it).
-    for info in storage.walk("blobs"):
-        orphan = _digest_of(info.path)
-        if orphan is None or orphan in known or info.mtime >= cutoff:
-            continue
-        if dry_run or metadata.gc_remove_blob_file(orphan, partial(_remove, storage, orphan)):
-            report.orphan_files += 1
-
-    if not dry_run:
-        report.orphan_files += storage.purge_temporary(cutoff)
+    blob_after: str | None = None
+    while blobs := metadata.gc_blob_candidates(cutoff, blob_after, batch):
+        blob_after = blobs[-1].digest
+        for record in blobs:
+            gone = record if dry_run else metadata.gc_delete_blob(record.digest, cutoff)
+            if gone is None:
+                continue
+            if not dry_run:
+                storage.delete(gone.key)  # only now that no record names it
+            report.blobs.append(gone.digest)
+            report.bytes_freed += gone.size
 
     # --- upload sessions ----------------------------------------------------------------------
-    sessions = {upload_id for upload_id, _updated in snap.uploads}
-    for upload_id, updated in snap.uploads:
-        data = storage.stat(upload_key(upload_id))
-        if updated >= cutoff or (data is not None and data.mtime >= cutoff):
-            continue  # still receiving bytes, in this request or the last one
-        if dry_run or metadata.gc_delete_upload(upload_id, cutoff):
-            if not dry_run:
-                storage.delete(f"uploads/{upload_id}")
-            report.uploads += 1
-    for name in storage.list("uploads"):
-        if name in sessions:
-            continue
-        # Monolithic uploads have no session; only their age tells them from debris.
-        ages = [storage.stat(upload_key(name)), storage.stat(f"uploads/{name}")]
-        if any(info is not None and info.mtime >= cutoff for info in ages):
-            continue
-        if not dry_run and metadata.get_upload(name) is None:
-            storage.delete(f"uploads/{name}")
-        report.orphan_files += 1
+    upload_after: str | None = None
+    while ids := metadata.gc_upload_candidates(cutoff, upload_after, batch):
+        upload_after = ids[-1]
+        for upload_id in ids:
+            if dry_run:
+                report.uploads += 1
+                continue
+            ended = metadata.gc_delete_upload(upload_id, cutoff)
+            if ended is not None:
+                storage.upload_abort(upload_id, ended.state)
+                report.uploads += 1
+
+    # --- debris: objects no record names, upload data no session owns --------------------------
+    report.orphan_files += _sweep(
+        storage.walk("objects"),
+        metadata.known_keys,
+        lambda info: info.path,
+        cutoff,
+        dry_run,
+        storage,
+        batch,
+    )
+    report.orphan_files += _sweep(
+        storage.walk("blobs"),
+        metadata.known_keys,
+        lambda info: info.path,
+        cutoff,
+        dry_run,
+        storage,
+        batch,
+    )
+    report.orphan_files += _sweep(
+        storage.walk("uploads"),
+        metadata.upload_ids,
+        lambda info: info.path.split("/")[1],
+        cutoff,
+        dry_run,
+        storage,
+        batch,
+    )
+    if not dry_run:
+        report.orphan_files += storage.purge_temporary(cutoff)
     return report
 
 
-def _depth(key: tuple[str, str], children: dict[tuple[str, str], list[str]]) -> int:
-    """Indexes first: a manifest with children sorts before one without."""
-    return 0 if children.get(key) else 1
+def _sweep(
+    files: Iterator[FileInfo],
+    known: Callable[[Sequence[str]], set[str]],
+    owner: Callable[[FileInfo], str],
+    cutoff: float,
+    dry_run: bool,
+    storage: StorageDriver,
+    batch: int,
+) -> int:
+    """Delete old files whose owner (a blob key, an upload id) the metadata does not know."""
+    removed = 0
+    pending: list[FileInfo] = []
 
+    def flush() -> int:
+        present = known([owner(info) for info in pending])
+        n = 0
+        for info in pending:
+            if owner(info) not in present and (dry_run or storage.delete(info.path)):
+                n += 1
+        pending.clear()
+        return n
 
-def _remove(storage: StorageDriver, digest: str) -> None:
-    storage.delete(blob_key(digest))
-
-
-def _digest_of(path: str) -> str | None:
-    parts = path.split("/")
-    if len(parts) != 4 or parts[0] != "blobs":
-        return None
-    try:
-        return Digest.parse(f"{parts[1]}:{parts[3]}")
-    except InvalidDigest:
-        return None
+    for info in files:
+        if info.mtime >= cutoff or info.path.count("/") < 1:
+            continue
+        pending.append(info)
+        if len(pending) >= batch:
+            removed += flush()
+    if pending:
+        removed += flush()
+    return removed
 
 
 def run_gc(

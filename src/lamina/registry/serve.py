@@ -8,12 +8,19 @@ On SIGTERM uvicorn stops accepting connections, lets the requests in flight fini
 ``shutdown_grace_seconds``), runs the app's shutdown and exits 0.
 
 The TOML file holds the fields of ``RegistryConfig`` at the top level and those of
-``AuthConfig`` under ``[auth]``, with ``[[auth.access]]`` rules; relative paths are relative to
-the file::
+``AuthConfig``, ``MetadataConfig`` and ``StorageConfig`` under ``[auth]``, ``[metadata]`` and
+``[storage]``, with ``[[auth.access]]`` rules; relative paths are relative to the file::
 
     root = "/srv/registry"
     addr = "0.0.0.0:5000"
     workers = 2
+    [metadata]
+    kind = "postgres"
+    dsn = "host=db.internal dbname=registry user=registry"
+    [storage]
+    driver = "s3"
+    endpoint = "http://s3.internal:8333"
+    bucket = "registry"
     [auth]
     kind = "token"
     htpasswd = "htpasswd"
@@ -40,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument
-from lamina.registry.config import AuthConfig, RegistryConfig
+from lamina.registry.config import SECTIONS, RegistryConfig
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LAMINA_REGISTRY_CONFIG_JSON"
+ENV_PREFIX = "LAMINA_REGISTRY_"
 DEFAULT_ADDR = "127.0.0.1:5000"
 
 
@@ -99,12 +107,17 @@ def _fill(obj: Any, data: dict[str, Any], base: Path | None, owner: str = "") ->
         if key == "trust" and not owner:
             from lamina.trust.serving import TrustConfig
 
-            obj.trust = TrustConfig.from_mapping(value, base)
-            continue
-        if key == "auth" and not owner:
             if not isinstance(value, dict):
-                raise InvalidArgument("config: [auth] must be a table")
-            _fill(obj.auth, value, base, "auth.")
+                raise InvalidArgument("config: [trust] must be a table")
+            # A later source (the environment) overrides only the settings it names.
+            current = {"repositories": obj.trust.repositories,
+                       "keys": [str(k) for k in obj.trust.keys]}
+            obj.trust = TrustConfig.from_mapping({**current, **value}, base)
+            continue
+        if key in SECTIONS and not owner:
+            if not isinstance(value, dict):
+                raise InvalidArgument(f"config: [{key}] must be a table")
+            _fill(getattr(obj, key), value, base, f"{key}.")
             continue
         setattr(obj, key, _coerce(owner, key, hints[key], value, base))
 
@@ -127,6 +140,63 @@ def load_config(path: Path | None) -> RegistryConfig:
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgument(f"config file {path} is not valid TOML: {e}") from e
     return config_from_mapping(data, Path(path).resolve().parent)
+
+
+def _from_text(name: str, hint: Any, text: str) -> Any:
+    """An environment variable's text as the value of a field of type ``hint``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args:
+        hint = args[0]
+    if hint is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise InvalidArgument(f"environment: {name} must be true or false, not {text!r}")
+        return lowered in ("1", "true", "yes", "on")
+    if hint is int:
+        if not text.strip().lstrip("-").isdigit():
+            raise InvalidArgument(f"environment: {name} must be an integer, not {text!r}")
+        return int(text)
+    if typing.get_origin(hint) is list:
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise InvalidArgument(f"environment: {name} must be a JSON list") from None
+    return text
+
+
+def env_settings() -> list[tuple[str, str]]:
+    """Every setting's environment variable and its TOML name, for ``serve --help``."""
+    out = []
+    for f in dataclasses.fields(RegistryConfig):
+        if f.name in (*SECTIONS, "trust"):
+            section = getattr(RegistryConfig(), f.name)
+            for sub in dataclasses.fields(section):
+                out.append((f"{ENV_PREFIX}{f.name}_{sub.name}".upper(), f"{f.name}.{sub.name}"))
+        else:
+            out.append((f"{ENV_PREFIX}{f.name}".upper(), f.name))
+    return out
+
+
+def apply_env(
+    config: RegistryConfig, environ: typing.Mapping[str, str] | None = None
+) -> RegistryConfig:
+    """Settings given as ``LAMINA_REGISTRY_<NAME>`` or ``LAMINA_REGISTRY_<SECTION>_<NAME>``
+    override the file, so that a replica can run with no config file at all."""
+    environ = os.environ if environ is None else environ
+    known = dict(env_settings())
+    data: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        setting = known.get(name.upper())
+        if setting is None:
+            raise InvalidArgument(f"environment: unknown setting {name}")
+        section, _, field_name = setting.rpartition(".")
+        owner = getattr(config, section) if section else config
+        value = _from_text(name, _field_types(type(owner))[field_name], text)
+        (data.setdefault(section, {}) if section else data)[field_name] = value
+    _fill(config, data, Path.cwd())
+    return config
 
 
 def apply_flags(config: RegistryConfig, **flags: Any) -> RegistryConfig:
@@ -152,6 +222,9 @@ def validate(config: RegistryConfig) -> None:
         raise InvalidArgument(f"unknown auth kind {config.auth.kind!r}: one of {', '.join(KINDS)}")
     if config.auth.kind in ("htpasswd",) and config.auth.htpasswd is None:
         raise InvalidArgument("auth kind htpasswd needs auth.htpasswd, the path of the file")
+    from lamina.registry.backends import validate_backends
+
+    validate_backends(config)
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -173,12 +246,7 @@ def config_to_json(config: RegistryConfig) -> str:
 
 
 def config_from_json(text: str) -> RegistryConfig:
-    data = json.loads(text)
-    auth = AuthConfig()
-    _fill(auth, data.pop("auth", {}), None, "auth.")
-    config = config_from_mapping(data)
-    config.auth = auth
-    return config
+    return config_from_mapping(json.loads(text))
 
 
 def build_app(config: RegistryConfig) -> Starlette:
@@ -227,10 +295,14 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def prepare(config: RegistryConfig) -> None:
-    """What must exist before workers start: the root, and the token key (made once here so
+    """What must exist before workers start: the root, the database schema (migrated once
+    here), reachable backends (one clear line if not), and the token key (made once here so
     that workers read one key rather than race to make several)."""
+    from lamina.registry.backends import check_backends
+
     Path(config.root).mkdir(parents=True, exist_ok=True)
-    if config.auth.kind == "token":
+    check_backends(config)
+    if config.auth.kind == "token" and not config.auth.token_key_pem:
         from lamina.registry.auth import token_key_path
         from lamina.registry.auth.token import load_or_create_key
 

@@ -1,36 +1,43 @@
-"""Upload sessions: chunks streamed to the storage's upload area, committed as blobs.
+"""Upload sessions: chunks streamed to the storage driver, committed as blobs.
 
-A session lives in the metadata (id, repository, offset, digest so far) and its bytes in the
-storage, so any worker can carry on a session another one started. Every writer of a session's
-bytes holds the storage lock of that session from its offset check to its metadata update.
+A session lives in the metadata (id, repository, offset, digest so far, the driver's state) and
+its bytes in the storage, so any worker of any replica can carry on a session another started.
 
-Upload hashing: ``hashlib`` state cannot be saved portably, so the metadata keeps the digest of
-the bytes received so far (final if no more arrive) and this process keeps the live hasher as
-a cache, keyed by upload id and offset. A single PATCH (docker, skopeo) or a monolithic PUT
-therefore never reads its data back. If the next chunk lands on another worker, or after a
-restart, that worker re-hashes the upload from storage once and carries on: the cache only saves
-time, never decides anything.
+One writer at a time: a request first *claims* the session in the metadata (a compare-and-swap
+on its offset, which also fails while another request holds a claim younger than ``LEASE``),
+writes, then records the new offset and state and releases the claim in one more
+compare-and-swap. The storage has no lock; a claim that outlived its lease cannot corrupt
+anything either, since its late ``advance`` fails and what it wrote is not in the recorded
+state.
+
+Hashing: ``hashlib`` state cannot be saved portably, so the metadata keeps the digest of the
+bytes received so far and this process keeps the live hasher as a cache, keyed by upload id and
+offset. A single PATCH (docker, skopeo) or a monolithic PUT never reads its data back. If the
+next chunk lands on another worker or replica, the digest becomes unknown, and the worker that
+commits hashes the published object before recording it: the cache only saves time, never
+decides anything.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio.to_thread
 
-from lamina.errors import Conflict
 from lamina.model.digest import Digest, Hasher
 from lamina.registry.errors import RegistryHTTPError
-from lamina.registry.metadata import MetadataStore, Upload
-from lamina.registry.storage import BlobWriter, StorageDriver, blob_key, upload_key
+from lamina.registry.metadata import MetadataStore, Upload, UploadClaimLost
+from lamina.registry.storage import StorageDriver
 
 # Bytes handed to a worker thread at once: large enough that the thread hop is noise, small
 # enough that memory stays flat whatever the blob size.
 WRITE_BATCH = 1 << 20
 _HASHER_CACHE = 512
+# A claim older than this is taken as abandoned (its request died with its replica).
+LEASE = 120.0
 
 
 class Uploads:
@@ -42,9 +49,8 @@ class Uploads:
     def start(self, repository: str) -> Upload:
         upload_id = str(uuid.uuid4())
         self.metadata.create_upload(upload_id, repository)
-        upload = self.metadata.get_upload(upload_id)
-        assert upload is not None
-        return upload
+        now = time.time()
+        return Upload(upload_id, repository, 0, None, now, now)
 
     def get(self, repository: str, upload_id: str) -> Upload:
         upload = self.metadata.get_upload(upload_id) if _valid_uuid(upload_id) else None
@@ -53,169 +59,175 @@ class Uploads:
         return upload
 
     def cancel(self, upload: Upload) -> None:
-        self.metadata.delete_upload(upload.id)
+        ended = self.metadata.delete_upload(upload.id)
         self._hashers.pop(upload.id, None)
-        self.storage.delete(f"uploads/{upload.id}")
+        self.storage.upload_abort(upload.id, ended.state if ended else upload.state)
 
-    def _hasher(self, upload: Upload, algorithm: str = "sha256") -> Hasher:
-        """The hasher of ``upload``'s bytes so far: cached, else re-read from storage."""
+    def _cached_hasher(self, upload: Upload, algorithm: str = "sha256") -> Hasher | None:
+        """The hasher of ``upload``'s bytes so far, if this process saw them all."""
+        if upload.offset == 0:
+            return Hasher(algorithm)
         cached = self._hashers.pop(upload.id, None)
         if cached is not None and cached[0] == upload.offset and cached[1].algorithm == algorithm:
             return cached[1]
-        hasher = Hasher(algorithm)
-        if upload.offset:
-            with self.storage.reader(upload_key(upload.id)) as f:
-                remaining = upload.offset
-                while remaining:
-                    chunk = f.read(min(WRITE_BATCH, remaining))
-                    if not chunk:
-                        raise RegistryHTTPError(
-                            "BLOB_UPLOAD_INVALID", "upload data is shorter than its offset"
-                        )
-                    hasher.update(chunk)
-                    remaining -= len(chunk)
-        return hasher
+        return None
 
     def _remember(self, upload_id: str, offset: int, hasher: Hasher) -> None:
         self._hashers[upload_id] = (offset, hasher)
         while len(self._hashers) > _HASHER_CACHE:
             self._hashers.popitem(last=False)
 
-    @asynccontextmanager
-    async def _exclusive(self, upload: Upload) -> AsyncIterator[Upload]:
-        """Hold the upload's lock; yield the session as it stands once the lock is ours.
-
-        Every writer of an upload's bytes holds this lock from its offset check to its
-        metadata update, so the bytes on disk are always the bytes the recorded digest was
-        taken over, whichever worker wrote them.
-        """
-        manager = self.storage.lock(f"uploads/{upload.id}/lock")
-        try:
-            await anyio.to_thread.run_sync(manager.__enter__)
-        except Conflict:
+    def _claim(self, upload: Upload, writer: str) -> Upload:
+        claimed = self.metadata.claim_upload(upload.id, upload.offset, writer, time.time(), LEASE)
+        if claimed is not None:
+            return claimed
+        current = self.metadata.get_upload(upload.id)
+        if current is None:
+            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload.id}")
+        if current.offset != upload.offset:
             raise RegistryHTTPError(
-                "RANGE_INVALID", "another request is writing to this upload"
-            ) from None
-        try:
-            current = await anyio.to_thread.run_sync(self.metadata.get_upload, upload.id)
-            if current is None:
-                raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload.id}")
-            yield current
-        finally:
-            # Shielded: a cancelled request must still let go of the lock.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
+                "RANGE_INVALID", f"the upload moved on to offset {current.offset}"
+            )
+        raise RegistryHTTPError("RANGE_INVALID", "another request is writing to this upload")
+
+    async def _release(self, upload_id: str, writer: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.metadata.release_upload, upload_id, writer)
 
     async def append(
         self, upload: Upload, chunks: AsyncIterator[bytes], length: int | None = None
     ) -> Upload:
         """Stream ``chunks`` onto the end of ``upload``; the session as it stands after."""
-        async with self._exclusive(upload) as current:
-            if current.offset != upload.offset:
-                raise RegistryHTTPError(
-                    "RANGE_INVALID", f"the upload moved on to offset {current.offset}"
-                )
-            hasher = await anyio.to_thread.run_sync(self._hasher, current)
-            key = upload_key(current.id)
-            written = await _stream(self.storage, key, current.offset, chunks, hasher)
+        writer = uuid.uuid4().hex
+        current = await anyio.to_thread.run_sync(self._claim, upload, writer)
+        try:
+            hasher = self._cached_hasher(current)
+            written, state = await _stream(self.storage, current, chunks, hasher)
             if length is not None and written != length:
                 raise RegistryHTTPError(
                     "SIZE_INVALID", f"received {written} bytes, the request said {length}"
                 )
-            offset = current.offset + written
-            digest = hasher.digest()
-            moved = await anyio.to_thread.run_sync(
-                self.metadata.advance_upload, current.id, current.offset, offset, digest
-            )
-            if not moved:
-                raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile")
+        except BaseException:
+            await self._release(current.id, writer)
+            raise
+        offset = current.offset + written
+        digest = hasher.digest() if hasher is not None else None
+        moved = await anyio.to_thread.run_sync(
+            self.metadata.advance_upload, current.id, writer, current.offset, offset, digest, state
+        )
+        if not moved:
+            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile")
+        if hasher is not None:
             self._remember(current.id, offset, hasher)
-            return Upload(
-                current.id, current.repository, offset, digest, current.created, current.updated
-            )
+        return Upload(current.id, current.repository, offset, digest, current.created, time.time())
 
     async def finish(self, upload: Upload, expected: Digest) -> None:
         """Verify the upload against ``expected`` and commit it as a blob of its repository."""
-        async with self._exclusive(upload) as current:
-            digest: str | None = current.digest if current.offset else None
-            if digest is None or Digest.parse(digest).algorithm != expected.algorithm:
-                hasher = await anyio.to_thread.run_sync(self._hasher, current, expected.algorithm)
-                digest = hasher.digest()
-            self._hashers.pop(current.id, None)
-            if digest != expected:
+        writer = uuid.uuid4().hex
+        current = await anyio.to_thread.run_sync(self._claim, upload, writer)
+        try:
+            hasher = self._cached_hasher(current, expected.algorithm)
+            known = hasher.digest() if hasher is not None else current.digest
+            if known is not None and Digest.parse(known).algorithm != expected.algorithm:
+                known = None
+            if known is not None and known != expected:
                 await anyio.to_thread.run_sync(self.cancel, current)
-                raise RegistryHTTPError(
-                    "DIGEST_INVALID", f"uploaded content has digest {digest}, not {expected}"
-                )
-            await anyio.to_thread.run_sync(self._commit, current.repository, expected, current)
+                raise _mismatch(known, expected)
+            await anyio.to_thread.run_sync(self._commit, current, expected, known, writer)
+        except BaseException:
+            await self._release(current.id, writer)
+            raise
 
-    def _commit(self, repository: str, digest: Digest, upload: Upload) -> None:
-        source = upload_key(upload.id)
-        if upload.offset == 0 and self.storage.stat(source) is None:
-            self.storage.put(source, b"")  # an empty blob never got a PATCH
-        # Flush before the metadata lock: under it, only a rename remains to be done.
-        self.storage.sync(source)
-        self.metadata.commit_blob(
-            repository,
-            digest,
-            upload.offset,
-            lambda: self.storage.move(source, blob_key(digest)),
-            upload.id,
-        )
-        self.storage.delete(f"uploads/{upload.id}")
+    def _commit(self, upload: Upload, digest: Digest, known: str | None, writer: str) -> None:
+        key = self.storage.upload_complete(upload.id, upload.state, upload.offset)
+        if known is None:
+            # The bytes came through other workers: hash what was published before trusting it.
+            actual = _hash_object(self.storage, key, digest.algorithm)
+            if actual != digest:
+                self.storage.delete(key)
+                self.metadata.delete_upload(upload.id)
+                raise _mismatch(actual, digest)
+        try:
+            placed = self.metadata.commit_blob(
+                upload.repository, digest, upload.offset, key, upload.id, writer
+            )
+        except UploadClaimLost:
+            self.storage.delete(key)
+            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile") from None
+        except BaseException:
+            self.storage.delete(key)
+            raise
+        if not placed:
+            self.storage.delete(key)  # the registry had this digest already
 
     async def put_blob(
         self, repository: str, expected: Digest, chunks: AsyncIterator[bytes], length: int | None
     ) -> None:
-        """A monolithic upload: the whole blob in one request."""
-        upload_id = str(uuid.uuid4())
-        key = upload_key(upload_id)
+        """A monolithic upload: the whole blob in one request, with no session."""
+        now = time.time()
+        upload = Upload(str(uuid.uuid4()), repository, 0, None, now, now)
         hasher = Hasher(expected.algorithm)
         try:
-            written = await _stream(self.storage, key, 0, chunks, hasher)
+            written, state = await _stream(self.storage, upload, chunks, hasher)
             if length is not None and written != length:
                 raise RegistryHTTPError(
                     "SIZE_INVALID", f"received {written} bytes, the request said {length}"
                 )
             if hasher.digest() != expected:
-                raise RegistryHTTPError(
-                    "DIGEST_INVALID",
-                    f"uploaded content has digest {hasher.digest()}, not {expected}",
-                )
-            await anyio.to_thread.run_sync(self.storage.sync, key)
-            await anyio.to_thread.run_sync(
-                lambda: self.metadata.commit_blob(
-                    repository,
-                    expected,
-                    written,
-                    lambda: self.storage.move(key, blob_key(expected)),
-                )
-            )
-        finally:
+                raise _mismatch(hasher.digest(), expected)
+        except BaseException:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.storage.delete, f"uploads/{upload_id}")
+                await anyio.to_thread.run_sync(self.storage.upload_abort, upload.id, None)
+            raise
+
+        def commit() -> None:
+            key = self.storage.upload_complete(upload.id, state, written)
+            try:
+                placed = self.metadata.commit_blob(repository, expected, written, key)
+            except BaseException:
+                self.storage.delete(key)
+                raise
+            if not placed:
+                self.storage.delete(key)
+
+        await anyio.to_thread.run_sync(commit)
 
     def count(self) -> int:
         return self.metadata.count_uploads()
 
 
+def _mismatch(actual: str, expected: Digest) -> RegistryHTTPError:
+    return RegistryHTTPError(
+        "DIGEST_INVALID", f"uploaded content has digest {actual}, not {expected}"
+    )
+
+
+def _hash_object(storage: StorageDriver, key: str, algorithm: str) -> str:
+    hasher = Hasher(algorithm)
+    with storage.reader(key) as f:
+        while chunk := f.read(WRITE_BATCH):
+            hasher.update(chunk)
+    return hasher.digest()
+
+
 async def _stream(
     storage: StorageDriver,
-    key: str,
-    offset: int,
+    upload: Upload,
     chunks: AsyncIterator[bytes],
-    hasher: Hasher,
-) -> int:
-    """Append ``chunks`` to ``key`` from ``offset``, hashing; the number of bytes written."""
-    manager = storage.append(key, offset)
-    writer: BlobWriter = await anyio.to_thread.run_sync(manager.__enter__)
+    hasher: Hasher | None,
+) -> tuple[int, str | None]:
+    """Append ``chunks`` to ``upload``, hashing if the hash so far is known; the number of
+    bytes written and the driver's new state."""
+    manager = storage.upload_writer(upload.id, upload.state, upload.offset)
+    writer = await anyio.to_thread.run_sync(manager.__enter__)
     written = 0
     pending: list[bytes] = []
     pending_size = 0
 
     def flush(batch: list[bytes]) -> None:
         for piece in batch:
-            hasher.update(piece)
+            if hasher is not None:
+                hasher.update(piece)
             writer.write(piece)
 
     try:
@@ -236,7 +248,7 @@ async def _stream(
             await anyio.to_thread.run_sync(manager.__exit__, type(exc), exc, exc.__traceback__)
         raise
     await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
-    return written
+    return written, writer.state
 
 
 def _valid_uuid(text: str) -> bool:
@@ -246,4 +258,4 @@ def _valid_uuid(text: str) -> bool:
         return False
 
 
-__all__ = ["WRITE_BATCH", "Uploads"]
+__all__ = ["LEASE", "WRITE_BATCH", "Uploads"]

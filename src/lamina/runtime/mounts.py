@@ -55,6 +55,8 @@ def unmount(target: Path | str, *, lazy: bool = False) -> None:
         code = ctypes.get_errno()
         if code in (errno.EINVAL, errno.ENOENT):
             return  # not mounted (any more)
+        if code == errno.EPERM and not os.path.ismount(target):
+            return  # not root: nothing was mounted to undo
         if code == errno.EBUSY and not lazy:
             unmount(target, lazy=True)
             return
@@ -64,6 +66,18 @@ def unmount(target: Path | str, *, lazy: bool = False) -> None:
 def is_mounted(target: Path) -> bool:
     """Whether ``target`` is a mount point (its device differs from its parent's)."""
     return os.path.ismount(target)
+
+
+NEEDS_ROOT = "needs root; rootless mode is not supported yet"
+
+
+def require_root(what: str) -> None:
+    """Raise ContainerError (exit 125) saying ``what`` needs root, unless we may mount.
+
+    Containers stand on overlayfs mounts, which an ordinary user may not make; asked first,
+    so nothing is created that the failure would then have to undo."""
+    if os.geteuid() != 0:
+        raise ContainerError(f"{what} {NEEDS_ROOT}")
 
 
 def mount_overlay(store: Store, layers: Sequence[Digest], upper: Path | None,
@@ -119,6 +133,9 @@ def _mount_in(cwd: Path, target: Path, flags: int, data: str) -> None:
             os.chdir(cwd)
             mount("overlay", target, "overlay", flags, data)
         except OSError as exc:
+            if exc.errno == errno.EPERM:  # root without CAP_SYS_ADMIN, or an unprivileged user
+                raise ContainerError(f"mounting a container's root filesystem {NEEDS_ROOT}"
+                                     ) from exc
             raise ContainerError(f"cannot mount the container's root filesystem: "
                                  f"{exc.strerror}") from exc
         finally:

@@ -19,6 +19,7 @@ from pathlib import Path
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.mounts import unmount
 from lamina.store import ContainerRecord, Store
+from lamina.store.events import container_actor, record_quietly
 
 
 def monitor_alive(store: Store, container_id: str) -> bool:
@@ -68,19 +69,28 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
     cdir = ContainerDir.of(store, record.id)
     if note is None and exit_note(store, record.id) is None:
         _kill_orphan(record)
+    note = note or exit_note(store, record.id)
+    code = str(note[0] if note is not None else 255)
     if record.config.get("HostConfig", {}).get("AutoRemove"):
         cdir.remove()
-        store.containers.delete(record.id)
+        if store.containers.delete(record.id):  # once, though two may get here
+            record_quietly(store.events, "container", "die",
+                           container_actor(record, exitCode=code))
+            record_quietly(store.events, "container", "destroy", container_actor(record))
         return None
-    note = note or exit_note(store, record.id)
     unmount(cdir.rootfs)
-    if note is None:
-        store.containers.update(record.id, state="exited", exit_code=255, pid=None,
-                                monitor_pid=None, finished=time.time(),
-                                error="the container's monitor ended unexpectedly")
-    else:
-        store.containers.update(record.id, state="exited", exit_code=note[0], pid=None,
-                                monitor_pid=None, finished=note[1])
+    with store.transaction():  # whoever records the exit first records the die, once
+        current = store.containers.get(record.id)
+        if current is not None and current.state == "running":
+            record_quietly(store.events, "container", "die",
+                           container_actor(record, exitCode=code))
+        if note is None:
+            store.containers.update(record.id, state="exited", exit_code=255, pid=None,
+                                    monitor_pid=None, finished=time.time(),
+                                    error="the container's monitor ended unexpectedly")
+        else:
+            store.containers.update(record.id, state="exited", exit_code=note[0], pid=None,
+                                    monitor_pid=None, finished=note[1])
     return store.containers.get(record.id)
 
 

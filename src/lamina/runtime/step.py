@@ -17,7 +17,7 @@ from typing import IO
 
 from lamina.errors import ContainerError
 from lamina.model.digest import Digest
-from lamina.runtime.mounts import mount_overlay, unmount
+from lamina.runtime.mounts import mount_overlay, require_root, unmount
 from lamina.runtime.oci import Runtime
 from lamina.runtime.rootpath import RootFS
 from lamina.runtime.spec import DEFAULT_PATH, Bind, ContainerSpec, build_spec
@@ -49,6 +49,7 @@ def run_step(
     """
     if not argv:
         raise ContainerError("no command given for the step")
+    require_root("a RUN instruction")
     import tempfile  # (build only: containers reach this module for its helpers below)
 
     oci = Runtime(runtime)

@@ -6,7 +6,8 @@ Layout under the root (chosen by the engine's settings: ``lamina.engine.settings
     snapshots/sha256/<hex>/   one unpacked layer per ChainID: fs/ (an overlayfs lowerdir), meta.json
     containers/<id>/          containers (upper, work, config)
     tmp/                      files being written, renamed into place once complete
-    lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers
+    lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers,
+                              events
     gc.lock                   the lease that keeps gc off content being added
 
 Files first, metadata after; deletion the other way round. So the metadata only ever refers to
@@ -30,6 +31,7 @@ from lamina.store.blobs import BlobStore, BlobWriter
 from lamina.store.catalog import Catalog
 from lamina.store.containers import ContainerRecord, ContainerTable
 from lamina.store.db import Database
+from lamina.store.events import EventLog
 from lamina.store.lease import Lease
 from lamina.store.records import ImageRecord, LayerRecord
 from lamina.store.scratch import Scratch
@@ -75,6 +77,7 @@ class Store:
             self.db = Database(self.root / DB_NAME, lock_wait=lock_wait)
         self.catalog = Catalog(self.db)
         self.containers = ContainerTable(self.db)
+        self.events = EventLog(self.db)
 
     @property
     def containers_dir(self) -> Path:

@@ -117,6 +117,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX containers_created ON containers(created);
     """,
+    # 3: what lamina commands did, for `lamina events` (lamina.store.events): one row each, in
+    # the order they were recorded (seq), with docker's event fields.
+    """
+    CREATE TABLE events (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_nano  INTEGER NOT NULL,           -- when, in nanoseconds since the epoch
+        type       TEXT NOT NULL,              -- container, image, volume, network, builder...
+        action     TEXT NOT NULL,              -- create, start, die, pull, tag, delete...
+        actor_id   TEXT NOT NULL,
+        attributes TEXT NOT NULL DEFAULT '{}', -- the actor's attributes as a JSON object
+        scope      TEXT NOT NULL DEFAULT 'local'
+    );
+    CREATE INDEX events_time ON events(time_nano);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

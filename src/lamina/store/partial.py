@@ -2,7 +2,8 @@
 
 ``tmp/partial-<alg>-<hex>`` holds the first bytes of a blob. Its maker holds an exclusive
 ``flock`` on it while it writes (scratch's discipline: the kernel drops the lock if the process
-dies), so two pulls never write one file; the second pull of a blob that is being downloaded
+dies), and uses the file only if, once locked, the name still leads to the inode it opened; so
+two pulls never write one file, and a pull never takes up a file another one has committed; the second pull of a blob that is being downloaded
 writes a private scratch file instead. The name is not one of ``Scratch``'s own, so its cleaner
 keeps it for hours (a resumable download), then removes it.
 
@@ -28,7 +29,7 @@ from lamina.errors import IntegrityError, StorageError
 from lamina.model.digest import Digest, Hasher
 from lamina.store.blobs import CHUNK, BlobStore, fsync_directory
 from lamina.store.direct import DirectFile, DirectWriteError, DirectWriter
-from lamina.store.scratch import Scratch
+from lamina.store.scratch import Scratch, same_inode
 
 PREFIX = "partial"
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -77,9 +78,13 @@ class PartialBlob:
             except BlockingIOError:
                 os.close(fd)
                 return -1
-            if os.fstat(fd).st_nlink:
+            if same_inode(self.path, fd):
                 return fd
-            os.close(fd)  # removed by a cleaner between open and lock: again
+            # Between our open and our lock, the file's holder committed it (renamed it into
+            # ``blobs/``: its link count is still 1) or discarded it, and the name may now be
+            # a newer download's. Only the inode the name holds while we hold its lock is ours
+            # to resume, rename or remove: again.
+            os.close(fd)
 
     def existing(self) -> Iterator[bytes]:
         """The bytes already downloaded, hashed on the way."""

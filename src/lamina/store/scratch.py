@@ -91,14 +91,17 @@ class Scratch:
                 raise StorageError(
                     f"cannot create a temporary directory in {self.path}: {err}"
                 ) from err
-            fd = os.open(path, _DIR_FLAGS)
+            try:
+                fd = os.open(path, _DIR_FLAGS)
+            except FileNotFoundError:
+                continue  # a cleaner took it between our mkdir and our lock: again
             if _lock_and_check(fd):
                 break
         try:
             yield path
         finally:
             try:
-                if _same_inode(path, fd):
+                if same_inode(path, fd):
                     remove_tree(path)
             finally:
                 os.close(fd)
@@ -141,7 +144,7 @@ class Scratch:
                     continue  # a live process is using it
                 # The lock is ours: its maker is gone. Remove it while holding the lock, so a
                 # maker that just created it sees a link count of 0 and starts over.
-                if _same_inode(path, fd):
+                if same_inode(path, fd):
                     remove_tree(path)
                     removed += 1
             finally:
@@ -170,7 +173,7 @@ def _lock_and_check(fd: int) -> bool:
     return True
 
 
-def _same_inode(path: Path, fd: int) -> bool:
+def same_inode(path: Path, fd: int) -> bool:
     try:
         st = os.lstat(path)
     except FileNotFoundError:

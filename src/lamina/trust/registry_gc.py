@@ -4,8 +4,9 @@ cosign names what belongs to a manifest by tags of its digest: ``sha256-<hex>.si
 (signatures), ``.att`` (attestations), ``.sbom``, and the OCI referrers fallback tag
 ``sha256-<hex>`` (an index of the referrers). Such a tag whose subject is absent from its
 repository, pushed before the grace cutoff, is removed with its manifest (and, for a fallback
-tag, the referrers it lists); GC's own sweep then frees their blobs. Referrers stored with a
-``subject`` whose subject is absent are GC's own business (they are never roots).
+tag, the referrers it lists, and the referrers the registry holds for that subject); GC's own
+sweep then frees their blobs. Other referrers whose subject is gone (an image signed only
+with bundles, then deleted) are removed by GC with ``--delete-untagged``.
 
 Only the metadata store's public operations are used (list, get, delete), so this works on
 whatever backs the registry.
@@ -47,6 +48,8 @@ def remove_orphan_signatures(metadata: Any, cutoff: float, *, dry_run: bool) -> 
             doomed = [stored.digest]
             if tag.count(".") == 0 and mt.is_index(stored.media_type):
                 doomed += _listed(stored.raw)
+            doomed += [r.digest for r in metadata.referrers(repo, subject, None)
+                       if r.digest not in doomed]
             for digest in doomed:
                 if dry_run or metadata.delete_manifest(repo, digest):
                     report.removed.append((repo, tag if digest == stored.digest else digest))

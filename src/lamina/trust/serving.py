@@ -109,7 +109,7 @@ class Gate:
                 annotation = (layer.get("annotations") or {}).get(cosign.SIGNATURE_ANNOTATION)
                 if layer.get("mediaType") != cosign.SIMPLESIGNING or not annotation:
                     continue
-                payload = _blob(registry, layer)
+                payload = _blob(registry, repository, layer)
                 if payload is not None:
                     import base64
 
@@ -123,7 +123,7 @@ class Gate:
             layers = _json(stored.raw).get("layers") or [] if stored is not None else []
             if not layers:
                 continue
-            raw = _blob(registry, layers[0])
+            raw = _blob(registry, repository, layers[0])
             if raw is None:
                 continue
             try:
@@ -171,13 +171,16 @@ def _json(raw: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _blob(registry: Any, desc: Any) -> bytes | None:
+def _blob(registry: Any, repository: str, desc: Any) -> bytes | None:
     if not isinstance(desc, dict) or not isinstance(desc.get("size"), int) \
             or desc["size"] > MAX_PAYLOAD:
         return None
     try:
         digest = Digest.parse(str(desc.get("digest")))
-        with registry.open_blob(digest) as stream:
+        link = registry.metadata.blob_link(repository, str(digest))
+        if link is None:
+            return None
+        with registry.storage.reader(link[2]) as stream:
             data: bytes = stream.read(MAX_PAYLOAD + 1)
     except Exception:  # a missing or unreadable blob is simply no signature
         return None

@@ -49,11 +49,14 @@ def build_auth(config: RegistryConfig) -> tuple[Authorizer, list[BaseRoute]]:
             raise InvalidArgument("auth kind htpasswd needs an htpasswd file (auth.htpasswd)")
         return HtpasswdAuthorizer(htpasswd, access, realm=auth.realm), []
 
-    from lamina.registry.auth.token import TokenAuthority, load_or_create_key
+    from lamina.registry.auth.token import TokenAuthority, load_key, load_or_create_key
     from lamina.registry.auth.token_server import TokenEndpoint
 
     authority = TokenAuthority(
-        load_or_create_key(token_key_path(config)),
+        # One key for every replica: PEM text from the environment, or a file they share.
+        load_key(Path("auth.token_key_pem"), auth.token_key_pem.encode())
+        if auth.token_key_pem
+        else load_or_create_key(token_key_path(config)),
         issuer=auth.token_issuer,
         service=auth.token_service,
         ttl=auth.token_ttl,

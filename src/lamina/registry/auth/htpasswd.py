@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 _BCRYPT_PREFIXES = (b"$2a$", b"$2b$", b"$2y$")
 _VERIFIED_CACHE_SIZE = 1024
+# bcrypt reads at most 72 bytes of a password (bcrypt 5 refuses more with ValueError, older
+# versions ignore the rest). A longer password is never set, and never authenticates anyone.
+MAX_PASSWORD_BYTES = 72
 
 
 @lru_cache(maxsize=8)
@@ -63,6 +66,9 @@ def hash_password(password: str, *, rounds: int = 10) -> str:
     """A bcrypt hash for an htpasswd line (``$2y$`` as Apache writes it)."""
     if not password:
         raise InvalidArgument("the password is empty")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise InvalidArgument(f"the password is {len(password.encode())} bytes long; bcrypt "
+                              f"uses at most {MAX_PASSWORD_BYTES}")
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
     return "$2y$" + hashed[4:]
 
@@ -112,30 +118,39 @@ class Htpasswd:
             return self._users
 
     def check(self, user: str, password: str) -> bool:
-        """True if ``password`` is ``user``'s. Blocking (bcrypt): call it from a thread."""
+        """True if ``password`` is ``user``'s. Blocking (bcrypt): call it from a thread.
+
+        Every refusal takes the same way, and one bcrypt check at the file's cost: an unknown
+        user is checked against a dummy hash, a password bcrypt cannot take (too long, a NUL)
+        against the first 72 bytes, so neither the answer nor its time tells which users exist.
+        """
         users = self.users()
         hashed = users.get(user)
         secret = password.encode("utf-8", "surrogateescape")
+        usable = len(secret) <= MAX_PASSWORD_BYTES
+        mark = b""
         if hashed is None:
             sample = next(iter(users.values()), b"$2y$10$")
-            bcrypt.checkpw(secret, _dummy_hash(sample[4:6]))
-            return False
-        mark = self._mark(user, secret, hashed)
-        with self._lock:
-            if mark in self._verified:
-                self._verified.move_to_end(mark)
-                return True
-        try:
-            ok = bcrypt.checkpw(secret, hashed)
-        except ValueError:
-            log.warning("htpasswd file %s: user %s has a malformed hash", self.path, user)
-            return False
-        if ok:
+            hashed, usable = _dummy_hash(sample[4:6]), False
+        elif usable:
+            mark = self._mark(user, secret, hashed)
             with self._lock:
-                self._verified[mark] = None
-                while len(self._verified) > _VERIFIED_CACHE_SIZE:
-                    self._verified.popitem(last=False)
-        return ok
+                if mark in self._verified:
+                    self._verified.move_to_end(mark)
+                    return True
+        try:
+            ok = bcrypt.checkpw(secret[:MAX_PASSWORD_BYTES], hashed)
+        except ValueError:  # a malformed hash in the file, or a password bcrypt refuses
+            if user in users and _malformed(hashed):
+                log.warning("htpasswd file %s: user %s has a malformed hash", self.path, user)
+            return False
+        if not (ok and usable):
+            return False
+        with self._lock:
+            self._verified[mark] = None
+            while len(self._verified) > _VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return True
 
     def is_cached(self, user: str, password: str) -> bool:
         """True if this exact pair was verified before: it can be checked without a thread."""
@@ -149,3 +164,11 @@ class Htpasswd:
     def _mark(self, user: str, secret: bytes, hashed: bytes) -> bytes:
         parts = (user.encode("utf-8", "surrogateescape"), secret, hashed)
         return hmac.new(self._key, b"\0".join(parts), hashlib.sha256).digest()
+
+
+def _malformed(hashed: bytes) -> bool:
+    try:
+        bcrypt.checkpw(b"", hashed)
+    except ValueError:
+        return True
+    return False

@@ -54,9 +54,12 @@ def key_to_pem(key: PrivateKey) -> bytes:
     )
 
 
-def load_key(path: Path) -> PrivateKey:
+def load_key(path: Path, pem: bytes | None = None) -> PrivateKey:
+    """The key in the file at ``path``, or in ``pem`` (given by the environment; ``path``
+    then only names it in messages)."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        data = pem if pem is not None else path.read_bytes()
+        key = serialization.load_pem_private_key(data, password=None)
     except OSError as e:
         raise StorageError(f"cannot read the token signing key {path}: {e.strerror}") from e
     except ValueError as e:

@@ -7,7 +7,6 @@ whatever its size. A blob is served only through a repository that links it.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import BinaryIO
 
@@ -109,25 +108,13 @@ async def get_blob(request: Request) -> Response:
     await authorize(request, name, PULL)
     digest = parse_digest(request.path_params["digest"])
     registry = registry_of(request)
-    link = registry.metadata.blob_link(name, digest)
-    # A client that finds a blob here may skip uploading it and push a manifest naming it
-    # next: restart the link's grace period so online GC leaves it alone meanwhile.
-    if (
-        link is not None
-        and not registry.config.read_only
-        and time.time() - link[1] > registry.config.gc_grace_seconds / 2
-        and not await anyio.to_thread.run_sync(registry.metadata.touch_link, name, digest)
-    ):
-        link = None
-    if link is None:
-        # A manifest is content too: distribution serves it at the blob endpoint.
-        stored = registry.metadata.get_manifest(name, digest)
-        if stored is None:
-            raise RegistryHTTPError("BLOB_UNKNOWN", f"blob unknown: {digest}")
-        headers = {"Docker-Content-Digest": digest, "Content-Length": str(len(stored.raw))}
-        body = b"" if request.method == "HEAD" else stored.raw
+    found = await registry.find_blob(name, digest)
+    if found.raw is not None:
+        headers = {"Docker-Content-Digest": digest, "Content-Length": str(found.size)}
+        body = b"" if request.method == "HEAD" else found.raw
         return Response(body, headers=headers, media_type="application/octet-stream")
-    size = link[0]
+    assert found.key is not None
+    size = found.size
     headers = {
         "Docker-Content-Digest": digest,
         "Content-Type": "application/octet-stream",
@@ -135,6 +122,9 @@ async def get_blob(request: Request) -> Response:
         "ETag": f'"{digest}"',
         "Cache-Control": "max-age=31536000",
     }
+    if request.method == "GET" and (url := registry.blob_url(found.key)) is not None:
+        # As distribution's redirect option: the client fetches the bytes from the store.
+        return empty(307, {"Location": url, "Docker-Content-Digest": digest})
     start, end, status = 0, size, 200
     range_header = request.headers.get("range")
     if range_header is not None:
@@ -146,7 +136,7 @@ async def get_blob(request: Request) -> Response:
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers)
-    file = await anyio.to_thread.run_sync(registry.open_blob, digest, start)
+    file = await registry.open_blob(found.key, start)
     return BlobResponse(file, end - start, status, headers)
 
 
@@ -155,5 +145,5 @@ async def delete_blob(request: Request) -> Response:
     name = repository(request)
     await authorize(request, name, DELETE)
     digest = parse_digest(request.path_params["digest"])
-    await anyio.to_thread.run_sync(registry_of(request).delete_blob, name, digest)
+    await registry_of(request).delete_blob(name, digest)
     return empty(202, {"Docker-Content-Digest": digest})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,9 +23,7 @@ async def list_repositories(request: Request) -> Response:
     n = page_size(request)
     limit = DEFAULT_PAGE if n is None else n
     last = request.query_params.get("last") or None
-    names = await anyio.to_thread.run_sync(
-        registry_of(request).metadata.list_repositories, last, limit + 1
-    )
+    names = await registry_of(request).list_repositories(last, limit + 1)
     headers = {}
     if len(names) > limit:
         names = names[:limit]

@@ -20,10 +20,9 @@ async def list_referrers(request: Request) -> Response:
     digest = parse_digest(request.path_params["digest"])
     # The spec forbids a 404 here (clients would take it for "no referrers API"): an unknown
     # repository or subject simply has no referrers.
-    metadata = registry_of(request).metadata
     artifact_type = request.query_params.get("artifactType") or None
     manifests: list[dict[str, Any]] = []
-    for ref in metadata.referrers(name, digest, artifact_type):
+    for ref in await registry_of(request).referrers(name, digest, artifact_type):
         entry: dict[str, Any] = {
             "mediaType": ref.media_type,
             "digest": ref.digest,

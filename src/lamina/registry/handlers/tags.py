@@ -8,7 +8,6 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.registry.errors import RegistryHTTPError
 from lamina.registry.handlers.common import (
     PULL,
     authorize,
@@ -23,12 +22,9 @@ from lamina.registry.handlers.common import (
 async def list_tags(request: Request) -> Response:
     name = repository(request)
     await authorize(request, name, PULL)
-    metadata = registry_of(request).metadata
     n = page_size(request)
     last = request.query_params.get("last") or None
-    if not metadata.repository_exists(name):
-        raise RegistryHTTPError("NAME_UNKNOWN", f"repository name not known to registry: {name}")
-    tags = metadata.list_tags(name, last, None if n is None else n + 1)
+    tags = await registry_of(request).list_tags(name, last, None if n is None else n + 1)
     headers = {}
     if n is not None and len(tags) > n:
         tags = tags[:n]

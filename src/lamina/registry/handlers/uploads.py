@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -55,18 +54,18 @@ async def start_upload(request: Request) -> Response:
     mount, source = query.get("mount"), query.get("from")
     if mount is not None:
         digest = parse_digest(mount)
-        if registry.metadata.blob_size(name, digest) is not None:
+        if await registry.blob_size(name, digest) is not None:
             return _created(name, digest)  # already here: nothing to mount
         if source and await _may_pull(request, source):
-            size = await anyio.to_thread.run_sync(registry.mount_blob, name, digest, source)
+            size = await registry.mount_blob(name, digest, source)
             if size is not None:
                 return _created(name, digest)
         # Not mountable: the spec wants an ordinary upload session instead.
     elif query.get("digest") is not None:
         digest = parse_digest(query["digest"])
-        await registry.uploads.put_blob(name, digest, request.stream(), content_length(request))
+        await registry.put_blob(name, digest, request.stream(), content_length(request))
         return _created(name, digest)
-    upload = await anyio.to_thread.run_sync(registry.uploads.start, name)
+    upload = await registry.start_upload(name)
     return empty(202, _session_headers(name, upload))
 
 
@@ -88,8 +87,7 @@ async def _session(request: Request, *, write: bool = True) -> tuple[str, Upload
         require_writable(request)
     name = repository(request)
     await authorize(request, name, PUSH)
-    registry = registry_of(request)
-    upload = registry.uploads.get(name, request.path_params["upload_id"])
+    upload = await registry_of(request).get_upload(name, request.path_params["upload_id"])
     return name, upload
 
 
@@ -113,7 +111,7 @@ async def _append(request: Request, name: str, upload: Upload) -> Upload:
                 headers=_session_headers(name, upload),
             )
         length = end - start + 1
-    return await registry_of(request).uploads.append(upload, request.stream(), length)
+    return await registry_of(request).append_upload(upload, request.stream(), length)
 
 
 async def patch_upload(request: Request) -> Response:
@@ -130,11 +128,11 @@ async def finish_upload(request: Request) -> Response:
     digest = parse_digest(text)
     if has_body(request):
         upload = await _append(request, name, upload)
-    await registry_of(request).uploads.finish(upload, digest)
+    await registry_of(request).finish_upload(upload, digest)
     return _created(name, digest)
 
 
 async def cancel_upload(request: Request) -> Response:
     _name, upload = await _session(request)
-    await anyio.to_thread.run_sync(registry_of(request).uploads.cancel, upload)
+    await registry_of(request).cancel_upload(upload)
     return empty(204)

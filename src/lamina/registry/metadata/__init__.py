@@ -1,7 +1,8 @@
-"""Registry metadata: the interface (``base``) and its implementations."""
+"""Registry metadata: the interface (``base``), its SQL implementation (``sql``) and the two
+databases it runs on (``sqlite_db``, ``postgres_db``), with numbered migrations (``schema``)."""
 
 from lamina.registry.metadata.base import (
-    GCSnapshot,
+    BlobRecord,
     ManifestReferenceError,
     ManifestSizeError,
     MetadataStore,
@@ -9,17 +10,21 @@ from lamina.registry.metadata.base import (
     Referrer,
     StoredManifest,
     Upload,
+    UploadClaimLost,
 )
-from lamina.registry.metadata.sqlite import SQLiteMetadata
+from lamina.registry.metadata.sql import PostgresMetadata, SQLiteMetadata, SQLMetadata
 
 __all__ = [
-    "GCSnapshot",
+    "BlobRecord",
     "ManifestReferenceError",
     "ManifestSizeError",
     "MetadataStore",
     "NewManifest",
+    "PostgresMetadata",
     "Referrer",
+    "SQLMetadata",
     "SQLiteMetadata",
     "StoredManifest",
     "Upload",
+    "UploadClaimLost",
 ]

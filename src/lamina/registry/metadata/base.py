@@ -1,7 +1,7 @@
 """The metadata interface: everything about the registry except blob bytes.
 
-SQLite implements it now (``sqlite.py``); a PostgreSQL implementation can follow, since nothing
-here leaks SQLite. The rules every implementation keeps:
+``sql.SQLMetadata`` implements it in SQL that SQLite (``sqlite_db``, the embedded default) and
+PostgreSQL (``postgres_db``, shared by replicas) both run. The rules every implementation keeps:
 
 - Reads are cheap, indexed lookups (the manifest GET path is one query).
 - Each write method is one transaction, and the conditions that make it safe are checked inside
@@ -9,16 +9,19 @@ here leaks SQLite. The rules every implementation keeps:
   manifest is stored only if the blobs and manifests it names are linked *now*, and GC deletes
   only what is unreferenced *now* and older than its cutoff. That, and nothing kept in process
   memory, is what makes online GC safe against concurrent pushes.
-- ``commit_blob`` and ``gc_remove_blob_file`` run their storage callback under the same
-  exclusive lock (SQLite's write lock; a PostgreSQL implementation would take an advisory lock
-  on the digest), so a blob being placed by a push and the same blob being unlinked by GC never
-  interleave.
+- A blob's bytes live at a storage key unique to the push that wrote them, recorded with the
+  blob. ``commit_blob`` records it (or, if the digest is already known, tells the caller to
+  drop its redundant copy), and GC deletes an object only after deleting its record, so a push
+  and GC never touch the same object and no storage lock is needed.
+- An upload is written by one request at a time: ``claim_upload`` is a compare-and-swap on
+  its offset and writer, and ``advance_upload`` moves it on only for the claimant.
+- GC reads candidates in bounded batches (keyset pages), never the whole database.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -61,22 +64,24 @@ class Upload:
     repository: str
     offset: int
     # Digest of bytes [0, offset) as hashed while they arrived; None if unknown (then the
-    # committing worker re-hashes the data from storage).
+    # committing worker hashes the published object before it commits it).
     digest: str | None
     created: float
     updated: float
+    writer: str | None = None  # the claim of the request writing it now
+    claimed: float | None = None
+    state: str | None = None  # the storage driver's record of the data (S3: parts)
 
 
 @dataclass(frozen=True, slots=True)
-class GCSnapshot:
-    """What GC marks from. Times are epoch seconds."""
+class BlobRecord:
+    digest: str
+    size: int
+    key: str  # where the bytes live in storage
 
-    manifests: list[tuple[str, str, float, str | None]]  # repo, digest, pushed, subject
-    tagged: set[tuple[str, str]]  # (repo, digest) of every tagged manifest
-    refs: list[tuple[str, str, str, str]]  # repo, parent, child, kind ("blob" | "manifest")
-    links: list[tuple[str, str, float]]  # repo, digest, linked
-    blobs: list[tuple[str, int, float]]  # digest, size, last used
-    uploads: list[tuple[str, float]]  # id, updated
+
+class UploadClaimLost(Exception):
+    """The upload moved on, ended, or is claimed by another request."""
 
 
 class ManifestReferenceError(Exception):
@@ -108,8 +113,12 @@ class MetadataStore(ABC):
         """The size of a blob linked in ``repository``, or None."""
 
     @abstractmethod
-    def blob_link(self, repository: str, digest: str) -> tuple[int, float] | None:
-        """(size, time linked) of a blob linked in ``repository``, or None."""
+    def blob_link(self, repository: str, digest: str) -> tuple[int, float, str] | None:
+        """(size, time linked, storage key) of a blob linked in ``repository``, or None."""
+
+    @abstractmethod
+    def blob_record(self, digest: str) -> BlobRecord | None:
+        """The blob's record, whichever repositories link it."""
 
     @abstractmethod
     def touch_link(self, repository: str, digest: str) -> bool:
@@ -146,13 +155,32 @@ class MetadataStore(ABC):
     def create_upload(self, upload_id: str, repository: str) -> None: ...
 
     @abstractmethod
-    def advance_upload(
-        self, upload_id: str, expected_offset: int, offset: int, digest: str | None
-    ) -> bool:
-        """Record that the upload now holds ``offset`` bytes; False if it moved or vanished."""
+    def claim_upload(
+        self, upload_id: str, offset: int, writer: str, now: float, lease: float
+    ) -> Upload | None:
+        """Claim the upload for ``writer`` if it stands at ``offset`` and nobody holds it (or
+        the last claim is older than ``lease`` seconds); the session as claimed, or None."""
 
     @abstractmethod
-    def delete_upload(self, upload_id: str) -> bool: ...
+    def release_upload(self, upload_id: str, writer: str) -> None:
+        """Give up ``writer``'s claim (after a failed request)."""
+
+    @abstractmethod
+    def advance_upload(
+        self,
+        upload_id: str,
+        writer: str,
+        expected_offset: int,
+        offset: int,
+        digest: str | None,
+        state: str | None,
+    ) -> bool:
+        """Record, for the claimant, that the upload now holds ``offset`` bytes described by
+        ``state``, and release the claim; False if the claim was lost."""
+
+    @abstractmethod
+    def delete_upload(self, upload_id: str) -> Upload | None:
+        """End a session; the session as it was, or None."""
 
     @abstractmethod
     def commit_blob(
@@ -160,14 +188,16 @@ class MetadataStore(ABC):
         repository: str,
         digest: str,
         size: int,
-        place: Callable[[], None],
+        key: str,
         upload_id: str | None = None,
+        writer: str | None = None,
     ) -> bool:
-        """Link a verified blob into ``repository``; return whether ``place`` was called.
+        """Link a verified blob, whose bytes are at ``key``, into ``repository``.
 
-        If the blob has no record, ``place()`` moves its bytes into storage first, under the
-        lock GC takes before unlinking a blob file. ``upload_id``'s session ends in the same
-        transaction.
+        Returns whether ``key`` became the blob's object; False if the digest was known
+        already, and the caller then deletes its redundant copy. ``upload_id``'s session,
+        claimed by ``writer``, ends in the same transaction (UploadClaimLost if it is not
+        so claimed any more).
         """
 
     @abstractmethod
@@ -190,9 +220,12 @@ class MetadataStore(ABC):
     @abstractmethod
     def delete_tag(self, repository: str, tag: str) -> bool: ...
 
-    # --- garbage collection ---------------------------------------------------------------
+    # --- garbage collection (bounded batches; ``after`` is the last key of the previous one)
     @abstractmethod
-    def gc_snapshot(self) -> GCSnapshot: ...
+    def gc_manifest_candidates(
+        self, cutoff: float, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """(repo, digest) of manifests ``gc_delete_manifest`` would delete now."""
 
     @abstractmethod
     def gc_delete_manifest(self, repository: str, digest: str, cutoff: float) -> bool:
@@ -200,27 +233,46 @@ class MetadataStore(ABC):
         repository references and whose subject (if any) is absent; whether it was deleted."""
 
     @abstractmethod
+    def gc_link_candidates(
+        self, cutoff: float, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """(repo, digest) of links made before ``cutoff`` that no manifest references."""
+
+    @abstractmethod
     def gc_delete_links(self, links: Sequence[tuple[str, str]], cutoff: float) -> int:
         """Delete blob links made before ``cutoff`` that no manifest references; the count."""
 
     @abstractmethod
-    def gc_delete_blob(self, digest: str, cutoff: float) -> bool:
-        """Delete the record of a blob no repository links, last used before ``cutoff``."""
+    def gc_blob_candidates(self, cutoff: float, after: str | None, limit: int) -> list[BlobRecord]:
+        """Blobs no repository links, last used before ``cutoff``."""
 
     @abstractmethod
-    def gc_remove_blob_file(self, digest: str, remove: Callable[[], None]) -> bool:
-        """Call ``remove()`` under the blob lock if the blob has no record; whether it did."""
+    def gc_delete_blob(self, digest: str, cutoff: float) -> BlobRecord | None:
+        """Delete the record of a blob no repository links, last used before ``cutoff``; the
+        record deleted (its object is the caller's to remove), or None."""
 
     @abstractmethod
-    def gc_delete_upload(self, upload_id: str, cutoff: float) -> bool:
-        """End an upload session not touched since ``cutoff``."""
+    def gc_upload_candidates(self, cutoff: float, after: str | None, limit: int) -> list[str]:
+        """Ids of upload sessions not touched since ``cutoff``."""
+
+    @abstractmethod
+    def gc_delete_upload(self, upload_id: str, cutoff: float) -> Upload | None:
+        """End an upload session not touched since ``cutoff``; the session, or None."""
+
+    @abstractmethod
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are recorded as some blob's object."""
+
+    @abstractmethod
+    def upload_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are upload sessions in progress."""
 
     @abstractmethod
     def close(self) -> None: ...
 
 
 __all__ = [
-    "GCSnapshot",
+    "BlobRecord",
     "ManifestReferenceError",
     "ManifestSizeError",
     "MetadataStore",
@@ -228,4 +280,5 @@ __all__ = [
     "Referrer",
     "StoredManifest",
     "Upload",
+    "UploadClaimLost",
 ]

@@ -1,4 +1,4 @@
-"""SQLite plumbing for the metadata store: the schema, one connection per thread, and write
+"""SQLite plumbing for the metadata store: migrations, one connection per thread, and write
 transactions that take the lock up front and are retried when another process holds it.
 
 WAL mode lets readers go on while one writer commits, across threads and processes: the
@@ -13,53 +13,45 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lamina.errors import StorageError
+from lamina.registry.metadata.schema import LATEST, VERSION_TABLE, statements, too_new
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS repositories (
-    name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (
-    digest TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS repo_blobs (
-    repo TEXT NOT NULL, digest TEXT NOT NULL, linked REAL NOT NULL,
-    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs (digest);
-CREATE TABLE IF NOT EXISTS manifests (
-    id INTEGER PRIMARY KEY, repo TEXT NOT NULL, digest TEXT NOT NULL,
-    media_type TEXT NOT NULL, raw BLOB NOT NULL, subject TEXT, artifact_type TEXT,
-    annotations TEXT, pushed REAL NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS manifests_key ON manifests (repo, digest);
-CREATE INDEX IF NOT EXISTS manifests_subject ON manifests (repo, subject)
-    WHERE subject IS NOT NULL;
-CREATE TABLE IF NOT EXISTS tags (
-    repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
-    PRIMARY KEY (repo, name)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_digest ON tags (repo, digest);
-CREATE TABLE IF NOT EXISTS manifest_refs (
-    repo TEXT NOT NULL, parent TEXT NOT NULL, kind TEXT NOT NULL, child TEXT NOT NULL,
-    PRIMARY KEY (repo, parent, kind, child)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs (repo, child);
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY, repo TEXT NOT NULL, "offset" INTEGER NOT NULL, digest TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL) WITHOUT ROWID;
-"""
-
+T = TypeVar("T")
 _BUSY_RETRIES = 50
 
 
 class Database:
+    dialect = "sqlite"
+    blocking = False  # reads are local and cheap: handlers may run them inline
+
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
+        self.location = f"sqlite database {self.path}"
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # One transaction, so workers starting together create the schema once.
-        self.conn().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self.transact(self._migrate)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(VERSION_TABLE)
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > LATEST:
+            raise StorageError(too_new(current, self.path))
+        # A database from before versions has migration 1's tables: its IF NOT EXISTS
+        # statements leave them be.
+        for version in range(current + 1, LATEST + 1):
+            for statement in statements(version, self.dialect):
+                conn.execute(statement)
+        if current < LATEST or not conn.execute("SELECT 1 FROM schema_version").fetchone():
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (LATEST,))
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit; transactions are explicit)."""
@@ -80,9 +72,19 @@ class Database:
                 self._all.append(conn)
         return conn
 
+    def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.conn().execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return self.conn().execute(sql, params).fetchall()
+
+    def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction: committed if it returns, rolled back if not."""
+        with self.write() as conn:
+            return fn(conn)
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on a clean exit, rolled back otherwise."""
         conn = self.conn()
         for attempt in range(_BUSY_RETRIES):
             try:
@@ -100,16 +102,6 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent view while writers go on."""
-        conn = self.conn()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
             conn.execute("COMMIT")
 
     def close(self) -> None:

@@ -1,20 +1,22 @@
 """The storage-driver contract: where blob bytes and upload data live.
 
-Paths are driver-relative keys with "/" separators (``blobs/sha256/ab/ab12…``,
-``uploads/<id>/data``); a driver maps them to files, objects or whatever it has. The contract is
-deliberately small so an S3 driver can follow the filesystem one, and one shared test suite
-(``tests/registry/test_storage.py``) runs against every driver.
+Keys are driver-relative with "/" separators; a driver maps them to files, objects or whatever
+it has. The contract is shaped for object stores, so that the filesystem and S3 drivers keep
+the same promises and one shared test suite (``tests/registry/test_storage.py``) runs against
+both:
 
-Guarantees every driver gives:
-
-- ``writer`` and ``put`` publish atomically: a reader sees the old content (or nothing) until
-  the new content is complete and durable, never a partial file;
-- ``move`` is atomic and durable when it returns (the metadata commit follows it);
-- ``append`` continues a resumable upload at a given offset, dropping any bytes past it (left by
-  a request that died half-way), so the offset recorded in the metadata is the truth;
-- ``lock`` is exclusive across the processes (and hosts) sharing the storage;
-- ``delete`` removes a file, or a whole tree under a prefix, and reports whether anything was
-  there.
+- objects are written once and never changed: ``put`` and ``writer`` publish atomically, a
+  reader sees nothing until the object is complete;
+- a blob object's key is unique to the push that wrote it (``objects/<upload id>``) and is
+  recorded in the metadata, so placing a blob never races with GC removing another copy of the
+  same digest, and there is no lock in storage at all: who may write an upload is decided by
+  a claim in the metadata (see ``upload_sessions``);
+- an upload grows through ``upload_writer``, which continues it from a recorded offset and a
+  recorded driver ``state`` (an opaque string the caller keeps in the metadata, such as an S3
+  multipart upload id and its parts), and is published by ``upload_complete`` without its bytes
+  passing through the registry again;
+- ``delete`` removes an object, or every object under a prefix, and reports whether anything
+  was there.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class FileInfo:
 
 
 class BlobWriter(Protocol):
-    """A file being written: ``write`` chunks, then the context manager publishes it."""
+    """An object being written: ``write`` chunks, then the context manager publishes it."""
 
     def write(self, data: bytes | memoryview, /) -> int: ...
 
@@ -42,16 +44,24 @@ class BlobWriter(Protocol):
     def size(self) -> int: ...
 
 
+class UploadWriter(Protocol):
+    """Bytes appended to an upload; ``state`` is what to record once the context exits."""
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
+
+    @property
+    def state(self) -> str | None: ...
+
+
 class StorageDriver(ABC):
     """Byte storage under one root. Every method is blocking; callers run it in a thread."""
 
-    @abstractmethod
-    def stat(self, path: str) -> FileInfo | None:
-        """The file's size and mtime, or None if it does not exist."""
+    # Where the driver lives, for messages (never with credentials).
+    location: str = ""
 
     @abstractmethod
-    def local_path(self, path: str) -> str | None:
-        """A filesystem path a server may send directly, or None if the driver has none."""
+    def stat(self, path: str) -> FileInfo | None:
+        """The object's size and mtime, or None if it does not exist."""
 
     @abstractmethod
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
@@ -59,67 +69,85 @@ class StorageDriver(ABC):
 
     @abstractmethod
     def read(self, path: str) -> bytes:
-        """The whole (small) file; raise NotFound if absent."""
+        """The whole (small) object; raise NotFound if absent."""
 
     @abstractmethod
     def writer(self, path: str) -> AbstractContextManager[BlobWriter]:
-        """Write a new file through a temporary one; publish atomically on a clean exit."""
+        """Write a new object; publish it atomically on a clean exit, drop it otherwise."""
 
     def put(self, path: str, data: bytes) -> None:
         with self.writer(path) as w:
             w.write(data)
 
     @abstractmethod
-    def append(self, path: str, offset: int) -> AbstractContextManager[BlobWriter]:
-        """Continue the upload file at ``offset`` (creating it when ``offset`` is 0).
-
-        Bytes beyond ``offset`` are discarded first. The data is flushed on a clean exit; it is
-        made durable by ``move`` when the upload is committed.
-        """
-
-    @abstractmethod
-    def lock(self, path: str) -> AbstractContextManager[None]:
-        """Hold an exclusive lock named ``path`` across processes; Conflict if it is held.
-
-        Upload writers take it so that two requests never write one upload at once.
-        """
-
-    def sync(self, path: str) -> None:
-        """Make a written file durable now, so that a later ``move`` of it (done under a
-        lock) has no data left to flush. Drivers whose writes are durable at once do nothing."""
-        return None
-
-    @abstractmethod
-    def move(self, src: str, dst: str) -> None:
-        """Atomically and durably rename ``src`` to ``dst``, replacing ``dst``."""
-
-    @abstractmethod
     def delete(self, path: str) -> bool:
-        """Remove the file or the tree at ``path``; return whether anything was removed."""
+        """Remove the object or every object under ``path/``; whether anything was removed."""
 
     @abstractmethod
     def walk(self, prefix: str) -> Iterator[FileInfo]:
-        """Every file under ``prefix``, recursively, in no particular order."""
+        """Every object under ``prefix``, recursively, in no particular order."""
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
-        """The names directly under ``prefix`` (files and directories), sorted."""
+        """The names directly under ``prefix`` (objects and sub-prefixes), sorted."""
+
+    def presign(self, path: str, expires: int) -> str | None:
+        """A URL a client may GET the object from for ``expires`` seconds; None if the driver
+        has no such thing (the registry then streams the object itself)."""
+        return None
+
+    def check(self) -> None:
+        """Raise StorageError naming the backend if it cannot be reached (checked at start)."""
+        return None
 
     def purge_temporary(self, older_than: float) -> int:
-        """Remove temporary files a killed writer left, untouched since ``older_than``
-        (epoch seconds); how many. Drivers without temporary files have nothing to do."""
+        """Remove temporary data a killed writer left, untouched since ``older_than`` (epoch
+        seconds); how many. Drivers without temporary data have nothing to do."""
         return 0
+
+    # --- uploads ------------------------------------------------------------------------------
+    @abstractmethod
+    def upload_writer(
+        self, upload_id: str, state: str | None, offset: int
+    ) -> AbstractContextManager[UploadWriter]:
+        """Continue upload ``upload_id`` at ``offset`` from its recorded ``state``.
+
+        Whatever a dead writer left past ``offset`` is ignored. On a clean exit the writer's
+        ``state`` is what the caller must record with the new offset; until it does, the old
+        state stays valid.
+        """
+
+    @abstractmethod
+    def upload_complete(self, upload_id: str, state: str | None, size: int) -> str:
+        """Publish the upload's ``size`` bytes as one object; its key (``objects/<id>``)."""
+
+    @abstractmethod
+    def upload_abort(self, upload_id: str, state: str | None) -> None:
+        """Drop everything the upload wrote."""
 
 
 def blob_key(digest: str) -> str:
-    """Where a blob's bytes live: ``blobs/<algorithm>/<first two hex>/<hex>``."""
+    """Where blobs written before object keys were recorded live: ``blobs/<alg>/<xx>/<hex>``."""
     algorithm, _, hex_ = digest.partition(":")
     return f"blobs/{algorithm}/{hex_[:2]}/{hex_}"
 
 
+def object_key(upload_id: str) -> str:
+    """Where the blob an upload publishes lives: unique to that upload."""
+    return f"objects/{upload_id}"
+
+
 def upload_key(upload_id: str) -> str:
-    """Where an upload session's bytes accumulate until it is committed."""
-    return f"uploads/{upload_id}/data"
+    """Where an upload session's scratch data lives until it is committed."""
+    return f"uploads/{upload_id}"
 
 
-__all__ = ["BlobWriter", "FileInfo", "StorageDriver", "blob_key", "upload_key"]
+__all__ = [
+    "BlobWriter",
+    "FileInfo",
+    "StorageDriver",
+    "UploadWriter",
+    "blob_key",
+    "object_key",
+    "upload_key",
+]

@@ -8,7 +8,6 @@ either the old state or the new one.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import shutil
 import uuid
@@ -17,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from lamina.errors import Conflict, InvalidArgument, NotFound, StorageError
-from lamina.registry.storage.base import FileInfo, StorageDriver
+from lamina.errors import InvalidArgument, NotFound, StorageError
+from lamina.registry.storage.base import FileInfo, StorageDriver, object_key, upload_key
 
 _TMP = "_tmp"
 
@@ -41,6 +40,10 @@ class _FileWriter:
         self.size += total
         return total
 
+    @property
+    def state(self) -> str | None:
+        return None  # a file needs nothing recorded to be continued
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -53,6 +56,7 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemDriver(StorageDriver):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self.location = str(self.root)
         (self.root / _TMP).mkdir(parents=True, exist_ok=True)
 
     def _full(self, path: str) -> Path:
@@ -83,9 +87,6 @@ class FilesystemDriver(StorageDriver):
         except FileNotFoundError:
             return None
         return FileInfo(path, st.st_size, st.st_mtime)
-
-    def local_path(self, path: str) -> str | None:
-        return str(self._full(path))
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         try:
@@ -121,18 +122,22 @@ class FilesystemDriver(StorageDriver):
             raise
 
     @contextmanager
-    def append(self, path: str, offset: int) -> Iterator[_FileWriter]:
-        target = self._full(path)
+    def upload_writer(
+        self, upload_id: str, state: str | None, offset: int
+    ) -> Iterator[_FileWriter]:
+        target = self._full(f"{upload_key(upload_id)}/data")
         if offset == 0:
             self._mkdirs(target.parent)
         flags = os.O_WRONLY | (os.O_CREAT if offset == 0 else 0)
         try:
             fd = os.open(target, flags, 0o644)
         except FileNotFoundError:
-            raise StorageError(f"storage: upload data {path} is missing") from None
+            raise StorageError(f"storage: the data of upload {upload_id} is missing") from None
         try:
             if os.fstat(fd).st_size < offset:
-                raise StorageError(f"storage: upload data {path} is shorter than offset {offset}")
+                raise StorageError(
+                    f"storage: the data of upload {upload_id} is shorter than offset {offset}"
+                )
             # Drop bytes a dead request left past the recorded offset.
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
@@ -140,43 +145,32 @@ class FilesystemDriver(StorageDriver):
         finally:
             os.close(fd)
 
-    @contextmanager
-    def lock(self, path: str) -> Iterator[None]:
-        target = self._full(path)
-        self._mkdirs(target.parent)
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    def upload_complete(self, upload_id: str, state: str | None, size: int) -> str:
+        source = self._full(f"{upload_key(upload_id)}/data")
+        key = object_key(upload_id)
+        target = self._full(key)
+        if size == 0 and not source.exists():  # an empty blob that never got a PATCH
+            self._mkdirs(source.parent)
+            source.touch()
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Conflict(f"storage: {path} is locked by another writer") from None
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def sync(self, path: str) -> None:
-        try:
-            fd = os.open(self._full(path), os.O_RDONLY)
+            fd = os.open(source, os.O_RDWR)
         except FileNotFoundError:
-            raise NotFound(f"storage: {path} not found") from None
+            raise StorageError(f"storage: the data of upload {upload_id} is missing") from None
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def move(self, src: str, dst: str) -> None:
-        source, target = self._full(src), self._full(dst)
-        try:
-            fd = os.open(source, os.O_RDONLY)
-        except FileNotFoundError:
-            raise NotFound(f"storage: {src} not found") from None
-        try:
+            if os.fstat(fd).st_size < size:
+                raise StorageError(f"storage: the data of upload {upload_id} is incomplete")
+            os.ftruncate(fd, size)
             os.fsync(fd)
         finally:
             os.close(fd)
         self._mkdirs(target.parent)
         os.replace(source, target)
         _fsync_dir(target.parent)
+        shutil.rmtree(source.parent, ignore_errors=True)
+        return key
+
+    def upload_abort(self, upload_id: str, state: str | None) -> None:
+        self.delete(upload_key(upload_id))
 
     def delete(self, path: str) -> bool:
         full = self._full(path)
