@@ -130,14 +130,18 @@ def sigstore_policy(scope: str, pub: Path, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def store_snapshot(tmp_path: Path) -> Callable[[], list[tuple[str, int]]]:
-    """Every path of the store with its size: a failed pull must leave it exactly so."""
+    """Every file of the store with its size and hash: a failed pull must leave them exactly
+    so (the database's journal files and empty lock files aside: opening a store makes them)."""
+    import hashlib
 
-    def snapshot() -> list[tuple[str, int]]:
+    def snapshot() -> list[tuple[str, int, str]]:
         root = tmp_path / "store"
         if not root.exists():
             return []
-        return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else 0)
-                      for p in root.rglob("*") if not p.name.endswith(("-wal", "-shm")))
+        return sorted((str(p.relative_to(root)), p.stat().st_size,
+                       hashlib.sha256(p.read_bytes()).hexdigest())
+                      for p in root.rglob("*") if p.is_file()
+                      and not p.name.endswith(("-wal", "-shm", ".lock")))
 
     return snapshot
 

@@ -410,3 +410,33 @@ def test_push_signs_with_sigstore_key(lamina: Run, images: Images, registry_host
     result = lamina("push", "--sign-by-sigstore-private-key", str(pairs["trusted"].key),
                     "--sign-passphrase-file", str(wrong), target)
     assert result.code == 1 and "wrong passphrase" in result.err
+
+
+def test_create_and_build_from_obey_the_policy(lamina: Run, sign, images: Images,
+                                               registry_host: str, home: Path,
+                                               pairs: dict[str, KeyPair], tmp_path: Path,
+                                               store_snapshot) -> None:
+    images.push("pulls/unsigned:v1")
+    images.push("pulls/signed:v1")
+    sign(f"{registry_host}/pulls/signed:v1")
+    write_policy(home, sigstore_policy(f"{registry_host}/pulls", pairs["trusted"].pub))
+    assert lamina("images").code == 0
+    before = store_snapshot()
+    created = lamina("create", f"{registry_host}/pulls/unsigned:v1")
+    assert created.code != 0
+    assert "sigstoreSigned not satisfied: unsigned" in created.err
+    assert store_snapshot() == before
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {registry_host}/pulls/unsigned:v1\n")
+    listed = lamina("images", "-a", "--digests").out
+    built = lamina("build", "-q", str(context))
+    assert built.code != 0 and "sigstoreSigned not satisfied: unsigned" in built.err
+    # (build makes its cache table in the database on first use: content is compared here)
+    assert [f for f in store_snapshot() if f[0] != "lamina.db"] == \
+        [f for f in before if f[0] != "lamina.db"]
+    assert lamina("images", "-a", "--digests").out == listed
+    # --disable-content-trust skips the check, as docker's flag says.
+    assert lamina("build", "-q", "--disable-content-trust", str(context)).code == 0
+    (context / "Dockerfile").write_text(f"FROM {registry_host}/pulls/signed:v1\n")
+    assert lamina("build", "-q", "--pull", str(context)).code == 0
