@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from peers import cncf_registry, write_layout
-from pull import MiB, compile_lamina, minbase_layer, timed
+from pull import MiB, compile_lamina, minbase_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "bench-passphrase"
@@ -42,13 +42,29 @@ def cosign_binary() -> str:
     sys.exit("bench/trust.py: cosign is missing: run scripts/get-sigstore")
 
 
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall-clock, user and system CPU seconds of one run, its output discarded (cosign talks
+    on stderr)."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
 def median(values: list[tuple[float, float, float]]) -> float:
     return statistics.median(v[0] for v in values)
 
 
 def show(label: str, values: list[tuple[float, float, float]]) -> float:
     value = median(values)
-    print(f"  {label:34} median {value * 1000:8.1f} ms   (trials: "
+    cpu = statistics.median(v[1] + v[2] for v in values)
+    print(f"  {label:34} median {value * 1000:8.1f} ms  CPU {cpu * 1000:7.1f} ms  (trials: "
           + " ".join(f"{v[0] * 1000:.0f}" for v in values) + ")")
     return value
 
@@ -100,6 +116,7 @@ def main() -> None:
                                            ("policy", verified,
                                             ["--signature-policy", str(policy)])):
                     store = work / f"store-{label}-{trial}"
+                    os.sync()  # nothing of the last trial's left to write back
                     runs.append(timed([*lamina, "pull", "-q", *extra, ref],
                                       dict(env, LAMINA_ROOT=str(store))))
                     shutil.rmtree(store, ignore_errors=True)
