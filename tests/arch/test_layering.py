@@ -20,12 +20,14 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "model": {"errors"},
     "image": {"model", "errors"},
-    "registry": {"model", "errors"},
+    "registry": {"trust", "model", "errors"},
+    "trust": {"remote", "image", "model", "errors"},
     "remote": {"image", "model", "errors"},
     "store": {"image", "model", "errors"},
     "runtime": {"store", "image", "model", "errors"},
     "build": {"runtime", "store", "image", "model", "errors"},
-    "engine": {"build", "runtime", "store", "remote", "image", "model", "errors", "cli"},
+    "engine": {"build", "runtime", "store", "remote", "trust", "image", "model", "errors",
+               "cli"},
     "cli": {"engine", "registry", "model", "errors"},
 }
 # The engine may use only the CLI's pure formatting helpers (units), never a command.

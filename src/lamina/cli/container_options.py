@@ -72,7 +72,7 @@ def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], 
             if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
                 click.echo(f"{event.id}: {event.status}", err=True)
 
-        from lamina.trust.verify import TrustOptions
+        from lamina.engine.trust import TrustOptions
 
         engine.pull(name, progress=progress,
                     trust=TrustOptions(disabled=True) if disable_content_trust else None)

@@ -16,8 +16,8 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
+from lamina.engine.trust import Signer
 from lamina.errors import InvalidArgument
-from lamina.trust.keys import Signer
 
 
 @click.group("trust")
@@ -39,7 +39,7 @@ def key() -> None:
 @click.argument("name")
 def generate(algorithm: str, passphrase_file: str | None, name: str) -> None:
     """Generate a key pair: NAME.key (encrypted, cosign's format) and NAME.pub"""
-    from lamina.trust.keys import passphrase_from, write_pair
+    from lamina.engine.trust import passphrase_from, write_pair
 
     passphrase = passphrase_from(passphrase_file, confirm=True)
     key_path, pub_path = write_pair(name, algorithm, passphrase)
@@ -50,7 +50,7 @@ def generate(algorithm: str, passphrase_file: str | None, name: str) -> None:
 def _signer(key_file: str | None, passphrase_file: str | None) -> Signer | None:
     if key_file is None:
         return None
-    from lamina.trust.keys import load_signer, passphrase_from
+    from lamina.engine.trust import load_signer, passphrase_from
 
     return load_signer(key_file, lambda: passphrase_from(passphrase_file))
 
@@ -92,7 +92,7 @@ def inspect(engine: Engine, pretty: bool, key_files: tuple[str, ...],
             images: tuple[str, ...]) -> None:
     """Return low-level information about the signatures of images"""
     from lamina.engine import trust as verbs
-    from lamina.trust.keys import load_verifier
+    from lamina.engine.trust import load_verifier
 
     keys = [load_verifier(k) for k in key_files]
     out: list[dict[str, Any]] = []
@@ -137,7 +137,7 @@ def revoke(engine: Engine, yes: bool, image: str) -> None:
 def verify(engine: Engine, key_files: tuple[str, ...], image: str) -> None:
     """Verify an image's signatures in its registry with a public key"""
     from lamina.engine import trust as verbs
-    from lamina.trust.keys import load_verifier
+    from lamina.engine.trust import load_verifier
 
     keys = [load_verifier(k) for k in key_files]
     for payload in verbs.verify(image, engine.remote_options, keys):

@@ -87,6 +87,6 @@ def policy_option(f: F) -> F:
 
 
 def trust_options(disabled: bool | None, policy: str | None = None) -> Any:
-    from lamina.trust.verify import TrustOptions
+    from lamina.engine.trust import TrustOptions
 
     return TrustOptions(disabled, policy)

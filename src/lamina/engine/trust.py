@@ -14,7 +14,14 @@ from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest
 from lamina.model.manifest import Index
 from lamina.model.reference import Reference
-from lamina.trust.keys import Signer, Verifier
+from lamina.trust.keys import (
+    Signer,
+    Verifier,
+    load_signer,
+    load_verifier,
+    passphrase_from,
+    write_pair,
+)
 from lamina.trust.signature import BUNDLE, GPG, SIG, Signature
 from lamina.trust.verify import MAX_EXAMINED, TrustOptions, Verdict
 
@@ -25,6 +32,10 @@ if TYPE_CHECKING:
     from lamina.store import Store
 
 FORMATS = ("sig", "bundle", "both")
+# What the CLI uses of lamina.trust, through the engine as every verb does.
+__all__ = ["FORMATS", "PullTrust", "PushSigning", "Signed", "Signer", "TrustOptions",
+           "Verifier", "inspect", "load_signer", "load_verifier", "passphrase_from", "revoke",
+           "sign", "verify", "write_pair"]
 
 
 @dataclass(frozen=True)

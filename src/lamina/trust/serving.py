@@ -190,14 +190,10 @@ def _blob(registry: Any, repository: str, desc: Any) -> bytes | None:
 _GATES: dict[int, Gate] = {}
 
 
-def refuse_unsigned(registry: Any, repository: str, reference: str, stored: Any) -> None:
-    """Raise the registry's 403 DENIED if ``[trust]`` forbids serving ``stored``."""
-    from lamina.registry.errors import RegistryHTTPError
-
+def refusal(registry: Any, repository: str, reference: str, stored: Any) -> str | None:
+    """Why ``[trust]`` forbids serving ``stored`` (the registry answers 403 DENIED), or None."""
     gate = _GATES.get(id(registry.config))
     if gate is None:
         gate = _GATES[id(registry.config)] = Gate(registry.config.trust)
-    why = gate.refusal(registry, repository, reference, stored.digest, stored.media_type,
-                       stored.raw)
-    if why is not None:
-        raise RegistryHTTPError("DENIED", why)
+    return gate.refusal(registry, repository, reference, stored.digest, stored.media_type,
+                        stored.raw)

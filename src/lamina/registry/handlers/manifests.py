@@ -38,10 +38,12 @@ async def get_manifest(request: Request) -> Response:
         # is answered, so that a signer can name what it signs.
         import anyio.to_thread
 
-        from lamina.trust.serving import refuse_unsigned
+        from lamina.trust.serving import refusal
 
-        await anyio.to_thread.run_sync(refuse_unsigned, registry_of(request), name, reference,
-                                       stored)
+        why = await anyio.to_thread.run_sync(refusal, registry_of(request), name, reference,
+                                             stored)
+        if why is not None:
+            raise RegistryHTTPError("DENIED", why)
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,
