@@ -1,24 +1,59 @@
-"""The storage-driver contract, one suite run against every driver (as distribution does)."""
+"""The storage-driver contract, one suite run against every driver (as distribution does): the
+filesystem, and S3 on a real SeaweedFS."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from lamina.errors import Conflict, InvalidArgument, NotFound, StorageError
-from lamina.registry.storage import FilesystemDriver, StorageDriver, blob_key, upload_key
+from lamina.errors import InvalidArgument, NotFound, StorageError
+from lamina.registry.storage import (
+    FilesystemDriver,
+    StorageDriver,
+    blob_key,
+    object_key,
+    upload_key,
+)
 
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
-    "filesystem": lambda root: FilesystemDriver(root / "storage"),
+from .cluster import S3_KEY, S3_SECRET, SeaweedFS
+
+
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    from lamina.registry.storage.s3 import S3Driver
+
+    seaweed: SeaweedFS = request.getfixturevalue("seaweed")
+    return S3Driver(
+        bucket=seaweed.create_bucket(),
+        endpoint=seaweed.endpoint,
+        prefix="some/prefix",
+        access_key=S3_KEY,
+        secret_key=S3_SECRET,
+    )
+
+
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], StorageDriver]] = {
+    "filesystem": lambda request, root: FilesystemDriver(root / "storage"),
+    "s3": _s3,
 }
 
 
 @pytest.fixture(params=sorted(DRIVERS))
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageDriver]:
-    yield DRIVERS[request.param](tmp_path)
+    yield DRIVERS[request.param](request, tmp_path)
+
+
+def append(
+    driver: StorageDriver, upload_id: str, state: str | None, offset: int, data: bytes
+) -> str | None:
+    """One request's worth of an upload; the state to record after it."""
+    with driver.upload_writer(upload_id, state, offset) as w:
+        for i in range(0, len(data), 1 << 20):
+            w.write(data[i : i + (1 << 20)])
+    return w.state
 
 
 def test_put_read_stat(driver: StorageDriver) -> None:
@@ -72,39 +107,54 @@ def test_filesystem_writer_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_tmp", "t2"]
 
 
-def test_append_resumes_and_drops_bytes_past_the_offset(driver: StorageDriver) -> None:
-    key = upload_key("u1")
-    with driver.append(key, 0) as w:
-        w.write(b"hello ")
-        assert w.size == 6
-    # A request that died half-way left bytes past the recorded offset (6).
-    with driver.append(key, 6) as w:
-        w.write(b"garbage")
-    with driver.append(key, 6) as w:
-        w.write(b"world")
-        assert w.size == 11
+def test_upload_resumes_from_the_recorded_state(driver: StorageDriver) -> None:
+    state = append(driver, "u1", None, 0, b"hello ")
+    # A request that died half-way wrote past the recorded offset (6); its state is dropped.
+    append(driver, "u1", state, 6, b"garbage")
+    state = append(driver, "u1", state, 6, b"world")
+    key = driver.upload_complete("u1", state, 11)
+    assert key == object_key("u1")
     assert driver.read(key) == b"hello world"
+    assert list(driver.walk(upload_key("u1"))) == []  # scratch data is gone
 
 
-def test_append_beyond_the_data_is_an_error(driver: StorageDriver) -> None:
-    with pytest.raises(StorageError), driver.append(upload_key("missing"), 10) as w:
+def test_upload_of_many_parts(driver: StorageDriver) -> None:
+    """Chunks of every size, small ones first: the S3 driver keeps a tail until a part fills,
+    and the blob is assembled by the store. Parts are 8 MiB."""
+    import random
+
+    data = random.Random(7).randbytes(19 << 20)
+    cuts = [0, 100, 3 << 20, (3 << 20) + 1, 12 << 20, 19 << 20]
+    state: str | None = None
+    for start, end in itertools.pairwise(cuts):
+        state = append(driver, "big", state, start, data[start:end])
+    key = driver.upload_complete("big", state, len(data))
+    with driver.reader(key) as f:
+        assert f.read() == data
+    with driver.reader(key, (12 << 20) - 3) as f:
+        assert f.read(6) == data[(12 << 20) - 3 : (12 << 20) + 3]
+
+
+def test_empty_upload(driver: StorageDriver) -> None:
+    key = driver.upload_complete("empty", None, 0)
+    assert driver.read(key) == b""
+
+
+def test_upload_state_must_match_the_offset(driver: StorageDriver) -> None:
+    with pytest.raises(StorageError), driver.upload_writer("missing", None, 10) as w:
         w.write(b"x")
-    with driver.append(upload_key("short"), 0) as w:
-        w.write(b"abc")
-    with pytest.raises(StorageError), driver.append(upload_key("short"), 10):
+    state = append(driver, "short", None, 0, b"abc")
+    with pytest.raises(StorageError), driver.upload_writer("short", state, 10):
         pass
+    with pytest.raises(StorageError):
+        driver.upload_complete("short", state, 10)
 
 
-def test_move_is_a_rename(driver: StorageDriver) -> None:
-    with driver.append(upload_key("m"), 0) as w:
-        w.write(b"blob")
-    driver.sync(upload_key("m"))
-    target = blob_key("sha256:" + "ab" * 32)
-    driver.move(upload_key("m"), target)
-    assert driver.read(target) == b"blob"
-    assert driver.stat(upload_key("m")) is None
-    with pytest.raises(NotFound):
-        driver.move(upload_key("m"), target)
+def test_upload_abort_drops_everything(driver: StorageDriver) -> None:
+    state = append(driver, "gone", None, 0, b"x" * (9 << 20))
+    driver.upload_abort("gone", state)
+    assert list(driver.walk(upload_key("gone"))) == []
+    assert driver.stat(object_key("gone")) is None
 
 
 def test_delete_file_and_tree(driver: StorageDriver) -> None:
@@ -128,32 +178,52 @@ def test_walk_and_list(driver: StorageDriver) -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/../../x", "/a/./b", "_tmp/x"])
-def test_paths_cannot_escape(driver: StorageDriver, bad: str) -> None:
+def test_filesystem_paths_cannot_escape(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InvalidArgument):
-        driver.put(bad, b"x")
+        FilesystemDriver(tmp_path).put(bad, b"x")
 
 
-def test_blob_key_layout() -> None:
+def test_key_layout() -> None:
     digest = "sha256:" + "0123" * 16
     assert blob_key(digest) == f"blobs/sha256/01/{'0123' * 16}"
-    assert upload_key("abc") == "uploads/abc/data"
+    assert upload_key("abc") == "uploads/abc"
+    assert object_key("abc") == "objects/abc"
 
 
-def test_filesystem_local_path(tmp_path: Path) -> None:
-    driver = FilesystemDriver(tmp_path)
-    driver.put("a/b", b"x")
-    path = driver.local_path("a/b")
-    assert path is not None and os.path.isfile(path)
+def test_missing_object_at_an_offset(driver: StorageDriver) -> None:
+    with pytest.raises(NotFound):
+        driver.reader("nope", 5)
 
 
-def test_lock_is_exclusive(driver: StorageDriver) -> None:
-    with driver.lock("uploads/u/lock"):
-        with pytest.raises(Conflict), driver.lock("uploads/u/lock"):
-            pass
-        with driver.lock("uploads/v/lock"):  # another name is another lock
-            pass
-    with driver.lock("uploads/u/lock"):  # released on exit
-        pass
+def test_s3_presigned_urls_serve_the_object(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    import urllib.request
+
+    driver = _s3(request, tmp_path)
+    driver.put("objects/p", b"presigned bytes")
+    url = driver.presign("objects/p", 60)
+    assert url is not None and S3_SECRET not in url
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b"presigned bytes"
+    assert FilesystemDriver(tmp_path / "fs").presign("objects/p", 60) is None
+
+
+def test_s3_unreachable_or_missing_bucket_is_one_clear_error(seaweed: SeaweedFS) -> None:
+    from lamina.registry.storage.s3 import S3Driver
+
+    from .servers import free_port
+
+    port = free_port()
+    dead = S3Driver(
+        bucket="b", endpoint=f"http://127.0.0.1:{port}", access_key=S3_KEY, secret_key=S3_SECRET
+    )
+    with pytest.raises(StorageError) as info:
+        dead.check()
+    assert f"127.0.0.1:{port}" in str(info.value) and S3_SECRET not in str(info.value)
+    missing = S3Driver(
+        bucket="no-such-bucket", endpoint=seaweed.endpoint, access_key=S3_KEY, secret_key=S3_SECRET
+    )
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        missing.check()
 
 
 def test_filesystem_purges_old_temporary_files(tmp_path: Path) -> None:
