@@ -16,7 +16,6 @@ import click
 
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
-from lamina.engine.trust import Signer
 from lamina.errors import InvalidArgument
 
 
@@ -47,7 +46,7 @@ def generate(algorithm: str, passphrase_file: str | None, name: str) -> None:
     click.echo(f"Public key written to {pub_path}")
 
 
-def _signer(key_file: str | None, passphrase_file: str | None) -> Signer | None:
+def _signer(key_file: str | None, passphrase_file: str | None) -> Any:
     if key_file is None:
         return None
     from lamina.engine.trust import load_signer, passphrase_from

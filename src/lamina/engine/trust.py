@@ -14,28 +14,48 @@ from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest
 from lamina.model.manifest import Index
 from lamina.model.reference import Reference
-from lamina.trust.keys import (
-    Signer,
-    Verifier,
-    load_signer,
-    load_verifier,
-    passphrase_from,
-    write_pair,
-)
 from lamina.trust.signature import BUNDLE, GPG, SIG, Signature
 from lamina.trust.verify import MAX_EXAMINED, TrustOptions, Verdict
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage
     from lamina.remote.registry import Repository
     from lamina.store import Store
+    from lamina.trust.keys import Signer, Verifier
 
 FORMATS = ("sig", "bundle", "both")
+
+
+# Key files, for the CLI (lamina.trust.keys loads the crypto library: only when used).
+def load_signer(path: str, passphrase: Callable[[], bytes]) -> Signer:
+    from lamina.trust import keys
+
+    return keys.load_signer(path, passphrase)
+
+
+def load_verifier(path: str) -> Verifier:
+    from lamina.trust import keys
+
+    return keys.load_verifier(path)
+
+
+def passphrase_from(file: str | None, *, confirm: bool = False) -> bytes:
+    from lamina.trust import keys
+
+    return keys.passphrase_from(file, confirm=confirm)
+
+
+def write_pair(name: str, algorithm: str, passphrase: bytes) -> tuple[Path, Path]:
+    from lamina.trust import keys
+
+    return keys.write_pair(name, algorithm, passphrase)
 # What the CLI uses of lamina.trust, through the engine as every verb does.
-__all__ = ["FORMATS", "PullTrust", "PushSigning", "Signed", "Signer", "TrustOptions",
-           "Verifier", "inspect", "load_signer", "load_verifier", "passphrase_from", "revoke",
-           "sign", "verify", "write_pair"]
+__all__ = ["FORMATS", "PullTrust", "PushSigning", "Signed", "TrustOptions", "inspect",
+           "load_signer", "load_verifier", "passphrase_from", "revoke", "sign", "verify",
+           "write_pair"]
 
 
 @dataclass(frozen=True)
@@ -333,8 +353,6 @@ class PushSigning:
     def __post_init__(self) -> None:
         self._signer: Signer | None = None
         if self.sigstore_key is not None:  # read now: a bad key fails before any upload
-            from lamina.trust.keys import load_signer, passphrase_from
-
             self._signer = load_signer(self.sigstore_key,
                                        lambda: passphrase_from(self.passphrase_file))
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument, LaminaError, SignatureError
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
 from lamina.remote.registry import Repository
 from lamina.trust import identity, policy, registriesd
-from lamina.trust.keys import Verifier, verifier_from_pem
 from lamina.trust.policy import Requirement
 from lamina.trust.signature import BUNDLE, SIG, Signature
 from lamina.trust.simple import ATOMIC_TYPE, COSIGN_TYPE, Claim
+
+if TYPE_CHECKING:  # the crypto library is loaded only when a signature is checked
+    from lamina.trust.keys import Verifier
 
 MAX_EXAMINED = 64
 TRUE_WORDS = ("1", "t", "T", "TRUE", "true", "True")
@@ -245,6 +247,8 @@ _VERIFIERS: dict[tuple[Any, ...], list[Verifier]] = {}
 
 
 def _verifiers(requirement: Requirement) -> list[Verifier]:
+    from lamina.trust.keys import verifier_from_pem
+
     key = requirement.keys
     if key not in _VERIFIERS:
         out = []
