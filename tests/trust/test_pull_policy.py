@@ -35,6 +35,12 @@ def test_signed_image_is_pulled_and_its_verdict_kept(
     assert entry["Scope"] == f"{registry_host}/ok"
     assert entry["Requirements"][0].startswith("sigstoreSigned")
     assert entry["Signatures"][0]["Format"] == "sig"
+    # Pulled again under no policy: inspect no longer claims a verification.
+    (home / ".config/containers/policy.json").unlink()
+    assert lamina("pull", f"{registry_host}/ok/app:v1").code == 0
+    shown = json.loads(lamina("inspect", f"{registry_host}/ok/app:v1").out)[0]
+    # (with the system's policy.json, if the machine has one, a verdict that checked nothing)
+    assert shown.get("Signatures", {"Verified": False})["Verified"] is False
 
 
 def test_no_policy_accepts_everything(lamina: Run, images: Images, registry_host: str) -> None:

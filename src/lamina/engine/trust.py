@@ -279,11 +279,15 @@ class PullTrust:
 
     def keep(self, store: Store, image_id: Digest, ref: Reference, digest: Digest,
              verdict: Verdict | None) -> None:
-        if verdict is None:
-            return
+        """Record the verdict beside the image; a pull under no policy forgets the verdict of
+        an earlier one of the same reference (inspect tells how the image was last pulled)."""
         from lamina.trust import local
 
-        local.keep(Path(store.root), image_id, f"{ref.repository}@{digest}", verdict)
+        pulled_as = f"{ref.repository}@{digest}"
+        if verdict is None:
+            local.forget(Path(store.root), image_id, pulled_as)
+        else:
+            local.keep(Path(store.root), image_id, pulled_as, verdict)
 
 
 def _check(repository: Repository, ref: Reference, candidates: list[Digest],

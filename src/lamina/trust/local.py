@@ -49,6 +49,21 @@ def keep(root: Path, image_id: Digest, pulled_as: str, verdict: Verdict) -> None
     os.replace(tmp, path)
 
 
+def forget(root: Path, image_id: Digest, pulled_as: str) -> None:
+    path = _path(root, image_id)
+    if not path.exists():
+        return
+    doc = load_all(root, image_id)
+    if doc.pop(pulled_as, None) is None:
+        return
+    if not doc:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def summary(root: Path, image_id: Digest) -> dict[str, Any] | None:
     """What ``inspect`` shows: whether the image was verified, by which requirement."""
     kept = verdicts(root, image_id)
