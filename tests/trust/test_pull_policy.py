@@ -446,3 +446,24 @@ def test_create_and_build_from_obey_the_policy(lamina: Run, sign, images: Images
     assert lamina("build", "-q", "--disable-content-trust", str(context)).code == 0
     (context / "Dockerfile").write_text(f"FROM {registry_host}/pulls/signed:v1\n")
     assert lamina("build", "-q", "--pull", str(context)).code == 0
+
+
+def test_registries_d_can_turn_attachments_off(lamina: Run, prepared: None, sign,
+                                               images: Images, registry_host: str, home: Path,
+                                               pairs: dict[str, KeyPair],
+                                               store_snapshot) -> None:
+    images.push("att/app:v1")
+    sign(f"{registry_host}/att/app:v1")
+    write_policy(home, sigstore_policy(f"{registry_host}/att", pairs["trusted"].pub))
+    directory = home / ".config/containers/registries.d"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "off.yaml").write_text(
+        f"docker:\n  {registry_host}/att:\n    use-sigstore-attachments: false\n")
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/att/app:v1")
+    assert "unsigned" in line and "use-sigstore-attachments is off" in line
+    (directory / "off.yaml").write_text(
+        f"docker:\n  {registry_host}/att:\n    use-sigstore-attachments: true\n")
+    assert lamina("pull", f"{registry_host}/att/app:v1").code == 0
+    (directory / "off.yaml").write_text("docker: [not, a, mapping]\n")
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/att/app:v1")
+    assert "registries.d" in line

@@ -78,7 +78,10 @@ def _load(where: Path) -> tuple[dict[str, Location], Location]:
             raise InvalidArgument(f"registries.d {path}: expected default-docker and docker")
         if "default-docker" in doc:
             default = _location(doc["default-docker"], f"{path}: default-docker")
-        for scope, value in (doc.get("docker") or {}).items():
+        scopes = doc.get("docker") or {}
+        if not isinstance(scopes, dict):
+            raise InvalidArgument(f"registries.d {path}: docker must map scopes to settings")
+        for scope, value in scopes.items():
             if scope in entries:
                 raise InvalidArgument(f"registries.d {path}: scope {scope!r} is configured "
                                       "twice")
