@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamina.errors import InvalidArgument, SignatureError
 from lamina.model.reference import Reference
@@ -127,3 +129,23 @@ def test_key_files(tmp_path: Path) -> None:
     (tmp_path / "big.key").write_bytes(keys._pem(keys.PEM_TYPE, json.dumps(doc).encode()))
     with pytest.raises(InvalidArgument, match="scrypt parameters out of bounds"):
         keys.load_signer(tmp_path / "big.key", lambda: b"pw")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.sampled_from(["reject", "insecureAcceptAnything", "sigstoreSigned", "signedBy",
+                       "GPGKeys", "matchRepository", "remapIdentity", "docker", ""]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["default", "transports", "docker", "type", "keyPath", "keyData",
+                         "keyType", "signedIdentity", "prefix", "signedPrefix", "r.io/a",
+                         "", "dockerReference", "keyPaths"]), children, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_any_json_is_a_policy_or_one_clear_error(doc: object) -> None:
+    try:
+        parse(json.dumps(doc).encode(), Path("/p.json"))
+    except PolicyError as err:
+        assert str(err).startswith("signature policy /p.json")
