@@ -64,7 +64,8 @@ def median(values: list[tuple[float, float, float]]) -> float:
 def show(label: str, values: list[tuple[float, float, float]]) -> float:
     value = median(values)
     cpu = statistics.median(v[1] + v[2] for v in values)
-    print(f"  {label:34} median {value * 1000:8.1f} ms  CPU {cpu * 1000:7.1f} ms  (trials: "
+    print(f"  {label:34} median {value * 1000:8.1f} ms  min {min(v[0] for v in values) * 1000:7.1f}"
+          f" ms  CPU {cpu * 1000:7.1f} ms  (trials: "
           + " ".join(f"{v[0] * 1000:.0f}" for v in values) + ")")
     return value
 
