@@ -30,6 +30,8 @@ This module imports nothing from lamina.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class LaminaError(Exception):
     """Base of every lamina error: a one-line message and an optional hint."""
@@ -41,6 +43,16 @@ class LaminaError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def reworded(self, message: str) -> Self:
+        """The same error saying ``message`` instead: same class, and the same data (hint,
+        status, code, exit code...), for a caller that adds where it happened. Raise it
+        ``from`` the original."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        Exception.__init__(clone, message)
+        clone.message = message
+        return clone
 
 
 class InvalidArgument(LaminaError):

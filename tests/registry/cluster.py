@@ -232,7 +232,8 @@ class SeaweedFS:
         client = self.client()
         while True:
             try:
-                client.create_bucket(Bucket="lamina-ready")
+                with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                    client.create_bucket(Bucket="lamina-ready")
                 client.put_object(Bucket="lamina-ready", Key="ready", Body=b"1")
                 return
             except Exception:
@@ -262,9 +263,10 @@ class SeaweedFS:
 
     def stop(self, remove: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            # Throwaway data: no need to wait long for a tidy shutdown when removing it.
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(3 if remove else 15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -380,7 +382,7 @@ frontend registry
 backend replicas
     balance roundrobin
     option httpchk GET /v2/
-    http-check expect status 200
+    http-check expect rstatus ^(200|401)$
 {servers}
 """
 
@@ -415,6 +417,27 @@ backend replicas
         self.stop()
 
 
+def start_all(servers: Sequence[Server], logs: Path) -> None:
+    """Start replicas side by side (each takes a second to import and open its backends)."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def start(i: int, server: Server) -> None:
+        try:
+            server.start(logs / f"r{i}.log")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i, s)) for i, s in enumerate(servers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+
+
 @contextlib.contextmanager
 def lamina_cluster(
     tmp: Path, dsn: str, endpoint: str, bucket: str, replicas: int, **extra: object
@@ -422,13 +445,11 @@ def lamina_cluster(
     """``replicas`` lamina replicas on one PostgreSQL database and one bucket, behind HAProxy
     when more than one."""
     config = write_toml(tmp / "replica.toml", cluster_config(dsn, endpoint, bucket, **extra))
-    servers: list[Server] = []
+    servers = [replica(tmp / f"r{i}", config) for i in range(replicas)]
     with contextlib.ExitStack() as stack:
-        for i in range(replicas):
-            server = replica(tmp / f"r{i}", config)
+        for server in servers:
             stack.callback(server.stop)
-            server.start(tmp / f"r{i}.log")
-            servers.append(server)
+        start_all(servers, tmp)
         proxy = None
         if replicas > 1:
             proxy = stack.enter_context(HAProxy(tmp / "haproxy", [s.port for s in servers]))

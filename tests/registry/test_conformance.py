@@ -489,6 +489,27 @@ def test_catalog_pagination(client: Client, repo: str) -> None:
     assert seen == sorted(seen)
 
 
+@pytest.mark.parametrize("path", ["/v2/_catalog", "/v2/{repo}/tags/list"])
+def test_page_sizes_a_client_may_send(client: Client, repo: str, path: str) -> None:
+    """n=0 is an empty list without a Link; a number too large for any page is a full page
+    and a Link to the rest; anything but ASCII digits (a Unicode digit passes isdigit) is 400."""
+    img = image("pages")
+    push_image(client, repo, img, "a")
+    assert push_manifest(client, repo, "b", img.manifest, img.media_type).status_code == 201
+    url = path.format(repo=repo)
+    key = "repositories" if "catalog" in path else "tags"
+    r = client.get(url, params={"n": "0"})
+    assert r.status_code == 200 and r.json()[key] == [] and "link" not in r.headers
+    everything = client.get(url).json()[key]
+    for huge in ["9223372036854775807", "9" * 5000, "0" * 30 + "1" * 30, "1" + "0" * 40]:
+        r = client.get(url, params={"n": huge})
+        assert r.status_code == 200, r.text
+        assert r.json()[key] == everything[:10_000]
+    for bad in ["\u00b2", "\u0663", "-1", "+2", "1.5", " 2", "0x10", "\uff11"]:
+        r = client.get(url, params={"n": bad})
+        assert r.status_code == 400 and error_codes(r) == ["UNSUPPORTED"], (bad, r.text)
+
+
 def _artifact(client: Client, repo: str, subject: dict[str, object], kind: str) -> str:
     config = push_blob(client, repo, EMPTY_CONFIG)
     payload = f"signature {kind}".encode()

@@ -294,3 +294,29 @@ def test_tag_and_digest_pulls_by_digest_without_tagging(store: Store, options: R
     [result] = pull(store, f"{registry.host}/{REPO}:ignored@{image.manifest_digest}", options)
     assert result.image_id == image.config_digest
     assert store.resolve(result.image_id).tags == []
+
+
+def test_a_layer_refused_keeps_the_registrys_status_and_code(seeded: Store, options: RemoteOptions,
+                                                           registry: FakeRegistry) -> None:
+    """An error rewrapped on its way up (the host, the layer, the repository added) keeps what
+    it carries: the HTTP status and the registry's error code."""
+    from lamina.errors import RegistryError
+
+    image = make_image([{"a": b"a" * 1000}])
+    registry.add_image(REPO, "1", image)
+    digest = layer_of(image)
+    body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "quota"}]}).encode()
+
+    def hook(request: Request) -> Answer | None:
+        if request.path.endswith(digest):
+            return Answer(429, {"Content-Type": "application/json"}, body)
+        return None
+
+    registry.hook = hook
+    before = store_state(seeded.root)
+    with pytest.raises(RegistryError) as info:
+        pull(seeded, f"{registry.host}/{REPO}:1", options)
+    assert info.value.status == 429, info.value
+    assert info.value.code == "TOOMANYREQUESTS"
+    assert registry.host in str(info.value)
+    assert store_state(seeded.root) == before

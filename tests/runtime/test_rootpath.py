@@ -11,6 +11,32 @@ import pytest
 from lamina.errors import ContainerError
 from lamina.runtime.rootpath import RootFS, in_kernel_dir
 from lamina.runtime.users import resolve_user
+from lamina.store import _confine
+
+
+@pytest.fixture(autouse=True, params=["openat2", "walker"])
+def implementation(request: pytest.FixtureRequest) -> object:
+    """Every test here runs through both ways of the one confinement module: the kernel's
+    openat2(RESOLVE_IN_ROOT), and the walker used where the kernel lacks it."""
+    _confine.use_openat2(request.param == "openat2")
+    yield request.param
+    _confine.use_openat2(None)
+
+
+def test_openat2_is_what_runs_where_the_kernel_has_it(rootfs: Path, implementation: str
+                                                      ) -> None:
+    os.symlink("../../../../bin/tool", rootfs / "etc" / "up")
+    fd = RootFS(rootfs).open("/etc/up")
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(rootfs / "bin" / "tool"))
+    finally:
+        os.close(fd)
+    if implementation == "walker":
+        assert _confine._Openat2.available is False
+    elif _confine._Openat2.available is False:
+        pytest.skip("this kernel has no openat2 (before 5.6, or refused by seccomp)")
+    else:
+        assert _confine._Openat2.available is True
 
 
 @pytest.fixture

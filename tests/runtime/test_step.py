@@ -25,7 +25,8 @@ def test_step_output_status_and_changes(engine: Engine, busybox: str, tmp_path: 
         code = run_step(engine.store, layers(engine, busybox), upper,
                         ["sh", "-c", "echo hello $GREETING; pwd; echo x > made; rm /bin/ls; exit 3"],
                         env=["GREETING=world"], workdir="/work", user="root",
-                        network="none", stdout=stream, stderr=stream)
+                        network="none", stdout=stream, stderr=stream,
+                        state_root=engine.settings.state_root)
     assert code == 3
     assert out.read_text() == "hello world\n/work\n"
     assert (upper / "work" / "made").read_text() == "x\n"
@@ -41,11 +42,12 @@ def test_step_user_and_missing_command(engine: Engine, busybox: str, tmp_path: P
     with out.open("wb") as stream:
         code = run_step(engine.store, layers(engine, busybox), tmp_path / "u", ["id"],
                         env=[], workdir="/", user="alice", network="none",
-                        stdout=stream, stderr=stream)
+                        stdout=stream, stderr=stream, state_root=engine.settings.state_root)
     assert code == 0
     assert out.read_text().startswith("uid=1000(alice) gid=1000(alice)")
     with out.open("wb") as stream:
         code = run_step(engine.store, layers(engine, busybox), tmp_path / "u", ["nosuch"],
-                        env=[], workdir="/", user="", stdout=stream, stderr=stream)
+                        env=[], workdir="/", user="", stdout=stream, stderr=stream,
+                        state_root=engine.settings.state_root)
     assert code == 127
     assert "nosuch" in out.read_text()

@@ -1,4 +1,4 @@
-"""Adding test images to a store, as the engine does: blobs, snapshots, then the record."""
+"""Adding test images to a store as the engine does: one ``store.adding()`` transaction."""
 
 from __future__ import annotations
 
@@ -13,25 +13,22 @@ from lamina.model.manifest import Manifest
 from lamina.model.reference import Reference
 from lamina.store import ImageRecord, LayerRecord, Store
 
-MAX_LAYER = 1 << 30
-
 
 def add_image(
     store: Store, image: BuiltImage, tags: Sequence[str] = (), parent: Digest | None = None
 ) -> ImageRecord:
-    for digest, data in image.blobs.items():
-        store.blobs.put(data, Digest.parse(digest))
-    store.blobs.put(image.manifest)
     config = ImageConfig.parse(image.config)
     manifest = Manifest.parse(image.manifest)
-    layers = []
-    for desc, diff_id, chain_id in zip(
-        manifest.layers, config.diff_ids, chain_ids(config.diff_ids), strict=True
-    ):
-        with store.blobs.open(desc.digest) as f:
-            size = store.snapshots.unpack(chain_id, f, desc.media_type, diff_id, MAX_LAYER)
-        layers.append(LayerRecord(diff_id, chain_id, desc.digest, desc.media_type, desc.size, size))
-    record = store.put_image(config, manifest, layers, parent=parent)
+    with store.adding() as tx:
+        for digest, data in image.blobs.items():
+            tx.put_blob(data, Digest.parse(digest))
+        layers = []
+        for desc, diff_id, chain_id in zip(
+            manifest.layers, config.diff_ids, chain_ids(config.diff_ids), strict=True
+        ):
+            layers.append(tx.unpack_blob(
+                LayerRecord(diff_id, chain_id, desc.digest, desc.media_type, desc.size, 0)))
+        record = tx.record(config, manifest, layers, parent=parent)
     for tag in tags:
         store.tag(record.id, Reference.parse(tag))
     return store.image(record.id) if tags else record
@@ -59,8 +56,7 @@ def churn(
         if ready:
             print("ready", flush=True)
         for i in range(rounds):
-            with store.lease():  # as the engine scopes each add
-                record = add_image(store, random_image(rng, big), [f"churn/p{seed}:r{i}"])
+            record = add_image(store, random_image(rng, big), [f"churn/p{seed}:r{i}"])
             store.tag(record.id, Reference.parse("churn/shared:latest"))
             store.add_repo_digest(record.id, f"churn/p{seed}", record.manifest_digest)
             if i % 3 == 2:

@@ -93,12 +93,12 @@ def test_parallel_adds_deletes_and_gc(tmp_path: Path) -> None:
 
 
 def test_gc_waits_for_an_adder(tmp_path: Path) -> None:
-    # A process holding the lease (between ingesting and recording) keeps gc from its files.
+    # A process adding (between ingesting and recording) keeps gc from its files.
     with Store(tmp_path) as adder, Store(tmp_path) as collector:
-        digest = adder.blobs.put(b"not yet recorded")
-        assert collector.gc(wait=0.2) == 0
-        assert adder.blobs.has(digest)
-        adder.release()
+        with adder.adding() as tx:
+            digest = tx.put_blob(b"not yet recorded")
+            assert collector.gc(wait=0.2) == 0
+            assert adder.blobs.has(digest)
         assert collector.gc(wait=0.2) == len(b"not yet recorded")
         assert not adder.blobs.has(digest)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lamina.errors import StorageError
-from lamina.store.db import SCHEMA_VERSION, Database
+from lamina.store.db import MIGRATIONS, SCHEMA_VERSION, Database, _statements
 
 
 def tables(db: Database) -> set[str]:
@@ -29,6 +29,7 @@ def test_schema_created_once(tmp_path: Path) -> None:
         "repo_digests",
         "manifests",
         "containers",
+        "build_cache",
     } <= tables(db)
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -140,3 +141,31 @@ def test_corrupt_database_is_a_storage_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not an sqlite database" * 100)
     with pytest.raises(StorageError, match="store database"):
         Database(path)
+
+
+def test_build_cache_migrates_over_the_table_old_builds_made(tmp_path: Path) -> None:
+    """Stores of older versions (schema 2) got the build_cache table from build on first use;
+    migration 4 takes the table over, rows and all."""
+    path = tmp_path / "lamina.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied REAL NOT NULL)")
+    for version in (1, 2):
+        for statement in _statements(MIGRATIONS[version - 1]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+    conn.execute("CREATE TABLE build_cache (key TEXT PRIMARY KEY, image_id TEXT NOT NULL"
+                 " REFERENCES images(id) ON DELETE CASCADE, created REAL NOT NULL)")
+    conn.execute("INSERT INTO images (id, manifest_digest, manifest_media_type, size, added)"
+                 " VALUES ('sha256:aa', 'sha256:bb', 'x', 0, 0)")
+    conn.execute("INSERT INTO build_cache VALUES ('step', 'sha256:aa', 0)")
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    db = Database(path)
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.conn.execute("SELECT key, image_id FROM build_cache").fetchall() == [
+        ("step", "sha256:aa")]
+    # The rows go with their image.
+    with db.transaction() as write:
+        write.execute("DELETE FROM images")
+    assert db.conn.execute("SELECT count(*) FROM build_cache").fetchone()[0] == 0

@@ -23,9 +23,10 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
-from lamina.build.commit import BuildCache, ImageState, commit_image, timestamp
+from lamina.build.commit import ImageState, commit_image
 from lamina.build.context import BuildContext
 from lamina.build.dockerfile import Node, parse
 from lamina.build.metadata import Change, change_for, command, set_env
@@ -33,6 +34,7 @@ from lamina.build.shell import expand
 from lamina.build.stages import Stage, plan
 from lamina.build.steps import StepRunner
 from lamina.errors import BuildError
+from lamina.image.mutate import timestamp
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
 from lamina.store import LayerRecord, Store
@@ -56,6 +58,8 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "host"
     source_date_epoch: int | None = None
+    runtime: str | None = None  # RUN's OCI runtime (None: runc, else crun)
+    state_root: Path | None = None  # where the runtime keeps its state (RUN needs it)
 
 
 @dataclass
@@ -89,7 +93,7 @@ class Builder:
         self.options = options
         self.resolve_image = resolve_image
         self.out = out
-        self.cache = BuildCache(store)
+        self.cache = store.build_cache
         self.results: dict[int, ImageState] = {}
         self.used_args: set[str] = set()
         self.platform = Platform.host()

@@ -6,29 +6,25 @@ unpacks it as the snapshot of its ChainID. ``commit_image`` appends the step to 
 config (one history entry; one diff_id if it made a layer) and records the new image with its
 ``parent``, as docker's builder does, so ``history`` can show each step's ID.
 
-``BuildCache`` maps a step's cache key to the image it made, in a small table of the store's
-database whose rows go away with their image.
+The cache of steps (key -> image) is the store's (``Store.build_cache``).
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from lamina.image import mutate
 from lamina.model import mediatype
 from lamina.model.chain import chain_ids
 from lamina.model.config import ImageConfig
-from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest
-from lamina.model.manifest import Manifest
-from lamina.store import LayerRecord, Store
+from lamina.store import MAX_LAYER_SIZE, LayerRecord, Store
 
-MAX_LAYER_SIZE = 64 * 1024**3
+__all__ = ["MAX_LAYER_SIZE", "ImageState", "commit_image", "commit_layer"]
 
 
 @dataclass
@@ -60,14 +56,6 @@ class ImageState:
         return cls(copy.deepcopy(config.data), list(record.layers), record.id)
 
 
-def timestamp(source_date_epoch: int | None) -> str:
-    if source_date_epoch is not None:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(source_date_epoch))
-    now = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + \
-        f".{now % 10**9:09d}Z"
-
-
 def commit_layer(store: Store, directory: Path, below: list[LayerRecord],
                  source_date_epoch: int | None) -> LayerRecord:
     from lamina.image.compression import compress_gzip
@@ -75,7 +63,7 @@ def commit_layer(store: Store, directory: Path, below: list[LayerRecord],
 
     tmp = store.scratch.file("layer")
     try:
-        with os.fdopen(os.dup(tmp.fd), "w+b") as tar:
+        with os.fdopen(os.dup(tmp.fd), "w+b") as tar, store.adding() as tx:
             write_layer(directory, cast(BinaryIO, tar), source_date_epoch=source_date_epoch)
             tar.flush()
             tar.seek(0)
@@ -83,8 +71,9 @@ def commit_layer(store: Store, directory: Path, below: list[LayerRecord],
                 digests = compress_gzip(cast(BinaryIO, tar), cast(BinaryIO, writer))
             chain = chain_ids([*(layer.diff_id for layer in below), digests.diff_id])[-1]
             tar.seek(0)
-            unpacked = store.snapshots.unpack(chain, cast(BinaryIO, tar), mediatype.OCI_LAYER,
-                                              digests.diff_id, MAX_LAYER_SIZE)
+            # From the plain tar kept here: no need to decompress the blob just written.
+            unpacked = tx.unpack(chain, cast(BinaryIO, tar), mediatype.OCI_LAYER,
+                                 digests.diff_id)
     finally:
         tmp.discard()
     return LayerRecord(digests.diff_id, chain, digests.digest, mediatype.OCI_LAYER_GZIP,
@@ -95,62 +84,10 @@ def commit_image(store: Store, state: ImageState, *, created: str, created_by: s
                  layer: LayerRecord | None, history: bool = True,
                  comment: str | None = "buildkit.dockerfile.v0") -> ImageState:
     """The state after one step; the step's image recorded with the state's as parent."""
-    data = copy.deepcopy(state.data)
-    data["created"] = created
-    rootfs = data.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-    layers = list(state.layers)
-    if layer is not None:
-        rootfs.setdefault("diff_ids", []).append(layer.diff_id)
-        layers.append(layer)
-    if history:
-        entry: dict[str, Any] = {"created": created, "created_by": created_by}
-        if comment:
-            entry["comment"] = comment
-        if layer is None:
-            entry["empty_layer"] = True
-        data.setdefault("history", []).append(entry)
-    config = ImageConfig.build(data)
-    store.blobs.put(config.raw, config.id)
-    manifest = Manifest.build(
-        Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
-        [Descriptor(r.media_type, r.digest, r.size) for r in layers],
-    )
-    store.blobs.put(manifest.raw, manifest.digest)
-    record = store.put_image(config, manifest, layers, parent=state.image_id)
+    step = mutate.Step(created, created_by, comment=comment)
+    data = mutate.append(state.data, step, layer.diff_id if layer else None, history=history)
+    layers = [*state.layers, layer] if layer is not None else list(state.layers)
+    config, manifest = mutate.new_image(data, layers)
+    with store.adding() as tx:
+        record = tx.record(config, manifest, layers, parent=state.image_id)
     return ImageState(data, layers, record.id)
-
-
-_TABLE = (
-    "CREATE TABLE IF NOT EXISTS build_cache ("
-    " key TEXT PRIMARY KEY,"
-    " image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
-    " created REAL NOT NULL)"
-)
-
-
-class BuildCache:
-    """Cache key -> the image a step made. Rows vanish with their image (ON DELETE CASCADE)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        db = store.db
-        exists = db.read(lambda conn: conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'build_cache'"
-        ).fetchone())
-        if exists is None:
-            db.write(lambda conn: conn.execute(_TABLE))
-
-    def get(self, key: str) -> Digest | None:
-        def read(conn: sqlite3.Connection) -> Any:
-            return conn.execute(
-                "SELECT c.image_id FROM build_cache c JOIN images i ON i.id = c.image_id"
-                " WHERE c.key = ?", (key,)).fetchone()
-
-        row = self.store.db.read(read)
-        return Digest(row[0]) if row else None
-
-    def put(self, key: str, image_id: Digest) -> None:
-        self.store.db.write(lambda conn: conn.execute(
-            "INSERT INTO build_cache (key, image_id, created) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET image_id = excluded.image_id,"
-            " created = excluded.created", (key, str(image_id), time.time())))

@@ -169,8 +169,11 @@ def workdir_layer(store: Store, state: ImageState, path: str, owner: tuple[int, 
 
 def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str],
               workdir: str, user: str, network: str, output: int,
-              script: bytes | None, source_date_epoch: int | None) -> LayerRecord | None:
+              script: bytes | None, source_date_epoch: int | None,
+              runtime: str | None, state_root: Path | None) -> LayerRecord | None:
     """Run a RUN step's command over the stage's layers; its changes become the layer."""
+    if state_root is None:
+        raise BuildError("RUN needs the settings' state root (BuildOptions.state_root)")
     try:
         from lamina.runtime import run_step
     except ImportError as exc:
@@ -190,7 +193,8 @@ def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str
         try:
             code = run_step(store, state.chain_ids, upper_path, argv, env=env,
                             workdir=workdir or "/", user=user, network=network,
-                            stdout=output, stderr=output)
+                            stdout=output, stderr=output, runtime=runtime,
+                            state_root=state_root)
         except ContainerError as exc:
             raise BuildError(f"RUN failed: {exc}") from exc
         if script_name is not None:

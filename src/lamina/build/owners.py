@@ -13,34 +13,24 @@ import stat
 
 from lamina.build.rootfs import MergedTree
 from lamina.errors import BuildError
+from lamina.model.passwd import parse_group, parse_id, parse_passwd
 
-_MAX_ID = 2**32 - 2
 _LIMIT = 4 << 20
 
 
-def _read(tree: MergedTree, path: str) -> list[list[str]]:
+def _read(tree: MergedTree, path: str) -> bytes:
     entry = tree.find(path)
     if entry is None or not stat.S_ISREG(entry.st.st_mode):
-        return []
+        return b""
     fd = tree.open_file(entry)
     try:
-        data = os.read(fd, _LIMIT)
+        return os.read(fd, _LIMIT)
     finally:
         os.close(fd)
-    rows = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        if line and not line.startswith("#"):
-            rows.append(line.split(":"))
-    return rows
 
 
 def _number(text: str) -> int | None:
-    if text.isdigit():
-        value = int(text)
-        if value > _MAX_ID:
-            raise BuildError(f"user or group ID {text} is out of range")
-        return value
-    return None
+    return parse_id(text, BuildError)
 
 
 def resolve_owner(tree: MergedTree, spec: str) -> tuple[int, int]:
@@ -49,9 +39,9 @@ def resolve_owner(tree: MergedTree, spec: str) -> tuple[int, int]:
         raise BuildError(f"invalid --chown value {spec!r}")
     uid = _number(user)
     if uid is None:
-        for row in _read(tree, "/etc/passwd"):
-            if len(row) >= 4 and row[0] == user and row[2].isdigit():
-                uid = int(row[2])
+        for entry in parse_passwd(_read(tree, "/etc/passwd")):
+            if entry.name == user and entry.uid is not None:
+                uid = entry.uid
                 break
         else:
             raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
@@ -60,9 +50,9 @@ def resolve_owner(tree: MergedTree, spec: str) -> tuple[int, int]:
         return uid, uid
     gid = _number(group)
     if gid is None:
-        for row in _read(tree, "/etc/group"):
-            if len(row) >= 3 and row[0] == group and row[2].isdigit():
-                gid = int(row[2])
+        for group_entry in parse_group(_read(tree, "/etc/group")):
+            if group_entry.name == group and group_entry.gid is not None:
+                gid = group_entry.gid
                 break
         else:
             raise BuildError(f"unable to convert uid/gid chown string to host mapping: "

@@ -16,7 +16,6 @@ below (so the layer carries them exactly as they were) or ``0755 root:root``.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -26,9 +25,9 @@ from pathlib import Path
 
 from lamina.errors import BuildError
 from lamina.image.layer import clean_path, is_opaque
+from lamina.store._confine import open_dirs, resolve
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 40
 
 Parts = tuple[str, ...]
 
@@ -104,31 +103,14 @@ class MergedTree:
 
     def resolve(self, path: str | Parts, *, follow_last: bool = True) -> Parts:
         """``path`` with every symlink in it resolved inside the tree (missing tails kept)."""
-        queue = list(split_path(path) if isinstance(path, str) else path)
-        queue.reverse()
-        resolved: list[str] = []
-        links = 0
-        while queue:
-            name = queue.pop()
-            if name in ("", "."):
-                continue
-            if name == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = (*resolved, name)
-            entry = self.lstat(candidate)
-            if entry is not None and stat.S_ISLNK(entry.st.st_mode) and (queue or follow_last):
-                links += 1
-                if links > _MAX_LINKS:
-                    raise BuildError(f"too many levels of symbolic links: /{'/'.join(candidate)}")
-                target = self.readlink(entry)
-                if target.startswith("/"):
-                    resolved = []
-                queue.extend(reversed(target.split("/")))
-                continue
-            resolved.append(name)
-        return tuple(resolved)
+
+        def symlink(parts: Parts) -> str | None:
+            entry = self.lstat(parts)
+            if entry is None or not stat.S_ISLNK(entry.st.st_mode):
+                return None
+            return self.readlink(entry)
+
+        return resolve(path, symlink, follow_last=follow_last, error=BuildError)
 
     def find(self, path: str | Parts, *, follow_last: bool = True) -> Entry | None:
         return self.lstat(self.resolve(path, follow_last=follow_last))
@@ -136,12 +118,8 @@ class MergedTree:
     # --- reading ------------------------------------------------------------------------
     @contextmanager
     def _parent_fd(self, entry: Entry) -> Iterator[int]:
-        fd = os.open(self.layers[entry.layer], _DIR)
+        fd = open_dirs(self.layers[entry.layer], entry.parts[:-1])
         try:
-            for name in entry.parts[:-1]:
-                sub = os.open(name, _DIR, dir_fd=fd)
-                os.close(fd)
-                fd = sub
             yield fd
         finally:
             os.close(fd)
@@ -208,20 +186,14 @@ class UpperDir:
         directory in the merged tree is an error, as docker reports it. Directories that are
         in no layer below are made ``0755`` and owned by ``owner``.
         """
-        fd = os.open(self.root, _DIR)
+        def make(fd: int, name: str, depth: int) -> int:
+            return self._mkdir(fd, name, parts[: depth + 1], owner)
+
+        def refuse(depth: int) -> BuildError:
+            return BuildError(f"cannot copy to non-directory: /{'/'.join(parts[: depth + 1])}")
+
+        fd = open_dirs(self.root, parts, make=make, refuse=refuse)
         try:
-            for i, name in enumerate(parts):
-                here = parts[: i + 1]
-                try:
-                    sub = os.open(name, _DIR, dir_fd=fd)
-                except FileNotFoundError:
-                    sub = self._mkdir(fd, name, here, owner)
-                except (NotADirectoryError, OSError) as exc:
-                    if isinstance(exc, NotADirectoryError) or exc.errno == errno.ELOOP:
-                        raise BuildError(f"cannot copy to non-directory: /{'/'.join(here)}") from None
-                    raise
-                os.close(fd)
-                fd = sub
             yield fd
         finally:
             os.close(fd)

@@ -201,7 +201,8 @@ class StepRunner:
                 return run_layer(b.store, state, argv, env=env, workdir=workdir, user=user,
                                  network=network, output=fd,
                                  script=script.encode() if script is not None else None,
-                                 source_date_epoch=b.options.source_date_epoch)
+                                 source_date_epoch=b.options.source_date_epoch,
+                                 runtime=b.options.runtime, state_root=b.options.state_root)
             finally:
                 done()
 

@@ -114,13 +114,37 @@ def invoke(argv: list[str] | None) -> NoReturn:
         command = exc.ctx.command_path if exc.ctx else "lamina"
         click.echo(f"unknown flag: {exc.option_name}\nSee '{command} --help'.", err=True)
         sys.exit(125)
+    except click.MissingParameter as exc:
+        if exc.ctx is None or not isinstance(exc.param, click.Argument):
+            _usage_error(exc)
+        _missing_argument(exc.ctx)
     except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "lamina"
-        click.echo(f"{command}: {exc.format_message()}\nSee '{command} --help'.", err=True)
-        sys.exit(125)
+        _usage_error(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    command = exc.ctx.command_path if exc.ctx else "lamina"
+    click.echo(f"{command}: {exc.format_message()}\nSee '{command} --help'.", err=True)
+    sys.exit(125)
+
+
+def _missing_argument(ctx: click.Context) -> NoReturn:
+    """docker's words and exit status (1, not a usage error's 125) for too few arguments:
+    ``docker: 'docker tag' requires 2 arguments``, the usage line, and where help is."""
+    command = ctx.command_path
+    arguments = [p for p in ctx.command.params if isinstance(p, click.Argument)]
+    required = [p for p in arguments if p.required]
+    count = sum(max(p.nargs, 1) for p in required)
+    at_least = any(p.nargs == -1 for p in arguments) or len(required) < len(arguments)
+    plural = "s" if count != 1 else ""
+    need = f"requires {'at least ' if at_least else ''}{count} argument{plural}"
+    usage = " ".join(ctx.command.collect_usage_pieces(ctx))
+    click.echo(f"lamina: '{command}' {need}\n\nUsage:  {command} {usage}\n\n"
+               f"Run '{command} --help' for more information", err=True)
+    sys.exit(1)

@@ -17,9 +17,10 @@ from lamina.engine import Engine
               help="Apply Dockerfile instruction to the created image")
 @click.option("-m", "--message", default="", metavar="string", help="Commit message")
 @click.option("-p", "--pause/--no-pause", default=True,
-              help="Pause container during commit (lamina does not pause)")
+              help="Pause container during commit")
 @pass_engine
 def commit(engine: Engine, name: str, reference: str | None, author: str,
            changes: tuple[str, ...], message: str, pause: bool) -> None:
     """Create a new image from a container's changes"""
-    click.echo(engine.commit(name, reference, message=message, author=author, changes=changes))
+    click.echo(engine.commit(name, reference, message=message, author=author, changes=changes,
+                             pause=pause))

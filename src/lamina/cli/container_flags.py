@@ -155,6 +155,19 @@ def as_run_error(exc: LaminaError) -> ContainerError:
     return ContainerError(exc.message, hint=exc.hint, exit_code=125)
 
 
+def require_terminal() -> None:
+    """docker's check for ``-it``: attached stdin and a tty need our stdin to be a terminal.
+    It fails before anything is made, with docker's bare line and status 1."""
+    try:
+        terminal = sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal:
+        sys.stdout.flush()
+        sys.stderr.write("the input device is not a TTY\n")
+        sys.exit(1)
+
+
 def stdin_fd() -> int:
     """Our stdin as an fd for the container; a pipe fed by a thread when it has none (tests)."""
     import io

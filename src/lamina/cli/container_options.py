@@ -68,13 +68,20 @@ def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], 
         if not hasattr(engine, "pull"):
             raise ContainerError(f"No such image: {shown} (pulling is not available)")
 
+        from lamina.cli.progress import PROGRESS_STATUSES
+
         def progress(event: Any) -> None:
-            if event.status.startswith(("Pulling", "Pull complete", "Digest", "Status")):
-                click.echo(f"{event.id}: {event.status}", err=True)
+            # docker's lines into a pipe, on stderr: byte counts left out, and no "id: "
+            # before a line of the whole pull (Digest).
+            if event.status not in PROGRESS_STATUSES:
+                line = f"{event.id}: {event.status}" if event.id else event.status
+                click.echo(line, err=True)
 
         from lamina.engine.trust import TrustOptions
 
-        engine.pull(name, progress=progress,
-                    trust=TrustOptions(disabled=True) if disable_content_trust else None)
+        trust = TrustOptions(disabled=True) if disable_content_trust else None
+        for result in engine.pull(name, progress=progress, trust=trust):
+            status = "Downloaded newer image" if result.updated else "Image is up to date"
+            click.echo(f"Status: {status} for {result.reference.familiar}", err=True)
 
     return pull

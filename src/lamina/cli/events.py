@@ -74,10 +74,14 @@ def events(engine: Engine, filters: tuple[str, ...], fmt: str | None, since: str
     wanted = EventFilter.parse(filters)
     template = None
     if fmt:
-        from lamina.cli.format.template import compile_template
+        from lamina.cli.format.template import TemplateError, compile_template
 
         text = "{{json .}}" if fmt == "json" else fmt
-        template = compile_template(text.replace("\\t", "\t").replace("\\n", "\n"))
+        try:
+            template = compile_template(text.replace("\\t", "\t").replace("\\n", "\n"))
+        except TemplateError as exc:
+            click.echo(f"Error parsing format: {exc.go_message}", err=True)
+            sys.exit(64)
     stream = engine.events(
         since=parse_timestamp(since) if since else None,
         until=parse_timestamp(until) if until else None, filters=wanted)

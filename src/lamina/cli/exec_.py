@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.container_flags import stdin_fd
+from lamina.cli.container_flags import require_terminal, stdin_fd
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 
@@ -27,6 +27,8 @@ from lamina.engine import Engine
 def exec_(engine: Engine, name: str, command: tuple[str, ...], detach: bool, interactive: bool,
           tty: bool, env: tuple[str, ...], workdir: str | None, user: str | None) -> int:
     """Execute a command in a running container"""
+    if interactive and tty and not detach:
+        require_terminal()
     return engine.exec(name, command, env=env, workdir=workdir, user=user, tty=tty,
-                       stdin=stdin_fd() if interactive and not tty else None,
-                       stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+                       stdin=stdin_fd() if interactive and not tty and not detach else None,
+                       stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, detach=detach)

@@ -14,6 +14,7 @@ from lamina.engine.views import HistoryRow
 HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
            "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
 DEFAULT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 CREATED_BY_WIDTH = 45
 
 
@@ -70,5 +71,6 @@ def history(engine: Engine, image: str, fmt: str | None, human: bool, no_trunc: 
             click.echo(row.id if row.id == "<missing>" else short_id(row.id, no_trunc))
         return
     if fmt is None or fmt == "table":
-        fmt = DEFAULT
+        # docker's table without -H shows the time under its own heading, CREATED AT.
+        fmt = DEFAULT if human else NON_HUMAN
     emit(fmt, [history_fields(r, human, no_trunc) for r in rows], HEADERS)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from lamina.cli.context import emit, filter_option, format_option, pass_engine, short_id
-from lamina.cli.format.units import format_created_at, human_size, time_ago
+from lamina.cli.format.units import format_created_at, human_size, human_size4, time_ago
 from lamina.engine import Engine
 from lamina.engine.views import ImageRow
 
@@ -23,7 +23,7 @@ DEFAULT_DIGESTS = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Cre
 
 def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
     return {
-        "Containers": str(row.containers) if row.containers else "N/A",
+        "Containers": "N/A",  # docker's list does not count them (system df -v does)
         "CreatedAt": format_created_at(row.created),
         "CreatedSince": time_ago(row.created) if row.created else "N/A",
         "Digest": row.digest,
@@ -33,7 +33,7 @@ def image_fields(row: ImageRow, no_trunc: bool) -> dict[str, Any]:
         "Size": human_size(row.size),
         "Tag": row.tag,
         "UniqueSize": "N/A",
-        "VirtualSize": human_size(row.size),
+        "VirtualSize": human_size4(row.size),
     }
 
 
@@ -53,12 +53,8 @@ def images(engine: Engine, reference: str | None, all_: bool, digests: bool,
         filters = (*filters, f"reference={reference}")
     rows = engine.images(all=all_, filters=filters)
     if quiet:
-        seen: set[str] = set()
-        for row in rows:
-            # One line per image, as docker does with -q.
-            if row.id not in seen:
-                seen.add(row.id)
-                click.echo(short_id(row.id, no_trunc))
+        for row in rows:  # one line per row, as docker's: an image with two tags twice
+            click.echo(short_id(row.id, no_trunc))
         return
     if fmt is None or fmt == "table":
         fmt = DEFAULT_DIGESTS if digests else DEFAULT

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,25 +12,63 @@ from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import NotFound
 
+if TYPE_CHECKING:
+    from lamina.cli.format.template import Template
 
-def render_objects(objects: list[dict[str, Any]], fmt: str | None) -> None:
+
+# Members of docker's inspect objects that are Go maps (the rest are structs): marshalled and
+# printed with their keys sorted, as Go does.
+GO_MAPS = frozenset({"Labels", "ExposedPorts", "Volumes", "PortBindings", "Ports", "Networks",
+                     "Data", "Sysctls", "StorageOpt", "Annotations", "Tmpfs", "DriverOpts",
+                     "Options"})
+
+
+def _with_go_maps(value: Any, key: str = "") -> Any:
+    from lamina.cli.format.gofmt import GoMap
+
+    if isinstance(value, dict):
+        items = {k: _with_go_maps(v, str(k)) for k, v in value.items()}
+        return GoMap(items) if key in GO_MAPS else items
+    if isinstance(value, list):
+        return [_with_go_maps(v) for v in value]
+    return value
+
+
+def render_objects(objects: list[dict[str, Any]], fmt: str | None,
+                   template: Template | None = None) -> None:
+    objects = [_with_go_maps(obj) for obj in objects]
     if fmt is None or fmt == "json":
         from lamina.cli.format.gofmt import marshal_json
 
         # docker's encoder: 4-space indent, and <, > and & escaped as \u003c...
         click.echo(marshal_json(objects, indent="    ", escape_html=True))
         return
-    from lamina.cli.format.template import Template
-
-    # An unknown field is an error in inspect, as docker reports it.
-    template = Template(fmt, missing_key="error")
+    if template is None:
+        template = _template(fmt)
+    if not objects:
+        click.echo()  # docker's template writer ends with a newline, even with nothing
     for obj in objects:
         click.echo(template.execute(obj))
 
 
+def _template(fmt: str) -> Template:
+    """The --format template, parsed before anything is looked up: a syntax error exits 64
+    with docker's words and nothing else printed."""
+    from lamina.cli.format.template import Template, TemplateError
+
+    try:
+        # An unknown field is an error in inspect, as docker reports it.
+        return Template(fmt, missing_key="error")
+    except TemplateError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(64)
+
+
 def inspect_all(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]],
                 fmt: str | None, missing: Callable[[str], str]) -> None:
-    """Inspect every name; print what was found, then fail on the first that was not."""
+    """Inspect every name; print what was found (``[]`` when nothing was, as docker), then
+    fail on the first that was not."""
+    template = _template(fmt) if fmt is not None and fmt != "json" else None
     found: list[dict[str, Any]] = []
     errors: list[str] = []
     for name in names:
@@ -37,8 +76,7 @@ def inspect_all(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]],
             found.append(lookup(name))
         except NotFound:
             errors.append(missing(name))
-    if found or not errors:
-        render_objects(found, fmt)
+    render_objects(found, fmt, template)
     if errors:
         raise NotFound(errors[0] if len(errors) == 1 else "; ".join(errors))
 

@@ -24,6 +24,12 @@ def logs(engine: Engine, name: str, follow: bool, tail: str, timestamps: bool,
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for entry in engine.logs(name, follow=follow, tail=tail):
         stream = err if entry.stream == "stderr" else out
-        text = f"{entry.time} {entry.text}" if timestamps else entry.text
+        text = entry.text
+        if details:
+            # docker puts the log's attributes (from --log-opt labels/env) first, then a
+            # space; lamina's logs carry none, so the line starts with the space alone.
+            text = " " + text
+        if timestamps:
+            text = f"{entry.time} {text}"
         stream.write(text.encode())
         stream.flush()

@@ -34,9 +34,10 @@ def _command(command: str, no_trunc: bool) -> str:
 def row_fields(row: ContainerRow, no_trunc: bool, now: float) -> dict[str, Any]:
     from lamina.cli.format.units import format_created_at, human_size, time_ago
 
-    size = ""
-    if row.size_rw is not None:
-        size = f"{human_size(row.size_rw)} (virtual {human_size(row.size_root or 0)})"
+    # docker's Size: "0B" when not asked for (-s), the virtual size only when there is one.
+    size = human_size(row.size_rw or 0)
+    if row.size_root:
+        size += f" (virtual {human_size(row.size_root)})"
     return {
         "ID": row.id if no_trunc else row.id[:12],
         "Image": row.image,
@@ -52,6 +53,7 @@ def row_fields(row: ContainerRow, no_trunc: bool, now: float) -> dict[str, Any]:
         "Mounts": ",".join(row.mounts),
         "Networks": row.network,
         "LocalVolumes": "0",
+        "Platform": None,  # docker's (an image's platform, which lamina's list does not give)
     }
 
 

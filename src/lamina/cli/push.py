@@ -31,6 +31,10 @@ def push(engine: Engine, all_tags: bool, disable_content_trust: bool | None, qui
     """Upload an image to a registry"""
     from lamina.engine.trust import PushSigning
 
+    # docker signs with Notary when content trust is on; lamina signs only when told to
+    # (--sign-by-sigstore-private-key, --sign-by), so the switch changes nothing here.
+    del disable_content_trust
+
     # Read the key (and ask its passphrase) before any byte goes up.
     signing = PushSigning(sigstore_key, sign_passphrase_file, sign_by, remove_signatures)
     ref = Reference.parse(name)

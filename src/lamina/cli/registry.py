@@ -20,9 +20,20 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
 def _load(config_file: Path | None, **flags: object) -> RegistryConfig:
-    from lamina.registry.serve import apply_flags, load_config
+    """The file's settings, then LAMINA_REGISTRY_* variables, then flags."""
+    from lamina.registry.serve import apply_env, apply_flags, load_config
 
-    return apply_flags(load_config(config_file), **flags)
+    return apply_flags(apply_env(load_config(config_file)), **flags)
+
+
+def _env_help() -> str:
+    from lamina.registry.config import env_settings
+
+    rows = "\n".join(f"  {name:<44} {setting}" for name, setting in env_settings())
+    return (
+        "Every setting of the TOML file can be given by an environment variable instead "
+        "(the file first, then the variables, then flags):\n\n\b\n" + rows
+    )
 
 
 @click.group("registry")
@@ -30,7 +41,7 @@ def registry() -> None:
     """Run and manage a private OCI registry."""
 
 
-@registry.command("serve")
+@registry.command("serve", epilog=_env_help())
 @click.option("--root", type=_PATH, help="Directory holding blobs and metadata.")
 @click.option("--addr", metavar="HOST:PORT", help="Address to listen on [127.0.0.1:5000].")
 @click.option("--config", "config_file", type=_FILE, help="TOML settings file.")
@@ -85,7 +96,7 @@ def gc_command(
     from lamina.registry.gc import run_gc
 
     config = _load(config_file, root=root)
-    if not Path(config.root).is_dir():
+    if config.metadata.kind == "sqlite" and not Path(config.root).is_dir():
         from lamina.errors import NotFound
 
         raise NotFound(f"no registry at {config.root}", hint="give its --root or --config")

@@ -19,5 +19,19 @@ from lamina.engine import Engine
 @pass_engine
 def rm(engine: Engine, names: tuple[str, ...], force: bool, volumes: bool, link: bool) -> int:
     """Remove one or more containers"""
-    # lamina makes no anonymous volumes: -v has nothing more to remove.
+    del volumes  # lamina makes no anonymous volumes: -v has nothing more to remove
+    if link:
+        # -l removes a link, never the container. lamina has no links: each name fails as
+        # docker's does for a name that is not a link, and every container stays.
+        return for_each(names, lambda n: _no_link(engine, n))
     return for_each(names, lambda n: engine.remove_container(n, force=force))
+
+
+def _no_link(engine: Engine, name: str) -> None:
+    from lamina.errors import Conflict, NotFound
+
+    link = name.lstrip("/")
+    if "/" in link:  # parent/alias: no container has that link
+        raise NotFound(f"No such container: {link}")
+    engine.container(link)  # (an unknown name is reported as such)
+    raise Conflict("Conflict, cannot remove the default link name of the container")

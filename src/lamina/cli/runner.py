@@ -14,7 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lamina.cli.container_flags import RUN_FLAGS, as_run_error, build_options, parse, stdin_fd
+from lamina.cli.container_flags import (
+    RUN_FLAGS,
+    as_run_error,
+    build_options,
+    parse,
+    require_terminal,
+    stdin_fd,
+)
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
@@ -29,6 +36,8 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     detach = bool(kw.get("detach"))
     interactive = kw.get("interactive", False)
     tty = kw.get("tty", False)
+    if interactive and tty and not detach:
+        require_terminal()
     try:
         options = build_options(kw, detach=detach)
         hooks = None

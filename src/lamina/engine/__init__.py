@@ -146,24 +146,23 @@ class Engine(ContainerVerbs):
     def login(self, server: str | None, username: str, password: str) -> LoginResult:
         from lamina.engine import login
 
-        return login.login(server, username, password, options=self.remote_options)
+        return login.login(server, username, password, options=self.remote_options,
+                           config_dir=self.settings.docker_config)
 
     def stored_login(self, server: str | None) -> tuple[str, str] | None:
         from lamina.engine import login
 
-        return login.stored_login(server)
+        return login.stored_login(server, config_dir=self.settings.docker_config)
 
     def logout(self, server: str | None) -> LogoutResult:
         from lamina.engine import login
 
-        return login.logout(server)
+        return login.logout(server, config_dir=self.settings.docker_config)
 
     # --- registries: pull and push ----------------------------------------------------------
     @cached_property
     def remote_options(self) -> RemoteOptions:
-        from lamina.engine.pull import remote_options
-
-        return remote_options()
+        return self.settings.remote
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import IO, Any, BinaryIO, cast
 
 from lamina.engine.changes import apply_changes
-from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure, ingest_image
+from lamina.engine.ingest import ingest_image
 from lamina.errors import InvalidReference, NotFound
+from lamina.image import mutate
 from lamina.model import mediatype
-from lamina.model.config import ImageConfig
-from lamina.model.descriptor import Descriptor
-from lamina.model.manifest import Manifest
 from lamina.model.platform import Platform
 from lamina.model.reference import Reference, tag_target
-from lamina.store import ImageRecord, LayerRecord, Store
+from lamina.store import Adding, ImageRecord, LayerRecord, Store
 from lamina.store.view import StoreImage
 
 
@@ -94,51 +91,32 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
     ref = tag_target(reference) if reference else None
     container_config = apply_changes({}, changes)  # bad changes fail before any work
 
-    with cleanup_on_failure(store):
-        record = _import_layer(store, source, container_config, message, source_name)
+    with store.adding() as tx:
+        record = _import_layer(tx, source, container_config, message, source_name)
     if ref is not None:
         _move_tag(store, record, ref)
     return str(record.id)
 
 
-def _import_layer(store: Store, source: IO[bytes], container_config: dict[str, Any],
+def _import_layer(tx: Adding, source: IO[bytes], container_config: dict[str, Any],
                   message: str, source_name: str) -> ImageRecord:
     from lamina.image.compression import compress_gzip, open_decompressed
 
-    with store.blobs.writer(what="imported layer") as writer:
-        tar = open_decompressed(cast(BinaryIO, source), None, MAX_LAYER_SIZE)
+    with tx.store.blobs.writer(what="imported layer") as writer:
+        tar = open_decompressed(cast(BinaryIO, source), None, tx.max_layer_size)
         try:
             digests = compress_gzip(cast(BinaryIO, tar), cast(BinaryIO, writer))
         finally:
             tar.close()
-    layer_digest = digests.digest
-    with store.blobs.open(layer_digest) as stream:
-        # The safe extractor is also the validator: a hostile tar never becomes an image.
-        unpacked = store.snapshots.unpack(digests.diff_id, stream, mediatype.OCI_LAYER_GZIP,
-                                          digests.diff_id, MAX_LAYER_SIZE)
-
-    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    # The safe extractor is also the validator: a hostile tar never becomes an image.
+    layer = tx.unpack_blob(LayerRecord(digests.diff_id, digests.diff_id, digests.digest,
+                                       mediatype.OCI_LAYER_GZIP, digests.size, 0))
     host = Platform.host()
-    data: dict[str, Any] = {
-        "architecture": host.architecture,
-        "os": host.os,
-        "config": container_config,
-        "created": now,
-        "history": [{"created": now, "comment": message or f"Imported from {source_name}"}],
-        "rootfs": {"type": "layers", "diff_ids": [digests.diff_id]},
-    }
+    data: dict[str, Any] = {"architecture": host.architecture, "os": host.os,
+                            "config": container_config}
+    step = mutate.Step(mutate.timestamp(), comment=message or f"Imported from {source_name}")
+    data = mutate.append(data, step, layer.diff_id)
     if host.variant:
         data["variant"] = host.variant
-    config = ImageConfig.build(data)
-    store.blobs.put(config.raw, config.id)
-    manifest = Manifest.build(
-        Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
-        [Descriptor(mediatype.OCI_LAYER_GZIP, layer_digest, digests.size)],
-    )
-    store.blobs.put(manifest.raw, manifest.digest)
-    layer = LayerRecord(digests.diff_id, digests.diff_id, layer_digest,
-                        mediatype.OCI_LAYER_GZIP, digests.size, unpacked)
-    try:
-        return store.put_image(config, manifest, [layer])
-    finally:
-        store.release()
+    config, manifest = mutate.new_image(data, [layer])
+    return tx.record(config, manifest, [layer])

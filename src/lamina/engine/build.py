@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
-from lamina.engine.ingest import cleanup_on_failure
 from lamina.errors import InvalidArgument, NotFound
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
@@ -62,8 +61,9 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     options = BuildOptions(build_args=args, target=request.target, no_cache=request.no_cache,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
-                           source_date_epoch=sde)
-    with cleanup_on_failure(store), store.lease(), store.scratch.directory("context") as tmp:
+                           source_date_epoch=sde, runtime=engine.settings.container_runtime,
+                           state_root=engine.settings.state_root)
+    with store.adding(), store.scratch.directory("context") as tmp:
         root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
 

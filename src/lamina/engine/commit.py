@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,14 +18,12 @@ from typing import IO, Any, BinaryIO, cast
 
 from lamina.engine.changes import apply_changes
 from lamina.engine.containers import find
-from lamina.engine.ingest import MAX_LAYER_SIZE, cleanup_on_failure
+from lamina.image import mutate
 from lamina.model import mediatype
 from lamina.model.chain import chain_ids
 from lamina.model.config import ImageConfig
-from lamina.model.descriptor import Descriptor
-from lamina.model.manifest import Manifest
 from lamina.model.reference import tag_target
-from lamina.store import ContainerRecord, LayerRecord, Store
+from lamina.store import Adding, ContainerRecord, LayerRecord, Store
 
 
 def changes(store: Store, text: str) -> list[tuple[str, str]]:
@@ -103,48 +100,23 @@ def commit(store: Store, text: str, reference: str | None = None, *,
     container_config = _committed_config(base.config, record)
     container_config = apply_changes(container_config, changes_)
     upper = store.containers_dir / record.id / "upper"
-    with cleanup_on_failure(store):
-        layer = _store_layer(store, upper, [layer.diff_id for layer in image.layers])
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
-            f".{time.time_ns() % 10**9:09d}Z"
-        data: dict[str, Any] = dict(base.data)
-        data["created"] = now
-        data["config"] = container_config
-        if author:
-            data["author"] = author
-        else:
-            data.pop("author", None)
-        history = list(data.get("history") or [])
-        entry: dict[str, Any] = {"created": now, "created_by": _command(record)}
-        if author:
-            entry["author"] = author
-        if message:
-            entry["comment"] = message
-        history.append(entry)
-        data["history"] = history
-        data["rootfs"] = {"type": "layers",
-                          "diff_ids": [*(str(d) for d in base.diff_ids), layer.diff_id]}
-        config = ImageConfig.build(data)
-        store.blobs.put(config.raw, config.id)
-        manifest = Manifest.build(
-            Descriptor(mediatype.OCI_CONFIG, config.id, len(config.raw)),
-            [*(Descriptor(lr.media_type, lr.digest, lr.size) for lr in image.layers),
-             Descriptor(layer.media_type, layer.digest, layer.size)],
-        )
-        store.blobs.put(manifest.raw, manifest.digest)
-        try:
-            new = store.put_image(config, manifest, [*image.layers, layer], parent=image.id)
-        finally:
-            store.release()
+    with store.adding() as tx:
+        layer = _store_layer(tx, upper, [layer.diff_id for layer in image.layers])
+        data = mutate.replace_config(base.data, container_config, author=author)
+        step = mutate.Step(mutate.timestamp(), _command(record), author, message)
+        layers = [*image.layers, layer]
+        config, manifest = mutate.new_image(mutate.append(data, step, layer.diff_id), layers)
+        new = tx.record(config, manifest, layers, parent=image.id)
     if ref is not None:
         store.tag(new.id, ref)
     return str(new.id)
 
 
-def _store_layer(store: Store, upper: Path, diff_ids: list[Any]) -> LayerRecord:
+def _store_layer(tx: Adding, upper: Path, diff_ids: list[Any]) -> LayerRecord:
     from lamina.image.compression import compress_gzip
     from lamina.image.layer import write_layer
 
+    store = tx.store
     with store.scratch.directory("commit") as tmp:
         tar_path = tmp / "layer.tar"
         with tar_path.open("wb") as tar:
@@ -152,11 +124,8 @@ def _store_layer(store: Store, upper: Path, diff_ids: list[Any]) -> LayerRecord:
         with tar_path.open("rb") as tar, store.blobs.writer(what="committed layer") as writer:
             digests = compress_gzip(tar, cast(BinaryIO, writer))
     chain = chain_ids([*diff_ids, digests.diff_id])[-1]
-    with store.blobs.open(digests.digest) as stream:
-        unpacked = store.snapshots.unpack(chain, stream, mediatype.OCI_LAYER_GZIP,
-                                          digests.diff_id, MAX_LAYER_SIZE)
-    return LayerRecord(digests.diff_id, chain, digests.digest, mediatype.OCI_LAYER_GZIP,
-                       digests.size, unpacked)
+    return tx.unpack_blob(LayerRecord(digests.diff_id, chain, digests.digest,
+                                      mediatype.OCI_LAYER_GZIP, digests.size, 0))
 
 
 def _committed_config(image: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:

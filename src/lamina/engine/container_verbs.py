@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from lamina.engine.containers import CreateOptions
     from lamina.engine.copy import Copied
     from lamina.engine.lifecycle import Running
+    from lamina.engine.settings import Settings
     from lamina.engine.stats import StatsRow
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 
 class ContainerVerbs:
+    settings: Settings  # Engine's
+
     @property
     def store(self) -> Store:  # Engine's cached property
         raise NotImplementedError
@@ -39,7 +42,8 @@ class ContainerVerbs:
             attach: Attach | None = None, pull: Callable[[str], None] | None = None) -> Running:
         from lamina.engine import lifecycle
 
-        return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull)
+        return lifecycle.run(self.store, image, command, options, attach=attach, pull=pull,
+                             settings=self.settings)
 
     def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
                stdin: int | None = None) -> int:
@@ -50,7 +54,7 @@ class ContainerVerbs:
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle
 
-        return lifecycle.start(self.store, name, attach=attach)
+        return lifecycle.start(self.store, name, attach=attach, settings=self.settings)
 
     def stop(self, name: str, *, timeout: float | None = None,
              signal: str | None = None) -> ContainerRecord:
@@ -64,7 +68,8 @@ class ContainerVerbs:
                 signal: str | None = None) -> ContainerRecord:
         from lamina.engine import lifecycle
 
-        record = lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal)
+        record = lifecycle.restart(self.store, name, timeout=timeout, signal_name=signal,
+                                   settings=self.settings)
         self._event(record, "restart")
         return record
 
@@ -148,7 +153,9 @@ class ContainerVerbs:
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,
              stdin: int | None = None, stdout: BinaryIO | None = None,
-             stderr: BinaryIO | None = None) -> int:
+             stderr: BinaryIO | None = None, detach: bool = False) -> int:
+        """Run ``argv`` in the container; its exit code. ``detach``: start it and return 0
+        at once, its output discarded (docker's ``exec -d``)."""
         from lamina.engine import lifecycle
         from lamina.engine.containers import find
 
@@ -158,8 +165,10 @@ class ContainerVerbs:
         self._event(record, f"exec_create: {command}", execID=exec_id)
         self._event(record, f"exec_start: {command}", execID=exec_id)
         code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,
-                                 user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
-        self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
+                                 user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
+                                 detach=detach)
+        if not detach:  # (a detached one's end is not seen)
+            self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
         return code
 
     def _event(self, record: ContainerRecord, action: str, **extra: str) -> None:
@@ -179,13 +188,24 @@ class ContainerVerbs:
         self._event(self.container(name), "export")
 
     def commit(self, name: str, reference: str | None = None, *, message: str = "",
-               author: str = "", changes: Sequence[str] = ()) -> str:
+               author: str = "", changes: Sequence[str] = (), pause: bool = True) -> str:
+        """A new image of the container's changes; a running container is paused meanwhile
+        (unless ``pause`` is false), as docker does, so its files are taken at one moment."""
         from lamina.engine import commit
+        from lamina.runtime.cgroups import frozen
 
-        image_id = commit.commit(self.store, name, reference, message=message, author=author,
-                                 changes_=changes)
-        self._event(self.container(name), "commit", comment=message, imageID=image_id,
-                    imageRef=reference or "")
+        record = self.container(name)
+        paused = pause and record.state == "running" and not frozen(record.id)
+        if paused:
+            self.pause(record.id)
+        try:
+            image_id = commit.commit(self.store, name, reference, message=message,
+                                     author=author, changes_=changes)
+            self._event(record, "commit", comment=message, imageID=image_id,
+                        imageRef=reference or "")
+        finally:
+            if paused:
+                self.unpause(record.id)
         return image_id
 
     def copy(self, source: str, destination: str, *, follow_link: bool = False,

@@ -38,7 +38,7 @@ class ContainerRow:
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
-        from lamina.cli.format.units import human_duration
+        from lamina.model.units import human_duration
 
         now = time.time() if now is None else now
         if self.state in ("running", "paused"):
@@ -64,8 +64,10 @@ def state_of(record: ContainerRecord) -> str:
 
 
 def command_of(record: ContainerRecord) -> str:
-    parts = [record.config.get("Path", ""), *record.config.get("Args", [])]
-    return " ".join(p for p in parts if p is not None)
+    """docker's Command of a container: the path, then the arguments, one holding a space in
+    single quotes (``sh -c 'exit 3'``)."""
+    args = [f"'{a}'" if " " in a else a for a in record.config.get("Args") or [] if a is not None]
+    return " ".join([record.config.get("Path") or "", *args]).strip()
 
 
 def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] = (),
@@ -164,7 +166,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
 def _time(epoch: float | None) -> str:
     if not epoch:
         return ZERO_TIME
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
+from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
@@ -187,7 +188,7 @@ def refresh(store: Store, record: ContainerRecord) -> ContainerRecord | None:
     --rm, is removed: None)."""
     if record.state != "running":
         return record
-    from lamina.runtime.state import sync
+    from lamina.engine.exits import sync
 
     return sync(store, record)
 
@@ -204,34 +205,22 @@ def listing(store: Store) -> list[ContainerRecord]:
     return [r for r in records if r is not None]
 
 
-def configured_runtime() -> str | None:
-    """``[containers] runtime = "crun"`` in lamina's config (``$LAMINA_CONFIG``, else
-    /etc/lamina/config.toml as root, else ~/.config/lamina/config.toml)."""
-    from lamina.engine.settings import config_file
-
-    path = config_file()
-    if not path.exists():
-        return None  # the common case: no config, and no TOML parser to load
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise InvalidArgument(f"cannot read lamina's config {path}: {err}") from err
-    value = data.get("containers", {}).get("runtime")
-    if value is not None and not isinstance(value, str):
-        raise InvalidArgument(f"{path}: containers.runtime must be a string")
-    return value
-
-
-def runtime_for(record: ContainerRecord, override: str | None = None) -> Any:
-    """The OCI runtime: --runtime, else the container's, else the config's, else runc/crun."""
+def runtime_for(record: ContainerRecord, override: str | None = None, *,
+                store: Store | None = None, settings: Settings | None = None) -> Any:
+    """The OCI runtime of a container: the one that started it (noted in its directory),
+    else --runtime, else the container's, else the settings' (flag, environment, config),
+    else runc or crun. ``settings``: the engine's (None: the environment's, for callers of
+    these functions that have none)."""
     from lamina.runtime.oci import Runtime
 
+    if store is not None and override is None:
+        started = Runtime.of(store.containers_dir / record.id)
+        if started is not None:
+            return started
+    if settings is None:
+        settings = Settings.from_env(store.root if store is not None else None)
     chosen = override or record.config.get("HostConfig", {}).get("Runtime")
-    return Runtime(chosen or configured_runtime())
+    return Runtime(chosen or settings.container_runtime, settings.state_root)
 
 
 def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> int | None:
@@ -282,7 +271,7 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
     record = find(store, text)
     if record.state != "running":
         return record
-    runtime = runtime_for(record)
+    runtime = runtime_for(record, store=store)
     stop_signal = signal_name or record.config.get("Config", {}).get("StopSignal") or "SIGTERM"
     runtime.kill(record.id, _signal_arg(stop_signal))
     _thaw(record, runtime)
@@ -315,7 +304,7 @@ def kill(store: Store, text: str, signal_name: str = "KILL") -> ContainerRecord:
     if record.state != "running":
         raise ContainerError(f"cannot kill container: {record.id}: container {record.id} "
                              "is not running", exit_code=1)
-    runtime = runtime_for(record)
+    runtime = runtime_for(record, store=store)
     signal = _signal_arg(signal_name)
     if not runtime.kill(record.id, signal):
         raise ContainerError(f"cannot kill container {text}", exit_code=1)
@@ -348,7 +337,7 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
             raise ContainerError(
                 f"cannot remove container \"/{record.name}\": container is running: stop the "
                 "container before removing or force remove", exit_code=1)
-        _force_stop(store, record, runtime_for(record))
+        _force_stop(store, record, runtime_for(record, store=store))
         record = store.containers.get(record.id) or record
     if store.containers.get(record.id) is None:
         return record  # it was --rm: its monitor removed it

@@ -73,7 +73,7 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
 def _parse_date(text: str, value: str) -> float:
     from datetime import datetime
 
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     try:
         return parse_rfc3339(text)
@@ -209,6 +209,6 @@ def stream(store: Store, *, since: float | None = None, until: float | None = No
 
 def _go_unix(epoch: float) -> str:
     """How docker's daemon prints a time in that error (Go's time.Time String, local)."""
-    from lamina.cli.format.units import format_created_at
+    from lamina.model.units import format_created_at
 
     return format_created_at(epoch)

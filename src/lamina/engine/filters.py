@@ -48,7 +48,7 @@ def prune_until(values: list[str] | None) -> float | None:
     time or an RFC 3339 date; None without one. What was created after it survives."""
     if not values:
         return None
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     value = values[-1]
     try:

@@ -31,7 +31,7 @@ PRUNE_FILTERS = ("until", "label", "label!")
 def created_epoch(created: str | None) -> float:
     if not created:
         return 0.0
-    from lamina.cli.format.units import parse_rfc3339
+    from lamina.model.units import parse_rfc3339
 
     try:
         return parse_rfc3339(created)
@@ -227,7 +227,7 @@ def _familiar_repo_digest(text: str) -> str:
 
 
 def _rfc3339(epoch: float) -> str:
-    from lamina.cli.format.units import format_rfc3339nano
+    from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
 
@@ -345,7 +345,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
             if (graph.is_dangling(r) if not all else
                 (not graph.containers.get(r.id) and not graph.children.get(r.id)))
             and (until is None or created_epoch(r.created) < until)
-            and _prune_labels_match(store, r, wanted)
+            and _prune_labels_match(r, wanted)
         ]
         if not victims:
             break
@@ -355,7 +355,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
     return PruneReport(removals, store.gc())
 
 
-def _prune_labels_match(store: Store, r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
+def _prune_labels_match(r: ImageRecord, wanted: dict[str, list[str]]) -> bool:
     if "label" not in wanted and "label!" not in wanted:
         return True  # without label filters, no config need be read
     return match_prune_labels(wanted, _labels(r))

@@ -17,6 +17,8 @@ from lamina.engine.containers import (
     stop,
 )
 from lamina.engine.events import record_container
+from lamina.engine.exits import RECORDER
+from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, LaminaError, NotFound
 from lamina.store import ContainerRecord, Store
 
@@ -33,7 +35,7 @@ class Running(NamedTuple):
 
 
 def start(store: Store, text: str, *, attach: Attach | None = None,
-          runtime: str | None = None) -> Running:
+          runtime: str | None = None, settings: Settings | None = None) -> Running:
     """Start a created or exited container; a running one is left as it is."""
     from lamina.runtime.launch import launch
 
@@ -48,7 +50,8 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
 
     require_root("running containers")
     try:
-        started = launch(store, record, runtime_for(record, runtime), attach=attach)
+        started = launch(store, record, runtime_for(record, runtime, settings=settings),
+                         attach=attach, recorder=RECORDER)
     except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
@@ -75,7 +78,8 @@ def _record_failure(store: Store, record: ContainerRecord, exc: LaminaError) -> 
 
 
 def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions, *,
-        attach: Attach | None, pull: Callable[[str], None] | None = None) -> Running:
+        attach: Attach | None, pull: Callable[[str], None] | None = None,
+        settings: Settings | None = None) -> Running:
     """create + start; a missing image is pulled first with ``pull``."""
     from lamina.runtime.mounts import require_root
 
@@ -87,20 +91,20 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
             raise
         pull(image_name)
     record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime)
+    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,
-            signal_name: str | None = None) -> ContainerRecord:
+            signal_name: str | None = None, settings: Settings | None = None) -> ContainerRecord:
     record = stop(store, text, timeout=timeout, signal_name=signal_name)
-    start(store, record.id)
+    start(store, record.id, settings=settings)
     return record
 
 
 def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] = (),
             workdir: str | None = None, user: str | None = None, tty: bool = False,
             stdin: int | None = None, stdout: BinaryIO | None = None,
-            stderr: BinaryIO | None = None) -> int:
+            stderr: BinaryIO | None = None, detach: bool = False) -> int:
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
 
@@ -114,9 +118,9 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is paused, unpause the container before "
                              "exec", exit_code=1)
-    return exec_process(ContainerDir.of(store, record.id), runtime_for(record), argv,
+    return exec_process(ContainerDir.of(store, record.id), runtime_for(record, store=store), argv,
                         env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
-                        stdout=stdout, stderr=stderr)
+                        stdout=stdout, stderr=stderr, detach=detach)
 
 
 def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
@@ -124,7 +128,7 @@ def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"Container {record.id} is not running", exit_code=1)
-    return str(runtime_for(record).ps(record.id, list(ps_args) or ["-ef"]))
+    return str(runtime_for(record, store=store).ps(record.id, list(ps_args) or ["-ef"]))
 
 
 def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"
@@ -152,8 +156,8 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
            stdin: int | None = None) -> int:
     """Stream an attached container's output until it exits; record the exit; its code."""
     from lamina.engine.containers import wait_exit
+    from lamina.engine.exits import sync
     from lamina.runtime.attach import attach as _attach
-    from lamina.runtime.state import sync
 
     assert running.started is not None
     code = _attach(running.started, stdout, stderr, stdin=stdin)

@@ -94,10 +94,10 @@ def check_credentials(
         except (Unauthorized, Denied) as e:
             # The token server's answer: drop our "host: " prefix, keep "unauthorized: ...".
             detail = e.message.removeprefix(f"{auth.registry}: ")
-            raise type(e)(f'Get "{url}": {detail}', status=e.status, code=e.code) from e
+            raise e.reworded(f'Get "{url}": {detail}') from e
         except TransportError as e:
             detail = e.message.removeprefix(f"{host}: ")
-            raise TransportError(f'Get "{url}": {detail}') from e
+            raise e.reworded(f'Get "{url}": {detail}') from e
         status = response.status_code
         read_limited(response, 64 * 1024, what="answer to /v2/")
         if status == 200:
@@ -124,30 +124,33 @@ def login(
     password: str,
     *,
     options: RemoteOptions | None = None,
+    config_dir: Path | None = None,
 ) -> LoginResult:
-    """Check the credentials, then save them for ``server`` (Docker Hub when None)."""
+    """Check the credentials, then save them for ``server`` (Docker Hub when None) in
+    docker's config directory ``config_dir``."""
     key, _ = endpoint_of(server)
     url = check_credentials(server, username, password, options=options)
     try:
-        stored = credentials.store(key, username, password)
+        stored = credentials.store(key, username, password, config_dir=config_dir)
     except LaminaError as e:
         raise StorageError(f"Error saving credentials: {e}", hint=e.hint) from e
     return LoginResult(server=key, username=username, url=url, stored_in=stored)
 
 
-def stored_login(server: str | None) -> tuple[str, str] | None:
+def stored_login(server: str | None, *, config_dir: Path | None = None
+                 ) -> tuple[str, str] | None:
     """The credentials saved for ``server``, if any (docker tries them before prompting)."""
-    return credentials.lookup(credentials.server_key(server))
+    return credentials.lookup(credentials.server_key(server), config_dir=config_dir)
 
 
-def logout(server: str | None) -> LogoutResult:
+def logout(server: str | None, *, config_dir: Path | None = None) -> LogoutResult:
     """Forget the credentials of ``server`` (every spelling of it, and a helper's copy)."""
     key = credentials.server_key(server)
-    if not credentials.is_logged_in(key):
+    if not credentials.is_logged_in(key, config_dir=config_dir):
         return LogoutResult(server=key, logged_in=False)
     warnings: list[str] = []
     try:
-        credentials.erase(key)
+        credentials.erase(key, config_dir=config_dir)
     except LaminaError as e:
         warnings.append(f"WARNING: could not erase credentials: {key}: {e}")
     return LogoutResult(server=key, logged_in=True, warnings=tuple(warnings))

@@ -20,7 +20,7 @@ def pause(store: Store, text: str) -> ContainerRecord:
         raise ContainerError(f"Container {record.id} is not running", exit_code=1)
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is already paused", exit_code=1)
-    runtime_for(record).pause(record.id)
+    runtime_for(record, store=store).pause(record.id)
     return record
 
 
@@ -30,5 +30,5 @@ def unpause(store: Store, text: str) -> ContainerRecord:
     record = find(store, text)
     if record.state != "running" or not frozen(record.id):
         raise ContainerError(f"Container {record.id} is not paused", exit_code=1)
-    runtime_for(record).resume(record.id)
+    runtime_for(record, store=store).resume(record.id)
     return record

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lamina.engine.pull import PullEvent, Session
+from lamina.engine.pull import PullEvent
 from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
-from lamina.model.reference import Reference
+from lamina.model.reference import Reference, check_remote
+from lamina.remote.session import Session
 from lamina.store import ImageRecord, Store
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = Fa
     """Push the image ``name`` names (``-a``: every local tag of its repository).
     ``signing``: signatures to make, and whether to carry the ones kept from its pull."""
     report = progress or (lambda _e: None)
-    ref = Reference.parse(name)
+    ref = check_remote(Reference.parse(name))
     if ref.digest is not None:
         raise InvalidReference("cannot push a digest reference")
     if all_tags:

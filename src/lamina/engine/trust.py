@@ -74,7 +74,7 @@ def identity_of(ref: Reference) -> str:
 
 
 def _open(ref: Reference, options: RemoteOptions, *, push: bool) -> tuple[Any, Repository]:
-    from lamina.engine.pull import Session
+    from lamina.remote.session import Session
 
     session = Session(ref, options, push=push)
     repository = session.repository(session._endpoints()[-1 if push else 0])

@@ -289,61 +289,92 @@ def _header(name: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
 
 
 def _walk(
-    dir_fd: int, prefix: str, sde: int | None, links: dict[tuple[int, int], str]
+    root_fd: int, prefix: str, sde: int | None, links: dict[tuple[int, int], str]
 ) -> Iterator[tuple[tarfile.TarInfo, int]]:
-    """Yield (header, fd of the content or -1) for the entries below ``dir_fd``, sorted."""
-    names = sorted(os.listdir(dir_fd), key=os.fsencode)
-    for name in names:
-        path = prefix + name
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        info = _header(path, st, sde)
-        mode = st.st_mode
-        if stat.S_ISCHR(mode) and st.st_rdev == 0:  # an overlay whiteout
-            info.name = prefix + WHITEOUT_PREFIX + name
-            info.mode = 0o600
-            yield info, -1
-        elif stat.S_ISDIR(mode):
-            sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-            try:
+    """Yield (header, fd of the content or -1) for the entries below ``root_fd``, sorted,
+    each directory before its children.
+
+    Iterative, through a ``DirChain`` (a few descriptors whatever the depth): a container can
+    make a tree far deeper than Python's recursion limit or the open-files limit.
+    """
+    from lamina.image.dirchain import DirChain
+
+    chain = DirChain(os.dup(root_fd))
+    # What is left to list in each directory of the chain, and its path in the tar.
+    todo: list[tuple[Iterator[str], str]] = [(_sorted_names(root_fd), prefix)]
+    try:
+        while todo:
+            names, base = todo[-1]
+            name = next(names, None)
+            if name is None:
+                todo.pop()
+                if len(chain) > 1:
+                    chain.pop()
+                continue
+            dir_fd = chain.top()
+            path = base + name
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                info = _header(path, st, sde)
                 info.type = tarfile.DIRTYPE
+                sub = chain.push(name)
                 _add_xattrs(info, sub)
                 yield info, -1
                 if is_opaque(sub):
                     opq = _header(path + "/" + WHITEOUT_OPAQUE, st, sde)
                     opq.mode = 0o600
                     yield opq, -1
-                yield from _walk(sub, path + "/", sde, links)
-            finally:
-                os.close(sub)
-        elif stat.S_ISLNK(mode):
-            info.type = tarfile.SYMTYPE
-            info.linkname = os.readlink(name, dir_fd=dir_fd)
-            yield info, -1
-        elif stat.S_ISSOCK(mode):
-            continue
-        elif (key := (st.st_dev, st.st_ino)) in links:
-            info.type = tarfile.LNKTYPE
-            info.linkname = links[key]
-            yield info, -1
-        else:
-            if st.st_nlink > 1:
-                links[key] = path
-            if stat.S_ISREG(mode):
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-                try:
-                    _add_xattrs(info, fd)
-                    info.size = os.fstat(fd).st_size
-                except BaseException:
-                    os.close(fd)
-                    raise
-                yield info, fd
+                todo.append((_sorted_names(sub), path + "/"))
                 continue
-            if stat.S_ISFIFO(mode):
-                info.type = tarfile.FIFOTYPE
-            else:
-                info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            yield info, -1
+            entry = _entry(dir_fd, name, base, st, sde, links)
+            if entry is not None:
+                yield entry
+    finally:
+        chain.close()
+
+
+def _sorted_names(fd: int) -> Iterator[str]:
+    return iter(sorted(os.listdir(fd), key=os.fsencode))
+
+
+def _entry(dir_fd: int, name: str, prefix: str, st: os.stat_result, sde: int | None,
+           links: dict[tuple[int, int], str]) -> tuple[tarfile.TarInfo, int] | None:
+    """The header (and open content) of ``name``, anything but a directory; None to skip."""
+    path = prefix + name
+    info = _header(path, st, sde)
+    mode = st.st_mode
+    if stat.S_ISCHR(mode) and st.st_rdev == 0:  # an overlay whiteout
+        info.name = prefix + WHITEOUT_PREFIX + name
+        info.mode = 0o600
+        return info, -1
+    if stat.S_ISLNK(mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(name, dir_fd=dir_fd)
+        return info, -1
+    if stat.S_ISSOCK(mode):
+        return None
+    key = (st.st_dev, st.st_ino)
+    if key in links:
+        info.type = tarfile.LNKTYPE
+        info.linkname = links[key]
+        return info, -1
+    if st.st_nlink > 1:
+        links[key] = path
+    if stat.S_ISREG(mode):
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            _add_xattrs(info, fd)
+            info.size = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        return info, fd
+    if stat.S_ISFIFO(mode):
+        info.type = tarfile.FIFOTYPE
+    else:
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    return info, -1
 
 
 def _add_xattrs(info: tarfile.TarInfo, fd: int) -> None:

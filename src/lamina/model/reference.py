@@ -161,6 +161,21 @@ def tag_target(text: str) -> Reference:
     return ref.with_default_tag()
 
 
+def check_remote(ref: Reference) -> Reference:
+    """``ref`` if lamina may send it to a registry, else InvalidReference.
+
+    The reference grammar lets an uppercase first component be a host (``UPPER/case`` is
+    ``case`` at the host ``UPPER``), so parsing accepts it; but a bare uppercase name is no
+    registry, and docker's daemon refuses such a name as not lowercase before any lookup,
+    where following the grammar would send a DNS query for ``UPPER``. A host with a dot or a
+    port (``Example.com/x``, ``Host:5000/x``) is a host, in any case."""
+    domain = ref.domain
+    if domain.lower() != domain and not any(c in domain for c in ".:[") \
+            and domain != "localhost":
+        raise InvalidReference(f"{INVALID_FORMAT}: repository name must be lowercase")
+    return ref
+
+
 def validate_tag(tag: str) -> str:
     """Return ``tag`` if it follows the tag grammar, else raise InvalidReference."""
     if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):

@@ -82,3 +82,21 @@ class RegistryConfig:
 
 
 SECTIONS = ("auth", "metadata", "storage")
+
+
+ENV_PREFIX = "LAMINA_REGISTRY_"
+
+
+def env_settings() -> list[tuple[str, str]]:
+    """Every setting's environment variable and its TOML name: ``LAMINA_REGISTRY_<NAME>`` at
+    the top level, ``LAMINA_REGISTRY_<SECTION>_<NAME>`` in a section."""
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(RegistryConfig):
+        if f.name in (*SECTIONS, "trust"):
+            for sub in dataclasses.fields(getattr(RegistryConfig(), f.name)):
+                out.append((f"{ENV_PREFIX}{f.name}_{sub.name}".upper(), f"{f.name}.{sub.name}"))
+        else:
+            out.append((f"{ENV_PREFIX}{f.name}".upper(), f.name))
+    return out

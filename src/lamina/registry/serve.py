@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument
-from lamina.registry.config import SECTIONS, RegistryConfig
+from lamina.registry.config import ENV_PREFIX, SECTIONS, RegistryConfig, env_settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LAMINA_REGISTRY_CONFIG_JSON"
-ENV_PREFIX = "LAMINA_REGISTRY_"
 DEFAULT_ADDR = "127.0.0.1:5000"
 
 
@@ -144,9 +143,8 @@ def load_config(path: Path | None) -> RegistryConfig:
 
 def _from_text(name: str, hint: Any, text: str) -> Any:
     """An environment variable's text as the value of a field of type ``hint``."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args:
-        hint = args[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if hint is bool:
         lowered = text.strip().lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
@@ -162,19 +160,6 @@ def _from_text(name: str, hint: Any, text: str) -> Any:
         except ValueError:
             raise InvalidArgument(f"environment: {name} must be a JSON list") from None
     return text
-
-
-def env_settings() -> list[tuple[str, str]]:
-    """Every setting's environment variable and its TOML name, for ``serve --help``."""
-    out = []
-    for f in dataclasses.fields(RegistryConfig):
-        if f.name in (*SECTIONS, "trust"):
-            section = getattr(RegistryConfig(), f.name)
-            for sub in dataclasses.fields(section):
-                out.append((f"{ENV_PREFIX}{f.name}_{sub.name}".upper(), f"{f.name}.{sub.name}"))
-        else:
-            out.append((f"{ENV_PREFIX}{f.name}".upper(), f.name))
-    return out
 
 
 def apply_env(

@@ -44,12 +44,14 @@ _NOT_FOUND = "credentials not found in native keychain"
 
 
 def config_dir() -> Path:
+    """docker's default: ``$DOCKER_CONFIG``, else ``~/.docker``. The engine passes the
+    directory its settings name; this is for callers of the library that pass none."""
     env = os.environ.get("DOCKER_CONFIG")
     return Path(env) if env else Path.home() / ".docker"
 
 
-def config_path() -> Path:
-    return config_dir() / "config.json"
+def config_path(directory: Path | None = None) -> Path:
+    return (directory or config_dir()) / "config.json"
 
 
 def hostname(server: str) -> str:
@@ -120,12 +122,12 @@ def save_config(data: dict[str, Any], path: Path | None = None) -> None:
         raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
 
 
-def _auths(data: dict[str, Any]) -> dict[str, Any]:
+def _auths(data: dict[str, Any], path: Path) -> dict[str, Any]:
     auths = data.get("auths")
     if auths is None:
         auths = data["auths"] = {}
     if not isinstance(auths, dict):
-        raise InvalidArgument(f"{config_path()}: 'auths' is not a JSON object")
+        raise InvalidArgument(f"{path}: 'auths' is not a JSON object")
     return auths
 
 
@@ -145,7 +147,7 @@ def _matching_keys(auths: dict[str, Any], key: str) -> list[str]:
     return first + others
 
 
-def _decode_entry(entry: object) -> tuple[str, str] | None:
+def _decode_entry(entry: object, path: Path) -> tuple[str, str] | None:
     if not isinstance(entry, dict):
         return None
     user, secret = "", ""
@@ -155,11 +157,11 @@ def _decode_entry(entry: object) -> tuple[str, str] | None:
             raw = base64.b64decode(encoded, validate=False).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as e:
             raise InvalidArgument(
-                f"{config_path()}: an 'auth' value is not base64 user:pass"
+                f"{path}: an 'auth' value is not base64 user:pass"
             ) from e
         user, sep, secret = raw.partition(":")
         if not sep:
-            raise InvalidArgument(f"{config_path()}: an 'auth' value is not base64 user:pass")
+            raise InvalidArgument(f"{path}: an 'auth' value is not base64 user:pass")
     else:
         user = entry.get("username") or ""
         secret = entry.get("password") or ""
@@ -190,13 +192,13 @@ def _helper_name(data: dict[str, Any], key: str) -> str | None:
     return store if isinstance(store, str) and store else None
 
 
-def _run_helper(name: str, action: str, stdin: str) -> str:
+def _run_helper(name: str, action: str, stdin: str, config: Path) -> str:
     program = f"docker-credential-{name}"
     path = shutil.which(program)
     if path is None:
         raise NotFound(
             f"credential helper {program} not found on PATH",
-            hint=f"Install it, or remove it from {config_path()} (credsStore/credHelpers).",
+            hint=f"Install it, or remove it from {config} (credsStore/credHelpers).",
         )
     try:
         done = subprocess.run(
@@ -222,9 +224,9 @@ class _HelperNotFound(NotFound):
     """The helper holds no credentials for that server."""
 
 
-def _helper_get(name: str, key: str) -> tuple[str, str] | None:
+def _helper_get(name: str, key: str, path: Path) -> tuple[str, str] | None:
     try:
-        out = _run_helper(name, "get", key)
+        out = _run_helper(name, "get", key, path)
     except _HelperNotFound:
         return None
     try:
@@ -242,20 +244,21 @@ def _helper_get(name: str, key: str) -> tuple[str, str] | None:
 # --- the API ------------------------------------------------------------------------------
 
 
-def lookup(host: str) -> tuple[str, str] | None:
+def lookup(host: str, *, config_dir: Path | None = None) -> tuple[str, str] | None:
     """The (user, secret) stored for a registry, or None. ``host`` may be ``docker.io``,
     ``host:port``, or a URL. A user of ``<token>`` means the secret is an identity token."""
-    data = load_config()
+    path = config_path(config_dir)
+    data = load_config(path)
     key = server_key(host)
     helper = _helper_name(data, key)
     if helper is not None:
         # As docker: a registry whose helper has nothing is not looked up in the file.
-        return _helper_get(helper, key)
+        return _helper_get(helper, key, path)
     auths = data.get("auths")
     if not isinstance(auths, dict):
         return None
     for candidate in _matching_keys(auths, key):
-        found = _decode_entry(auths[candidate])
+        found = _decode_entry(auths[candidate], path)
         if found is not None:
             return found
     return None
@@ -281,10 +284,10 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def store(host: str, user: str, secret: str) -> Path | None:
+def store(host: str, user: str, secret: str, *, config_dir: Path | None = None) -> Path | None:
     """Save credentials for a registry. Returns the config file if the secret went into it
     (unencrypted, worth a warning), None if a credential helper keeps it."""
-    path = config_path()
+    path = config_path(config_dir)
     with _locked(path):
         return _store(path, host, user, secret)
 
@@ -292,11 +295,11 @@ def store(host: str, user: str, secret: str) -> Path | None:
 def _store(path: Path, host: str, user: str, secret: str) -> Path | None:
     data = load_config(path)
     key = server_key(host)
-    auths = _auths(data)
+    auths = _auths(data, path)
     helper = _helper_name(data, key)
     if helper is not None:
         payload = json.dumps({"ServerURL": key, "Username": user, "Secret": secret})
-        _run_helper(helper, "store", payload)
+        _run_helper(helper, "store", payload, path)
         auths[key] = {}
         save_config(data, path)
         return None
@@ -310,17 +313,17 @@ def _store(path: Path, host: str, user: str, secret: str) -> Path | None:
     return path
 
 
-def is_logged_in(host: str) -> bool:
+def is_logged_in(host: str, *, config_dir: Path | None = None) -> bool:
     """True when the config names this registry in ``auths`` (docker's test before logout)."""
-    data = load_config()
+    data = load_config(config_path(config_dir))
     auths = data.get("auths")
     return isinstance(auths, dict) and bool(_matching_keys(auths, server_key(host)))
 
 
-def erase(host: str) -> bool:
+def erase(host: str, *, config_dir: Path | None = None) -> bool:
     """Forget the credentials of a registry: its ``auths`` entries (under any spelling), and
     the helper's copy. True if anything was removed."""
-    path = config_path()
+    path = config_path(config_dir)
     with _locked(path):
         return _erase(path, host)
 
@@ -333,7 +336,7 @@ def _erase(path: Path, host: str) -> bool:
     helper = _helper_name(data, key)
     if helper is not None:
         try:
-            _run_helper(helper, "erase", key)
+            _run_helper(helper, "erase", key, path)
             removed = True
         except _HelperNotFound:
             removed = False  # the helper had nothing: the file may still name the registry

@@ -14,7 +14,7 @@ Read from lamina's client config (TOML), located by the engine::
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ class RemoteOptions:
     backoff: float = 0.25  # seconds before the first retry; doubled each time
     max_retry_after: float = 60.0
     timeout: float = 60.0
+    # The seam for tests: an ``httpx.BaseTransport`` every client sends through instead of
+    # the network (an in-process registry app); None: the network, with TLS as configured.
+    http_transport: Any = field(default=None, compare=False)
 
     def is_insecure(self, host: str) -> bool:
         """Loopback registries and those listed as insecure may use plain HTTP (as docker)."""
@@ -56,22 +59,33 @@ class RemoteOptions:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             return cls(**overrides)
-        except (OSError, tomllib.TOMLDecodeError) as err:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise InvalidArgument(f"cannot read lamina's config {path}: {err}") from err
+        return cls.from_mapping(data, where=str(path), **overrides)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "config",
+                     **overrides: Any) -> RemoteOptions:
+        """Options from lamina's parsed config (``[registries]`` and ``[pull]``); ``where``
+        names it in errors."""
         registries = data.get("registries", {})
         pull = data.get("pull", {})
+        if not isinstance(registries, Mapping) or not isinstance(pull, Mapping):
+            raise InvalidArgument(f"{where}: registries and pull must be tables")
         kwargs: dict[str, Any] = {}
         for key in ("insecure", "mirrors"):
             value = registries.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InvalidArgument(f"{path}: registries.{key} must be a list of strings")
+                raise InvalidArgument(f"{where}: registries.{key} must be a list of strings")
             kwargs[key] = tuple(value)
         certs = registries.get("certs_dirs")
         if certs is not None:
+            if not isinstance(certs, list) or not all(isinstance(c, str) for c in certs):
+                raise InvalidArgument(f"{where}: registries.certs_dirs must be a list of strings")
             kwargs["certs_dirs"] = tuple(Path(c) for c in certs)
         downloads = pull.get("max_concurrent_downloads", MAX_CONCURRENT_DOWNLOADS)
-        if not isinstance(downloads, int) or downloads < 1:
-            raise InvalidArgument(f"{path}: pull.max_concurrent_downloads must be a positive int")
+        if not isinstance(downloads, int) or isinstance(downloads, bool) or downloads < 1:
+            raise InvalidArgument(f"{where}: pull.max_concurrent_downloads must be a positive int")
         kwargs["max_concurrent_downloads"] = downloads
         kwargs.update(overrides)
         return cls(**kwargs)

@@ -88,7 +88,7 @@ class RemoteImage:
         try:
             return ImageConfig.parse(self._raw_config)
         except InvalidManifest as err:
-            raise InvalidManifest(f"{self.repository.transport.host}: image config: {err}") \
+            raise err.reworded(f"{self.repository.transport.host}: image config: {err}") \
                 from err
 
     def config(self) -> ImageConfig:

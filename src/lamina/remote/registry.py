@@ -81,7 +81,7 @@ class Repository:
         try:
             parsed = parse_manifest(raw, content_type or None)
         except InvalidManifest as err:
-            raise InvalidManifest(f"{self.transport.host}: {label}: {err}") from err
+            raise err.reworded(f"{self.transport.host}: {label}: {err}") from err
         return FetchedManifest(raw, parsed.media_type, digest, parsed)
 
     def _verify_manifest_digest(self, raw: bytes, reference: str, announced: str | None,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import email.utils
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -29,13 +28,6 @@ from lamina.remote.options import RemoteOptions, is_loopback
 
 if TYPE_CHECKING:
     import httpx
-
-# httpx's package imports its command-line client (click, rich and pygments: 40 ms of every
-# pull's start-up) only to export ``httpx.main``, which lamina never calls. A None entry makes
-# that one import fail, and httpx falls back to its own stub ``main``. No effect if httpx is
-# loaded already.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
@@ -61,25 +53,6 @@ def endpoints(domain: str, options: RemoteOptions) -> list[str]:
 
 def host_of(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
-
-
-# Socket reads of HTTP/1.1 bodies, in bytes. httpcore reads 64 KiB at a time, and every block
-# goes through h11 and five generators in Python; blobs are tens of MB, so larger reads save
-# CPU where it is short (bench/pull.py, big image: 0.94 -> 0.86 s; 40 ms less user time). 1 MiB
-# was measured slower than 256 KiB (small image 0.48 -> 0.49 s, big 0.76 -> 0.77 s). TLS hands
-# out at most a record (16 KiB) per read whatever the size asked for.
-READ_SIZE = 256 * 1024
-
-
-def _read_larger_blocks() -> None:
-    """Raise httpcore's read size (a class attribute, so for every client of the process; only
-    the size of each ``recv`` changes, never what is read). Left alone if httpcore changes."""
-    from httpcore._sync import http11
-
-    connection = getattr(http11, "HTTP11Connection", None)
-    current = getattr(connection, "READ_NUM_BYTES", None)
-    if isinstance(current, int) and current < READ_SIZE:
-        connection.READ_NUM_BYTES = READ_SIZE  # type: ignore[union-attr]
 
 
 class Transport:
@@ -115,7 +88,11 @@ class Transport:
     def _make_client(self) -> httpx.Client:
         import httpx
 
-        _read_larger_blocks()
+        if self.options.http_transport is not None:  # the seam: no network, no TLS
+            return httpx.Client(transport=self.options.http_transport,
+                                timeout=self.options.timeout,
+                                headers={"User-Agent": USER_AGENT,
+                                         "Accept-Encoding": "identity"})
         verify: ssl.SSLContext | bool = False if self.insecure else self._ssl_context()
         timeout = httpx.Timeout(self.options.timeout, connect=min(self.options.timeout, 30.0))
         return httpx.Client(

@@ -72,41 +72,52 @@ def walk(parent_fd: int, name: str, arcname: str, *, read: bool = True) -> Itera
 
     With ``read`` every regular file is open while its entry is being used (its ``read``
     works until the next entry is asked for); without it, entries carry metadata only. The
-    walk keeps one descriptor per level and no Python frame: a hostile image's tree of any
-    depth ends, at worst, in one "too many open files".
+    walk keeps no Python frame per level, and its directories in a ``DirChain`` (a few open
+    whatever the depth): a tree of any depth is copied in time linear in its size.
     """
+    from lamina.image.dirchain import DirChain
+
     links: dict[tuple[int, int], str] = {}
-    stack: list[tuple[int, Iterator[str], str]] = []  # open directories still being listed
+    st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        yield from _entry(parent_fd, name, arcname, st, read, links)
+        return
+    chain = DirChain(os.open(name, _DIR, dir_fd=parent_fd))
     try:
-        yield from _entry(parent_fd, name, arcname, read, links, stack)
-        while stack:
-            fd, names, prefix = stack[-1]
+        todo = [(_names(chain.top()), arcname)]  # what is left to list at each level
+        yield _meta(arcname, st)
+        while todo:
+            names, prefix = todo[-1]
             child = next(names, None)
             if child is None:
-                stack.pop()
-                os.close(fd)
+                todo.pop()
+                if len(chain) > 1:
+                    chain.pop()
                 continue
-            yield from _entry(fd, child, join(prefix, child), read, links, stack)
+            pfd, arc = chain.top(), join(prefix, child)
+            st = os.stat(child, dir_fd=pfd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                todo.append((_names(chain.push(child)), arc))
+                yield _meta(arc, st)
+            else:
+                yield from _entry(pfd, child, arc, st, read, links)
     finally:
-        for fd, _, _ in stack:
-            os.close(fd)
+        chain.close()
 
 
-def _entry(pfd: int, name: str, arc: str, read: bool, links: dict[tuple[int, int], str],
-           stack: list[tuple[int, Iterator[str], str]]) -> Iterator[Entry]:
-    """The entry ``name``; a directory is opened and left on ``stack`` to be listed."""
-    st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
-    meta = Entry(arc, st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime))
-    if stat.S_ISDIR(st.st_mode):
-        fd = os.open(name, _DIR, dir_fd=pfd)
-        try:
-            names = iter(sorted(os.listdir(fd), key=os.fsencode))
-        except BaseException:
-            os.close(fd)
-            raise
-        stack.append((fd, names, arc))
-        yield meta
-    elif stat.S_ISLNK(st.st_mode):
+def _names(fd: int) -> Iterator[str]:
+    return iter(sorted(os.listdir(fd), key=os.fsencode))
+
+
+def _meta(arc: str, st: os.stat_result) -> Entry:
+    return Entry(arc, st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime))
+
+
+def _entry(pfd: int, name: str, arc: str, st: os.stat_result, read: bool,
+           links: dict[tuple[int, int], str]) -> Iterator[Entry]:
+    """The entry ``name``, anything but a directory."""
+    meta = _meta(arc, st)
+    if stat.S_ISLNK(st.st_mode):
         yield meta._replace(link=os.readlink(name, dir_fd=pfd))
     elif stat.S_ISREG(st.st_mode):
         key = (st.st_dev, st.st_ino)

@@ -18,7 +18,6 @@ refused, and the whole archive with them. ``tarfile`` only parses; nothing is ex
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import tarfile
@@ -28,6 +27,7 @@ from typing import IO, Literal
 from lamina.errors import InvalidArgument
 from lamina.runtime.copy import CHUNK, Entry
 from lamina.runtime.rootpath import in_kernel_dir
+from lamina.store._confine import open_dir
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -179,21 +179,25 @@ class TreeWriter:
         while known and parts[:known] not in self.cache:
             known -= 1
         fd = self.cache[parts[:known]] if known else self.root
+
+        def make(parent: int, name: str) -> int:
+            os.mkdir(name, 0o755, dir_fd=parent)
+            made = open_dir(parent, name)
+            self._chown(made, entry._replace(uid=0, gid=0))
+            return made
+
         for i in range(known, len(parts)):
+
+            def refuse(parent: int = fd, i: int = i) -> InvalidArgument:
+                st = os.stat(parts[i], dir_fd=parent, follow_symlinks=False)
+                return self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
+                                    + (" (a symlink, not followed)"
+                                       if stat.S_ISLNK(st.st_mode) else ""))
+
             try:
-                sub = os.open(parts[i], _DIR, dir_fd=fd)
+                sub = open_dir(fd, parts[i], make=make if create else None, refuse=refuse)
             except FileNotFoundError:
-                if not create:
-                    return None
-                os.mkdir(parts[i], 0o755, dir_fd=fd)
-                sub = os.open(parts[i], _DIR, dir_fd=fd)
-                self._chown(sub, entry._replace(uid=0, gid=0))
-            except OSError as exc:
-                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                    raise
-                link = stat.S_ISLNK(os.stat(parts[i], dir_fd=fd, follow_symlinks=False).st_mode)
-                raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
-                                   + (" (a symlink, not followed)" if link else "")) from None
+                return None  # (only without ``create``)
             if len(self.cache) >= _CACHE_MAX:
                 self._close_cache()  # (fd is not needed any more: sub is open)
             self.cache[parts[:i + 1]] = sub

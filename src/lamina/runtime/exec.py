@@ -28,8 +28,9 @@ from lamina.runtime.users import resolve_user
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
-                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None) -> int:
-    """Run ``argv`` in the container; return its exit status."""
+                 stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
+                 detach: bool = False) -> int:
+    """Run ``argv`` in the container; return its exit status (0 once started, detached)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -52,20 +53,27 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         process["cwd"] = cwd
     process["env"] = replace_env(process["env"], list(env))
     process["args"] = list(argv)
-    process["terminal"] = tty
+    # A detached process has nobody at a terminal: it gets none (and /dev/null for stdio).
+    process["terminal"] = tty and not detach
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
+        # docker's exec: a process that cannot start is 126 whatever the cause (run's 127
+        # and 126 tell them apart); detached, the start's failure is an error (1).
         raise ContainerError(f"OCI runtime exec failed: {exec_error(argv[0], code)}",
-                             exit_code=code)
+                             exit_code=1 if detach else 126)
     with tempfile.NamedTemporaryFile("w", dir=cdir.path, prefix="exec-", suffix=".json") as f, \
             tempfile.NamedTemporaryFile("r", dir=cdir.path, prefix="exec-", suffix=".log") as log:
         json.dump(process, f)
         f.flush()
         from pathlib import Path
 
-        argv_rt = runtime.command("exec", *(["--tty"] if tty else []), "--process", f.name,
+        argv_rt = runtime.command("exec", *(["--tty"] if process["terminal"] else []),
+                                  *(["--detach"] if detach else []), "--process", f.name,
                                   cdir.id, log=Path(log.name))
-        if tty:
+        if detach:
+            rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, check=False).returncode
+        elif tty:
             result = subprocess.run(argv_rt, check=False)
             rc = result.returncode
         else:

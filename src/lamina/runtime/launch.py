@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import socket
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, NamedTuple
 
@@ -61,10 +62,15 @@ class Started:
 
 
 def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
-           attach: Attach | None = None) -> Started:
-    """Start a created (or stopped) container under a new monitor; see the module docstring."""
+           attach: Attach | None = None, recorder: Sequence[str]) -> Started:
+    """Start a created (or stopped) container under a new monitor; see the module docstring.
+
+    ``recorder``: what the monitor runs at its end (after the interpreter: ``-m module``) with
+    the store root, the container's ID and the lock's fd, to record the exit; the runtime
+    itself never writes to the store's database."""
     cdir = ContainerDir.of(store, record.id)
     prepare(store, cdir, record)
+    runtime.remember(cdir.path)
     tty = bool(record.config.get("Config", {}).get("Tty"))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     forward: list[tuple[int, int]] = []
@@ -72,7 +78,7 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
         forward = [os.pipe(), os.pipe()]
     # The monitor never uses the store's database: an SQLite connection must not cross a fork
     # (its lock bookkeeping would be wrong in the child). It closes the inherited descriptors
-    # and leaves the recording to fresh processes (see lamina.runtime.state).
+    # and leaves the recording to fresh processes (the ``recorder``).
     try:
         pid = os.fork()
     except OSError:
@@ -91,7 +97,7 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
             os.setsid()
             if os.fork() == 0:
                 code = Monitor(store.root, record, cdir, runtime, theirs,
-                               [w for _, w in forward], attach, tty).run()
+                               [w for _, w in forward], attach, tty, recorder).run()
             else:
                 code = 0
         finally:

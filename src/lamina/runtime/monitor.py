@@ -13,8 +13,8 @@ The lamina command that launched it can exit at any time; no daemon stays behind
 The monitor never opens the store's database: it is a fork of the launching command, and an
 SQLite connection (or SQLite's per-process lock bookkeeping) must not cross a fork. The
 launcher records the running state; the exit is recorded by the attached launcher, or else by
-a fresh process the monitor becomes at its end (``lamina.runtime.state``), which holds the
-lock until the record is current. Any command that finds a "running" record with no monitor
+a fresh process the monitor becomes at its end (the ``recorder`` command the launcher gives
+it: the engine's), which holds the lock until the record is current. Any command that finds a "running" record with no monitor
 brings it up to date the same way.
 
 Messages travel over a SOCK_SEQPACKET pair, one JSON object each: monitor to launcher
@@ -33,6 +33,7 @@ import selectors
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,9 @@ DRAIN_GRACE = 2.0
 class Monitor:
     def __init__(self, root: Path, record: ContainerRecord, cdir: ContainerDir,
                  runtime: Runtime, channel: socket.socket, forward: list[int],
-                 attach: Attach | None, tty: bool) -> None:
+                 attach: Attach | None, tty: bool, recorder: Sequence[str]) -> None:
         self.root = root
+        self.recorder = list(recorder)
         self.record = record
         self.cdir = cdir
         self.runtime = runtime
@@ -187,7 +189,7 @@ class Monitor:
         env = dict(os.environ)
         src = str(Path(lamina.__file__).resolve().parents[1])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        os.execve(sys.executable, [sys.executable, "-m", "lamina.runtime.state", str(self.root),
+        os.execve(sys.executable, [sys.executable, *self.recorder, str(self.root),
                                    self.record.id, str(self.lock)], env)
 
     def _detach_stdio(self) -> int | None:

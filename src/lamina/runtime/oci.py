@@ -9,7 +9,6 @@ that an error of the runtime is never mistaken for output of the container.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -19,15 +18,14 @@ from lamina.errors import ContainerError
 
 RUNTIMES = ("runc", "crun")
 INSTALL_HINT = "install one: apt-get install runc (or crun), dnf install runc, apk add runc"
-# Where runtimes keep their state: tmpfs, cleared at boot like the containers' processes.
-STATE_ROOT = Path("/run/lamina") if os.geteuid() == 0 else Path(
-    os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lamina-{os.geteuid()}"
-) / "lamina"
+# Beside a started container's bundle: which runtime, with which state root, runs it. Every
+# later call (stop, kill, exec, the clean-up of an orphan) uses that one, whatever the
+# settings of the command making it.
+RUNTIME_FILE = "runtime.json"
 
 
 def find_runtime(name: str | None = None) -> str:
     """The path of the runtime ``name`` (a name on PATH or a path), else of runc or crun."""
-    name = name or os.environ.get("LAMINA_RUNTIME") or None
     if name:
         found = shutil.which(name)
         if found is None:
@@ -41,13 +39,29 @@ def find_runtime(name: str | None = None) -> str:
 
 
 class Runtime:
-    """One OCI runtime binary, with its state directory."""
+    """One OCI runtime binary, with its state directory (``state_root``/<runtime's name>:
+    the settings' state root, tmpfs, cleared at boot like the containers' processes)."""
 
-    def __init__(self, binary: str | None = None, state_root: Path | None = None) -> None:
+    def __init__(self, binary: str | None, state_root: Path) -> None:
         self.binary = find_runtime(binary)
         self.name = Path(self.binary).name
-        self.state_root = (state_root or STATE_ROOT) / self.name
+        self.root = Path(state_root)
+        self.state_root = self.root / self.name
         self.state_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def remember(self, directory: Path) -> None:
+        """Note in a container's directory that this runtime runs it (``of`` reads it)."""
+        (directory / RUNTIME_FILE).write_text(
+            json.dumps({"binary": self.binary, "state_root": str(self.root)}))
+
+    @classmethod
+    def of(cls, directory: Path) -> Runtime | None:
+        """The runtime noted in a container's directory; None if none is (never started)."""
+        try:
+            data = json.loads((directory / RUNTIME_FILE).read_text())
+            return cls(str(data["binary"]), Path(data["state_root"]))
+        except (OSError, ValueError, KeyError, TypeError, ContainerError):
+            return None
 
     def command(self, *args: str, log: Path | None = None) -> list[str]:
         argv = [self.binary, "--root", str(self.state_root)]

@@ -2,12 +2,10 @@
 
 Every path an image config names (WorkingDir, /etc/passwd, the command) is hostile: a layer can
 make ``/etc/passwd`` a symlink to the host's ``/etc/shadow``, or ``WorkingDir`` a path through
-``/proc/self/fd`` (the runc CVE-2024-21626 class). So paths are walked one component at a time
-through directory file descriptors opened with ``O_NOFOLLOW``; a symlink met on the way is read
-and resolved as if the rootfs were ``/`` (``..`` stops at the root, an absolute target starts
-again from the root), as ``openat2(RESOLVE_IN_ROOT)`` does. Nothing outside the rootfs is ever
-opened, whatever the symlinks, and a component swapped for a symlink while we walk is caught by
-``O_NOFOLLOW`` rather than followed.
+``/proc/self/fd`` (the runc CVE-2024-21626 class). Resolution and opening go through lamina's
+one implementation of confinement (``lamina.store._confine``: ``openat2(RESOLVE_IN_ROOT)``
+where the kernel has it, else a walker through ``O_NOFOLLOW`` directory descriptors). Nothing
+outside the rootfs is ever opened, whatever the symlinks.
 """
 
 from __future__ import annotations
@@ -15,22 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from contextlib import suppress
 from pathlib import Path
 
 from lamina.errors import ContainerError
+from lamina.store._confine import open_in_root, split, walk
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-# Linux's own bound on symlinks followed in one lookup.
-MAX_SYMLINKS = 40
 # Directories the runtime mounts over (proc, sysfs, devices): an image path that lands in one
 # of them would reach the host's kernel objects once they are mounted, never the image's files.
 KERNEL_DIRS = ("proc", "sys", "dev")
-
-
-def _split(path: str) -> list[str]:
-    return [p for p in path.split("/") if p not in ("", ".")]
 
 
 class RootFS:
@@ -60,19 +51,10 @@ class RootFS:
         """
         root_fd = os.open(self.root, _DIR)
         try:
-            parts, parent = self._walk(root_fd, path, follow_last=True, create=False,
-                                       keep_parent=True)
+            return open_in_root(root_fd, path, flags, error=ContainerError,
+                                regular_only=regular_only)
         finally:
             os.close(root_fd)
-        name = parts[-1] if parts else "."
-        try:
-            if regular_only and not stat.S_ISREG(
-                os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
-            ):
-                raise FileNotFoundError(errno.ENOENT, "not a regular file in the image", path)
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-        finally:
-            os.close(parent)
 
     def read(self, path: str, limit: int = 4 << 20) -> bytes | None:
         """The bytes of the regular file ``path`` in the rootfs, or None if there is none."""
@@ -134,79 +116,12 @@ class RootFS:
         return (refused, 126) if refused else (None, 127)
 
     def _walk(self, root_fd: int, path: str, *, follow_last: bool, create: bool,
-              keep_parent: bool = False, mode: int = 0o755,
-              owner: tuple[int, int] = (0, 0)) -> tuple[list[str], int]:
-        """Walk ``path`` from the root; return the resolved components.
-
-        With ``keep_parent`` the fd of the directory holding the last component is returned
-        open (the caller closes it), else -1. Without ``create``, components after a missing
-        one are taken literally; with it, they are made as directories.
-        """
-        pending = _split(path)
-        resolved: list[str] = []
-        fds = [os.dup(root_fd)]  # fds[i] is the directory resolved[:i] (while none is missing)
-        links = 0
-        missing = False
-        try:
-            while pending:
-                name = pending.pop(0)
-                if name == "..":
-                    if resolved:
-                        resolved.pop()
-                        while len(fds) > len(resolved) + 1:
-                            os.close(fds.pop())
-                        # Back above the missing component: lookups resume (securejoin's
-                        # lexical rule for a path through a directory that does not exist).
-                        missing = missing and len(fds) < len(resolved) + 1
-                    continue
-                if missing:
-                    resolved.append(name)
-                    continue
-                last = not pending
-                try:
-                    st = os.stat(name, dir_fd=fds[-1], follow_symlinks=False)
-                except FileNotFoundError:
-                    if not create:
-                        missing = True
-                        resolved.append(name)
-                        continue
-                    with suppress(FileExistsError):
-                        os.mkdir(name, mode, dir_fd=fds[-1])
-                        os.chown(name, *owner, dir_fd=fds[-1], follow_symlinks=False)
-                    st = os.stat(name, dir_fd=fds[-1], follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode) and (follow_last or not last):
-                    links += 1
-                    if links > MAX_SYMLINKS:
-                        raise ContainerError(f"{path}: too many levels of symbolic links")
-                    target = os.readlink(name, dir_fd=fds[-1])
-                    if target.startswith("/"):
-                        for fd in fds[1:]:
-                            os.close(fd)
-                        del fds[1:]
-                        resolved.clear()
-                    pending[:0] = _split(target)
-                    continue
-                resolved.append(name)
-                if stat.S_ISDIR(st.st_mode):
-                    if not last or create:
-                        fds.append(os.open(name, _DIR, dir_fd=fds[-1]))
-                elif create or not last:
-                    raise ContainerError(f"{path}: not a directory in the image")
-            if not keep_parent:
-                return resolved, -1
-            if missing:
-                raise FileNotFoundError(errno.ENOENT, "no such file in the image", path)
-            if not resolved:
-                return resolved, fds.pop(0)
-            while len(fds) > len(resolved):
-                os.close(fds.pop())
-            return resolved, fds.pop()
-        finally:
-            for fd in fds:
-                os.close(fd)
+              mode: int = 0o755, owner: tuple[int, int] = (0, 0)) -> tuple[list[str], int]:
+        return walk(root_fd, path, follow_last=follow_last, create=create, mode=mode,
+                    owner=owner, error=ContainerError)
 
 
 def in_kernel_dir(path: str) -> bool:
     """Whether a resolved absolute path lies in /proc, /sys or /dev of the container."""
-    parts = _split(path)
+    parts = split(path)
     return bool(parts) and parts[0] in KERNEL_DIRS

@@ -1,25 +1,23 @@
-"""Bringing a container's record up to date once its monitor has finished.
+"""A container whose monitor has finished: what the runtime reports, and its clean-up.
 
 The monitor leaves ``"<exit code> <finish time>"`` in ``monitor.lock`` and lets go of the lock
-when it ends. Whoever next finds the container recorded as running with the lock free — the
-attached command, the fresh process the monitor becomes at its end (``python -m
-lamina.runtime.state ROOT ID LOCKFD``), or any later command — records the exit here (or, for
-``--rm``, removes the container). Doing it twice is harmless.
+when it ends. Whoever next finds the container recorded as running with the lock free has the
+runtime ``settle`` it (an orphan ended, the rootfs unmounted, ``--rm``'s directory removed)
+and records the report: that is the engine's part (``lamina.engine.exits``). Doing it twice
+is harmless.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import sys
 import time
 from contextlib import suppress
-from pathlib import Path
+from typing import NamedTuple
 
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.mounts import unmount
 from lamina.store import ContainerRecord, Store
-from lamina.store.events import container_actor, record_quietly
 
 
 def monitor_alive(store: Store, container_id: str) -> bool:
@@ -55,68 +53,42 @@ def exit_note(store: Store, container_id: str) -> tuple[int, float] | None:
         return None
 
 
-def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
-         note: tuple[int, float] | None = None) -> ContainerRecord | None:
-    """The record, brought up to date; None when the container is gone (``--rm``).
+class Ended(NamedTuple):
+    """How a container whose monitor is gone ended, as the runtime reports it."""
 
-    ``monitor_done``: the caller knows the monitor has finished (it is its successor, or
-    heard its exit), so the lock is not consulted.
-    """
-    if record.state != "running" and not monitor_done:
-        return record
-    if not monitor_done and monitor_alive(store, record.id):
-        return record
+    exit_code: int
+    finished: float  # epoch seconds
+    error: str = ""  # set when nobody saw the end (the monitor died)
+    removed: bool = False  # --rm: its directory is gone, its record is to go
+
+
+def settle(store: Store, record: ContainerRecord, *,
+           note: tuple[int, float] | None = None) -> Ended:
+    """The runtime's part once a container's monitor is gone: a container the monitor left
+    behind (it was killed) is ended, the rootfs unmounted, a ``--rm`` container's directory
+    removed; and what happened is reported. The store's database is not touched: the
+    engine records the report (``lamina.engine.exits``)."""
     cdir = ContainerDir.of(store, record.id)
     if note is None and exit_note(store, record.id) is None:
-        _kill_orphan(record)
+        _kill_orphan(cdir, record)
     note = note or exit_note(store, record.id)
-    code = str(note[0] if note is not None else 255)
-    if record.config.get("HostConfig", {}).get("AutoRemove"):
+    removed = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
+    if removed:
         cdir.remove()
-        if store.containers.delete(record.id):  # once, though two may get here
-            record_quietly(store.events, "container", "die",
-                           container_actor(record, exitCode=code))
-            record_quietly(store.events, "container", "destroy", container_actor(record))
-        return None
-    unmount(cdir.rootfs)
-    with store.transaction():  # whoever records the exit first records the die, once
-        current = store.containers.get(record.id)
-        if current is not None and current.state == "running":
-            record_quietly(store.events, "container", "die",
-                           container_actor(record, exitCode=code))
-        if note is None:
-            store.containers.update(record.id, state="exited", exit_code=255, pid=None,
-                                    monitor_pid=None, finished=time.time(),
-                                    error="the container's monitor ended unexpectedly")
-        else:
-            store.containers.update(record.id, state="exited", exit_code=note[0], pid=None,
-                                    monitor_pid=None, finished=note[1])
-    return store.containers.get(record.id)
+    else:
+        unmount(cdir.rootfs)
+    if note is None:
+        return Ended(255, time.time(), "the container's monitor ended unexpectedly", removed)
+    return Ended(note[0], note[1], "", removed)
 
 
-def _kill_orphan(record: ContainerRecord) -> None:
-    """A monitor that died (killed) may leave its container running: end it, as its owner."""
+def _kill_orphan(cdir: ContainerDir, record: ContainerRecord) -> None:
+    """A monitor that died (killed) may leave its container running: end it, as its owner,
+    with the runtime that started it."""
     from lamina.errors import ContainerError
-    from lamina.runtime.oci import STATE_ROOT, Runtime
+    from lamina.runtime.oci import Runtime
 
-    for name in ("runc", "crun"):
-        if (STATE_ROOT / name / record.id).exists():
-            with suppress(ContainerError):
-                Runtime(name).delete(record.id, force=True)
-
-
-def main(argv: list[str]) -> int:
-    """The monitor's successor: record the exit, then let go of the lock (by exiting)."""
-    root, container_id, lock = argv
-    with Store(Path(root)) as store:
-        record = store.containers.get(container_id)
-        if record is not None:
-            note = None
-            with suppress(OSError):
-                note = read_exit(os.pread(int(lock), 64, 0))
-            sync(store, record, monitor_done=True, note=note)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    runtime = Runtime.of(cdir.path)
+    if runtime is not None and (runtime.state_root / record.id).exists():
+        with suppress(ContainerError):
+            runtime.delete(record.id, force=True)

@@ -40,6 +40,7 @@ def run_step(
     stdout: Output = None,
     stderr: Output = None,
     runtime: str | None = None,
+    state_root: Path,
 ) -> int:
     """Run ``argv`` over ``layers`` with ``upper`` as the writable layer; return its status.
 
@@ -52,7 +53,7 @@ def run_step(
     require_root("a RUN instruction")
     import tempfile  # (build only: containers reach this module for its helpers below)
 
-    oci = Runtime(runtime)
+    oci = Runtime(runtime, state_root)
     upper = Path(upper)
     upper.mkdir(mode=0o755, parents=True, exist_ok=True)
     bundle = Path(tempfile.mkdtemp(prefix=".step-", dir=upper.parent))

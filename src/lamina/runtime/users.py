@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from lamina.errors import ContainerError
+from lamina.model.passwd import parse_group, parse_id, parse_passwd
 from lamina.runtime.rootpath import RootFS
 
-MAX_ID = 2**31 - 1
+__all__ = ["User", "resolve_user"]
 
 
 class User(NamedTuple):
@@ -27,26 +28,8 @@ class User(NamedTuple):
     name: str | None = None
 
 
-def _entries(data: bytes | None, fields: int) -> list[list[str]]:
-    if not data:
-        return []
-    rows = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        if len(parts) >= fields:
-            rows.append(parts)
-    return rows
-
-
 def _number(text: str) -> int | None:
-    if text.isdigit():
-        value = int(text)
-        if value > MAX_ID:
-            raise ContainerError(f"user or group ID {text} is out of range")
-        return value
-    return None
+    return parse_id(text, ContainerError)
 
 
 def resolve_user(rootfs: RootFS, spec: str) -> User:
@@ -57,34 +40,32 @@ def resolve_user(rootfs: RootFS, spec: str) -> User:
     user_part, sep, group_part = spec.partition(":")
     if sep and not group_part:
         raise ContainerError(f"invalid user {spec!r}: empty group")
-    passwd = _entries(rootfs.read("/etc/passwd"), 7)
+    passwd = parse_passwd(rootfs.read("/etc/passwd"))
     uid = _number(user_part)
     gid = 0
     home = "/"
     name: str | None = None
-    for row in passwd:
-        if (uid is None and row[0] == user_part) or (
-            uid is not None and row[2].isdigit() and int(row[2]) == uid
-        ):
-            name = row[0]
+    for entry in passwd:
+        if (uid is None and entry.name == user_part) or (uid is not None and entry.uid == uid):
+            name = entry.name
             if uid is None:
-                uid = _number(row[2])
-            gid = _number(row[3]) or 0
-            home = row[5] or "/"
+                uid = entry.uid
+            gid = entry.gid or 0
+            home = entry.home or "/"
             break
     if uid is None:
         raise ContainerError(
             f"unable to find user {user_part}: no matching entries in passwd file"
         )
-    groups = _entries(rootfs.read("/etc/group"), 4) if (sep or name) else []
+    groups = parse_group(rootfs.read("/etc/group")) if (sep or name) else []
     if sep:
         number = _number(group_part)
         if number is not None:
             gid = number
         else:
-            for row in groups:
-                if row[0] == group_part and _number(row[2]) is not None:
-                    gid = int(row[2])
+            for group in groups:
+                if group.name == group_part and group.gid is not None:
+                    gid = group.gid
                     break
             else:
                 raise ContainerError(
@@ -92,9 +73,9 @@ def resolve_user(rootfs: RootFS, spec: str) -> User:
                 )
     extra: list[int] = []
     if name is not None:
-        for row in groups:
-            members = row[3].split(",") if row[3] else []
-            number = _number(row[2]) if row[2].isdigit() else None
-            if name in members and number is not None and number != gid and number not in extra:
+        for group in groups:
+            number = group.gid
+            if name in group.members and number is not None and number != gid \
+                    and number not in extra:
                 extra.append(number)
     return User(uid, gid, tuple(extra), home, name)

@@ -7,7 +7,7 @@ Layout under the root (chosen by the engine's settings: ``lamina.engine.settings
     containers/<id>/          containers (upper, work, config)
     tmp/                      files being written, renamed into place once complete
     lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers,
-                              events
+                              events, build cache
     gc.lock                   the lease that keeps gc off content being added
 
 Files first, metadata after; deletion the other way round. So the metadata only ever refers to
@@ -27,7 +27,9 @@ from lamina.errors import StorageError
 from lamina.model import mediatype
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference
+from lamina.store.adding import MAX_LAYER_SIZE, Adding
 from lamina.store.blobs import BlobStore, BlobWriter
+from lamina.store.build_cache import BuildCache
 from lamina.store.catalog import Catalog
 from lamina.store.containers import ContainerRecord, ContainerTable
 from lamina.store.db import Database
@@ -42,8 +44,11 @@ if TYPE_CHECKING:  # only put_image needs them, and its callers have them loaded
     from lamina.model.manifest import Manifest
 
 __all__ = [
+    "MAX_LAYER_SIZE",
+    "Adding",
     "BlobStore",
     "BlobWriter",
+    "BuildCache",
     "ContainerRecord",
     "ImageRecord",
     "LayerRecord",
@@ -78,6 +83,8 @@ class Store:
         self.catalog = Catalog(self.db)
         self.containers = ContainerTable(self.db)
         self.events = EventLog(self.db)
+        self.build_cache = BuildCache(self.db)
+        self._adding = 0  # transactions open (``adding``): only the outermost cleans up
 
     @property
     def containers_dir(self) -> Path:
@@ -172,9 +179,9 @@ class Store:
     def gc(self, *, wait: float | None = 3.0) -> int:
         """Remove blobs and snapshots no image references; return the bytes reclaimed.
 
-        Waits up to ``wait`` s (None: forever) for processes adding content to finish; if they
-        do not, leaves the files for a later gc and returns 0. Content added by this Store and
-        not yet recorded by ``put_image`` is not protected from this Store's own gc.
+        Waits up to ``wait`` s (None: forever) for processes adding content (``adding()``) to
+        finish; if they do not, leaves the files for a later gc and returns 0. Content added by
+        this Store and not yet recorded is not protected from this Store's own gc.
         """
         from lamina.store.gc import collect
 
@@ -193,18 +200,26 @@ class Store:
             yield conn
 
     @contextmanager
-    def lease(self) -> Iterator[None]:
-        """Keep gc in other processes off everything added inside the block.
-
-        Wrap each add (pull, load, build, import: ingest, unpack, then ``put_image``) in it.
-        Outside such a block, ingesting and unpacking take the lease until ``release()`` or
-        ``close()``, which keeps other processes' gc waiting (then giving up) meanwhile.
-        """
-        with self._lease.shared():
-            yield
+    def adding(self, *, max_layer_size: int = MAX_LAYER_SIZE) -> Iterator[Adding]:
+        """The transaction that adds images (``lamina.store.adding``): everything stored inside
+        is kept from gc until the block ends; if the block fails, what it stored and no image
+        uses is removed (by the outermost block, once it has let go of the lease)."""
+        outermost = self._adding == 0
+        self._adding += 1
+        try:
+            with self._lease.shared():
+                yield Adding(self, max_layer_size)
+        except BaseException:
+            if outermost:
+                self._lease.release()  # a hold taken outside any block must not keep it
+                self.gc(wait=0)  # leaves alone what other processes are adding
+            raise
+        finally:
+            self._adding -= 1
 
     def release(self) -> None:
-        """Drop the lease taken by ingests and unpacks (after their images are recorded)."""
+        """Drop the lease that writes outside an ``adding()`` block take (and keep until the
+        store is closed)."""
         self._lease.release()
 
     def close(self) -> None:

@@ -131,6 +131,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_time ON events(time_nano);
     """,
+    # 4: build's layer cache: a step's cache key -> the image it made; rows go with their image.
+    # (IF NOT EXISTS: stores of older lamina versions had build create it on first use.)
+    """
+    CREATE TABLE IF NOT EXISTS build_cache (
+        key      TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created  REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

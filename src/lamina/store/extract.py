@@ -41,7 +41,7 @@ import functools
 import os
 import stat
 import tarfile
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,33 +120,87 @@ class _Refused(Exception):
     """An entry that must not be extracted; becomes an IntegrityError naming the entry."""
 
 
+class _Node:
+    """A real directory below the destination (no symlink on its path), once seen or made.
+
+    The directories an extraction knows form a tree of these, one node per directory: a
+    path is looked up one name at a time, and a layer's entries cost memory in proportion
+    to their number, not to their paths' lengths (a tuple per path costs the square of the
+    depth: 518 MB for one path 10,000 deep).
+    """
+
+    __slots__ = ("children", "finish", "made", "name", "parent", "plain", "todo")
+
+    def __init__(self, name: str, parent: _Node | None) -> None:
+        self.name = name
+        self.parent = parent
+        self.children: dict[str, _Node] = {}
+        self.finish: tuple[int, int, int] | None = None  # its entry's mode, atime, mtime
+        self.todo = False  # it or a directory below it has ``finish`` set
+        self.plain = False  # known not to be setgid: a new file gets our own gid
+        self.made: set[str] | None = None  # apply mode: names this layer made in it
+
+    def path(self) -> str:
+        names: list[str] = []
+        node: _Node | None = self
+        while node is not None and node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return "/".join(reversed(names))
+
+
 class _Tree:
     """Directory file descriptors below the destination, found without following symlinks.
 
-    Cached descriptors are keyed by real paths (no symlink in them). Only the removal of a
-    directory can change what such a path names, so every removal clears the cache.
+    Directories are ``_Node``s; at most ``_CACHE_MAX`` of their O_PATH descriptors are open
+    (the least recently used is closed), and a node whose descriptor was closed is opened
+    again from its nearest open ancestor, a name at a time. Only the removal of a directory
+    changes what a node names: its node (and all below) is dropped from the tree.
     """
 
     def __init__(self, root_fd: int) -> None:
         self.root = root_fd
-        self._cache: dict[tuple[str, ...], int] = {}
+        self.top = _Node("", None)
+        self._fds: OrderedDict[_Node, int] = OrderedDict()
 
     def clear(self) -> None:
-        for fd in self._cache.values():
+        """Close every cached descriptor (the nodes stay)."""
+        for fd in self._fds.values():
             os.close(fd)
-        self._cache.clear()
+        self._fds.clear()
 
     def dir(self, parts: tuple[str, ...], *, create: bool) -> int:
         """An O_PATH descriptor of the directory ``parts``, made (0755) if missing and ``create``."""
-        if not parts:
+        return self.fd(self.node(parts, create=create))
+
+    def fd(self, node: _Node) -> int:
+        """The node's descriptor, opened again (from its nearest open ancestor) if closed."""
+        if node.parent is None:
             return self.root
-        fd = self._cache.get(parts)
+        fd = self._fds.get(node)
         if fd is not None:
+            self._fds.move_to_end(node)
             return fd
-        if len(self._cache) >= _CACHE_MAX:
-            self.clear()
-        real: list[str] = []
-        fd = self.root
+        chain: list[_Node] = []
+        base: _Node | None = node
+        while base is not None and base.parent is not None and base not in self._fds:
+            chain.append(base)
+            base = base.parent
+        fd = self.root if base is None or base.parent is None else self._fds[base]
+        for below in reversed(chain):
+            fd = self._cache(below, os.open(below.name, _PATH, dir_fd=fd))
+        return fd
+
+    def _cache(self, node: _Node, fd: int) -> int:
+        self._fds[node] = fd
+        if len(self._fds) > _CACHE_MAX:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def node(self, parts: tuple[str, ...], *, create: bool) -> _Node:
+        """The node of directory ``parts``, resolving symlinks inside the destination."""
+        node = self.top
         todo = deque(parts)
         links = 0
         while todo:
@@ -154,38 +208,100 @@ class _Tree:
             if part in ("", "."):
                 continue
             if part == "..":  # only from symlink targets; names are cleaned
-                if real:
-                    real.pop()
-                    fd = self.dir(tuple(real), create=False)
+                node = node.parent or node
                 continue
-            key = (*real, part)
-            sub = self._cache.get(key)
-            if sub is None:
-                try:
-                    sub = os.open(part, _PATH, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    os.mkdir(part, 0o755, dir_fd=fd)
-                    sub = os.open(part, _PATH, dir_fd=fd)
-                except (NotADirectoryError, OSError) as exc:
-                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                        raise
-                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-                    if not stat.S_ISLNK(st.st_mode):
-                        raise _Refused(f"{'/'.join(key)!r} is not a directory") from None
-                    links += 1
-                    if links > _MAX_LINKS:
-                        raise _Refused("too many levels of symbolic links") from None
-                    target = os.readlink(part, dir_fd=fd)
-                    if target.startswith("/"):
-                        real, fd = [], self.root
-                    todo.extendleft(reversed(target.split("/")))
+            sub = node.children.get(part)
+            if sub is not None:
+                node = sub
+                continue
+            pfd = self.fd(node)
+            try:
+                fd = os.open(part, _PATH, dir_fd=pfd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o755, dir_fd=pfd)
+                fd = os.open(part, _PATH, dir_fd=pfd)
+            except (NotADirectoryError, OSError) as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                st = os.stat(part, dir_fd=pfd, follow_symlinks=False)
+                if not stat.S_ISLNK(st.st_mode):
+                    where = f"{node.path()}/{part}".lstrip("/")
+                    raise _Refused(f"{where!r} is not a directory") from None
+                links += 1
+                if links > _MAX_LINKS:
+                    raise _Refused("too many levels of symbolic links") from None
+                target = os.readlink(part, dir_fd=pfd)
+                if target.startswith("/"):
+                    node = self.top
+                todo.extendleft(reversed(target.split("/")))
+                continue
+            sub = node.children[part] = _Node(part, node)
+            self._cache(sub, fd)
+            node = sub
+        return node
+
+    def forget(self, parent: _Node, name: str) -> None:
+        """Directory ``name`` of ``parent`` is being removed: drop its node and all below
+        (their cached descriptors are closed when the cache lets them go)."""
+        gone = parent.children.pop(name, None)
+        if gone is not None:
+            stack = [gone]
+            while stack:
+                node = stack.pop()
+                fd = self._fds.pop(node, None)
+                if fd is not None:
+                    os.close(fd)
+                stack.extend(node.children.values())
+                node.children = {}
+
+    def mark(self, node: _Node, mode: int, atime: int, mtime: int) -> None:
+        """Set ``node``'s mode and times once the extraction ends (see ``finish``)."""
+        node.finish = (mode, atime, mtime)
+        while node is not None and not node.todo:  # each node is marked once: linear
+            node.todo = True
+            node = node.parent  # type: ignore[assignment]
+
+    def finish(self) -> None:
+        """Set the marked directories' modes and times, each after everything below it.
+
+        A walk down by name and back up by "..", one directory open at a time: the modes can
+        take away the owner's access (0555, 0000), so a directory is only changed once
+        nothing below it is left to do, and once its parent is open again.
+        """
+        if not self.top.todo:
+            return
+        fd = os.dup(self.root)
+        stack: list[tuple[_Node, list[_Node]]] = [(self.top, self._pending(self.top))]
+        try:
+            while stack:
+                node, children = stack[-1]
+                if children:
+                    child = children.pop()
+                    try:
+                        sub = os.open(child.name, _DIR, dir_fd=fd)
+                    except OSError:
+                        continue  # replaced by something else meanwhile: nothing to set
+                    os.close(fd)
+                    fd = sub
+                    stack.append((child, self._pending(child)))
                     continue
-                self._cache[key] = sub
-            real.append(part)
-            fd = sub
-        return fd
+                stack.pop()
+                parent = os.open("..", _DIR, dir_fd=fd) if stack else -1
+                if node.finish is not None:
+                    mode, atime, mtime = node.finish
+                    os.fchmod(fd, mode & 0o7777)
+                    os.utime(fd, ns=(atime, mtime))
+                os.close(fd)
+                fd = parent
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    @staticmethod
+    def _pending(node: _Node) -> list[_Node]:
+        return [child for child in node.children.values() if child.todo]
 
 
 def extract_layer(
@@ -233,12 +349,10 @@ class _Extraction:
         self.root = self.uid == 0
         self.umask = _umask()
         self.stats = ExtractStats()
-        self.dirs: list[tuple[tuple[str, ...], int, int, int]] = []  # parts, mode, atime, mtime
-        self.made: set[tuple[str, ...]] = set()  # apply mode: what this layer made
         # Directories known not to be setgid, in which a new file gets our own gid: the root if
-        # it is not, and those whose mode this extraction set.
-        self.root_plain = not os.fstat(root_fd).st_mode & stat.S_ISGID
-        self.plain: set[tuple[str, ...]] = {()} if self.root_plain else set()
+        # it is not, and those whose mode this extraction set (``_Node.plain``).
+        self.tree.top.plain = not os.fstat(root_fd).st_mode & stat.S_ISGID
+        self.parent = self.tree.top  # the directory of the entry being made
         self.writer: DirectWriter | None = None  # for large files, made at the first
 
     def run(self) -> None:
@@ -295,11 +409,14 @@ class _Extraction:
         if not parts:
             if not m.isdir():
                 raise _Refused("only a directory may name the layer root")
-            self.dirs.append(((), m.mode, *_times(m)))
+            self.tree.mark(self.tree.top, m.mode, *_times(m))
             return None
-        pfd = self.tree.dir(parts[:-1], create=True)
+        self.parent = self.tree.node(parts[:-1], create=True)
+        pfd = self.tree.fd(self.parent)
         if self.apply:
-            self.made.add(parts)
+            if self.parent.made is None:
+                self.parent.made = set()
+            self.parent.made.add(base)
         if m.isreg():
             self.file(tar, m, pfd, parts)
         elif m.isdir():
@@ -328,8 +445,7 @@ class _Extraction:
             return True
         self.stats.removed += 1
         if stat.S_ISDIR(st.st_mode):
-            self.tree.clear()
-            self.plain = {()} if self.root_plain else set()
+            self.tree.forget(self.parent, name)
             remove_tree_at(pfd, name)  # iterative: a layer can nest deeper than recursion goes
         else:
             os.unlink(name, dir_fd=pfd)
@@ -348,7 +464,7 @@ class _Extraction:
             self.clear(pfd, name)
             fd = os.open(name, _NEW_FILE, mode if final else 0o600, dir_fd=pfd)
         chown = self.owner and not (m.uid == self.uid and m.gid == self.gid
-                                    and parts[:-1] in self.plain)
+                                    and self.parent.plain)
         self.stats.files += 1
         self.stats.bytes += m.size
         if m.sparse is None and m.size >= DIRECT_MIN:
@@ -434,11 +550,9 @@ class _Extraction:
             self.xattrs(m, fd)
         finally:
             os.close(fd)
-        if m.mode & stat.S_ISGID:
-            self.plain.discard(parts)
-        else:
-            self.plain.add(parts)
-        self.dirs.append((parts, m.mode, *_times(m)))
+        node = self.tree.node(parts, create=False)
+        node.plain = not m.mode & stat.S_ISGID
+        self.tree.mark(node, m.mode, *_times(m))
         self.stats.dirs += 1
 
     def hardlink(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
@@ -484,7 +598,8 @@ class _Extraction:
         try:
             # A snapshot needs the parent to hold the whiteout; a flattened tree without it
             # has nothing to delete.
-            pfd = self.tree.dir(parts[:-1], create=not self.apply)
+            self.parent = self.tree.node(parts[:-1], create=not self.apply)
+            pfd = self.tree.fd(self.parent)
         except FileNotFoundError:
             return None
         if base == WHITEOUT_OPAQUE:
@@ -511,8 +626,9 @@ class _Extraction:
         fd = os.open(".", _DIR, dir_fd=pfd)
         try:
             if self.apply:
+                made = self.parent.made or set()
                 for entry in os.listdir(fd):
-                    if (*parts, entry) not in self.made:
+                    if entry not in made:
                         self.clear(fd, entry)
                 return
             try:
@@ -538,18 +654,7 @@ class _Extraction:
                 self.stats.skip(f"{m.name}: xattr {name} ({exc.strerror})")
 
     def finish_dirs(self) -> None:
-        # Deepest first, so a directory that loses its x bit no longer needs to be crossed.
-        for parts, mode, atime, mtime in sorted(self.dirs, key=lambda d: -len(d[0])):
-            try:
-                pfd = self.tree.dir(parts[:-1], create=False)
-                fd = os.open(parts[-1], _DIR, dir_fd=pfd) if parts else os.dup(self.tree.root)
-            except (OSError, _Refused):
-                continue  # replaced by a later entry: nothing to set
-            try:
-                os.fchmod(fd, mode & 0o7777)
-                os.utime(fd, ns=(atime, mtime))
-            finally:
-                os.close(fd)
+        self.tree.finish()
 
 
 def _umask() -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from lamina.cli.format.gofmt import (
     MISSING,
+    RowMap,
     format_value,
     go_type,
     is_struct,
@@ -308,7 +309,7 @@ def truncate(source: str, size: int) -> str:
 
 def docker_json(value: Any) -> str:
     try:
-        return marshal_json(value)
+        return marshal_json(value, escape_html=isinstance(value, RowMap))
     except ValueError as exc:
         raise FuncError(str(exc)) from None
 

@@ -55,6 +55,12 @@ class GoMap(dict[Any, Any]):
     """
 
 
+class RowMap(GoMap):
+    """A formatter row (``images``, ``ps``... with ``--format``): docker's rows marshal
+    themselves with json.Marshal, which escapes ``<``, ``>`` and ``&`` (``"\u003cnone\u003e"``),
+    though the ``json`` template function does not escape other values."""
+
+
 class NilList(list[Any]):
     """Go's nil slice: prints ``[]`` in templates but marshals to ``null``."""
 

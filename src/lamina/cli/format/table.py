@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lamina.cli.format.gofmt import GoMap, is_struct, marshal_json
+from lamina.cli.format.gofmt import RowMap, is_struct, marshal_json
 from lamina.cli.format.template import compile_template
 
 TABLE_KEY = "table"
@@ -46,7 +46,8 @@ def format_rows(fmt: str, rows: Iterable[Any], headers: Mapping[str, str] | None
     if fmt == TABLE_KEY and default_table is not None:
         fmt = default_table
     if fmt == JSON_KEY:
-        return "".join(marshal_json(_row_json(row), sort_keys=True) + "\n" for row in rows)
+        return "".join(marshal_json(_row_json(row), sort_keys=True, escape_html=True) + "\n"
+                       for row in rows)
     is_table = fmt.startswith(TABLE_KEY)
     final = fmt[len(TABLE_KEY):] if is_table else fmt
     final = final.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
@@ -118,7 +119,7 @@ def _row_json(row: Any) -> Any:
 
 
 def _as_row(row: Any) -> Any:
-    return GoMap(row) if isinstance(row, dict) and not is_struct(row) else row
+    return RowMap(row) if isinstance(row, dict) and not is_struct(row) else row
 
 
 # -- tabwriter --------------------------------------------------------------------------------

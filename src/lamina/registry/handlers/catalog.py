@@ -27,6 +27,7 @@ async def list_repositories(request: Request) -> Response:
     headers = {}
     if len(names) > limit:
         names = names[:limit]
-        headers["Link"] = next_link("/v2/_catalog", names[-1], limit)
+        if names:  # n=0: an empty list and no Link, as the spec asks of tags/list
+            headers["Link"] = next_link("/v2/_catalog", names[-1], limit)
     body = json.dumps({"repositories": names}, separators=(",", ":")).encode()
     return json_response(body, headers=headers)

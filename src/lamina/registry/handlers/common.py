@@ -26,6 +26,7 @@ PUSH = frozenset({"pull", "push"})
 DELETE = frozenset({"delete"})
 # The largest page a list endpoint answers when the client gives no ``n``.
 DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000  # the most results one page holds, whatever ``n`` asks
 
 
 def registry_of(request: Request) -> Registry:
@@ -61,13 +62,20 @@ def json_response(
 
 
 def page_size(request: Request) -> int | None:
-    """The ``n`` query parameter: None when absent; a bad value is the client's error."""
+    """The ``n`` query parameter: None when absent; a bad value is the client's error.
+
+    Only ASCII digits make a number (``str.isdigit`` takes "²" and other Unicode digits that
+    ``int`` refuses). A page is at most ``MAX_PAGE``: the spec lets a registry answer fewer
+    than ``n`` results when it sends a ``Link`` to the rest, and a larger number would not
+    fit the database's integers (or, thousands of digits long, Python's int conversion).
+    """
     text = request.query_params.get("n")
     if text is None or text == "":
         return None
-    if not text.isdigit():
-        raise RegistryHTTPError("UNSUPPORTED", f"invalid page size n={text!r}", status=400)
-    return int(text)
+    if not (text.isascii() and text.isdigit()):
+        raise RegistryHTTPError("UNSUPPORTED", f"invalid page size n={text[:64]!r}", status=400)
+    digits = text.lstrip("0") or "0"
+    return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(int(digits), MAX_PAGE)
 
 
 def next_link(path: str, last: str, n: int, extra: Mapping[str, Any] | None = None) -> str:

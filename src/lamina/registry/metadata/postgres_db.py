@@ -23,7 +23,7 @@ from lamina.registry.metadata.schema import LATEST, VERSION_TABLE, statements, t
 
 T = TypeVar("T")
 _RETRIES = 20
-_MIGRATION_LOCK = 0x6C616D696E61  # pg_advisory_xact_lock key: one migrator at a time
+_MIGRATION_LOCK = 0x6C616D696E61  # pg_advisory_lock key: one migrator at a time
 
 
 def redact(dsn: str) -> str:
@@ -102,10 +102,31 @@ class PostgresDatabase:
             name="lamina-registry",
             open=True,
         )
-        self.transact(self._migrate, _lock=True)
+        try:
+            self._migrate_locked()
+        except psycopg.Error as exc:
+            self.pool.close()
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise StorageError(
+                f"cannot migrate {self.location}: {lines[0] if lines else type(exc).__name__}"
+            ) from None
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def _migrate_locked(self) -> None:
+        """Migrate under a session advisory lock taken before the transaction starts, so the
+        replica that waited sees the schema the first one made (a serializable transaction's
+        snapshot would be older than the lock)."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                with conn.transaction():
+                    self._migrate(_Conn(conn))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
     def _migrate(self, conn: _Conn) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
         conn.execute(VERSION_TABLE)
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         current = int(row[0]) if row and row[0] is not None else 0
@@ -142,7 +163,7 @@ class PostgresDatabase:
     def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return self._read(lambda c: c.execute(sql, params).fetchall())
 
-    def transact(self, fn: Callable[[_Conn], T], *, _lock: bool = False) -> T:
+    def transact(self, fn: Callable[[_Conn], T]) -> T:
         """Run ``fn`` in a serializable transaction, retried while it loses races."""
         psycopg = self._psycopg
         from psycopg_pool import PoolTimeout

@@ -1,0 +1,46 @@
+"""No command parses a flag and then drops it: every parameter of every click command is used
+in its body, and every flag of run/create reaches ``build_options``.
+
+Dropped flags have lost data (``container prune --filter`` removed every stopped container) and
+surprised users (``restart -s``, ``exec -d``, ``rm -l``, ``commit -p``). A flag lamina accepts
+but has nothing to do for must say so in the body (``del flag  # why``).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from lamina.cli import container_flags
+
+CLI = Path(__file__).resolve().parents[2] / "src" / "lamina" / "cli"
+
+
+def commands() -> list[tuple[str, ast.FunctionDef]]:
+    found = []
+    for path in sorted(CLI.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                    "command" in ast.unparse(d) for d in node.decorator_list):
+                found.append((f"{path.relative_to(CLI)}:{node.name}", node))
+    return found
+
+
+@pytest.mark.parametrize(("where", "node"), commands(), ids=[w for w, _ in commands()])
+def test_every_parameter_is_used(where: str, node: ast.FunctionDef) -> None:
+    used = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    params = [a.arg for a in [*node.args.args, *node.args.kwonlyargs]
+              if a.arg not in ("engine", "ctx")]
+    assert [p for p in params if p not in used] == [], f"{where} drops these flags"
+
+
+def test_every_run_flag_reaches_the_options() -> None:
+    source = inspect.getsource(container_flags.build_options)
+    params = {flag[1] for flag in (*container_flags.RUN_FLAGS, *container_flags.CREATE_FLAGS)}
+    params.discard("detach")  # a keyword of build_options itself
+    # Goes to the pull of a missing image (container_options.puller), not to the container.
+    params.discard("disable_content_trust")
+    assert [p for p in sorted(params) if f'"{p}"' not in source] == []

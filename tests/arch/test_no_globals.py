@@ -1,0 +1,69 @@
+"""No module reads the environment when it is imported, and nothing patches other libraries
+for the whole process: the library's configuration is the Settings it is given."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "lamina"
+
+
+def module_level(tree: ast.Module) -> list[ast.AST]:
+    """Every node run at import time: not inside a function (a class body is run)."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        found.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def reads_environment(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+        return isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id in ("getenv", "environ")
+
+
+def patches_sys_modules(node: ast.AST) -> bool:
+    """``sys.modules[...] = ...`` or ``sys.modules.setdefault(...)``."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+        node = node.value
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in ("setdefault", "update", "__setitem__"):
+        node = node.func.value
+    else:
+        return False
+    return isinstance(node, ast.Attribute) and node.attr == "modules" and \
+        isinstance(node.value, ast.Name) and node.value.id == "sys"
+
+
+MODULES = sorted(p for p in SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_environment_read_at_import(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    where = [n.lineno for n in module_level(tree) if reads_environment(n)
+             and hasattr(n, "lineno")]
+    assert where == [], f"{path.relative_to(SRC)}:{where}: reads the environment on import"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_patching_of_the_process(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    where = [n.lineno for n in ast.walk(tree) if patches_sys_modules(n) and hasattr(n, "lineno")]
+    assert where == [], f"{path.relative_to(SRC)}:{where}: patches sys.modules"
+
+
+def test_the_checks_see_what_they_look_for() -> None:
+    bad = ast.parse("import os, sys\nROOT = os.environ.get('X')\n"
+                    "sys.modules.setdefault('a', None)\nsys.modules['b'] = None\n"
+                    "def fine():\n    return os.environ['Y']\n")
+    assert [n.lineno for n in module_level(bad) if reads_environment(n)] == [2]
+    assert sorted(n.lineno for n in ast.walk(bad) if patches_sys_modules(n)) == [3, 4]
