@@ -390,8 +390,12 @@ def test_push_carries_signatures_unless_removed(lamina: Run, sign, images: Image
     assert lamina("push", f"{registry_host}/carry/src:v2").code == 0
     assert lamina("tag", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/bare:v1").code == 0
     assert lamina("push", "--remove-signatures", f"{registry_host}/carry/bare:v1").code == 0
+    image_id = json.loads(lamina("inspect", f"{registry_host}/carry/src:v1").out)[0]["Id"]
+    kept = home.parent / "store/trust" / f"{image_id.removeprefix('sha256:')}.json"
+    assert kept.exists()
     assert lamina("rmi", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/src:v2",
                   f"{registry_host}/carry/bare:v1").code == 0
+    assert not kept.exists()  # removed with the image
     assert lamina("pull", f"{registry_host}/carry/src:v2").code == 0
     result = lamina("pull", f"{registry_host}/carry/bare:v1")
     assert result.code == 1 and "unsigned" in result.err

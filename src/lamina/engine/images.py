@@ -318,6 +318,9 @@ def _delete(store: Store, image: ImageRecord) -> list[Removal]:
     removals += [Removal("Untagged", _familiar_repo_digest(d), image_id)
                  for d in image.repo_digests]
     store.delete_image(image.id)
+    from lamina.trust.local import drop
+
+    drop(store.root, image.id)  # the signatures and verdicts kept beside it go with it
     removals.append(Removal("Deleted", image_id, image_id))
     return removals
 

@@ -64,6 +64,10 @@ def forget(root: Path, image_id: Digest, pulled_as: str) -> None:
     os.replace(tmp, path)
 
 
+def drop(root: Path, image_id: Digest) -> None:
+    _path(root, image_id).unlink(missing_ok=True)
+
+
 def summary(root: Path, image_id: Digest) -> dict[str, Any] | None:
     """What ``inspect`` shows: whether the image was verified, by which requirement."""
     kept = verdicts(root, image_id)
