@@ -471,3 +471,17 @@ def test_registries_d_can_turn_attachments_off(lamina: Run, prepared: None, sign
     (directory / "off.yaml").write_text("docker: [not, a, mapping]\n")
     line = failing_pull(lamina, store_snapshot, f"{registry_host}/att/app:v1")
     assert "registries.d" in line
+
+
+def test_policy_key_that_cannot_be_read(lamina: Run, prepared: None, sign, images: Images,
+                                        registry_host: str, home: Path, tmp_path: Path,
+                                        store_snapshot) -> None:
+    images.push("badkey/app:v1")
+    sign(f"{registry_host}/badkey/app:v1")
+    write_policy(home, sigstore_policy(f"{registry_host}/badkey", tmp_path / "missing.pub"))
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/badkey/app:v1")
+    assert f'policy scope "{registry_host}/badkey"' in line and "missing.pub" in line
+    (tmp_path / "garbage.pub").write_text("not a key\n")
+    write_policy(home, sigstore_policy(f"{registry_host}/badkey", tmp_path / "garbage.pub"))
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/badkey/app:v1")
+    assert "garbage.pub: not a PEM public key" in line

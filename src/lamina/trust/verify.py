@@ -172,7 +172,10 @@ def _apply(requirement: Requirement, collected: Collected, image: Reference,
         skipped += more
         reasons += problems
         for signature in found:
-            ok, text = _judge(requirement, signature, image, digest)
+            try:
+                ok, text = _judge(requirement, signature, image, digest)
+            except SignatureError as err:  # a policy key that cannot be read
+                raise SignatureError(f"{label}: {err}") from None
             if not ok:
                 reasons.append(text)
                 continue
@@ -243,19 +246,25 @@ def _claims(signature: Signature) -> list[Claim]:
     return bundle.claims(signature.payload)
 
 
-_VERIFIERS: dict[tuple[Any, ...], list[Verifier]] = {}
+# Parsed keys by their bytes: a long-lived process (the API service) sees a key file that
+# changes, and parses each key once.
+_VERIFIERS: dict[tuple[str, bytes], Verifier] = {}
 
 
 def _verifiers(requirement: Requirement) -> list[Verifier]:
     from lamina.trust.keys import verifier_from_pem
 
-    key = requirement.keys
-    if key not in _VERIFIERS:
-        out = []
-        for source in requirement.keys:
-            try:
-                out.append(verifier_from_pem(source.read(), source.name))
-            except InvalidArgument as err:
-                raise SignatureError(f"signature policy key: {err}") from None
-        _VERIFIERS[key] = out
-    return _VERIFIERS[key]
+    out = []
+    for source in requirement.keys:
+        try:
+            data = source.read()
+            key = (source.name, data)
+            verifier = _VERIFIERS.get(key) or verifier_from_pem(data, source.name)
+        except InvalidArgument as err:
+            raise SignatureError(f"signature policy key: {err}") from None
+        if key not in _VERIFIERS:
+            if len(_VERIFIERS) > 256:
+                _VERIFIERS.clear()
+            _VERIFIERS[key] = verifier
+        out.append(_VERIFIERS[key])
+    return out
