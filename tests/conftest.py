@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from registry.servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
+
+# No per-example deadline: a timing is never a test, and on a loaded machine the first example
+# of a run can take hundreds of milliseconds for reasons of its own (imports, caches).
+settings.register_profile("lamina", deadline=None)
+settings.load_profile("lamina")
 
 
 @pytest.fixture(scope="module")

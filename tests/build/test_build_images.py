@@ -256,6 +256,15 @@ def test_source_date_epoch_makes_builds_reproducible(lamina: Run, ctx: Path) -> 
     assert config["Created"] == "2023-11-14T22:13:20Z"
 
 
+def test_source_date_epoch_from_the_environment(lamina: Run, ctx: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings carry $SOURCE_DATE_EPOCH from the command's environment to the builder."""
+    write_files(ctx, {"a": "a"})
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    image, _ = build(lamina, ctx, "FROM scratch\nCOPY a /a\n", "--no-cache")
+    assert inspect(lamina, image)["Created"] == "2023-11-14T22:13:20Z"
+
+
 def test_onbuild_triggers_run_in_the_child(lamina: Run, ctx: Path, busybox: str,
                                            image_tree: ReadTree) -> None:
     write_files(ctx, {"app.txt": "app"})

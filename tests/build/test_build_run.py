@@ -142,3 +142,17 @@ def test_onbuild_run_trigger(lamina: Run, ctx: Path, busybox: str,
     assert "[1/2] ONBUILD RUN echo triggered > /t" in out
     assert read_files("triggered")["t"] == b"triggered\n"
     assert "t" not in read_files("trigger")  # the parent itself only carries the trigger
+
+
+def test_run_has_the_supplementary_groups_docker_gives(lamina: Run, ctx: Path, busybox: str,
+                                                       read_files: Callable[[str], dict[str, bytes]]
+                                                       ) -> None:
+    build(lamina, ctx, (
+        f"FROM {busybox}\n"
+        "RUN id > /root-id\n"
+        "USER app\n"
+        "RUN id > /tmp/app-id\n"
+    ), "-t", "groups")
+    files = read_files("groups")
+    assert files["root-id"] == b"uid=0(root) gid=0(root) groups=0(root)\n"
+    assert files["tmp/app-id"] == b"uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"

@@ -60,7 +60,8 @@ def test_load_untagged_and_quiet(lamina: Run, load_image, tmp_path: Path) -> Non
     archive.write_bytes(make_docker_legacy_archive([(image, [])]))
     result = lamina("load", "-i", str(archive))
     assert result.out == f"Loaded image ID: {image.config_digest}\n"
-    assert lamina("load", "-q", "-i", str(archive)).out == ""
+    # -q has no progress to hide; docker still says what it loaded.
+    assert lamina("load", "-q", "-i", str(archive)).out == result.out
 
 
 def test_load_moves_a_tag(lamina: Run, load_image, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_env_workdir_user_entrypoint_as_docker(lamina: Run, image: Image) -> Non
                     "--entrypoint", "sh", "app", "-c", script)
     assert result.out.splitlines()[:4] == ["baz", "/tmp/new", "1000", "/home/alice"]
     result = lamina("run", "--rm", "-u", "1234:staff", "--entrypoint", "id", "app")
-    assert result.out == "uid=1234 gid=50(staff)\n"
+    assert result.out == "uid=1234 gid=50(staff) groups=50(staff)\n"  # as docker
     result = lamina("run", "--rm", "-u", "nobody-here", "app")
     assert result.code == 125
     assert "unable to find user nobody-here" in one_line(result)

@@ -198,4 +198,48 @@ CASES: list[Case] = [
     Case("history-not-human", ["history", "-H=false", "busybox"],
          out="IMAGE  CREATED AT  CREATED BY  SIZE  COMMENT\n"
              "<short>  <time>  1982587  Imported from -\n", issue="output"),
+
+    # --- system prune, system df -v, builder prune, image ls --tree, manifest ----------------
+    Case("system-prune", ["system", "prune", "-f"],
+         setup=[["create", "--name", "idle", "busybox", "true"], ["commit", "idle"]],
+         out_re=r"Deleted Containers:\n<id>\n\nDeleted Images:\ndeleted: sha256:<id>\n\n"
+                r"Total reclaimed space: \S+\n", issue="system prune"),
+    Case("system-prune-prompt", ["system", "prune"], stdin="n\n",
+         setup=[["create", "--name", "idle", "busybox", "true"]],
+         out="WARNING! This will remove:\n  - all stopped containers\n"
+             "  - all networks not used by at least one container\n  - all dangling images\n"
+             "  - unused build cache\n\nAre you sure you want to continue? [y/N] ",
+         issue="system prune"),
+    Case("system-prune-keeps-tagged", ["images", "--format", "{{.Repository}}:{{.Tag}}"],
+         setup=[["tag", "busybox", "kept:1"], ["system", "prune", "-f"]],
+         out="busybox:latest\nkept:1\n", issue="system prune"),
+    Case("system-prune-volumes-until", ["system", "prune", "-f", "--volumes", "--filter",
+                                        "until=1h"], code=1, out="",
+         err='The "until" filter is not supported with "--volumes"', issue="system prune"),
+    Case("system-df-verbose", ["system", "df", "-v"],
+         out="Images space usage:\n\n"
+             "REPOSITORY  TAG  IMAGE ID  CREATED  SIZE  SHARED SIZE  UNIQUE SIZE  CONTAINERS\n"
+             "busybox  latest  <short>  <ago>  1.98MB  0B  1.983MB  0\n\n"
+             "Containers space usage:\n\n"
+             "CONTAINER ID  IMAGE  COMMAND  LOCAL VOLUMES  SIZE  CREATED  STATUS  NAMES\n\n"
+             "Local Volumes space usage:\n\nVOLUME NAME  LINKS  SIZE\n\n"
+             "Build cache usage: 0B\n\n"
+             "CACHE ID  CACHE TYPE  SIZE  CREATED  LAST USED  USAGE  SHARED\n",
+         issue="system df -v"),
+    Case("system-df-build-cache", ["system", "df"],
+         out_re=r".*\nBuild Cache  0  0  0B  0B\n", issue="system df -v"),
+    Case("builder-prune", ["builder", "prune", "-f"], out="Total reclaimed space: 0B\n",
+         err=None, issue="builder prune"),  # (docker's legacy builder warns on stderr)
+    Case("image-ls-tree", ["image", "ls", "--tree"],
+         out_re=r"IMAGE  ID  DISK USAGE  CONTENT SIZE  EXTRA\n"
+                r"busybox:latest  <short>  1\.98MB  \S+\n└─ linux/amd64  <short>  1\.98MB  \S+\n",
+         issue="image ls --tree",
+         peer="--tree needs API 1.47; Debian's dockerd 20.10 speaks 1.41 (layout from docker "
+              "28's documentation)"),
+    Case("manifest-rm-missing", ["manifest", "rm", "nosuch"], code=1, out="",
+         err="No such manifest: docker.io/library/nosuch:latest\n$", issue="manifest"),
+    Case("manifest-push-missing", ["manifest", "push", "nosuch"], code=1, out="",
+         err="No such manifest: docker.io/library/nosuch:latest\n$", issue="manifest"),
+    Case("manifest-annotate-missing", ["manifest", "annotate", "nosuch", "x"], code=1, out="",
+         err="manifest for image x does not exist in nosuch\n$", issue="manifest"),
 ]

@@ -18,8 +18,10 @@ def test_from_an_environment(tmp_path: Path) -> None:
                       '[registries]\nmirrors = ["http://127.0.0.1:5999"]\ninsecure = ["r:5000"]\n'
                       '[pull]\nmax_concurrent_downloads = 5\n')
     environ = {"LAMINA_ROOT": str(tmp_path / "root"), "LAMINA_CONFIG": str(config),
-               "DOCKER_CONFIG": str(tmp_path / "docker"), "XDG_RUNTIME_DIR": str(tmp_path)}
+               "DOCKER_CONFIG": str(tmp_path / "docker"), "XDG_RUNTIME_DIR": str(tmp_path),
+               "SOURCE_DATE_EPOCH": "1700000000"}
     settings = Settings.from_env(environ=environ)
+    assert settings.source_date_epoch == "1700000000"
     assert settings.root == tmp_path / "root"
     assert settings.docker_config == tmp_path / "docker"
     assert settings.config_path == config

@@ -440,17 +440,26 @@ def start_all(servers: Sequence[Server], logs: Path) -> None:
 
 @contextlib.contextmanager
 def lamina_cluster(
-    tmp: Path, dsn: str, endpoint: str, bucket: str, replicas: int, **extra: object
+    tmp: Path,
+    dsn: str,
+    endpoint: str,
+    bucket: str,
+    replicas: int,
+    *,
+    workers: int = 1,
+    proxy: bool | None = None,
+    **extra: object,
 ) -> Iterator[tuple[HAProxy | None, list[Server]]]:
     """``replicas`` lamina replicas on one PostgreSQL database and one bucket, behind HAProxy
-    when more than one."""
+    when more than one (or when ``proxy``)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     config = write_toml(tmp / "replica.toml", cluster_config(dsn, endpoint, bucket, **extra))
-    servers = [replica(tmp / f"r{i}", config) for i in range(replicas)]
+    servers = [replica(tmp / f"r{i}", config, workers=workers) for i in range(replicas)]
     with contextlib.ExitStack() as stack:
         for server in servers:
             stack.callback(server.stop)
         start_all(servers, tmp)
-        proxy = None
-        if replicas > 1:
-            proxy = stack.enter_context(HAProxy(tmp / "haproxy", [s.port for s in servers]))
-        yield proxy, servers
+        front = None
+        if proxy or (proxy is None and replicas > 1):
+            front = stack.enter_context(HAProxy(tmp / "haproxy", [s.port for s in servers]))
+        yield front, servers

@@ -83,6 +83,16 @@ def lamina(store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """podman wants its runroot shorter than 50 characters: pytest's paths are longer."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def podman(tmp: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     base = [
         "podman", "--root", str(tmp / "root"), "--runroot", str(tmp / "run"),
@@ -117,14 +127,14 @@ def test_skopeo_pushes_and_pulls_through_three_replicas(
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
 def test_podman_pushes_and_pulls_through_three_replicas(
-    cluster: Cluster, layout: Path, tmp_path: Path
+    cluster: Cluster, layout: Path, short_tmp: Path
 ) -> None:
     host = cluster.proxy.host
     skopeo("copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:single",
            f"docker://{host}/cl/for-podman:v1")  # fmt: skip
-    done = podman(tmp_path, "pull", "-q", "--tls-verify=false", f"{host}/cl/for-podman:v1")
+    done = podman(short_tmp, "pull", "-q", "--tls-verify=false", f"{host}/cl/for-podman:v1")
     assert done.returncode == 0, done.stderr
-    done = podman(tmp_path, "push", "-q", "--tls-verify=false", f"{host}/cl/for-podman:v1",
+    done = podman(short_tmp, "push", "-q", "--tls-verify=false", f"{host}/cl/for-podman:v1",
                   f"docker://{host}/cl/podman:v1")  # fmt: skip
     assert done.returncode == 0, done.stderr
     with http_client(cluster.proxy.url) as client:

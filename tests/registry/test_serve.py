@@ -17,6 +17,7 @@ from lamina.errors import InvalidArgument
 from lamina.registry.auth.htpasswd import set_user
 from lamina.registry.config import RegistryConfig
 from lamina.registry.serve import (
+    apply_env,
     apply_flags,
     config_from_json,
     config_to_json,
@@ -94,6 +95,59 @@ def test_settings_are_validated() -> None:
     config.auth.kind = "kerberos"
     with pytest.raises(InvalidArgument, match="auth kind"):
         validate(config)
+
+
+def test_backend_settings_are_validated() -> None:
+    from lamina.registry.serve import config_from_mapping
+
+    for data, message in [
+        ({"metadata": {"kind": "mysql"}}, "unknown metadata kind"),
+        ({"metadata": {"kind": "postgres"}}, "needs metadata.dsn"),
+        ({"storage": {"driver": "gcs"}}, "unknown storage driver"),
+        ({"storage": {"driver": "s3"}}, "needs storage.bucket"),
+        ({"storage": {"redirect": True}}, "redirect needs the s3 driver"),
+        ({"metadata": {"kind": "postgres", "dsn": "x"}, "auth": {"kind": "token"}},
+         "one signing key for every replica"),
+    ]:  # fmt: skip
+        with pytest.raises(InvalidArgument, match=message):
+            validate(config_from_mapping(data))
+    with pytest.raises(InvalidArgument, match=r"unknown setting 'storage\.bukket'"):
+        config_from_mapping({"storage": {"bukket": "x"}})
+
+
+def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "registry.toml").write_text(CONFIG + '[storage]\nbucket = "from-file"\n')
+    config = load_config(tmp_path / "registry.toml")
+    apply_env(
+        config,
+        {
+            "LAMINA_REGISTRY_WORKERS": "3",
+            "LAMINA_REGISTRY_READ_ONLY": "true",
+            "LAMINA_REGISTRY_METADATA_KIND": "postgres",
+            "LAMINA_REGISTRY_METADATA_DSN": "host=db dbname=r",
+            "LAMINA_REGISTRY_STORAGE_DRIVER": "s3",
+            "LAMINA_REGISTRY_STORAGE_BUCKET": "from-env",
+            "LAMINA_REGISTRY_STORAGE_PATH_STYLE": "false",
+            "LAMINA_REGISTRY_AUTH_TOKEN_KEY": "key.pem",
+            "LAMINA_REGISTRY_AUTH_ACCESS": '[{"account": "bob", "name": "*", "actions": ["pull"]}]',
+            "UNRELATED": "x",
+        },
+    )
+    assert config.workers == 3 and config.read_only is True
+    assert config.metadata.kind == "postgres" and config.metadata.dsn == "host=db dbname=r"
+    assert config.storage.bucket == "from-env" and config.storage.path_style is False
+    assert config.auth.token_key == Path.cwd() / "key.pem"
+    assert config.auth.access == [{"account": "bob", "name": "*", "actions": ["pull"]}]
+    assert config.auth.kind == "htpasswd"  # from the file: not overridden
+    # Through the JSON a parent hands its workers, unchanged.
+    assert config_from_json(config_to_json(config)) == config
+    for env, message in [
+        ({"LAMINA_REGISTRY_WORKERS": "many"}, "must be an integer"),
+        ({"LAMINA_REGISTRY_STORAGE_REDIRECT": "perhaps"}, "must be true or false"),
+        ({"LAMINA_REGISTRY_STORAGE_BUKKET": "x"}, "unknown setting LAMINA_REGISTRY_STORAGE_BUKKET"),
+    ]:  # fmt: skip
+        with pytest.raises(InvalidArgument, match=message):
+            apply_env(RegistryConfig(), env)
 
 
 # --------------------------------------------------------------------------- real servers

@@ -24,7 +24,7 @@ from lamina.model.digest import Digest
 from lamina.runtime.launch import Attach, launch, receive
 from lamina.runtime.mounts import is_mounted, mount_overlay, unmount
 from lamina.runtime.oci import Runtime
-from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
+from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec, recursive_readonly
 from lamina.runtime.state import read_exit, settle
 from lamina.runtime.users import User
 from lamina.store import Store
@@ -42,11 +42,12 @@ def spec(**kw: object) -> dict:
 def test_spec_of_an_ordinary_user() -> None:
     s = spec(user=User(1000, 1000, (50, 60), "/home/alice", "alice"))
     process = s["process"]
-    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50, 60]}
+    # docker's groups: the primary group first, then the groups that list the user
+    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50, 60]}
     # docker gives a non-root user its bounding set and nothing effective or permitted.
     assert process["capabilities"]["bounding"]
     assert process["capabilities"]["effective"] == process["capabilities"]["permitted"] == []
-    assert "additionalGids" not in spec()["process"]["user"]
+    assert spec()["process"]["user"]["additionalGids"] == [0]  # root: groups=0(root)
 
 
 def test_spec_networks() -> None:
@@ -82,7 +83,7 @@ def test_spec_root_terminal_binds_and_annotations() -> None:
         {"destination": "/a", "type": "bind", "source": "/host/a",
          "options": ["rbind", "rprivate"]},
         {"destination": "/b", "type": "bind", "source": "/host/b",
-         "options": ["rbind", "rprivate", "ro"]},
+         "options": ["rbind", "rprivate", "ro", *(["rro"] if recursive_readonly() else [])]},
     ]
     # The binds come after the kernel filesystems, so that none of them hides one.
     kinds = [m["type"] for m in s["mounts"]]
@@ -253,3 +254,56 @@ def test_receive_reads_one_message_and_its_descriptors(tmp_path: Path) -> None:
         ours.close()
         os.close(r)
         os.close(w)
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+@pytest.mark.root
+def test_prepare_mounts_the_rootfs_and_writes_the_bundle(engine: Engine, busybox: str) -> None:
+    """What the monitor is handed: the rootfs mounted (image under the container's layers),
+    config.json from the record, and the container's own /etc files bound in."""
+    import json
+
+    from lamina.runtime.bundle import ContainerDir, prepare
+
+    store = engine.store
+    record = engine.create_container(
+        "busybox", ["sh", "-c", "true"],
+        CreateOptions(network="none", hostname="box", user="alice", workdir="/made/here",
+                      env=["A=1"]))
+    cdir = ContainerDir.of(store, record.id)
+    prepared = prepare(store, cdir, record)
+    try:
+        assert is_mounted(cdir.rootfs)
+        assert (cdir.rootfs / "bin" / "busybox").is_file()
+        spec = json.loads((cdir.path / "config.json").read_text())
+        assert spec == prepared.spec
+        assert spec["process"]["args"] == ["sh", "-c", "true"]
+        assert spec["process"]["cwd"] == "/made/here"
+        assert (cdir.rootfs / "made" / "here").is_dir()  # docker makes a missing WorkingDir
+        assert spec["process"]["user"]["uid"] == 1000 == prepared.user.uid
+        assert "A=1" in spec["process"]["env"] and "HOSTNAME=box" in spec["process"]["env"]
+        assert spec["hostname"] == "box"
+        assert spec["root"]["path"] == "rootfs"
+        etc = {m["destination"]: m["source"] for m in spec["mounts"] if m["type"] == "bind"}
+        for name in ("hostname", "hosts", "resolv.conf"):
+            assert etc[f"/etc/{name}"] == str(cdir.path / name)
+        assert (cdir.path / "hostname").read_text() == "box\n"
+        assert "box" in (cdir.path / "hosts").read_text()
+    finally:
+        unmount(cdir.rootfs)
+
+
+@pytest.mark.root
+def test_prepare_refuses_a_missing_command_and_leaves_nothing_mounted(engine: Engine,
+                                                                      busybox: str) -> None:
+    from lamina.runtime.bundle import ContainerDir, prepare
+
+    record = engine.create_container("busybox", ["/no/such/tool"], CreateOptions())
+    cdir = ContainerDir.of(engine.store, record.id)
+    with pytest.raises(ContainerError) as caught:
+        prepare(engine.store, cdir, record)
+    assert caught.value.exit_code == 127
+    assert not is_mounted(cdir.rootfs)
+    assert not (cdir.path / "config.json").exists()

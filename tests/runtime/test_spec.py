@@ -18,6 +18,7 @@ from lamina.runtime.spec import (
     Resources,
     build_spec,
     capabilities,
+    recursive_readonly,
 )
 from lamina.runtime.users import User
 
@@ -55,9 +56,12 @@ def test_limits_binds_and_users() -> None:
     assert s["linux"]["resources"]["cpu"] == {"quota": 150000, "period": 100000}
     assert s["linux"]["resources"]["pids"] == {"limit": 10}
     assert s["root"]["readonly"] is True
+    # read-only all the way down where the kernel can (mount_setattr, Linux 5.12)
+    recursive = ["rro"] if recursive_readonly() else []
     assert {"destination": "/data", "type": "bind", "source": "/tmp/x",
-            "options": ["rbind", "rprivate", "ro"]} in s["mounts"]
-    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
+            "options": ["rbind", "rprivate", "ro", *recursive]} in s["mounts"]
+    # docker's groups: the primary group first, then the groups that list the user
+    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
     assert s["process"]["capabilities"]["effective"] == []
 
 
@@ -116,3 +120,28 @@ def test_json_file_log(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert offset == path.stat().st_size
     assert [e.text for e in tail(entries, "1")] == [entries[-1].text]
     assert tail(entries, "0") == [] and tail(entries, "all") == entries
+
+
+def test_security_settings_in_the_spec() -> None:
+    from lamina.runtime.seccomp import for_container
+    from lamina.runtime.seccomp_profile import profile
+
+    caps = capabilities([], [])
+    seccomp = for_container(profile(), caps)
+    s = spec(seccomp=seccomp, no_new_privileges=True, group_add=(77,))
+    assert s["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert s["process"]["noNewPrivileges"] is True
+    assert s["process"]["user"]["additionalGids"] == [0, 77]
+    allowed = {name for rule in seccomp["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+               and not rule.get("args") for name in rule["names"]}
+    assert {"read", "write", "execve"} <= allowed
+    assert not {"keyctl", "unshare", "mount", "reboot", "kexec_load"} & allowed
+    # the rules that need a capability come with it
+    admin = for_container(profile(), [*caps, "CAP_SYS_ADMIN"])
+    assert {"unshare", "mount"} <= {name for rule in admin["syscalls"] for name in rule["names"]
+                                    if rule["action"] == "SCMP_ACT_ALLOW"}
+    privileged = spec(privileged=True)
+    assert privileged["linux"]["maskedPaths"] == [] == privileged["linux"]["readonlyPaths"]
+    assert privileged["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
+    assert len(privileged["process"]["capabilities"]["bounding"]) > len(DEFAULT_CAPS)
+    assert "seccomp" not in privileged["linux"]

@@ -33,6 +33,8 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "top": "lamina.cli.top:top",
     "stats": "lamina.cli.stats:stats",
     "cp": "lamina.cli.cp:cp",
+    "update": "lamina.cli.update:update",
+    "attach": "lamina.cli.attach:attach",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",
@@ -52,7 +54,11 @@ COMMANDS: dict[str, str] = {
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
     "trust": "lamina.cli.trust:trust",
+    "version": "lamina.cli.version:version",
+    "info": "lamina.cli.info:info",
     "events": "lamina.cli.events:events",
+    "builder": "lamina.cli.builder:builder",
+    "manifest": "lamina.cli.manifest:manifest",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

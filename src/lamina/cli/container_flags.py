@@ -47,6 +47,9 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Automatically remove the container and its associated anonymous volumes when it exits"),
     (("--runtime",), "runtime", VALUE, "string",
      "Runtime to use for this container (runc or crun)"),
+    (("--security-opt",), "security_opt", LIST, "list", "Security Options"),
+    (("--privileged",), "privileged", FLAG, "", "Give extended privileges to this container"),
+    (("--group-add",), "group_add", LIST, "list", "Add additional groups to join"),
     (("--disable-content-trust",), "disable_content_trust", FLAG, "",
      "Skip image verification (default true)"),
 )
@@ -145,6 +148,8 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         labels=kw.get("labels", ()), tty=kw.get("tty", False),
         interactive=kw.get("interactive", False), autoremove=kw.get("autoremove", False),
         runtime=kw.get("runtime"), detach=detach,
+        security_opt=kw.get("security_opt", ()), privileged=kw.get("privileged", False),
+        group_add=kw.get("group_add", ()),
     )
 
 

@@ -59,7 +59,7 @@ def serve_command(
     tls_key: Path | None,
 ) -> None:
     """Serve the OCI Distribution API until SIGTERM or Ctrl-C."""
-    from lamina.registry.serve import parse_addr, serve, validate
+    from lamina.registry.serve import parse_addr, prepare, serve, validate
 
     config = _load(
         config_file,
@@ -71,6 +71,7 @@ def serve_command(
         tls_key=tls_key,
     )
     validate(config)
+    prepare(config)  # reachable backends, migrated schema: else one line, and no banner
     host, port = parse_addr(config.addr)
     scheme = "https" if config.tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
@@ -79,7 +80,7 @@ def serve_command(
         f"(auth: {config.auth.kind}, workers: {config.workers})",
         err=True,
     )
-    status = serve(config)
+    status = serve(config, prepared=True)
     if status:
         raise SystemExit(status)
 
@@ -106,6 +107,32 @@ def gc_command(
             click.echo(f"manifest {repository}@{digest}")
         for digest in report.blobs:
             click.echo(f"blob {digest}")
+    click.echo(report.summary())
+
+
+@registry.command("migrate")
+@click.option("--from", "source", type=_FILE, required=True, help="TOML settings of the source.")
+@click.option("--to", "target", type=_FILE, required=True, help="TOML settings of the target.")
+def migrate_command(source: Path, target: Path) -> None:
+    """Copy a registry to other backends (say, SQLite and a directory to PostgreSQL and S3).
+
+    The source is only read. Every blob and manifest is checked against its digest. Run it
+    again after an interruption: what the target has already is skipped.
+    """
+    from lamina.registry.migrate import migrate
+    from lamina.registry.serve import load_config
+
+    source_config, target_config = load_config(source), load_config(target)
+    if (
+        source_config.metadata.kind == "sqlite"
+        and not (Path(source_config.root) / "registry.db").is_file()
+    ):
+        from lamina.errors import NotFound
+
+        raise NotFound(f"no registry at {source_config.root}", hint="check root in " + str(source))
+    report = migrate(source_config, target_config, progress=lambda line: click.echo(line, err=True))
+    for name in report.manifests_broken:
+        click.echo(f"left out {name}: it names content the source no longer has", err=True)
     click.echo(report.summary())
 
 

@@ -1,4 +1,4 @@
-"""``lamina system df``: disk usage, in docker's table."""
+"""``lamina system df`` (disk usage, in docker's tables) and ``lamina system prune``."""
 
 from __future__ import annotations
 
@@ -26,9 +26,15 @@ def system() -> None:
 
 @system.command("df")
 @format_option
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
 @pass_engine
-def df(engine: Engine, fmt: str | None) -> None:
+def df(engine: Engine, fmt: str | None, verbose: bool) -> None:
     """Show lamina disk usage"""
+    if verbose:
+        from lamina.cli.system_df import verbose_df
+
+        verbose_df(engine, fmt)
+        return
     usage = engine.disk_usage()
     rows = [
         {"Type": "Images", "TotalCount": str(usage.images_total), "Active": str(usage.images_active),
@@ -39,7 +45,69 @@ def df(engine: Engine, fmt: str | None) -> None:
          "Reclaimable": _reclaimable(usage.containers_reclaimable, usage.containers_size)},
         {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B",
          "Reclaimable": "0B"},
-        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B",
-         "Reclaimable": "0B"},
+        _build_cache_row(engine),
     ]
     emit(fmt or DEFAULT, rows, HEADERS)
+
+
+def _build_cache_row(engine: Engine) -> dict[str, str]:
+    cache = engine.build_cache()
+    size = sum(e.size for e in cache)
+    idle = sum(e.size for e in cache if not e.in_use)
+    return {"Type": "Build Cache", "TotalCount": str(len(cache)),
+            "Active": str(sum(1 for e in cache if e.in_use)), "Size": human_size(size),
+            "Reclaimable": human_size(idle)}
+
+
+@system.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="Remove all unused images not just dangling ones")
+@click.option("--filter", "filters", multiple=True, metavar="filter",
+              help='Provide filter values (e.g. "label=<key>=<value>")')
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--volumes", is_flag=True, help="Prune anonymous volumes")
+@pass_engine
+def prune(engine: Engine, all_: bool, filters: tuple[str, ...], force: bool,
+          volumes: bool) -> None:
+    """Remove unused data"""
+    if not force and not _confirm(all_, volumes, filters):
+        return
+    report = engine.system_prune(all=all_, volumes=volumes, filters=filters)
+    if report.containers:
+        click.echo("Deleted Containers:\n" + "".join(f"{c}\n" for c in report.containers))
+    if report.images:
+        click.echo("Deleted Images:\n" + "".join(
+            f"{r.action.lower()}: {r.value}\n" for r in report.images))
+    if report.cache:
+        click.echo("Deleted build cache objects:\n" + "".join(
+            f"{key}\n" for key in report.cache))
+    click.echo(f"Total reclaimed space: {human_size(report.reclaimed)}")
+
+
+def _confirm(all_: bool, volumes: bool, filters: tuple[str, ...]) -> bool:
+    """docker's warning, what it will remove and with which filters; then y/N."""
+    import sys
+
+    warnings = ["all stopped containers", "all networks not used by at least one container"]
+    if volumes:
+        warnings.append("all anonymous volumes not used by at least one container")
+    warnings.append("all images without at least one container associated to them" if all_
+                    else "all dangling images")
+    warnings.append("all build cache" if all_ else "unused build cache")
+    text = "WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+    if filters:
+        text += "\n  Items to be pruned will be filtered with:\n" + "".join(
+            f"  - {f}\n" for f in filters)
+    click.echo(text + "\nAre you sure you want to continue? [y/N] ", nl=False)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+@system.command("info")
+@click.option("-f", "--format", "fmt", default=None, metavar="string",
+              help="Format output using a custom template: 'json', or a Go template")
+@click.pass_context
+def system_info(ctx: click.Context, fmt: str | None) -> None:
+    """Display system-wide information"""
+    from lamina.cli.info import info
+
+    ctx.invoke(info, fmt=fmt)

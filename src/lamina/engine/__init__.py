@@ -13,15 +13,24 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
 from lamina.engine.settings import Settings
-from lamina.errors import LaminaError
+from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
+    from lamina.engine.builder import CacheEntry, CachePrune
     from lamina.engine.events import Event, EventFilter
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
     from lamina.engine.trust import PushSigning
-    from lamina.engine.views import DiskUsage, HistoryRow, ImageRow, PruneReport, Removal
+    from lamina.engine.system import ImageUsage, TreeImage
+    from lamina.engine.views import (
+        DiskUsage,
+        HistoryRow,
+        ImageRow,
+        PruneReport,
+        Removal,
+        SystemPrune,
+    )
     from lamina.remote.options import RemoteOptions
     from lamina.store import Store
     from lamina.trust.verify import TrustOptions
@@ -41,7 +50,7 @@ class Engine(ContainerVerbs):
     def store(self) -> Store:
         from lamina.store import Store
 
-        return Store(self.settings.root)
+        return Store(self.settings.root, limits=self.settings.layer_limits)
 
     def close(self) -> None:
         """Close the store, if this engine opened it: its database checkpoints its WAL."""
@@ -52,10 +61,11 @@ class Engine(ContainerVerbs):
     # --- images -----------------------------------------------------------------------------
     # (lamina.engine.images is imported by the image verbs only: the container verbs do without
     # it, its views and their dataclasses, which weigh on every command's start-up.)
-    def images(self, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
+    def images(self, *, all: bool = False, filters: Sequence[str] = (),
+               digests: bool = False) -> list[ImageRow]:
         from lamina.engine import images as _images
 
-        return _images.list_images(self.store, all=all, filters=filters)
+        return _images.list_images(self.store, all=all, filters=filters, digests=digests)
 
     def tag(self, source: str, target: str) -> None:
         from lamina.engine import events
@@ -105,6 +115,49 @@ class Engine(ContainerVerbs):
         from lamina.engine import images as _images
 
         return _images.disk_usage(self.store)
+
+    def image_usage(self) -> list[ImageUsage]:
+        """``system df -v``'s images: size, shared and unique sizes, containers."""
+        from lamina.engine import system
+
+        return system.image_usage(self.store)
+
+    def image_tree(self, *, all: bool = False) -> list[TreeImage]:
+        """``image ls --tree``: images with their platform manifests, newest first."""
+        from lamina.engine import system
+
+        return system.image_tree(self.store, all=all)
+
+    # --- the build cache and system prune ---------------------------------------------------
+    def build_cache(self) -> list[CacheEntry]:
+        from lamina.engine import builder
+
+        return builder.entries(self.store)
+
+    def prune_build_cache(self, *, all: bool = False, filters: Sequence[str] = (),
+                          keep_storage: int = 0) -> CachePrune:
+        """docker's ``builder prune``: unused cache entries (``all``: every one)."""
+        from lamina.engine import builder
+
+        return builder.prune(self.store, all=all, filters=filters, keep_storage=keep_storage)
+
+    def system_prune(self, *, all: bool = False, volumes: bool = False,
+                     filters: Sequence[str] = ()) -> SystemPrune:
+        """docker's ``system prune``: stopped containers, then dangling images (``all``:
+        every image no container uses), then the unused build cache (``all``: all of it),
+        each with the filters (``until``, ``label``, ``label!``). lamina makes no networks
+        and no anonymous volumes: there are none to prune."""
+        from lamina.engine.filters import parse_filters
+        from lamina.engine.views import SystemPrune
+
+        wanted = parse_filters(filters, ("until", "label", "label!"))
+        if volumes and "until" in wanted:
+            raise InvalidArgument('The "until" filter is not supported with "--volumes"')
+        containers, freed = self.prune_containers(filters)
+        images = self.prune_images(all=all, filters=filters)
+        cache = self.prune_build_cache(all=all, filters=filters)
+        return SystemPrune(containers, images.removals, cache.removed,
+                           freed + images.reclaimed + cache.reclaimed)
 
     # --- archives ---------------------------------------------------------------------------
     def save(self, names: Sequence[str], out: IO[bytes]) -> None:
@@ -198,6 +251,37 @@ class Engine(ContainerVerbs):
                                 result.reference.familiar_name)
         return results
 
+    # --- manifest lists (multi-platform indexes) --------------------------------------------
+    def manifest_create(self, name: str, manifests: Sequence[str], *,
+                        amend: bool = False) -> str:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.create(self.store, name, manifests, self.remote_options, amend=amend)
+
+    def manifest_annotate(self, name: str, manifest: str, *, os: str | None = None,
+                          arch: str | None = None, variant: str | None = None,
+                          os_features: Sequence[str] = (),
+                          os_version: str | None = None) -> None:
+        from lamina.engine import manifests as _manifests
+
+        _manifests.annotate(self.store, name, manifest, os=os, arch=arch, variant=variant,
+                            os_features=os_features, os_version=os_version)
+
+    def manifest_inspect(self, name: str) -> tuple[bytes, bool]:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.inspect(self.store, name, self.remote_options)
+
+    def manifest_push(self, name: str, *, purge: bool = False) -> str:
+        from lamina.engine import manifests as _manifests
+
+        return str(_manifests.push(self.store, name, self.remote_options, purge=purge))
+
+    def manifest_remove(self, names: Sequence[str]) -> list[str]:
+        from lamina.engine import manifests as _manifests
+
+        return _manifests.remove(self.store, names)
+
     # --- events -----------------------------------------------------------------------------
     def events(self, *, since: float | None = None, until: float | None = None,
                filters: EventFilter | None = None, follow: bool = True) -> Iterator[Event]:
@@ -208,3 +292,16 @@ class Engine(ContainerVerbs):
 
         return events.stream(self.store, since=since, until=until, filters=filters,
                              follow=follow)
+
+    # --- the system: version and info -------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """docker info's object, with lamina's values (lamina.engine.system_info)."""
+        from lamina.engine import system_info
+
+        return system_info.info(self.store)
+
+    def version(self) -> dict[str, Any]:
+        """docker version's object, with lamina's values."""
+        from lamina.engine import system_info
+
+        return system_info.version()

@@ -53,7 +53,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                               "build (host or none)")
     store = engine.store
     args = dict(request.build_args)
-    sde_text = args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
+    sde_text = args.get("SOURCE_DATE_EPOCH") or engine.settings.source_date_epoch
     try:
         sde = int(sde_text) if sde_text else None
     except ValueError:

@@ -33,10 +33,10 @@ def changes(store: Store, text: str) -> list[tuple[str, str]]:
     lowers = [store.snapshots.path(layer.chain_id)
               for layer in reversed(store.image(record.image_id).layers)]
     result: list[tuple[str, str]] = []
-    for path, st in _walk(upper):
+    for path, st, in_lower in _walk(upper, lowers):
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             result.append(("D", path))
-        elif any(os.path.lexists(str(lower) + path) for lower in lowers):
+        elif in_lower:
             result.append(("C", path))
         else:
             result.append(("A", path))
@@ -44,22 +44,86 @@ def changes(store: Store, text: str) -> list[tuple[str, str]]:
     return result
 
 
-def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    stack = [""]
-    while stack:
-        prefix = stack.pop()
+class _Lower:
+    """A lower layer walked alongside the upper directory: the same directory in it, while
+    it has one (``missing``: from which depth of the walk on it has not)."""
+
+    def __init__(self, path: Path) -> None:
+        from lamina.image.dirchain import DirChain
+
+        self.chain: DirChain | None = None
+        self.missing = 0
         try:
-            names = sorted(os.listdir(str(root) + prefix or "/"))
-        except FileNotFoundError:
-            continue
-        entries = []
-        for name in names:
+            self.chain = DirChain(os.open(path, _DIR))
+        except OSError:
+            self.missing = 1
+
+    def has(self, name: str) -> bool:
+        if self.missing or self.chain is None:
+            return False
+        try:
+            os.stat(name, dir_fd=self.chain.top(), follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def push(self, name: str, depth: int) -> None:
+        if self.missing or self.chain is None:
+            return
+        try:
+            self.chain.push(name)
+        except OSError:  # not there, or not a directory there
+            self.missing = depth
+
+    def pop(self, depth: int) -> None:
+        if self.missing == depth:
+            self.missing = 0
+        elif not self.missing and self.chain is not None:
+            self.chain.pop()
+
+    def close(self) -> None:
+        if self.chain is not None:
+            self.chain.close()
+
+
+def _walk(root: Path, lowers: Sequence[Path]) -> Iterator[tuple[str, os.stat_result, bool]]:
+    """Every entry below ``root``: its path, its stat, and whether a lower layer has it.
+
+    Through directory descriptors (``DirChain``), never whole paths: a container can make a
+    tree deeper than PATH_MAX, and each lower is followed down the same directories."""
+    from lamina.image.dirchain import DirChain
+
+    try:
+        chain = DirChain(os.open(root, _DIR))
+    except FileNotFoundError:
+        return
+    below = [_Lower(lower) for lower in lowers]
+    todo = [(iter(sorted(os.listdir(chain.top()))), "")]
+    try:
+        while todo:
+            names, prefix = todo[-1]
+            name = next(names, None)
+            if name is None:
+                todo.pop()
+                if todo:
+                    chain.pop()
+                    for lower in below:
+                        lower.pop(len(todo))
+                continue
             path = f"{prefix}/{name}"
-            st = os.lstat(str(root) + path)
-            entries.append((path, st))
-        for path, st in entries:
-            yield path, st
-        stack.extend(p for p, st in reversed(entries) if stat.S_ISDIR(st.st_mode))
+            st = os.stat(name, dir_fd=chain.top(), follow_symlinks=False)
+            yield path, st, any(lower.has(name) for lower in below)
+            if stat.S_ISDIR(st.st_mode):
+                todo.append((iter(sorted(os.listdir(chain.push(name)))), path))
+                for lower in below:
+                    lower.push(name, len(todo) - 1)
+    finally:
+        chain.close()
+        for lower in below:
+            lower.close()
+
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextmanager

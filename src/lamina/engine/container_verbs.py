@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from lamina.engine.lifecycle import Running
     from lamina.engine.settings import Settings
     from lamina.engine.stats import StatsRow
+    from lamina.engine.update import UpdateOptions
     from lamina.runtime.launch import Attach
     from lamina.runtime.logs import LogEntry
     from lamina.store import ContainerRecord, Store
@@ -50,6 +51,20 @@ class ContainerVerbs:
         from lamina.engine import lifecycle
 
         return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin)
+
+    def attach_to(self, name: str, stdout: BinaryIO, stderr: BinaryIO, *,
+                  stdin: int | None = None, detach_keys: str | None = None,
+                  sig_proxy: bool = True) -> int:
+        """Attach to a running container (``lamina attach``); its exit code, or 0 when
+        detached."""
+        from lamina.engine import lifecycle
+        from lamina.engine.containers import find
+
+        record = find(self.store, name)
+        if record.state == "running":
+            self._event(record, "attach")
+        return lifecycle.attach_to(self.store, record.id, stdout, stderr, stdin=stdin,
+                                   detach_keys=detach_keys, sig_proxy=sig_proxy)
 
     def start(self, name: str, *, attach: Attach | None = None) -> Running:
         from lamina.engine import lifecycle
@@ -93,6 +108,14 @@ class ContainerVerbs:
 
         record = pause.unpause(self.store, name)
         self._event(record, "unpause")
+        return record
+
+    def update(self, name: str, options: UpdateOptions) -> ContainerRecord:
+        """New resource limits for a container, in its cgroup at once while it runs."""
+        from lamina.engine import update
+
+        record = update.update(self.store, name, options)
+        self._event(record, "update")
         return record
 
     def rename(self, name: str, new_name: str) -> ContainerRecord:
@@ -153,7 +176,9 @@ class ContainerVerbs:
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,
              stdin: int | None = None, stdout: BinaryIO | None = None,
-             stderr: BinaryIO | None = None, detach: bool = False) -> int:
+             stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
+             privileged: bool = False, detach: bool = False,
+             detach_keys: str | None = None) -> int:
         """Run ``argv`` in the container; its exit code. ``detach``: start it and return 0
         at once, its output discarded (docker's ``exec -d``)."""
         from lamina.engine import lifecycle
@@ -166,7 +191,8 @@ class ContainerVerbs:
         self._event(record, f"exec_start: {command}", execID=exec_id)
         code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,
                                  user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
-                                 detach=detach)
+                                 env_files=env_files, privileged=privileged, detach=detach,
+                                 detach_keys=detach_keys)
         if not detach:  # (a detached one's end is not seen)
             self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
         return code

@@ -47,6 +47,9 @@ class CreateOptions(NamedTuple):
     autoremove: bool = False
     runtime: str | None = None
     detach: bool = False
+    security_opt: Sequence[str] = ()
+    privileged: bool = False
+    group_add: Sequence[str] = ()
 
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
@@ -64,6 +67,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to "
                               "be an absolute path")
     capabilities(opts.cap_add, opts.cap_drop)  # unknown capabilities fail here
+    from lamina.runtime.security import check_security_opts
+
+    security_opt = check_security_opts(opts.security_opt)  # a profile file is read here
     image = store.resolve(image_name)
     image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
@@ -85,6 +91,9 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
         "Runtime": opts.runtime,
+        "SecurityOpt": security_opt or None,
+        "Privileged": opts.privileged,
+        "GroupAdd": list(opts.group_add) or None,
     }
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),

@@ -59,7 +59,10 @@ class ImageGraph:
         return not r.tags and not r.repo_digests and bool(self.children.get(r.id))
 
 
-def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()) -> list[ImageRow]:
+def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = (),
+                digests: bool = False) -> list[ImageRow]:
+    """docker's rows: one per repository:tag (times each of its repo digests, with
+    ``digests``), then one per repository known only by digest."""
     wanted = parse_filters(filters, IMAGES_FILTERS)
     graph = ImageGraph(store, with_layers=False)
     dangling = None
@@ -84,7 +87,7 @@ def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ())
         if "label" in wanted and not match_labels(wanted["label"], labels):
             continue
         containers = graph.containers.get(r.id, 0)
-        for repository, tag, digest in _image_names(r):
+        for repository, tag, digest in _image_names(r, digests):
             if "reference" in wanted and (
                 repository == "<none>"
                 or not any(match_reference(p, repository, tag if tag != "<none>" else None)
@@ -95,19 +98,21 @@ def list_images(store: Store, *, all: bool = False, filters: Sequence[str] = ())
     return rows
 
 
-def _image_names(r: ImageRecord) -> list[tuple[str, str, str]]:
+def _image_names(r: ImageRecord, show_digests: bool) -> list[tuple[str, str, str]]:
     """(repository, tag, digest) per row, as docker lists them; <none> where absent."""
-    digests: dict[str, str] = {}
+    by_repository: dict[str, list[str]] = {}
     for repo_digest in r.repo_digests:
         name, _, digest = repo_digest.partition("@")
-        digests.setdefault(name, digest)
+        by_repository.setdefault(name, []).append(digest)
     names = []
     for ref in r.tags:
         name = ref.familiar_name
-        names.append((name, ref.tag or "<none>", digests.get(name, "<none>")))
-    if not names:
-        for name, digest in digests.items():
-            names.append((name, "<none>", digest))
+        digests = by_repository.get(name, []) if show_digests else []
+        names += [(name, ref.tag or "<none>", d) for d in digests or ["<none>"]]
+    tagged = {ref.familiar_name for ref in r.tags}
+    for name, digests in by_repository.items():
+        if name not in tagged:  # known by digest only: a row of its own
+            names += [(name, "<none>", d) for d in (digests if show_digests else ["<none>"])]
     return names or [("<none>", "<none>", "<none>")]
 
 
@@ -341,6 +346,7 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
     wanted = parse_filters(filters, PRUNE_FILTERS)
     until = prune_until(wanted.get("until"))
     removals: list[Removal] = []
+    before = layer_sizes(store)
     while True:
         graph = ImageGraph(store)
         victims = [
@@ -355,7 +361,22 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
         for r in victims:
             removals.extend(_delete(store, r))
         # Deleting a child may leave its parent dangling: go round until nothing more goes.
-    return PruneReport(removals, store.gc())
+    return PruneReport(removals, reclaimed_since(store, before))
+
+
+def layer_sizes(store: Store) -> dict[str, int]:
+    """Every layer an image holds, with its unpacked size."""
+    return {str(layer.chain_id): layer.unpacked_size
+            for record in store.images() for layer in record.layers}
+
+
+def reclaimed_since(store: Store, before: dict[str, int]) -> int:
+    """Collect what no image holds any more; the space reclaimed, counted as docker counts it:
+    the unpacked size of each layer that went. (lamina also frees the compressed blobs it
+    keeps beside them, which docker's figure has no room for.)"""
+    store.gc()
+    after = layer_sizes(store)
+    return sum(size for chain_id, size in before.items() if chain_id not in after)
 
 
 def _prune_labels_match(r: ImageRecord, wanted: dict[str, list[str]]) -> bool:

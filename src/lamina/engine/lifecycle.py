@@ -104,12 +104,19 @@ def restart(store: Store, text: str, *, timeout: float | None = None,
 def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] = (),
             workdir: str | None = None, user: str | None = None, tty: bool = False,
             stdin: int | None = None, stdout: BinaryIO | None = None,
-            stderr: BinaryIO | None = None, detach: bool = False) -> int:
+            stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
+            privileged: bool = False, detach: bool = False,
+            detach_keys: str | None = None) -> int:
+    from lamina.engine.containers import read_env_files
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
 
     if not argv:
         raise ContainerError("exec needs a command", exit_code=125)
+    from lamina.runtime.detach import DEFAULT, parse_keys
+
+    keys = parse_keys(detach_keys if detach_keys is not None else DEFAULT)
+    env = exec_env([*read_env_files(env_files), *env])
     record = find(store, text)
     if record.state != "running":
         raise ContainerError(f"container {record.id} is not running", exit_code=1)
@@ -118,9 +125,29 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     if frozen(record.id):
         raise ContainerError(f"Container {record.id} is paused, unpause the container before "
                              "exec", exit_code=1)
-    return exec_process(ContainerDir.of(store, record.id), runtime_for(record, store=store), argv,
-                        env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
-                        stdout=stdout, stderr=stderr, detach=detach)
+    host = record.config.get("HostConfig", {})
+    return exec_process(ContainerDir.of(store, record.id), runtime_for(record, store=store),
+                        argv, env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
+                        stdout=stdout, stderr=stderr, group_add=host.get("GroupAdd") or (),
+                        privileged=privileged, detach=detach, detach_keys=keys)
+
+
+def exec_env(entries: Sequence[str]) -> list[str]:
+    """exec's -e and --env-file entries as docker takes them: ``NAME`` alone passes this
+    process's value when it has one."""
+    import os
+
+    out = []
+    for entry in entries:
+        key, sep, _ = entry.partition("=")
+        if not key:
+            raise ContainerError(f"invalid environment variable: {entry}", exit_code=125)
+        if not sep:
+            if key not in os.environ:
+                continue
+            entry = f"{key}={os.environ[key]}"
+        out.append(entry)
+    return out
 
 
 def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
@@ -170,3 +197,36 @@ def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))
     return code
+
+
+def attach_to(store: Store, text: str, stdout: BinaryIO, stderr: BinaryIO, *,
+              stdin: int | None, detach_keys: str | None = None,
+              sig_proxy: bool = True) -> int:
+    """``attach``: a running container's output, and its stdin when it was made with -i,
+    until it ends (its exit code) or the detach keys are typed (0)."""
+    from lamina.engine.containers import wait_exit
+    from lamina.runtime.attach import attach_later
+    from lamina.runtime.attach_point import connect
+    from lamina.runtime.bundle import ContainerDir
+    from lamina.runtime.cgroups import frozen
+    from lamina.runtime.detach import DEFAULT, parse_keys
+
+    keys = parse_keys(detach_keys if detach_keys is not None else DEFAULT)
+    record = find(store, text)
+    if record.state != "running":
+        raise ContainerError("You cannot attach to a stopped container, start it first",
+                             exit_code=1)
+    if frozen(record.id):
+        raise ContainerError("You cannot attach to a paused container, unpause it first",
+                             exit_code=1)
+    sock = connect(ContainerDir.of(store, record.id).path)
+    if sock is None:  # it ended meanwhile (or its monitor predates attaching)
+        raise ContainerError("You cannot attach to a stopped container, start it first",
+                             exit_code=1)
+    config = record.config.get("Config", {})
+    code = attach_later(sock, record.pid or 0, stdout, stderr,
+                        stdin=stdin if config.get("OpenStdin") else None,
+                        tty=bool(config.get("Tty")), detach_keys=keys, sig_proxy=sig_proxy)
+    if code is None:  # the monitor went without a word: the record tells how it ended
+        code = wait_exit(store, record.id, 10.0)
+    return code if code is not None else 125

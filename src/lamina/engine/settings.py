@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument
+from lamina.model.limits import LayerLimits
 
 if TYPE_CHECKING:
     from lamina.remote.options import RemoteOptions
@@ -78,13 +79,14 @@ class Settings:
     """What the library is told; see the module docstring."""
 
     __slots__ = ("_config", "_remote", "config_path", "docker_config", "root", "runtime",
-                 "state_root")
+                 "source_date_epoch", "state_root")
 
     def __init__(self, root: Path | str, *, state_root: Path | str | None = None,
                  runtime: str | None = None, docker_config: Path | str | None = None,
                  config_path: Path | None = None,
                  config: Mapping[str, Any] | None = None,
-                 remote: RemoteOptions | None = None) -> None:
+                 remote: RemoteOptions | None = None,
+                 source_date_epoch: str | None = None) -> None:
         self.root = Path(root)
         self.state_root = Path(state_root) if state_root else default_state_root()
         self.runtime = runtime  # the flag's or $LAMINA_RUNTIME; else the config's
@@ -92,6 +94,8 @@ class Settings:
         self.config_path = config_path  # None: no config file at all
         self._config = config
         self._remote = remote
+        # $SOURCE_DATE_EPOCH: reproducible builds' timestamps (a build arg of that name wins)
+        self.source_date_epoch = source_date_epoch
 
     @classmethod
     def from_env(cls, root: str | os.PathLike[str] | None = None, *,
@@ -103,7 +107,8 @@ class Settings:
                    state_root=default_state_root(env),
                    runtime=runtime or env.get("LAMINA_RUNTIME") or None,
                    docker_config=docker_config_dir(env),
-                   config_path=config_file(env))
+                   config_path=config_file(env),
+                   source_date_epoch=env.get("SOURCE_DATE_EPOCH") or None)
 
     @property
     def config(self) -> Mapping[str, Any]:
@@ -136,6 +141,14 @@ class Settings:
                 self.config, where=str(self.config_path),
                 credentials=lambda server: credentials.lookup(server, config_dir=directory))
         return self._remote
+
+    @property
+    def layer_limits(self) -> LayerLimits:
+        """How far a layer may expand when unpacked: ``[layers]`` (the defaults where absent)."""
+        table = self.config.get("layers", {})
+        if not isinstance(table, dict):
+            raise InvalidArgument(f"{self.config_path}: [layers] is not a table")
+        return LayerLimits.from_table(table)
 
 
 def _read_toml(path: Path | None) -> Mapping[str, Any]:

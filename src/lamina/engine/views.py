@@ -66,3 +66,13 @@ class DiskUsage:
     containers_size: int = 0
     containers_reclaimable: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemPrune:
+    """What ``system prune`` removed: containers, image lines, build cache keys, and bytes."""
+
+    containers: list[str]
+    images: list[Removal]
+    cache: list[str]
+    reclaimed: int

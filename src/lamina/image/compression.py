@@ -28,6 +28,7 @@ from typing import BinaryIO, Final, cast
 from lamina.errors import IntegrityError, LaminaError, StorageError, Unsupported
 from lamina.image.streams import Prefixed
 from lamina.model.digest import Digest, Hasher
+from lamina.model.limits import LayerLimits
 
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
@@ -102,11 +103,15 @@ class DecompressedReader(io.RawIOBase):
         inner: io.RawIOBase | io.BufferedIOBase | BinaryIO,
         compression: str,
         max_size: int | None,
+        source: Counted | None = None,
+        limits: LayerLimits | None = None,
     ) -> None:
         self._inner = inner
         self.compression = compression
         self.max_size = max_size
         self.size = 0
+        self._source = source  # the compressed bytes, counted: for the ratio
+        self._limits = limits
 
     def readable(self) -> bool:
         return True
@@ -126,6 +131,14 @@ class DecompressedReader(io.RawIOBase):
         self.size += n
         if self.max_size is not None and self.size > self.max_size:
             raise IntegrityError(f"layer exceeds {self.max_size} bytes uncompressed")
+        limits, source = self._limits, self._source
+        if (limits is not None and source is not None and limits.max_ratio
+                and self.size > limits.ratio_after
+                and self.size > limits.max_ratio * max(1, source.count)):
+            raise IntegrityError(
+                f"layer expands more than {limits.max_ratio} times its compressed size "
+                f"({source.count} bytes to more than {self.size}): refused as a "
+                "decompression bomb (the limit is max_ratio in config.toml [layers])")
         return n
 
     def _codec_error(self, exc: Exception) -> LaminaError:
@@ -170,20 +183,20 @@ def open_decompressed(
 
 
 def open_hashed(stream: BinaryIO, media_type_or_compression: str | None, max_size: int | None,
-                algorithm: str) -> LayerReader:
+                algorithm: str, limits: LayerLimits | None = None) -> LayerReader:
     """``open_decompressed``, the uncompressed bytes hashed too (``LayerReader.hasher``): one
     thread decompresses, another hashes, each a few 1 MiB blocks ahead of the reader, which
     gets the bytes of both at the price of one copy."""
-    return LayerReader(_open(stream, media_type_or_compression, max_size, threaded=False),
-                       Hasher(algorithm))
+    return LayerReader(_open(stream, media_type_or_compression, max_size, threaded=False,
+                             limits=limits), Hasher(algorithm))
 
 
 def _open(stream: BinaryIO, media_type_or_compression: str | None, max_size: int | None, *,
-          threaded: bool) -> DecompressedReader:
+          threaded: bool, limits: LayerLimits | None = None) -> DecompressedReader:
     compression_of(media_type_or_compression)  # refuses unsupported types early
     head = _read_head(stream)
     kind = detect(head)
-    source = Prefixed(head, stream)
+    source = Counted(Prefixed(head, stream))
     inner: io.RawIOBase | io.BufferedIOBase | BinaryIO
     if kind == GZIP and not threaded:
         from isal import igzip
@@ -198,7 +211,25 @@ def _open(stream: BinaryIO, media_type_or_compression: str | None, max_size: int
         inner = _ZstdReader(source)
     else:
         inner = io.BufferedReader(source, CHUNK)
-    return DecompressedReader(inner, kind, max_size)
+    if limits is not None:
+        max_size = limits.max_size if max_size is None else min(max_size, limits.max_size)
+    return DecompressedReader(inner, kind, max_size, source, limits)
+
+
+class Counted(io.RawIOBase):
+    """A raw stream that counts the bytes read from it (``count``)."""
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = int(self._raw.readinto(b) or 0)
+        self.count += n
+        return n
 
 
 AHEAD: Final = 3  # blocks each stage of a LayerReader may get ahead of the next

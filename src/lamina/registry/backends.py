@@ -34,6 +34,17 @@ def validate_backends(config: RegistryConfig) -> None:
         )
     if st.driver == "s3" and not st.bucket:
         raise InvalidArgument("storage driver s3 needs storage.bucket")
+    if (
+        md.kind == "postgres"
+        and config.auth.kind == "token"
+        and config.auth.token_key is None
+        and not config.auth.token_key_pem
+    ):
+        # A key made under each replica's root would make each replica's tokens its own.
+        raise InvalidArgument(
+            "token auth on shared metadata needs one signing key for every replica: "
+            "set auth.token_key (a path) or auth.token_key_pem"
+        )
     if st.redirect and st.driver != "s3":
         raise InvalidArgument("storage.redirect needs the s3 driver (a filesystem has no URLs)")
 

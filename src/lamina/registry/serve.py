@@ -313,13 +313,16 @@ def _preload(config: RegistryConfig) -> None:
         import lamina.registry.auth.token_server  # noqa: F401
 
 
-def serve(config: RegistryConfig, *, shutdown_grace_seconds: int = 30) -> int:
+def serve(
+    config: RegistryConfig, *, shutdown_grace_seconds: int = 30, prepared: bool = False
+) -> int:
     """Serve until SIGTERM or SIGINT, then finish the requests in flight. Blocks; returns the
     exit status (not 0 only if workers kept dying)."""
     import uvicorn
 
     validate(config)
-    prepare(config)
+    if not prepared:
+        prepare(config)
     host, port = parse_addr(config.addr)
     os.environ[CONFIG_ENV] = config_to_json(config)
     setup_logging()

@@ -15,6 +15,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import struct
 import sys
 from collections.abc import Iterator
@@ -128,13 +129,97 @@ def _raw_terminal(master: int | None, stdin: int | None) -> Iterator[None]:
     if master is None or stdin is None or not os.isatty(stdin):
         yield
         return
+    _copy_window_size(master)
+    with _raw(stdin):
+        yield
+
+
+@contextlib.contextmanager
+def _raw(stdin: int | None) -> Iterator[None]:
+    """Our terminal in raw mode (each key as typed, for the container's terminal to echo)."""
+    if stdin is None or not os.isatty(stdin):
+        yield
+        return
     import termios
     import tty as _tty
 
-    _copy_window_size(master)
     saved = termios.tcgetattr(stdin)
-    _tty.setraw(stdin)
+    _tty.setraw(stdin, termios.TCSANOW)  # (no flush: what was typed ahead still counts)
     try:
         yield
     finally:
         termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+
+
+def attach_later(sock: socket.socket, pid: int, stdout: BinaryIO, stderr: BinaryIO, *,
+                 stdin: int | None, tty: bool, detach_keys: bytes, sig_proxy: bool
+                 ) -> int | None:
+    """``lamina attach``: the container's output from now on, what is typed to it, until it
+    ends (its exit code) or the detach keys are typed, or the monitor goes (None)."""
+    from lamina.runtime.attach_point import EXIT, PACKET, STDERR, STDIN, resize_message
+    from lamina.runtime.detach import Matcher
+
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    if stdin is not None:
+        os.set_blocking(stdin, False)
+        selector.register(stdin, selectors.EVENT_READ)
+    matcher = Matcher(detach_keys)
+
+    def send_size(signum: int = 0, frame: FrameType | None = None) -> None:
+        import termios
+
+        with contextlib.suppress(OSError, struct.error):
+            size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ,
+                               struct.pack("HHHH", 0, 0, 0, 0))
+            rows, cols = struct.unpack("HHHH", size)[:2]
+            sock.send(resize_message(rows, cols))
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {}
+    if tty:
+        send_size()
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, send_size)
+    elif sig_proxy:  # (with a terminal, Ctrl-C and the rest travel as keystrokes)
+        for sig in FORWARDED:
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        with _raw(stdin if tty else None):
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is sock:
+                        try:
+                            packet = sock.recv(PACKET)
+                        except OSError:
+                            packet = b""
+                        if not packet:
+                            return None
+                        kind, data = packet[:1], packet[1:]
+                        if kind == EXIT:
+                            return int(data)
+                        target = stderr if kind == STDERR else stdout
+                        target.write(data)
+                        target.flush()
+                        continue
+                    assert stdin is not None
+                    try:
+                        typed = os.read(stdin, 1 << 16)
+                    except BlockingIOError:
+                        continue
+                    if not typed:  # end of input: the container's stdin stays open
+                        selector.unregister(stdin)
+                        continue
+                    passed = matcher.feed(typed)
+                    if passed:
+                        with contextlib.suppress(OSError):
+                            sock.sendall(STDIN + passed)
+                    if matcher.detached:
+                        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        selector.close()
+        sock.close()

@@ -3,7 +3,8 @@
 ``containers/<id>/`` holds::
 
     init/      docker's "init layer": mount points the runtime needs (proc, sys, dev, and
-               /etc/hostname, hosts, resolv.conf), stacked over the image so they never
+               /etc/hostname, hosts, resolv.conf), and what programs expect of a container
+               (/.dockerenv, /etc/mtab -> /proc/mounts), stacked over the image so they never
                show up in the container's own changes (diff, commit)
     upper/     the container's writable layer;  work/  overlayfs' work directory
     rootfs/    where the overlay is mounted while it runs
@@ -27,9 +28,17 @@ from lamina.model.digest import Digest
 from lamina.runtime.cgroups import cgroup_path
 from lamina.runtime.mounts import mount_overlay, unmount
 from lamina.runtime.rootpath import RootFS
-from lamina.runtime.spec import Bind, ContainerSpec, Resources, build_spec
+from lamina.runtime.security import Security, host_devices
+from lamina.runtime.spec import (
+    Bind,
+    ContainerSpec,
+    Resources,
+    bounding_caps,
+    build_spec,
+    capabilities,
+)
 from lamina.runtime.step import exec_error, path_of, with_defaults
-from lamina.runtime.users import User, resolve_user
+from lamina.runtime.users import User, added_groups, resolve_user
 from lamina.store import ContainerRecord, Store
 from lamina.store.scratch import remove_tree
 
@@ -94,6 +103,8 @@ class ContainerDir(NamedTuple):
             (self.path / sub).mkdir(mode=0o755)
         for name in ETC_FILES:
             (init / "etc" / name).touch(0o644)
+        (init / ".dockerenv").touch(0o755)  # how programs tell they run in a container
+        (init / "etc" / "mtab").symlink_to("/proc/mounts")
         (self.path / "init/dev/pts").mkdir(mode=0o755)
         (self.path / "init/dev/shm").mkdir(mode=0o755)
 
@@ -149,6 +160,7 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
         raise ContainerError("no command specified", exit_code=125)
     fs = RootFS(cdir.rootfs)
     user = resolve_user(fs, config.get("User") or "")
+    group_add = added_groups(fs, host.get("GroupAdd") or ())
     cwd = fs.makedirs(config.get("WorkingDir") or "/")
     hostname = config.get("Hostname") or record.id[:12]
     env = [f"HOSTNAME={hostname}", *(["TERM=xterm"] if config.get("Tty") else [])]
@@ -159,23 +171,33 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
         raise ContainerError(f"unable to start container process: {exec_error(args[0], code)}",
                              exit_code=code)
     _write_etc(cdir, hostname, host.get("NetworkMode", "none"))
-    binds = [Bind(str(cdir.path / name), f"/etc/{name}") for name in ETC_FILES]
+    readonly = bool(host.get("ReadonlyRootfs"))
+    # --read-only: the /etc files too, as docker has them
+    binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
+             for name in ETC_FILES]
     for text in host.get("Binds") or []:
         bind = parse_bind(text)
-        # docker makes a missing host directory for a bind
-        os.makedirs(bind.source, mode=0o755, exist_ok=True)
+        # docker makes a missing host directory for a bind (a file is bound as it is)
+        if not os.path.exists(bind.source):
+            os.makedirs(bind.source, mode=0o755, exist_ok=True)
         binds.append(bind)
     resources = Resources(
         memory=host.get("Memory") or None,
         cpus=(host["NanoCpus"] / 1e9) if host.get("NanoCpus") else None,
         pids_limit=host.get("PidsLimit") or None,
     )
+    security = Security.of(host)
+    cap_add, cap_drop = host.get("CapAdd") or (), host.get("CapDrop") or ()
+    caps = bounding_caps() if security.privileged else capabilities(cap_add, cap_drop)
     spec = build_spec(ContainerSpec(
         rootfs="rootfs", args=args, env=env, cwd=cwd, user=user, hostname=hostname,
         network=host.get("NetworkMode", "none"), terminal=bool(config.get("Tty")),
-        readonly=bool(host.get("ReadonlyRootfs")), binds=binds,
-        cap_add=host.get("CapAdd") or (), cap_drop=host.get("CapDrop") or (),
+        readonly=readonly, binds=binds, cap_add=cap_add, cap_drop=cap_drop,
         resources=resources, cgroups_path=cgroup_path(record.id),
+        privileged=security.privileged, seccomp=security.seccomp_spec(caps),
+        no_new_privileges=security.no_new_privileges, apparmor=security.apparmor_profile(),
+        unmasked=security.unmasked, group_add=group_add,
+        devices=host_devices() if security.privileged else (),
     ))
     (cdir.path / "config.json").write_text(json.dumps(spec))
     return Prepared(spec, user)
@@ -189,8 +211,8 @@ def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
             hosts = Path("/etc/hosts").read_text()
         except OSError:
             hosts = HOSTS
-    else:
-        hosts += f"127.0.1.1\t{hostname}\n"
+    # (without a network, docker writes no line for the container's own name: it has no
+    # address to give it)
     (cdir.path / "hosts").write_text(hosts)
     try:
         resolv = Path("/etc/resolv.conf").read_text()

@@ -18,21 +18,23 @@ refused, and the whole archive with them. ``tarfile`` only parses; nothing is ex
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tarfile
+from collections import OrderedDict
 from contextlib import suppress
 from typing import IO, Literal
 
 from lamina.errors import InvalidArgument
 from lamina.runtime.copy import CHUNK, Entry
 from lamina.runtime.rootpath import in_kernel_dir
-from lamina.store._confine import open_dir
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CACHE_MAX = 256
+_RECENT_MAX = 16
 _ID_LIMIT = 1 << 32  # uid_t, gid_t
 _MTIME_LIMIT = 1 << 40  # a time any filesystem's utime takes
 
@@ -40,7 +42,10 @@ Owner = tuple[int, int] | Literal["keep"] | None
 
 
 def _parts(name: str) -> tuple[str, ...]:
-    return tuple(p for p in name.split("/") if p not in ("", "."))
+    parts = tuple(name.split("/"))
+    if "" in parts or "." in parts:  # (the tests run in C: a deep tree's names are long)
+        return tuple(p for p in parts if p not in ("", "."))
+    return parts
 
 
 class TreeWriter:
@@ -59,8 +64,12 @@ class TreeWriter:
         self.setid = setid
         self.base = base
         self.where = where  # how messages name the root, e.g. "c1:/dst"
-        self.dirs: list[tuple[tuple[str, ...], int, int]] = []  # parts, mode, mtime
-        self.cache: dict[tuple[str, ...], int] = {}
+        # The directories below the root met so far, one node each (a path costs a dict step
+        # per name, whatever its depth), at most _CACHE_MAX of their descriptors open.
+        self.top = _Node("", None)
+        self.cache: OrderedDict[_Node, int] = OrderedDict()
+        self.dirs: list[tuple[_Node, int, int]] = []  # each directory written: mode, mtime
+        self.recent: dict[str, _Node] = {}  # the nodes last looked up, by path
 
     def _refuse(self, entry: Entry, why: str) -> InvalidArgument:
         path = os.path.join(self.where, entry.name) if self.where else entry.name
@@ -111,7 +120,9 @@ class TreeWriter:
                 os.fchmod(fd, stat.S_IMODE(entry.mode) | 0o700)
             finally:
                 os.close(fd)
-            self.dirs.append((parts, stat.S_IMODE(entry.mode), entry.mtime))
+            node = self._node(entry, parts, create=False)
+            assert node is not None
+            self.dirs.append((node, stat.S_IMODE(entry.mode), entry.mtime))
             return
         if existing:
             self._clear(pfd, name)
@@ -172,36 +183,78 @@ class TreeWriter:
 
     def _parent(self, entry: Entry, parts: tuple[str, ...], *, create: bool = True
                 ) -> int | None:
-        """The directory ``parts`` below the root, opened without following any symlink
-        (cached, from its longest cached ancestor); missing ones are made (0755, owned as
-        the entries are), or with ``create`` false, None is returned."""
-        known = len(parts)
-        while known and parts[:known] not in self.cache:
-            known -= 1
-        fd = self.cache[parts[:known]] if known else self.root
+        """The directory ``parts`` below the root, opened without following any symlink;
+        missing ones are made (0755, owned as the entries are), or with ``create`` false,
+        None is returned."""
+        node = self._node(entry, parts, create=create)
+        return None if node is None else self._fd(node)
 
-        def make(parent: int, name: str) -> int:
-            os.mkdir(name, 0o755, dir_fd=parent)
-            made = open_dir(parent, name)
-            self._chown(made, entry._replace(uid=0, gid=0))
-            return made
-
-        for i in range(known, len(parts)):
-
-            def refuse(parent: int = fd, i: int = i) -> InvalidArgument:
-                st = os.stat(parts[i], dir_fd=parent, follow_symlinks=False)
-                return self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
-                                    + (" (a symlink, not followed)"
-                                       if stat.S_ISLNK(st.st_mode) else ""))
-
+    def _node(self, entry: Entry, parts: tuple[str, ...], *, create: bool) -> _Node | None:
+        # A copy comes parents first: an entry's directory is most often one just used, found
+        # by its path in one hash (in C) instead of a dict step per name.
+        key = "/".join(parts)
+        node = self.recent.get(key)
+        if node is not None:
+            return node
+        node, start = self.top, 0
+        parent = self.recent.get(key.rpartition("/")[0]) if len(parts) > 1 else None
+        if parent is not None:  # a directory just made below one just used
+            node, start = parent, len(parts) - 1
+        for i in range(start, len(parts)):
+            part = parts[i]
+            sub = node.children.get(part)
+            if sub is not None:
+                node = sub
+                continue
+            fd = self._fd(node)
             try:
-                sub = open_dir(fd, parts[i], make=make if create else None, refuse=refuse)
+                opened = os.open(part, _DIR, dir_fd=fd)
             except FileNotFoundError:
-                return None  # (only without ``create``)
-            if len(self.cache) >= _CACHE_MAX:
-                self._close_cache()  # (fd is not needed any more: sub is open)
-            self.cache[parts[:i + 1]] = sub
-            fd = sub
+                if not create:
+                    return None
+                os.mkdir(part, 0o755, dir_fd=fd)
+                opened = os.open(part, _DIR, dir_fd=fd)
+                try:
+                    self._chown(opened, entry._replace(uid=0, gid=0))
+                except BaseException:
+                    os.close(opened)
+                    raise
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
+                raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
+                                   + (" (a symlink, not followed)" if link else "")) from None
+            sub = node.children[part] = _Node(part, node)
+            self._keep(sub, opened)
+            node = sub
+        self.recent[key] = node
+        if len(self.recent) > _RECENT_MAX:
+            del self.recent[next(iter(self.recent))]
+        return node
+
+    def _fd(self, node: _Node) -> int:
+        """The node's descriptor, opened again from its nearest open ancestor if it was let go
+        (by name, without following symlinks: a swapped-in symlink fails the copy)."""
+        if node.parent is None:
+            return self.root
+        fd = self.cache.get(node)
+        if fd is not None:
+            self.cache.move_to_end(node)
+            return fd
+        chain = []
+        while node.parent is not None and node not in self.cache:
+            chain.append(node)
+            node = node.parent
+        fd = self.root if node.parent is None else self.cache[node]
+        for below in reversed(chain):
+            fd = self._keep(below, os.open(below.name, _DIR, dir_fd=fd))
+        return fd
+
+    def _keep(self, node: _Node, fd: int) -> int:
+        self.cache[node] = fd
+        if len(self.cache) > _CACHE_MAX:
+            os.close(self.cache.popitem(last=False)[1])
         return fd
 
     def _close_cache(self) -> None:
@@ -216,12 +269,9 @@ class TreeWriter:
     def finish(self) -> None:
         """Directory modes and mtimes, deepest first; then let go of every descriptor."""
         try:
-            for parts, mode, mtime in sorted(self.dirs, key=lambda d: -len(d[0])):
-                pfd = self._parent(Entry("/".join(parts), stat.S_IFDIR), parts[:-1],
-                                   create=False)
-                if pfd is None:
-                    continue
-                fd = os.open(parts[-1], _DIR, dir_fd=pfd)
+            for node, mode, mtime in sorted(self.dirs, key=lambda d: -d[0].depth):
+                assert node.parent is not None
+                fd = os.open(node.name, _DIR, dir_fd=self._fd(node.parent))
                 try:
                     os.fchmod(fd, mode)
                     os.utime(fd, (mtime, mtime))
@@ -229,6 +279,18 @@ class TreeWriter:
                     os.close(fd)
         finally:
             self._close_cache()
+
+
+class _Node:
+    """A directory below the writer's root: its name, its parent, the children met."""
+
+    __slots__ = ("children", "depth", "name", "parent")
+
+    def __init__(self, name: str, parent: _Node | None) -> None:
+        self.name = name
+        self.parent = parent
+        self.depth: int = 0 if parent is None else parent.depth + 1
+        self.children: dict[str, _Node] = {}
 
 
 def read_tar(stream: IO[bytes]) -> list[Entry]:

@@ -13,6 +13,7 @@ import json
 import os
 import selectors
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -21,16 +22,25 @@ from lamina.errors import ContainerError
 from lamina.runtime.bundle import ContainerDir, replace_env
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error
 from lamina.runtime.rootpath import RootFS, in_kernel_dir
+from lamina.runtime.spec import bounding_caps
 from lamina.runtime.step import exec_error, path_of
-from lamina.runtime.users import resolve_user
+from lamina.runtime.users import added_groups, groups, resolve_user
 
 
 def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  env: Sequence[str] = (), workdir: str | None = None, user: str | None = None,
                  tty: bool = False, stdin: int | None = None,
                  stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
-                 detach: bool = False) -> int:
-    """Run ``argv`` in the container; return its exit status (0 once started, detached)."""
+                 group_add: Sequence[str] = (), privileged: bool = False,
+                 detach: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
+    """Run ``argv`` in the container; return its exit status.
+
+    ``group_add``: the container's --group-add, for a ``user`` given here; ``privileged``:
+    every capability (the container's other confinement stays, as docker's exec
+    --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
+    no log of a detached exec either); ``detach_keys``: with a tty, the keys that leave the
+    process running and return 0 (lamina.runtime.exec_tty). Returns the exit status (0 once
+    started, detached)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -40,11 +50,16 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     if user:
         who = resolve_user(fs, user)
         process["user"] = {"uid": who.uid, "gid": who.gid,
-                           **({"additionalGids": list(who.additional_gids)}
-                              if who.additional_gids else {})}
+                           "additionalGids": groups(who, added_groups(fs, group_add))}
         if who.uid != 0:
             caps = process["capabilities"]
             process["capabilities"] = {**caps, "effective": [], "permitted": []}
+    if privileged:
+        every = bounding_caps()
+        caps = {"bounding": every, "effective": every, "permitted": every}
+        if process["user"]["uid"] != 0:
+            caps = {**caps, "effective": [], "permitted": []}
+        process["capabilities"] = caps
     if workdir:
         cwd = fs.resolve(workdir if workdir.startswith("/") else "/" + workdir)
         if in_kernel_dir(cwd):
@@ -74,8 +89,10 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
             rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, check=False).returncode
         elif tty:
-            result = subprocess.run(argv_rt, check=False)
-            rc = result.returncode
+            from lamina.runtime.exec_tty import exec_tty
+
+            rc = exec_tty(runtime, cdir.id, f.name, Path(log.name), stdin=stdin,
+                          stdout=stdout or sys.stdout.buffer, detach_keys=detach_keys)
         else:
             rc = _piped(argv_rt, stdin, stdout, stderr)
         if rc == 255 or (rc != 0 and last_error(Path(log.name))):

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import ContainerError
+from lamina.runtime.attach_point import RESIZE, STDIN, AttachPoint, apply_resize
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
@@ -71,6 +72,10 @@ class Monitor:
         self.tty = tty
         self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
         self.lock = -1
+        # `lamina attach` (lamina.runtime.attach_point): where it connects, and where what
+        # it types goes (the tty, or the stdin of a container made with -i)
+        self.attach_point: AttachPoint | None = None
+        self.input_fd: int | None = None
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> bool:
         if self.channel is None:
@@ -165,7 +170,12 @@ class Monitor:
         if master is not None:
             os.close(out_r)
             os.close(err_r)
+        self.input_fd = master if master is not None else (keep_open if keep_open >= 0 else None)
+        with suppress(OSError):
+            self.attach_point = AttachPoint(self.cdir.path)
         code = self._pump(pid, sources, proc if foreground else None)
+        if self.attach_point is not None:
+            self.attach_point.close(code)
         if keep_open >= 0:
             os.close(keep_open)
         self._cleanup()
@@ -284,6 +294,14 @@ class Monitor:
             selector.register(pidfd, selectors.EVENT_READ, "exit")
         if self.channel is not None:
             selector.register(self.channel.fileno(), selectors.EVENT_READ, "channel")
+        if self.attach_point is not None:
+            selector.register(self.attach_point.fileno(), selectors.EVENT_READ, "attach")
+
+            def forget(conn: socket.socket) -> None:
+                with suppress(KeyError, ValueError):
+                    selector.unregister(conn)
+
+            self.attach_point.forget = forget
         while sources or code is None:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = selector.select(timeout)
@@ -295,6 +313,9 @@ class Monitor:
                     self._hear(0)
                     if self.channel is None or (self.acknowledged and self.attach is None):
                         selector.unregister(fd)
+                    continue
+                if key.data in ("attach", "attached"):
+                    self._attached(selector, key)
                     continue
                 if key.data == "exit":
                     selector.unregister(fd)
@@ -318,6 +339,8 @@ class Monitor:
                     continue
                 log.write(key.data, data)
                 self._forward(outputs, key.data, data)
+                if self.attach_point is not None and self.attach_point.clients:
+                    self.attach_point.broadcast(key.data, data)
         for fd in sources:
             os.close(fd)
         log.close()
@@ -332,6 +355,28 @@ class Monitor:
             code = _code(runtime.wait()) if runtime is not None else \
                 _code(os.waitstatus_to_exitcode(_reap(pid)))
         return code
+
+    def _attached(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+        """A command attaching, or a message of one attached (lamina.runtime.attach_point)."""
+        point = self.attach_point
+        assert point is not None
+        if key.data == "attach":
+            new = point.accept()
+            if new is not None:
+                selector.register(new, selectors.EVENT_READ, "attached")
+            return
+        conn = key.fileobj
+        assert isinstance(conn, socket.socket)
+        message = point.receive(conn)  # (one that left is let go, and forgotten)
+        if message is None:
+            return
+        kind, data = message
+        if kind == STDIN and self.input_fd is not None and data:
+            with suppress(OSError):
+                while data:
+                    data = data[os.write(self.input_fd, data):]
+        elif kind == RESIZE and self.tty and self.input_fd is not None:
+            apply_resize(self.input_fd, data)
 
     def _forward(self, outputs: dict[str, int], stream: str, data: bytes) -> None:
         fd = outputs.get(stream)

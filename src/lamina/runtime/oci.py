@@ -70,9 +70,15 @@ class Runtime:
         return [*argv, *args]
 
     def call(self, *args: str, log: Path | None = None, check: bool = True,
-             timeout: float | None = 60) -> subprocess.CompletedProcess[bytes]:
-        result = subprocess.run(self.command(*args, log=log), stdin=subprocess.DEVNULL,
-                                capture_output=True, timeout=timeout, check=False)
+             timeout: float | None = 60, input: bytes | None = None
+             ) -> subprocess.CompletedProcess[bytes]:
+        """One call; ``input``: what its stdin reads (else nothing)."""
+        if input is None:
+            result = subprocess.run(self.command(*args, log=log), stdin=subprocess.DEVNULL,
+                                    capture_output=True, timeout=timeout, check=False)
+        else:
+            result = subprocess.run(self.command(*args, log=log), input=input,
+                                    capture_output=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             message = last_error(log) or result.stderr.decode(errors="replace").strip()
             raise ContainerError(f"{self.name} {args[0]}: {message or 'failed'}")

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from lamina.errors import InvalidArgument
-from lamina.runtime.users import User
+from lamina.runtime.users import User, groups
 
 OCI_VERSION = "1.0.2"
 
@@ -52,6 +52,7 @@ class Bind(NamedTuple):
     source: str
     destination: str
     readonly: bool = False
+    recursive: bool = True  # read-only all the way down (submounts too), where it can be
 
 
 class Resources(NamedTuple):
@@ -80,6 +81,13 @@ class ContainerSpec(NamedTuple):
     resources: Resources = Resources()
     cgroups_path: str | None = None
     annotations: Mapping[str, str] = MappingProxyType({})
+    privileged: bool = False  # every capability and device, no masked paths, /sys writable
+    seccomp: Mapping[str, Any] | None = None  # linux.seccomp (lamina.runtime.seccomp)
+    no_new_privileges: bool = False
+    apparmor: str | None = None
+    unmasked: bool = False  # --security-opt systempaths=unconfined
+    devices: Sequence[Mapping[str, Any]] = ()
+    group_add: Sequence[int] = ()  # --group-add, as group IDs
 
 
 def capabilities(add: Sequence[str], drop: Sequence[str]) -> list[str]:
@@ -88,7 +96,7 @@ def capabilities(add: Sequence[str], drop: Sequence[str]) -> list[str]:
     adds = [normalise_cap(c) for c in add]
     drops = [normalise_cap(c) for c in drop]
     if "ALL" in adds:
-        caps = list(ALL_CAPS)
+        caps = bounding_caps()
     if "ALL" in drops:
         caps = []
     caps = [c for c in caps if c not in drops]
@@ -96,6 +104,33 @@ def capabilities(add: Sequence[str], drop: Sequence[str]) -> list[str]:
         if cap != "ALL" and cap not in caps:
             caps.append(cap)
     return caps
+
+
+def recursive_readonly() -> bool:
+    """Whether the kernel makes a bind recursively read-only (mount_setattr with
+    AT_RECURSIVE, Linux 5.12); runc takes it as the "rro" option since 1.1."""
+    import os
+
+    release = os.uname().release.split("-")[0].split(".")
+    try:
+        return (int(release[0]), int(release[1])) >= (5, 12)
+    except (IndexError, ValueError):
+        return False
+
+
+def bounding_caps() -> list[str]:
+    """Every capability this process may give: ALL_CAPS is in the kernel's numbering, and
+    the capabilities missing from our own bounding set cannot be given to a container (as
+    when lamina runs in a container itself)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+    except (OSError, ValueError):
+        pass
+    return list(ALL_CAPS)
 
 
 def normalise_cap(name: str) -> str:
@@ -117,10 +152,9 @@ def _rlimits() -> list[dict[str, Any]]:
 
 
 def build_spec(c: ContainerSpec) -> dict[str, Any]:
-    caps = capabilities(c.cap_add, c.cap_drop)
-    user: dict[str, Any] = {"uid": c.user.uid, "gid": c.user.gid}
-    if c.user.additional_gids:
-        user["additionalGids"] = list(c.user.additional_gids)
+    caps = bounding_caps() if c.privileged else capabilities(c.cap_add, c.cap_drop)
+    user: dict[str, Any] = {"uid": c.user.uid, "gid": c.user.gid,
+                            "additionalGids": groups(c.user, c.group_add)}
     process: dict[str, Any] = {
         "terminal": c.terminal,
         "user": user,
@@ -132,8 +166,10 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
             # docker gives a non-root user no effective capabilities (inheritable stay empty).
         },
         "rlimits": _rlimits(),
-        "noNewPrivileges": False,
+        "noNewPrivileges": c.no_new_privileges,
     }
+    if c.apparmor:
+        process["apparmorProfile"] = c.apparmor
     if c.user.uid != 0:
         process["capabilities"]["effective"] = []
         process["capabilities"]["permitted"] = []
@@ -142,12 +178,17 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
         namespaces.append({"type": "network"})
     elif c.network != "host":
         raise InvalidArgument(f"network {c.network!r} is not supported (use none or host)")
+    confined = not (c.privileged or c.unmasked)
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
-        "resources": _resources(c.resources),
+        "maskedPaths": list(MASKED_PATHS) if confined else [],
+        "readonlyPaths": list(READONLY_PATHS) if confined else [],
+        "resources": _resources(c.resources, all_devices=c.privileged),
     }
+    if c.seccomp is not None:
+        linux["seccomp"] = dict(c.seccomp)
+    if c.devices:
+        linux["devices"] = [dict(d) for d in c.devices]
     if c.cgroups_path:
         linux["cgroupsPath"] = c.cgroups_path
     spec: dict[str, Any] = {
@@ -163,8 +204,8 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
     return spec
 
 
-def _resources(r: Resources) -> dict[str, Any]:
-    out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+def _resources(r: Resources, *, all_devices: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"devices": [{"allow": all_devices, "access": "rwm"}]}
     if r.memory is not None:
         out["memory"] = {"limit": r.memory}
     if r.cpus is not None:
@@ -175,7 +216,8 @@ def _resources(r: Resources) -> dict[str, Any]:
 
 
 def _mounts(c: ContainerSpec) -> list[dict[str, Any]]:
-    sys_options = ["nosuid", "noexec", "nodev", "ro"]
+    # --privileged: /sys and the cgroup tree writable, as docker has them
+    sys_options = ["nosuid", "noexec", "nodev", "rw" if c.privileged else "ro"]
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": ["nosuid", "noexec", "nodev"]},
@@ -185,7 +227,7 @@ def _mounts(c: ContainerSpec) -> list[dict[str, Any]]:
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_options},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev"]},
+         "options": ["rw" if c.privileged else "ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
@@ -194,7 +236,9 @@ def _mounts(c: ContainerSpec) -> list[dict[str, Any]]:
     for bind in c.binds:
         options = ["rbind", "rprivate"]
         if bind.readonly:
-            options.append("ro")
+            # "rro": read-only submounts too (mount_setattr, Linux 5.12+), as docker 25+;
+            # an older kernel has only the top mount read-only.
+            options += ["ro", "rro"] if bind.recursive and recursive_readonly() else ["ro"]
         mounts.append({"destination": bind.destination, "type": "bind", "source": bind.source,
                        "options": options})
     return mounts

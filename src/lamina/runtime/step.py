@@ -20,7 +20,8 @@ from lamina.model.digest import Digest
 from lamina.runtime.mounts import mount_overlay, require_root, unmount
 from lamina.runtime.oci import Runtime
 from lamina.runtime.rootpath import RootFS
-from lamina.runtime.spec import DEFAULT_PATH, Bind, ContainerSpec, build_spec
+from lamina.runtime.security import Security
+from lamina.runtime.spec import DEFAULT_PATH, Bind, ContainerSpec, build_spec, capabilities
 from lamina.runtime.users import resolve_user
 from lamina.store import Store
 
@@ -78,6 +79,8 @@ def run_step(
         spec = build_spec(ContainerSpec(
             rootfs=str(rootfs), args=argv, env=env, cwd=cwd, user=who,
             hostname=container_id[-12:], network=network, binds=binds,
+            # the default seccomp profile, as docker's builder confines RUN
+            seccomp=Security().seccomp_spec(capabilities((), ())),
         ))
         (bundle / "config.json").write_text(json.dumps(spec))
         result = subprocess.run(

@@ -4,18 +4,20 @@
 ``/etc/passwd`` and ``/etc/group``, read through ``RootFS`` so a symlinked ``/etc/passwd`` can
 only ever lead to another file of the image. A numeric uid absent from passwd is used as is,
 with gid 0 and HOME ``/``; a name that is not there is an error. Supplementary groups are the
-groups that list the user, as docker gives them.
+groups that list the user, as docker gives them; ``groups`` makes the process's whole list
+(docker's: the primary group first, then those, then ``--group-add``'s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from lamina.errors import ContainerError
 from lamina.model.passwd import parse_group, parse_id, parse_passwd
 from lamina.runtime.rootpath import RootFS
 
-__all__ = ["User", "resolve_user"]
+__all__ = ["User", "added_groups", "groups", "resolve_user"]
 
 
 class User(NamedTuple):
@@ -72,10 +74,42 @@ def resolve_user(rootfs: RootFS, spec: str) -> User:
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
     extra: list[int] = []
-    if name is not None:
+    if name is not None and not sep:  # docker: an explicit group means no others
         for group in groups:
             number = group.gid
             if name in group.members and number is not None and number != gid \
                     and number not in extra:
                 extra.append(number)
     return User(uid, gid, tuple(extra), home, name)
+
+
+def added_groups(rootfs: RootFS, names: Sequence[str]) -> tuple[int, ...]:
+    """``--group-add`` entries as group IDs: numbers as they are, names from /etc/group."""
+    if not names:
+        return ()
+    entries = None
+    out = []
+    for text in names:
+        number = _number(text.strip())
+        if number is None:
+            if entries is None:
+                entries = parse_group(rootfs.read("/etc/group"))
+            for group in entries:
+                if group.name == text.strip() and group.gid is not None:
+                    number = group.gid
+                    break
+            else:
+                raise ContainerError(
+                    f"Unable to find group {text}: no matching entries in group file")
+        out.append(number)
+    return tuple(out)
+
+
+def groups(user: User, extra: Sequence[int] = ()) -> list[int]:
+    """The process's supplementary groups, as docker sets them: the primary group, the groups
+    that list the user, then ``extra`` (``--group-add``); each once."""
+    out: list[int] = []
+    for gid in (user.gid, *user.additional_gids, *extra):
+        if gid not in out:
+            out.append(gid)
+    return out

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from lamina.errors import StorageError
 from lamina.model import mediatype
 from lamina.model.digest import Digest
+from lamina.model.limits import LayerLimits
 from lamina.model.reference import Reference
 from lamina.store.adding import MAX_LAYER_SIZE, Adding
 from lamina.store.blobs import BlobStore, BlobWriter
@@ -62,7 +63,8 @@ DB_NAME = "lamina.db"
 class Store:
     """A lamina store rooted at ``root``; creates its layout on first use."""
 
-    def __init__(self, root: Path | str, *, lock_wait: float | None = None) -> None:
+    def __init__(self, root: Path | str, *, lock_wait: float | None = None,
+                 limits: LayerLimits | None = None) -> None:
         self.root = Path(root)
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -75,7 +77,8 @@ class Store:
         self.scratch.clean()  # one empty-directory read when nothing crashed
         self._lease = Lease(self.root / "gc.lock")
         self.blobs = BlobStore(self.root / "blobs", self.scratch, self._lease)
-        self.snapshots = SnapshotStore(self.root / "snapshots", self.scratch, self._lease)
+        self.snapshots = SnapshotStore(self.root / "snapshots", self.scratch, self._lease,
+                                       limits=limits or LayerLimits())
         if lock_wait is None:
             self.db = Database(self.root / DB_NAME)
         else:

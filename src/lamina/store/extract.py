@@ -310,13 +310,15 @@ def extract_layer(
     *,
     whiteouts: Whiteouts = "overlay",
     same_owner: bool | None = None,
+    max_entries: int | None = None,
 ) -> ExtractStats:
     """Unpack the layer tar read from ``tar_stream`` into the existing directory ``dest``.
 
     The stream is read to its end (a tar's trailing padding is part of its diff_id). Raises
     IntegrityError naming the entry for a hostile or corrupt tar, StorageError when the disk
     fails; what was extracted so far stays (the caller extracts into a temporary directory).
-    ``same_owner`` defaults to "running as root".
+    ``same_owner`` defaults to "running as root". A layer of more than ``max_entries``
+    entries is refused (``LayerLimits``).
     """
     if whiteouts not in ("overlay", "apply"):
         raise InvalidArgument(f"unknown whiteout mode {whiteouts!r}")
@@ -328,6 +330,7 @@ def extract_layer(
     job = _Extraction(
         root_fd, source, whiteouts, os.geteuid() == 0 if same_owner is None else same_owner
     )
+    job.max_entries = max_entries
     try:
         job.run()
         source.finish()
@@ -354,6 +357,7 @@ class _Extraction:
         self.tree.top.plain = not os.fstat(root_fd).st_mode & stat.S_ISGID
         self.parent = self.tree.top  # the directory of the entry being made
         self.writer: DirectWriter | None = None  # for large files, made at the first
+        self.max_entries: int | None = None
 
     def run(self) -> None:
         try:
@@ -370,6 +374,9 @@ class _Extraction:
             if member is None:
                 break
             self.stats.entries += 1
+            if self.max_entries is not None and self.stats.entries > self.max_entries:
+                raise IntegrityError(f"layer has more than {self.max_entries} entries (the "
+                                     "limit is max_entries in config.toml [layers])")
             self.guarded(member.name, functools.partial(self.entry, tar, member))
         self.guarded("", self.finish_writes)
         try:

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from lamina.errors import InvalidDigest, NotFound, StorageError
 from lamina.model.digest import ALGORITHMS, Digest
+from lamina.model.limits import LayerLimits
 from lamina.store.blobs import fsync_directory
 from lamina.store.lease import Lease
 from lamina.store.scratch import Scratch
@@ -33,10 +34,12 @@ FS = "fs"
 class SnapshotStore:
     """The ``snapshots/`` directory of a store."""
 
-    def __init__(self, root: Path, scratch: Scratch, lease: Lease | None = None) -> None:
+    def __init__(self, root: Path, scratch: Scratch, lease: Lease | None = None, *,
+                 limits: LayerLimits | None = None) -> None:
         self.root = root
         self._scratch = scratch
         self._lease = lease
+        self.limits = limits or LayerLimits()  # the bounds on what a layer may expand to
 
     def directory(self, chain_id: Digest) -> Path:
         """The snapshot's own directory (holding ``fs/`` and ``meta.json``)."""
@@ -98,9 +101,10 @@ class SnapshotStore:
             fs = tmp / FS
             os.mkdir(fs, 0o755)
             # Decompressed by one thread and hashed by another while this one unpacks.
-            layer = open_hashed(stream, media_type, max_size, diff_id.algorithm)
+            layer = open_hashed(stream, media_type, max_size, diff_id.algorithm, self.limits)
             try:
-                stats = extract_layer(layer, fs)  # type: ignore[arg-type]
+                stats = extract_layer(layer, fs,  # type: ignore[arg-type]
+                                      max_entries=self.limits.max_entries)
                 # The digest covers the whole stream, including what follows the tar's end.
                 layer.drain()
             finally:

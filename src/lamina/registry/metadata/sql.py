@@ -557,6 +557,29 @@ class SQLMetadata(MetadataStore):
         )
         return [(r[0], r[1]) for r in rows]
 
+    def set_tag(self, repository: str, tag: str, digest: str) -> bool:
+        """Point ``tag`` at a manifest the repository has; False if it has not."""
+        now = time.time()
+
+        def tx(conn: Conn) -> bool:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM manifests WHERE repo = ? AND digest = ?", (repository, digest)
+                ).fetchone()
+                is None
+            ):
+                return False
+            conn.execute(
+                "INSERT INTO tags (repo, name, digest, updated) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (repo, name) DO UPDATE SET digest = excluded.digest,"
+                " updated = excluded.updated",
+                (repository, tag, digest, now),
+            )
+            self._touch_repository(conn, repository, now)
+            return True
+
+        return self._db.transact(tx)
+
     def all_tags(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str, str]]:
         repo, name = after or ("", "")
         rows = self._db.fetchall(
