@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lamina.engine.settings import SignatureSettings
 from lamina.errors import InvalidArgument, SignatureError
 from lamina.model.reference import Reference
 from lamina.trust import identity, keys, registriesd
 from lamina.trust.policy import PolicyError, SignedIdentity, parse, scopes_of
-from lamina.trust.verify import TrustOptions, content_trust_from_env
+from lamina.trust.verify import TrustOptions
 
 
 def policy(doc: object) -> object:
@@ -92,11 +93,14 @@ def test_signed_identity(rule: SignedIdentity, image: str, signed: str, ok: bool
 @pytest.mark.parametrize(("value", "on"), [("", False), ("0", False), ("false", False),
                                            ("FALSE", False), ("1", True), ("true", True),
                                            ("yes", True), ("anything", True)])
-def test_docker_content_trust(value: str, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_CONTENT_TRUST", value)
-    assert content_trust_from_env() is on
-    assert TrustOptions(disabled=True).content_trust is False
+def test_docker_content_trust(value: str, on: bool, tmp_path: Path) -> None:
+    settings = SignatureSettings.from_env({"DOCKER_CONTENT_TRUST": value, "HOME": str(tmp_path)})
+    assert settings.content_trust is on
+    assert TrustOptions(env_content_trust=settings.content_trust).content_trust is on
+    # The flag, when given, wins both ways.
+    assert TrustOptions(disabled=True, env_content_trust=True).content_trust is False
     assert TrustOptions(disabled=False).content_trust is True
+    assert settings.policy_paths[0] == tmp_path / ".config/containers/policy.json"
 
 
 def test_registries_d(tmp_path: Path) -> None:

@@ -36,22 +36,25 @@ def key() -> None:
               help="Read the passphrase from this file (else $LAMINA_PASSPHRASE, "
                    "$COSIGN_PASSWORD, or a prompt)")
 @click.argument("name")
-def generate(algorithm: str, passphrase_file: str | None, name: str) -> None:
+@pass_engine
+def generate(engine: Engine, algorithm: str, passphrase_file: str | None, name: str) -> None:
     """Generate a key pair: NAME.key (encrypted, cosign's format) and NAME.pub"""
     from lamina.engine.trust import passphrase_from, write_pair
 
-    passphrase = passphrase_from(passphrase_file, confirm=True)
+    passphrase = passphrase_from(passphrase_file, engine.settings.signatures.passphrase,
+                                 confirm=True)
     key_path, pub_path = write_pair(name, algorithm, passphrase)
     click.echo(f"Private key written to {key_path}")
     click.echo(f"Public key written to {pub_path}")
 
 
-def _signer(key_file: str | None, passphrase_file: str | None) -> Any:
+def _signer(engine: Engine, key_file: str | None, passphrase_file: str | None) -> Any:
     if key_file is None:
         return None
     from lamina.engine.trust import load_signer, passphrase_from
 
-    return load_signer(key_file, lambda: passphrase_from(passphrase_file))
+    given = engine.settings.signatures.passphrase
+    return load_signer(key_file, lambda: passphrase_from(passphrase_file, given))
 
 
 @trust.command("sign")
@@ -74,10 +77,11 @@ def sign(engine: Engine, key_file: str | None, passphrase_file: str | None, fmt:
 
     if key_file is None and gpg_key is None:
         raise InvalidArgument("trust sign: give --key (a private key) or --sign-by (GPG)")
-    signer = _signer(key_file, passphrase_file)
+    signer = _signer(engine, key_file, passphrase_file)
     for done in verbs.sign(image, engine.remote_options, signer, fmt=fmt, recursive=recursive,
                            gpg_key=gpg_key,
-                           gpg_passphrase_file=passphrase_file if signer is None else None):
+                           gpg_passphrase_file=passphrase_file if signer is None else None,
+                           registries_d=engine.settings.signatures.registries_d):
         click.echo(f"Signed {done.reference} ({done.format}, as {done.identity}): {done.where}")
 
 
@@ -96,7 +100,8 @@ def inspect(engine: Engine, pretty: bool, key_files: tuple[str, ...],
     keys = [load_verifier(k) for k in key_files]
     out: list[dict[str, Any]] = []
     for image in images:
-        rows = verbs.inspect(image, engine.remote_options, keys)
+        rows = verbs.inspect(image, engine.remote_options, keys,
+                             engine.settings.signatures.registries_d)
         out.append({"Name": image, "Signatures": rows})
     if not pretty:
         click.echo(json.dumps(out, indent=4))
@@ -124,7 +129,8 @@ def revoke(engine: Engine, yes: bool, image: str) -> None:
                                      f"data for {image}?", default=False):
         click.echo("\nAborting action.")
         return
-    removed = verbs.revoke(image, engine.remote_options)
+    removed = verbs.revoke(image, engine.remote_options,
+                           engine.settings.signatures.registries_d)
     click.echo(f"Successfully deleted signature for {image} ({removed} removed)")
 
 

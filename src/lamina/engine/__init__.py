@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from lamina.engine.login import LoginResult, LogoutResult
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
-    from lamina.engine.trust import PushSigning
     from lamina.engine.system import ImageUsage, TreeImage
+    from lamina.engine.trust import PushSigning
     from lamina.engine.views import (
         DiskUsage,
         HistoryRow,
@@ -223,12 +223,11 @@ class Engine(ContainerVerbs):
         """``trust``: --disable-content-trust and --signature-policy as given (by default the
         policy files and DOCKER_CONTENT_TRUST decide)."""
         from lamina.engine import pull
-        from lamina.engine.trust import PullTrust
-        from lamina.trust.verify import TrustOptions
+        from lamina.engine.trust import PullTrust, trust_options
 
+        options = trust_options(self.settings.signatures, trust or self.trust_options)
         results = pull.pull(self.store, name, self.remote_options, platform=platform,
-                            all_tags=all_tags, progress=progress,
-                            trust=PullTrust(trust or self.trust_options or TrustOptions()))
+                            all_tags=all_tags, progress=progress, trust=PullTrust(options))
         from lamina.engine import events
 
         for result in results:
@@ -242,8 +241,11 @@ class Engine(ContainerVerbs):
         from lamina.engine import push
         from lamina.engine.trust import PushSigning
 
+        signing = signing or PushSigning()
+        signing.prepare(self.settings.signatures)
+
         results = push.push(self.store, name, self.remote_options, all_tags=all_tags,
-                            progress=progress, signing=signing or PushSigning())
+                            progress=progress, signing=signing)
         from lamina.engine import events
 
         for result in results:

@@ -20,6 +20,7 @@ from lamina.trust.verify import MAX_EXAMINED, TrustOptions, Verdict
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lamina.engine.settings import SignatureSettings
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage
     from lamina.remote.registry import Repository
@@ -42,10 +43,22 @@ def load_verifier(path: str) -> Verifier:
     return keys.load_verifier(path)
 
 
-def passphrase_from(file: str | None, *, confirm: bool = False) -> bytes:
+def passphrase_from(file: str | None, given: bytes | None, *, confirm: bool = False) -> bytes:
+    """From ``file``, else ``given`` (the settings' passphrase variable), else a prompt."""
     from lamina.trust import keys
 
-    return keys.passphrase_from(file, confirm=confirm)
+    return keys.passphrase_from(file, given=given, confirm=confirm)
+
+
+def trust_options(settings: SignatureSettings, given: TrustOptions | None) -> TrustOptions:
+    """The flags as given (--disable-content-trust, --signature-policy), with what the
+    settings say of the surroundings."""
+    import dataclasses
+
+    return dataclasses.replace(given or TrustOptions(),
+                               env_content_trust=settings.content_trust,
+                               policy_paths=settings.policy_paths,
+                               registries_d=settings.registries_d)
 
 
 def write_pair(name: str, algorithm: str, passphrase: bytes) -> tuple[Path, Path]:
@@ -102,7 +115,8 @@ def _targets(repo: Repository, ref: Reference, recursive: bool) -> list[Descript
 
 def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str = "sig",
          recursive: bool = False, gpg_key: str | None = None,
-         gpg_passphrase_file: str | None = None) -> list[Signed]:
+         gpg_passphrase_file: str | None = None, registries_d: Path | None = None
+         ) -> list[Signed]:
     """Sign the image ``name`` names in its registry and store the signatures there."""
     from lamina.trust import bundle, cosign, gpg, registriesd, simple
 
@@ -124,7 +138,7 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
                 digest = bundle.attach(repo, desc, bundle.make(signer, identity, desc.digest))
                 done.append(Signed(at, BUNDLE, identity, f"referrer {digest}"))
             if gpg_key is not None:
-                location = registriesd.location_for(ref)
+                location = registriesd.location_for(ref, registries_d)
                 if location.lookaside_staging is None:
                     raise InvalidArgument(f"no lookaside-staging is configured for "
                                           f"{ref.repository} in registries.d: GPG signatures "
@@ -137,8 +151,8 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
     return done
 
 
-def inspect(name: str, options: RemoteOptions, keys: Sequence[Verifier] = ()
-            ) -> list[dict[str, Any]]:
+def inspect(name: str, options: RemoteOptions, keys: Sequence[Verifier] = (),
+            registries_d: Path | None = None) -> list[dict[str, Any]]:
     """Each signature of the image (and of its platform manifests): format, signer, claimed
     identity, covered digest; ``Verified`` is set when ``keys`` are given."""
     ref = Reference.parse(name)
@@ -147,17 +161,18 @@ def inspect(name: str, options: RemoteOptions, keys: Sequence[Verifier] = ()
     with session:
         subjects = _targets(repo, ref, True)
         for desc in subjects:
-            for signature in _all_signatures(repo, ref, desc.digest):
+            for signature in _all_signatures(repo, ref, desc.digest, registries_d):
                 rows.append(_describe(signature, desc.digest, keys))
     return rows
 
 
-def _all_signatures(repo: Repository, ref: Reference, digest: Digest) -> list[Signature]:
+def _all_signatures(repo: Repository, ref: Reference, digest: Digest,
+                    registries_d: Path | None) -> list[Signature]:
     from lamina.trust import bundle, cosign, gpg, registriesd
 
     found = cosign.read(repo, digest, MAX_EXAMINED).signatures
     found += bundle.read(repo, digest, MAX_EXAMINED).signatures
-    location = registriesd.location_for(ref)
+    location = registriesd.location_for(ref, registries_d)
     for base in dict.fromkeys(b for b in (location.lookaside, location.lookaside_staging) if b):
         found += gpg.read_lookaside(base, ref, digest, MAX_EXAMINED)[0]
     return found
@@ -209,7 +224,7 @@ def base64_decode(text: str) -> str:
     return base64.b64decode(text).decode() if text else "{}"
 
 
-def revoke(name: str, options: RemoteOptions) -> int:
+def revoke(name: str, options: RemoteOptions, registries_d: Path | None = None) -> int:
     """Remove every signature of the image (and of its platform manifests) from its
     registry and from the lookaside staging store; how many were removed."""
     from lamina.trust import bundle, cosign, gpg, registriesd
@@ -219,7 +234,7 @@ def revoke(name: str, options: RemoteOptions) -> int:
     removed = 0
     with session:
         subjects = _targets(repo, ref, True)
-        location = registriesd.location_for(ref)
+        location = registriesd.location_for(ref, registries_d)
         for desc in subjects:
             removed += cosign.remove(repo, desc.digest)
             removed += bundle.remove(repo, desc.digest)
@@ -298,7 +313,7 @@ def _check(repository: Repository, ref: Reference, candidates: list[Digest],
 
 
 def carry(store: Store, repository: Repository, ref: Reference, image_id: Digest,
-          digest: Digest, media_type: str, size: int) -> int:
+          digest: Digest, media_type: str, size: int, registries_d: Path | None = None) -> int:
     """Push the signatures kept for ``image_id`` whose subject is ``digest`` (the manifest
     pushed) to ``repository``: how many went."""
     from lamina.trust import bundle, cosign, gpg, local, registriesd
@@ -316,7 +331,7 @@ def carry(store: Store, repository: Repository, ref: Reference, image_id: Digest
                 raw = base64_decode(signature.extra.get("bundle", "")).encode()
                 bundle.attach(repository, Descriptor(media_type, digest, size), raw)
             else:
-                staging = registriesd.location_for(ref).lookaside_staging
+                staging = registriesd.location_for(ref, registries_d).lookaside_staging
                 if staging is None:
                     continue
                 gpg.write_lookaside(staging, ref, digest, signature.message)
@@ -326,7 +341,7 @@ def carry(store: Store, repository: Repository, ref: Reference, image_id: Digest
 
 def push_sign(repository: Repository, ref: Reference, desc: Descriptor,
               signer: Signer | None, gpg_key: str | None,
-              gpg_passphrase_file: str | None) -> None:
+              gpg_passphrase_file: str | None, registries_d: Path | None = None) -> None:
     """``push --sign-by-sigstore-private-key`` / ``--sign-by``: sign what was just pushed."""
     from lamina.trust import cosign, gpg, registriesd, simple
 
@@ -335,7 +350,7 @@ def push_sign(repository: Repository, ref: Reference, desc: Descriptor,
         payload = simple.make(identity, desc.digest)
         cosign.attach(repository, desc.digest, payload, signer.sign(payload))
     if gpg_key is not None:
-        staging = registriesd.location_for(ref).lookaside_staging
+        staging = registriesd.location_for(ref, registries_d).lookaside_staging
         if staging is None:
             raise InvalidArgument(f"no lookaside-staging is configured for {ref.repository} "
                                   "in registries.d: GPG signatures have nowhere to go")
@@ -347,26 +362,34 @@ def push_sign(repository: Repository, ref: Reference, desc: Descriptor,
 @dataclass
 class PushSigning:
     """push's signature flags: --sign-by-sigstore-private-key (with its passphrase), --sign-by
-    (a GPG fingerprint), --remove-signatures."""
+    (a GPG fingerprint), --remove-signatures. ``settings``: the engine's signature settings
+    (the passphrase variable, registries.d), which ``Engine.push`` fills in."""
 
     sigstore_key: str | None = None
     passphrase_file: str | None = None
     gpg_key: str | None = None
     remove_signatures: bool = False
+    settings: SignatureSettings | None = None
 
     def __post_init__(self) -> None:
         self._signer: Signer | None = None
-        if self.sigstore_key is not None:  # read now: a bad key fails before any upload
-            self._signer = load_signer(self.sigstore_key,
-                                       lambda: passphrase_from(self.passphrase_file))
+
+    def prepare(self, settings: SignatureSettings) -> None:
+        """Read the key now (asking its passphrase): a bad key fails before any upload."""
+        self.settings = settings
+        if self.sigstore_key is not None and self._signer is None:
+            self._signer = load_signer(
+                self.sigstore_key,
+                lambda: passphrase_from(self.passphrase_file, settings.passphrase))
 
     def after_push(self, store: Store, repository: Repository, ref: Reference,
                    image_id: Digest, manifest: Any, digest: Digest) -> None:
+        registries_d = self.settings.registries_d if self.settings is not None else None
         if not self.remove_signatures:
             carry(store, repository, ref, image_id, digest, manifest.media_type,
-                  len(manifest.raw))
+                  len(manifest.raw), registries_d)
         if self._signer is not None or self.gpg_key is not None:
             push_sign(repository, ref, Descriptor(manifest.media_type, digest,
                                                   len(manifest.raw)),
                       self._signer, self.gpg_key,
-                      self.passphrase_file if self._signer is None else None)
+                      self.passphrase_file if self._signer is None else None, registries_d)

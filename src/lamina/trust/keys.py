@@ -33,7 +33,6 @@ LEGACY_PEM_TYPES = ("ENCRYPTED COSIGN PRIVATE KEY",)
 # cosign's parameters; a file may name others, within bounds that keep scrypt's memory sane.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 65536, 8, 1
 MAX_SCRYPT_MEMORY = 1 << 30
-PASSPHRASE_ENV = ("LAMINA_PASSPHRASE", "COSIGN_PASSWORD")
 ALGORITHMS = ("ecdsa-p256", "ed25519")
 MAX_KEY_FILE = 64 * 1024
 
@@ -100,19 +99,19 @@ class Signer:
 # --------------------------------------------------------------------------- passphrases
 
 
-def passphrase_from(file: str | None, *, confirm: bool = False,
+def passphrase_from(file: str | None, *, given: bytes | None = None, confirm: bool = False,
                     prompt: Callable[[str], str] | None = None) -> bytes:
-    """The passphrase: from ``file`` (its first line), else $LAMINA_PASSPHRASE or
-    $COSIGN_PASSWORD, else asked on the terminal (twice when ``confirm``)."""
+    """The passphrase: from ``file`` (its first line), else ``given`` (the settings'
+    $LAMINA_PASSPHRASE or $COSIGN_PASSWORD), else asked on the terminal (twice when
+    ``confirm``)."""
     if file is not None:
         try:
             text = Path(file).read_bytes()[:4096]
         except OSError as err:
             raise InvalidArgument(f"passphrase file {file}: {err.strerror}") from None
         return text.split(b"\n", 1)[0].rstrip(b"\r")
-    for name in PASSPHRASE_ENV:
-        if name in os.environ:
-            return os.environ[name].encode()
+    if given is not None:
+        return given
     if prompt is None:
         if not sys.stdin.isatty():
             raise InvalidArgument("no passphrase: give --passphrase-file, set "

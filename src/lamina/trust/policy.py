@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,15 +124,12 @@ def scopes_of(ref: Reference) -> list[str]:
     return out
 
 
-def default_paths() -> list[Path]:
-    return [Path.home() / ".config/containers/policy.json", Path("/etc/containers/policy.json")]
-
-
-def find(explicit: str | None) -> Path | None:
-    """The policy file in force: ``explicit``, else the user's, else the system's."""
+def find(explicit: str | None, defaults: Sequence[Path]) -> Path | None:
+    """The policy file in force: ``explicit``, else the first of ``defaults`` that exists
+    (the user's ``~/.config/containers/policy.json``, then ``/etc/containers/policy.json``)."""
     if explicit is not None:
         return Path(explicit)
-    for path in default_paths():
+    for path in defaults:
         if path.exists():
             return path
     return None

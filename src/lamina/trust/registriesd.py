@@ -1,7 +1,8 @@
 """registries.d(5): where signatures of a registry or repository are kept besides the registry.
 
-Every ``*.yaml`` file of the directory (the user's ``~/.config/containers/registries.d`` if it
-exists, else ``/etc/containers/registries.d``) may set ``default-docker`` and per-scope
+Every ``*.yaml`` file of the directory (the engine's settings name it: the user's
+``~/.config/containers/registries.d`` if it exists, else ``/etc/containers/registries.d``) may
+set ``default-docker`` and per-scope
 ``docker`` entries with ``lookaside`` (read from), ``lookaside-staging`` (written to; a
 ``file://`` URL), their old names ``sigstore`` and ``sigstore-staging``, and
 ``use-sigstore-attachments``. The most specific scope wins, as in the policy.
@@ -13,7 +14,6 @@ or cosign then verifies without any registries.d file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,11 @@ class Location:
         return self.use_attachments is not False
 
 
-def directory() -> Path:
-    env = os.environ.get("LAMINA_REGISTRIES_D")
-    if env:
-        return Path(env)
-    user = Path.home() / ".config/containers/registries.d"
-    return user if user.is_dir() else Path("/etc/containers/registries.d")
-
-
-def location_for(ref: Reference, where: Path | None = None) -> Location:
-    entries, default = _load(where or directory())
+def location_for(ref: Reference, where: Path | None) -> Location:
+    """Where ``ref``'s signatures are, by the registries.d directory ``where`` (None: none)."""
+    if where is None:
+        return Location()
+    entries, default = _load(where)
     for scope in scopes_of(ref):
         if scope in entries:
             return entries[scope]

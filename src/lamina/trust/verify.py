@@ -10,9 +10,9 @@ image carrying thousands of them costs a bounded number of requests.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidArgument, LaminaError, SignatureError
@@ -28,29 +28,25 @@ if TYPE_CHECKING:  # the crypto library is loaded only when a signature is check
     from lamina.trust.keys import Verifier
 
 MAX_EXAMINED = 64
-TRUE_WORDS = ("1", "t", "T", "TRUE", "true", "True")
-FALSE_WORDS = ("0", "f", "F", "FALSE", "false", "False")
-
-
-def content_trust_from_env() -> bool:
-    """``DOCKER_CONTENT_TRUST`` as docker reads it: set and not a false word is on."""
-    value = os.environ.get("DOCKER_CONTENT_TRUST", "")
-    return value != "" and value not in FALSE_WORDS
 
 
 @dataclass(frozen=True)
 class TrustOptions:
     """``disabled``: --disable-content-trust as given (None: not given). ``policy_path``:
-    --signature-policy."""
+    --signature-policy. The rest comes from the engine's settings: DOCKER_CONTENT_TRUST
+    (``env_content_trust``), the policy files to try when none is given, registries.d."""
 
     disabled: bool | None = None
     policy_path: str | None = None
+    env_content_trust: bool = False
+    policy_paths: tuple[Path, ...] = ()
+    registries_d: Path | None = None
 
     @property
     def content_trust(self) -> bool:
         if self.disabled is not None:
             return not self.disabled
-        return content_trust_from_env()
+        return self.env_content_trust
 
 
 @dataclass
@@ -122,7 +118,7 @@ def check(repo: Repository, ref: Reference, candidates: Sequence[Digest],
     if options.disabled:
         return None
     image = ref.docker_ref()
-    path = policy.find(options.policy_path)
+    path = policy.find(options.policy_path, options.policy_paths)
     if path is None:
         if options.content_trust:
             raise SignatureError(f"no trust data for {image.repository}: content trust is on "
@@ -135,7 +131,7 @@ def check(repo: Repository, ref: Reference, candidates: Sequence[Digest],
                                          for r in requirements):
         raise SignatureError(f"no trust data for {image.repository}: the policy "
                              f"({_scope_label(scope)}) demands no signature for it")
-    collected = Collected(repo, image, registriesd.location_for(image))
+    collected = Collected(repo, image, registriesd.location_for(image, options.registries_d))
     verdict = Verdict(str(image), scope, [r.describe() for r in requirements], False)
     for requirement in requirements:
         _apply(requirement, collected, image, candidates, verdict, label)
