@@ -117,6 +117,18 @@ CASES: list[Case] = [
          setup=[["run", "-d", "--name", "ran", "busybox", "sh", "-c", "exit 5"],
                 ["wait", "ran"]], out="5\n",
          containers=True, issue="events"),
+    Case("events-stop", _events("container=trap", fmt="{{.Action}} {{.Actor.Attributes.signal}}"
+                                "{{.Actor.Attributes.exitCode}}"),
+         setup=[["run", "-d", "--name", "trap", "busybox", "sh", "-c",
+                 "trap 'exit 0' TERM; while true; do sleep 0.1; done"], ["stop", "trap"]],
+         out="create <no value><no value>\nstart <no value><no value>\n"
+             "kill 15<no value>\ndie <no value>0\nstop <no value><no value>\n",
+         containers=True, issue="events"),
+    Case("events-exec", _events("container=box", "event=exec_create", "event=exec_start",
+                                "event=exec_die", fmt="{{.Action}}|"),
+         setup=[RUN_BOX, ["exec", "box", "true"]],
+         out="exec_create: true |\nexec_start: true |\nexec_die|\n", containers=True,
+         issue="events"),
     Case("events-json", _events("event=tag", fmt="json"),
          setup=[["tag", "busybox", "ev:1"]],
          out='{"status":"tag","id":"sha256:<id>","Type":"image","Action":"tag","Actor":'

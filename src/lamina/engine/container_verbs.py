@@ -74,7 +74,12 @@ class ContainerVerbs:
     def stop(self, name: str, *, timeout: float | None = None,
              signal: str | None = None) -> ContainerRecord:
         from lamina.engine import containers
+        from lamina.runtime.oci import signal_number
 
+        before = containers.find(self.store, name)
+        if before.state == "running":  # docker's kill (with the signal), then die, then stop
+            stop_signal = signal or before.config.get("Config", {}).get("StopSignal") or "TERM"
+            self._event(before, "kill", signal=str(signal_number(stop_signal)))
         record = containers.stop(self.store, name, timeout=timeout, signal_name=signal)
         self._event(record, "stop")
         return record
@@ -186,7 +191,7 @@ class ContainerVerbs:
 
         record = find(self.store, name)
         exec_id = os.urandom(32).hex()
-        command = " ".join(argv)
+        command = f"{argv[0]} {' '.join(argv[1:])}" if argv else ""  # docker's, space and all
         self._event(record, f"exec_create: {command}", execID=exec_id)
         self._event(record, f"exec_start: {command}", execID=exec_id)
         code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,

@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from lamina.engine.filters import parse_duration
 from lamina.errors import InvalidArgument
 from lamina.store import ContainerRecord, Store
 from lamina.store.events import Actor, Event, container_actor, record_quietly
@@ -56,6 +55,8 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
     before now (``10m``, whole seconds as docker's), an RFC 3339 date or one of its shorter
     forms (``2024-01-02``, ``2024-01-02T15:04``; local time without a zone), or Unix seconds
     with up to nine decimals."""
+    from lamina.engine.filters import parse_duration  # (not on run's path, which records)
+
     text = value.strip()
     if text != "0":
         try:
