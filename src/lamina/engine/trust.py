@@ -246,31 +246,49 @@ def revoke(name: str, options: RemoteOptions, registries_d: Path | None = None) 
 def verify(name: str, options: RemoteOptions, keys: Sequence[Verifier]) -> list[str]:
     """``cosign verify --key``'s check: the payloads of the signatures of ``name``'s manifest
     that verify with one of ``keys`` and cover it; SignatureError if there are none."""
-    from lamina.trust import bundle, cosign, simple
+    from lamina.trust import bundle, cosign
 
     ref = Reference.parse(name)
     session, repo = _open(ref, options, push=False)
+    found: list[Signature] = []
+    good: list[str] = []
     with session:
         [top] = _targets(repo, ref, False)
-        found = cosign.read(repo, top.digest, MAX_EXAMINED).signatures
-        found += bundle.read(repo, top.digest, MAX_EXAMINED).signatures
-    good: list[str] = []
-    for signature in found:
-        if not any(k.verify(signature.message, signature.signature) for k in keys):
-            continue
-        try:
-            claims = ([simple.parse(signature.payload, simple.COSIGN_TYPE)]
-                      if signature.format == SIG else bundle.claims(signature.payload))
-        except SignatureError:
-            continue
-        if any(c.digest == top.digest and Reference.parse(c.identity).repository
-               == ref.repository for c in claims):
-            good.append(signature.payload.decode())
+        # The .sig signatures first (what cosign verify reads); the bundles only if none is good.
+        for read in (cosign.read, bundle.read):
+            batch = read(repo, top.digest, MAX_EXAMINED).signatures
+            found += batch
+            good += [s.payload.decode() for s in batch if _covers(s, keys, top.digest, ref)]
+            if good:
+                break
     if not good:
         why = "no signatures found" if not found else "no signature verifies with the key " \
             "and covers this image"
         raise SignatureError(f"{ref.familiar}: {why}")
     return good
+
+
+def _covers(signature: Signature, keys: Sequence[Verifier], digest: Digest,
+            ref: Reference) -> bool:
+    """Whether ``signature`` verifies with one of ``keys`` and claims ``digest`` in ``ref``'s
+    repository."""
+    from lamina.trust import bundle, simple
+
+    if not any(k.verify(signature.message, signature.signature) for k in keys):
+        return False
+    try:
+        claims = ([simple.parse(signature.payload, simple.COSIGN_TYPE)]
+                  if signature.format == SIG else bundle.claims(signature.payload))
+    except SignatureError:
+        return False
+    for claim in claims:
+        try:
+            if claim.digest == digest and \
+                    Reference.parse(claim.identity).repository == ref.repository:
+                return True
+        except InvalidReference:
+            continue
+    return False
 
 
 # --------------------------------------------------------------------------- hooks

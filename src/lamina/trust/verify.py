@@ -10,8 +10,9 @@ image carrying thousands of them costs a bounded number of requests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,42 +74,50 @@ class Verdict:
                    list(doc.get("Signers") or []))
 
 
+Found = tuple[list[Signature], int, list[str]]  # signatures, how many left unread, problems
+
+
 class Collected:
-    """The signatures read for one candidate digest, per source, read at most once."""
+    """The signatures of each candidate digest, per source, read at most once and only when
+    needed: a ``.sig`` signature that satisfies the policy spares the referrers requests."""
 
     def __init__(self, repo: Repository, ref: Reference, location: registriesd.Location
                  ) -> None:
         self.repo = repo
         self.ref = ref
         self.location = location
-        self._cache: dict[tuple[str, Digest], tuple[list[Signature], int, list[str]]] = {}
+        self._cache: dict[tuple[str, Digest], Found] = {}
 
-    def sigstore(self, digest: Digest) -> tuple[list[Signature], int, list[str]]:
-        key = ("sigstore", digest)
+    def sources(self, kind: str, digest: Digest) -> list[Callable[[], Found]]:
+        names = ("sig", "bundle") if kind == policy.SIGSTORE_SIGNED else ("gpg",)
+        return [partial(self._read, name, digest) for name in names]
+
+    def _read(self, name: str, digest: Digest) -> Found:
+        key = (name, digest)
         if key not in self._cache:
-            from lamina.trust import bundle, cosign
-
-            if not self.location.attachments:
-                self._cache[key] = ([], 0, ["use-sigstore-attachments is off for this scope"])
-            else:
-                sigs = cosign.read(self.repo, digest, MAX_EXAMINED)
-                bundles = bundle.read(self.repo, digest, MAX_EXAMINED)
-                self._cache[key] = (sigs.signatures + bundles.signatures,
-                                    sigs.skipped + bundles.skipped, bundles.problems)
+            self._cache[key] = self._load(name, digest)
         return self._cache[key]
 
-    def gpg(self, digest: Digest) -> tuple[list[Signature], int, list[str]]:
-        key = ("gpg", digest)
-        if key not in self._cache:
+    def _load(self, name: str, digest: Digest) -> Found:
+        if name == "gpg":
             from lamina.trust import gpg
 
             if self.location.lookaside is None:
-                self._cache[key] = ([], 0, ["no lookaside is configured for this scope"])
-            else:
-                found, skipped = gpg.read_lookaside(self.location.lookaside, self.ref, digest,
-                                                    MAX_EXAMINED)
-                self._cache[key] = (found, skipped, [])
-        return self._cache[key]
+                return [], 0, ["no lookaside is configured for this scope"]
+            found, skipped = gpg.read_lookaside(self.location.lookaside, self.ref, digest,
+                                                MAX_EXAMINED)
+            return found, skipped, []
+        if not self.location.attachments:
+            return [], 0, ["use-sigstore-attachments is off for this scope"]
+        if name == "sig":
+            from lamina.trust import cosign
+
+            sigs = cosign.read(self.repo, digest, MAX_EXAMINED)
+            return sigs.signatures, sigs.skipped, []
+        from lamina.trust import bundle
+
+        bundles = bundle.read(self.repo, digest, MAX_EXAMINED)
+        return bundles.signatures, bundles.skipped, bundles.problems
 
 
 def check(repo: Repository, ref: Reference, candidates: Sequence[Digest],
@@ -154,31 +163,29 @@ def _apply(requirement: Requirement, collected: Collected, image: Reference,
     reasons: list[str] = []
     examined = skipped = 0
     for digest in candidates:
-        try:
-            if kind == policy.SIGSTORE_SIGNED:
-                found, more, problems = collected.sigstore(digest)
-            else:
-                found, more, problems = collected.gpg(digest)
-        except SignatureError:
-            raise
-        except LaminaError as err:  # a registry or lookaside that sends what cannot be read
-            raise SignatureError(f"{label}: {kind}: reading the signatures of {digest.short} "
-                                 f"failed: {err}") from err
-        examined += len(found)
-        skipped += more
-        reasons += problems
-        for signature in found:
+        for source in collected.sources(kind, digest):
             try:
-                ok, text = _judge(requirement, signature, image, digest)
-            except SignatureError as err:  # a policy key that cannot be read
-                raise SignatureError(f"{label}: {err}") from None
-            if not ok:
-                reasons.append(text)
-                continue
-            verdict.verified = True
-            verdict.signatures.append(signature)
-            verdict.signers.append(text)
-            return
+                found, more, problems = source()
+            except SignatureError:
+                raise
+            except LaminaError as err:  # a registry or lookaside sending what cannot be read
+                raise SignatureError(f"{label}: {kind}: reading the signatures of "
+                                     f"{digest.short} failed: {err}") from err
+            examined += len(found)
+            skipped += more
+            reasons += problems
+            for signature in found:
+                try:
+                    ok, text = _judge(requirement, signature, image, digest)
+                except SignatureError as err:  # a policy key that cannot be read
+                    raise SignatureError(f"{label}: {err}") from None
+                if not ok:
+                    reasons.append(text)
+                    continue
+                verdict.verified = True
+                verdict.signatures.append(signature)
+                verdict.signers.append(text)
+                return
     if examined == 0:
         why = "unsigned: no signature found for " + " or ".join(d.short for d in candidates)
         extra = [r for r in reasons if r]
