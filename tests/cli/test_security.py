@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -205,6 +206,18 @@ def test_read_only_covers_the_etc_files(lamina: Run, image: Image) -> None:
     assert result.code == 0, result.err
 
 
+# runc, but for a `features` that knows no recursive mount options
+OLDER_RUNC = """#!/bin/sh
+for arg; do
+    if [ "$arg" = features ]; then
+        echo '{{"mountOptions": ["ro", "rw", "bind", "rbind", "rprivate"]}}'
+        exit 0
+    fi
+done
+exec {runc} "$@"
+"""
+
+
 def test_readonly_bind_is_read_only_all_the_way_down(lamina: Run, image: Image,
                                                      tmp_path: Path) -> None:
     """-v SRC:DST:ro with a filesystem mounted below SRC: the submount is read-only in the
@@ -227,6 +240,15 @@ def test_readonly_bind_is_read_only_all_the_way_down(lamina: Run, image: Image,
             writable = lamina("run", "--rm", "-v", f"{top}:/host", "busybox", "touch",
                               "/host/sub/c")
             assert writable.code == 0 and os.listdir(top / "sub") == ["c"]
+            # A runtime that does not know "rro" (runc before 1.1) still runs the container,
+            # with the top of the bind read-only.
+            older = tmp_path / "older-runc"
+            older.write_text(OLDER_RUNC.format(runc=shutil.which("runc")))
+            older.chmod(0o755)
+            result = lamina("run", "--rm", "--runtime", str(older), "-v", f"{top}:/host:ro",
+                            "busybox", "sh", "-c", "touch /host/a; touch /host/sub/d")
+            assert result.err.count("Read-only file system") == 1, result.err
+            assert sorted(os.listdir(top / "sub")) == ["c", "d"]
         finally:
             subprocess.run(["umount", str(top / "sub")], check=False)
     finally:

@@ -255,3 +255,8 @@ CASES: list[Case] = [
     Case("manifest-annotate-missing", ["manifest", "annotate", "nosuch", "x"], code=1, out="",
          err="manifest for image x does not exist in nosuch\n$", issue="manifest"),
 ]
+
+# Rows kept in modules of their own (each imports Case from here).
+from .table_security import SECURITY_CASES  # noqa: E402
+
+CASES += SECURITY_CASES

@@ -165,6 +165,8 @@ def test_credentials_never_reach_logs_or_metrics(cluster: Cluster) -> None:
         client.get("/v2/cl/nothing/manifests/latest")
         metrics = "".join(client.get("/metrics").text for _ in cluster.servers)
     logs = "".join(s.log_path.read_text() for s in cluster.servers if s.log_path)
+    # The start-up line names both backends, without their credentials.
+    assert "serving postgresql at 127.0.0.1:" in logs and f"s3 bucket {cluster.bucket}" in logs
     for secret in (PG_PASSWORD, S3_SECRET):
         assert secret not in metrics and secret not in logs
 
@@ -284,3 +286,54 @@ def test_unreachable_backends_at_start_are_one_line(tmp_path: Path, seaweed: Sea
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and where in lines[0], done.stderr
         assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+
+
+def test_gc_command_on_the_cluster_config(cluster: Cluster) -> None:
+    """``lamina registry gc --config`` with a replica's file, while the replicas serve; the
+    grace period from the environment."""
+    kept = make_image([{"kept": os.urandom(50_000)}])
+    dropped = make_image([{"dropped": os.urandom(50_000)}])
+    with http_client(cluster.proxy.url) as client:
+        push_image(client, "cl/gc", kept, "kept")
+        push_image(client, "cl/gc", dropped, "dropped")
+        assert client.delete("/v2/cl/gc/manifests/dropped").status_code == 202
+    env = s3_env() | {"LAMINA_REGISTRY_GC_GRACE_SECONDS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lamina", "registry", "gc", "--delete-untagged",
+         "--config", str(cluster.tmp / "replica.toml")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed" in done.stdout and "0 manifests" not in done.stdout, done.stdout
+    with http_client(cluster.proxy.url) as client:
+        pull_complete(client, "cl/gc", "kept", ACCEPT_ALL)
+        r = client.get(f"/v2/cl/gc/manifests/{dropped.manifest_digest}", headers=ACCEPT_ALL)
+        assert r.status_code == 404
+        r = client.get(f"/v2/cl/gc/blobs/{dropped.layer_digests[0]}")
+        assert r.status_code == 404
+
+
+def test_a_blob_lost_from_s3_is_a_503_never_other_bytes(
+    cluster: Cluster, seaweed: SeaweedFS
+) -> None:
+    """The metadata says the blob is there, the store lost it: the answer is the spec's error
+    with a 503, on every replica, and the manifest that names it still serves."""
+    image = make_image([{"lost": os.urandom(20_000)}])
+    layer = image.layer_digests[0]
+    with http_client(cluster.proxy.url) as client:
+        push_image(client, "cl/lost", image, "v1")
+    s3 = seaweed.client()
+    listed = s3.list_objects_v2(Bucket=cluster.bucket, Prefix="objects/")["Contents"]
+    (key,) = [
+        o["Key"]
+        for o in listed
+        if hashlib.sha256(s3.get_object(Bucket=cluster.bucket, Key=o["Key"])["Body"].read())
+        .hexdigest() == layer.split(":")[1]
+    ]
+    s3.delete_object(Bucket=cluster.bucket, Key=key)
+    for server in cluster.servers:
+        with http_client(server.url) as client:
+            r = client.get(f"/v2/cl/lost/blobs/{layer}")
+            assert r.status_code == 503
+            assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert client.get("/v2/cl/lost/manifests/v1", headers=ACCEPT_ALL).status_code == 200

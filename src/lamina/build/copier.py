@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from lamina.build.rootfs import Entry, MergedTree, Parts, UpperDir
 from lamina.errors import BuildError
 from lamina.image.layer import read_xattrs
+from lamina.store._confine import open_dir
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
 Include = Callable[[Parts], bool]
@@ -145,13 +145,13 @@ class Copier:
 
     def _make_dir(self, parent: int, name: str) -> int:
         try:
-            return os.open(name, _DIR, dir_fd=parent)
+            return open_dir(parent, name)
         except FileNotFoundError:
             pass
         except OSError:
             _remove(parent, name)  # a file or symlink of this layer where a directory goes
         os.mkdir(name, 0o700, dir_fd=parent)
-        return os.open(name, _DIR, dir_fd=parent)
+        return open_dir(parent, name)
 
     def _finish(self, fd: int, st: os.stat_result) -> None:
         uid, gid = self._owner(st)

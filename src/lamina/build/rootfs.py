@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lamina.errors import BuildError
 from lamina.image.layer import clean_path, is_opaque
-from lamina.store._confine import open_dirs, resolve
+from lamina.store._confine import open_dir, open_dirs, resolve
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -81,7 +81,7 @@ class MergedTree:
                     return "found", st
                 if not stat.S_ISDIR(st.st_mode):
                     return "hidden", None
-                sub = os.open(name, _DIR, dir_fd=fd)
+                sub = open_dir(fd, name)
                 os.close(fd)
                 fd = sub
                 if self.whiteouts and is_opaque(fd):
@@ -147,12 +147,8 @@ class MergedTree:
                 continue
             if st is not None and not stat.S_ISDIR(st.st_mode):
                 break
-            fd = os.open(self.layers[index], _DIR)
+            fd = open_dirs(self.layers[index], parts)
             try:
-                for name in parts:
-                    sub = os.open(name, _DIR, dir_fd=fd)
-                    os.close(fd)
-                    fd = sub
                 for name in os.listdir(fd):
                     if name in names or name in gone:
                         continue
@@ -203,7 +199,7 @@ class UpperDir:
         if below is not None and not below.is_dir:
             raise BuildError(f"cannot copy to non-directory: /{'/'.join(here)}")
         os.mkdir(name, 0o700, dir_fd=fd)
-        sub = os.open(name, _DIR, dir_fd=fd)
+        sub = open_dir(fd, name)
         if below is not None:
             st = below.st
             os.fchown(sub, st.st_uid, st.st_gid)

@@ -59,6 +59,7 @@ def serve_command(
     tls_key: Path | None,
 ) -> None:
     """Serve the OCI Distribution API until SIGTERM or Ctrl-C."""
+    from lamina.registry.backends import describe
     from lamina.registry.serve import parse_addr, prepare, serve, validate
 
     config = _load(
@@ -76,7 +77,7 @@ def serve_command(
     scheme = "https" if config.tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     click.echo(
-        f"lamina registry serving {config.root} on {scheme}://{shown}:{port} "
+        f"lamina registry serving {describe(config)} on {scheme}://{shown}:{port} "
         f"(auth: {config.auth.kind}, workers: {config.workers})",
         err=True,
     )

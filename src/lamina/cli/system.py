@@ -111,3 +111,30 @@ def system_info(ctx: click.Context, fmt: str | None) -> None:
     from lamina.cli.info import info
 
     ctx.invoke(info, fmt=fmt)
+
+
+@system.command("service")
+@click.argument("uri", required=False, metavar="[URI]")
+@click.option("--socket", "socket_uri", default=None, metavar="URI",
+              help="Where to listen: unix:///path (default: /run/lamina/lamina.sock as root, "
+                   "$XDG_RUNTIME_DIR/lamina/lamina.sock otherwise), or tcp://HOST:PORT with "
+                   "--tlsverify")
+@click.option("-t", "--time", "idle", default=5, type=click.IntRange(min=0), metavar="int",
+              show_default=True, help="Exit after this many idle seconds (0: never)")
+@click.option("--group", default=None, metavar="string",
+              help="Make the socket 0660, owned by this group (default: 0600)")
+@click.option("--tlsverify", is_flag=True, help="Require client certificates (tcp:// only)")
+@click.option("--tlscacert", default=None, metavar="file", help="CA that signs client "
+                                                                "certificates")
+@click.option("--tlscert", default=None, metavar="file", help="The service's certificate")
+@click.option("--tlskey", default=None, metavar="file", help="The service's key")
+@pass_engine
+def service(engine: Engine, uri: str | None, socket_uri: str | None, idle: int,
+            group: str | None, tlsverify: bool, tlscacert: str | None, tlscert: str | None,
+            tlskey: str | None) -> None:
+    """Serve the Docker Engine API over the local store"""
+    from lamina.api.service import TLSFiles, default_socket, run_service
+
+    address = socket_uri or uri or default_socket()
+    run_service(engine, address, idle=float(idle), group=group,
+                tls=TLSFiles(tlscacert, tlscert, tlskey, tlsverify))

@@ -50,7 +50,9 @@ class Engine(ContainerVerbs):
     def store(self) -> Store:
         from lamina.store import Store
 
-        return Store(self.settings.root, limits=self.settings.layer_limits)
+        settings = self.settings
+        # The limits are read (from the config file) only if something is unpacked.
+        return Store(settings.root, limits=lambda: settings.layer_limits)
 
     def close(self) -> None:
         """Close the store, if this engine opened it: its database checkpoints its WAL."""
@@ -219,15 +221,17 @@ class Engine(ContainerVerbs):
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,
-             trust: TrustOptions | None = None) -> list[PullResult]:
+             trust: TrustOptions | None = None,
+             options: RemoteOptions | None = None) -> list[PullResult]:
         """``trust``: --disable-content-trust and --signature-policy as given (by default the
-        policy files and DOCKER_CONTENT_TRUST decide)."""
+        policy files and DOCKER_CONTENT_TRUST decide). ``options``: other remote options than
+        lamina's config's (the API service's carry the client's credentials)."""
         from lamina.engine import pull
         from lamina.engine.trust import PullTrust, trust_options
 
-        options = trust_options(self.settings.signatures, trust or self.trust_options)
-        results = pull.pull(self.store, name, self.remote_options, platform=platform,
-                            all_tags=all_tags, progress=progress, trust=PullTrust(options))
+        trust_given = trust_options(self.settings.signatures, trust or self.trust_options)
+        results = pull.pull(self.store, name, options or self.remote_options, platform=platform,
+                            all_tags=all_tags, progress=progress, trust=PullTrust(trust_given))
         from lamina.engine import events
 
         for result in results:
@@ -237,14 +241,15 @@ class Engine(ContainerVerbs):
 
     def push(self, name: str, *, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,
-             signing: PushSigning | None = None) -> list[PushResult]:
+             signing: PushSigning | None = None,
+             options: RemoteOptions | None = None) -> list[PushResult]:
         from lamina.engine import push
         from lamina.engine.trust import PushSigning
 
         signing = signing or PushSigning()
         signing.prepare(self.settings.signatures)
 
-        results = push.push(self.store, name, self.remote_options, all_tags=all_tags,
+        results = push.push(self.store, name, options or self.remote_options, all_tags=all_tags,
                             progress=progress, signing=signing)
         from lamina.engine import events
 

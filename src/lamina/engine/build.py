@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
-from lamina.errors import InvalidArgument, NotFound
+from lamina.errors import InvalidArgument, LaminaError, NotFound
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
 from lamina.model.reference import Reference, tag_target
@@ -89,7 +90,7 @@ def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path
         with open(received, "wb") as f:
             shutil.copyfileobj(stdin, f, 1 << 20)
         if _unpack_context(received, root):
-            return (root, *_read_dockerfile(root, request.dockerfile))
+            return (root, *_dockerfile_in_context(root, request.dockerfile))
         if request.dockerfile not in (None, "-"):
             raise InvalidArgument("a Dockerfile on stdin leaves no context for -f")
         return root, received.read_text(encoding="utf-8", errors="surrogateescape"), None
@@ -117,6 +118,32 @@ def _read_dockerfile(root: Path, name: str | None) -> tuple[str, Path]:
         except (FileNotFoundError, IsADirectoryError):
             continue
     shown = name or str(root / "Dockerfile")
+    raise NotFound(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                   f"lstat {shown}: no such file or directory")
+
+
+def _dockerfile_in_context(root: Path, name: str | None) -> tuple[str, Path]:
+    """The Dockerfile of a context that came as a tar: ``name`` is a path inside it (as docker
+    reads -f with a context on stdin), resolved there, whatever its symlinks say: a hostile
+    tar's Dockerfile -> /etc/shadow names the context's own /etc/shadow, which is missing."""
+    from lamina.runtime.rootpath import RootFS
+
+    candidates = [name] if name else ["Dockerfile", "dockerfile"]
+    for candidate in candidates:
+        try:
+            inside = RootFS(root).resolve(candidate)
+        except LaminaError:
+            continue
+        path = root / inside.lstrip("/")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, OSError):
+            continue
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                continue
+            return f.read().decode("utf-8", "surrogateescape"), path
+    shown = name or "Dockerfile"
     raise NotFound(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
                    f"lstat {shown}: no such file or directory")
 

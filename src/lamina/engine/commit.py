@@ -98,13 +98,17 @@ def _walk(root: Path, lowers: Sequence[Path]) -> Iterator[tuple[str, os.stat_res
     except FileNotFoundError:
         return
     below = [_Lower(lower) for lower in lowers]
-    todo = [(iter(sorted(os.listdir(chain.top()))), "")]
+    # What is left to list at each level, and how long its parent's path is (only the current
+    # directory's path is kept: one per level would cost the square of the depth).
+    todo = [(iter(sorted(os.listdir(chain.top()))), 0)]
+    prefix = ""
     try:
         while todo:
-            names, prefix = todo[-1]
+            names, parent_len = todo[-1]
             name = next(names, None)
             if name is None:
                 todo.pop()
+                prefix = prefix[:parent_len]
                 if todo:
                     chain.pop()
                     for lower in below:
@@ -114,7 +118,8 @@ def _walk(root: Path, lowers: Sequence[Path]) -> Iterator[tuple[str, os.stat_res
             st = os.stat(name, dir_fd=chain.top(), follow_symlinks=False)
             yield path, st, any(lower.has(name) for lower in below)
             if stat.S_ISDIR(st.st_mode):
-                todo.append((iter(sorted(os.listdir(chain.push(name)))), path))
+                todo.append((iter(sorted(os.listdir(chain.push(name)))), len(prefix)))
+                prefix = path
                 for lower in below:
                     lower.push(name, len(todo) - 1)
     finally:

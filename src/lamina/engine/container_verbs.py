@@ -183,7 +183,8 @@ class ContainerVerbs:
              stdin: int | None = None, stdout: BinaryIO | None = None,
              stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
              privileged: bool = False, detach: bool = False,
-             detach_keys: str | None = None) -> int:
+             detach_keys: str | None = None,
+             terminal: int | None = None) -> int:
         """Run ``argv`` in the container; its exit code. ``detach``: start it and return 0
         at once, its output discarded (docker's ``exec -d``)."""
         from lamina.engine import lifecycle
@@ -197,7 +198,7 @@ class ContainerVerbs:
         code = lifecycle.exec_in(self.store, record.id, argv, env=env, workdir=workdir,
                                  user=user, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
                                  env_files=env_files, privileged=privileged, detach=detach,
-                                 detach_keys=detach_keys)
+                                 detach_keys=detach_keys, terminal=terminal)
         if not detach:  # (a detached one's end is not seen)
             self._event(record, "exec_die", execID=exec_id, exitCode=str(code))
         return code

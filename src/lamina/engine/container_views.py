@@ -35,6 +35,7 @@ class ContainerRow:
     size_root: int | None = None
     mounts: tuple[str, ...] = ()
     network: str = ""
+    image_id: str = ""
 
     def status(self, now: float | None = None) -> str:
         """docker's words: "Up 3 seconds", "Exited (0) 5 seconds ago", "Created"."""
@@ -159,7 +160,7 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
         started=record.started, finished=record.finished, name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
-        network=host.get("NetworkMode", ""),
+        network=host.get("NetworkMode", ""), image_id=record.image_id,
     )
 
 

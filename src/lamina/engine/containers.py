@@ -31,7 +31,7 @@ class CreateOptions(NamedTuple):
     env_files: Sequence[str] = ()
     workdir: str | None = None
     user: str | None = None
-    entrypoint: str | None = None
+    entrypoint: str | list[str] | None = None  # a list: the API's exec form
     volumes: Sequence[str] = ()
     network: str = "host"
     hostname: str | None = None
@@ -127,7 +127,10 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
     entrypoint = image.get("Entrypoint")
     cmd = image.get("Cmd")
     if opts.entrypoint is not None:
-        entrypoint = [opts.entrypoint] if opts.entrypoint else None
+        if isinstance(opts.entrypoint, list):
+            entrypoint = list(opts.entrypoint) or None
+        else:
+            entrypoint = [opts.entrypoint] if opts.entrypoint else None
         cmd = None  # docker drops the image's Cmd when the entrypoint is overridden
     if command:
         cmd = list(command)

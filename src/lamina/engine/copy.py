@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -191,6 +192,45 @@ def _target(source: Source, dest: str, exists: bool, is_dir: bool, where: str
     if exists:
         return ("" if source.contents else source.base), True
     return os.path.basename(dest.rstrip("/")), False
+
+
+# Go's os.FileMode bits, which docker's path stat (``docker cp``'s HEAD) carries.
+_GO_MODE = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISBLK, 1 << 26),
+            (stat.S_ISFIFO, 1 << 25), (stat.S_ISSOCK, 1 << 24), (stat.S_ISCHR, 1 << 26 | 1 << 21))
+
+
+def stat_path(store: Store, container: str, path: str) -> dict[str, object]:
+    """docker's stat of a container path (name, size, Go file mode, mtime, link target), as
+    the API's archive routes answer it; NotFound when it is missing."""
+    from datetime import datetime
+
+    from lamina.engine.commit import _read_only_view
+
+    record = find(store, container)
+    with _read_only_view(store, record) as root, ExitStack() as stack:
+        try:
+            resolved = RootFS(root).resolve(path or "/", follow_last=False)
+        except ContainerError:
+            raise NotFound(f"Could not find the file {path} in container {container}") from None
+        found = _container_stat(root, resolved, stack, keep_parent=True)
+        if found is None:
+            raise NotFound(f"Could not find the file {path} in container {container}")
+        st, _pfd, name = found
+        mode = stat.S_IMODE(st.st_mode) & 0o777
+        for test, bit in _GO_MODE:
+            if test(st.st_mode):
+                mode |= bit
+        for flag, bit in ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22),
+                          (stat.S_ISVTX, 1 << 20)):
+            if st.st_mode & flag:
+                mode |= bit
+        target = ""
+        if stat.S_ISLNK(st.st_mode):
+            target = RootFS(root).resolve(resolved, follow_last=True)
+        mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace(
+            "+00:00", "Z")
+        return {"name": name if name != "." else "/", "size": st.st_size, "mode": mode,
+                "mtime": mtime, "linkTarget": target}
 
 
 def _container_source(root: Path, src: str, follow: bool, stack: ExitStack,

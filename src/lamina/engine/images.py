@@ -7,6 +7,7 @@ daemon, so scripts written against docker behave the same.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ IMAGES_FILTERS = ("dangling", "label", "reference", "before", "since")
 PRUNE_FILTERS = ("until", "label", "label!")
 
 
+@functools.lru_cache(maxsize=4096)  # (a long-lived process lists the same images again)
 def created_epoch(created: str | None) -> float:
     if not created:
         return 0.0

@@ -106,7 +106,7 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
             stdin: int | None = None, stdout: BinaryIO | None = None,
             stderr: BinaryIO | None = None, env_files: Sequence[str] = (),
             privileged: bool = False, detach: bool = False,
-            detach_keys: str | None = None) -> int:
+            detach_keys: str | None = None, terminal: int | None = None) -> int:
     from lamina.engine.containers import read_env_files
     from lamina.runtime.bundle import ContainerDir
     from lamina.runtime.exec import exec_process
@@ -129,7 +129,8 @@ def exec_in(store: Store, text: str, argv: Sequence[str], *, env: Sequence[str] 
     return exec_process(ContainerDir.of(store, record.id), runtime_for(record, store=store),
                         argv, env=env, workdir=workdir, user=user, tty=tty, stdin=stdin,
                         stdout=stdout, stderr=stderr, group_add=host.get("GroupAdd") or (),
-                        privileged=privileged, detach=detach, detach_keys=keys)
+                        privileged=privileged, detach=detach, detach_keys=keys,
+                        terminal=terminal)
 
 
 def exec_env(entries: Sequence[str]) -> list[str]:

@@ -133,7 +133,7 @@ def update(store: Store, text: str, opts: UpdateOptions) -> ContainerRecord:
                              "should be larger than memory limit, see usage", exit_code=1)
     resources = runtime_resources(opts)
     if record.state == "running" and resources:
-        runtime = runtime_for(record)
+        runtime = runtime_for(record, store=store)  # the one that runs it
         result = runtime.call("update", "--resources", "-", record.id, check=False,
                               input=json.dumps(resources).encode())
         if result.returncode != 0:

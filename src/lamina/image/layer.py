@@ -46,8 +46,11 @@ def clean_path(name: str, *, what: str = "entry") -> tuple[str, ...]:
     if "\x00" in name:
         raise InvalidArgument(f"layer {what} {name!r}: name contains a NUL byte")
     rooted = name.startswith("/")
+    split = (name[:-1] if name.endswith("/") else name).split("/")
+    if "" not in split and "." not in split and ".." not in split:
+        return tuple(split)  # the usual name, checked in C: a deep layer's names are long
     parts: list[str] = []
-    for part in name.split("/"):
+    for part in split:
         if part in ("", "."):
             continue
         if part == "..":
@@ -271,6 +274,9 @@ def write_layer(root: Path, out: BinaryIO, *, source_date_epoch: int | None = No
             finally:
                 if fd >= 0:
                     os.close(fd)
+            # tarfile keeps every header it wrote; nothing reads them back, and a deep tree's
+            # names are long (10,000 levels: 100 MB of them).
+            tar.members.clear()  # type: ignore[attr-defined]
             count += 1
         tar.close()
     finally:
@@ -300,16 +306,20 @@ def _walk(
     from lamina.image.dirchain import DirChain
 
     chain = DirChain(os.dup(root_fd))
-    # What is left to list in each directory of the chain, and its path in the tar.
-    todo: list[tuple[Iterator[str], str]] = [(_sorted_names(root_fd), prefix)]
+    # What is left to list in each directory of the chain, and how long the path of its
+    # parent is: only the current directory's path is kept (one per level would cost the
+    # square of the depth).
+    todo: list[tuple[Iterator[str], int]] = [(_sorted_names(root_fd), len(prefix))]
+    base = prefix
     try:
         while todo:
-            names, base = todo[-1]
+            names, parent_len = todo[-1]
             name = next(names, None)
             if name is None:
                 todo.pop()
                 if len(chain) > 1:
                     chain.pop()
+                base = base[:parent_len]
                 continue
             dir_fd = chain.top()
             path = base + name
@@ -324,7 +334,8 @@ def _walk(
                     opq = _header(path + "/" + WHITEOUT_OPAQUE, st, sde)
                     opq.mode = 0o600
                     yield opq, -1
-                todo.append((_sorted_names(sub), path + "/"))
+                todo.append((_sorted_names(sub), len(base)))
+                base = path + "/"
                 continue
             entry = _entry(dir_fd, name, base, st, sde, links)
             if entry is not None:

@@ -80,6 +80,26 @@ def open_storage(config: RegistryConfig) -> StorageDriver:
     return FilesystemDriver(Path(config.root) / "storage")
 
 
+def describe(config: RegistryConfig) -> str:
+    """Where the registry keeps its data, for the start-up line (never with credentials)."""
+    if config.metadata.kind == "sqlite" and config.storage.driver == "filesystem":
+        return str(config.root)
+    from lamina.registry.metadata.postgres_db import where
+
+    md = (
+        f"postgresql at {where(config.metadata.dsn)}"
+        if config.metadata.kind == "postgres"
+        else f"{Path(config.root) / 'registry.db'}"
+    )
+    st = config.storage
+    blobs = (
+        f"s3 bucket {st.bucket} at {st.endpoint or 'AWS'}"
+        if st.driver == "s3"
+        else str(Path(config.root) / "storage")
+    )
+    return f"{md} and {blobs}"
+
+
 def check_backends(config: RegistryConfig) -> None:
     """Open both backends once (applying migrations) and check they answer; one clear error
     naming the backend and its address if not."""
@@ -90,4 +110,4 @@ def check_backends(config: RegistryConfig) -> None:
         metadata.close()
 
 
-__all__ = ["check_backends", "open_metadata", "open_storage", "validate_backends"]
+__all__ = ["check_backends", "describe", "open_metadata", "open_storage", "validate_backends"]

@@ -27,6 +27,7 @@ from lamina.errors import ContainerError, InvalidArgument
 from lamina.model.digest import Digest
 from lamina.runtime.cgroups import cgroup_path
 from lamina.runtime.mounts import mount_overlay, unmount
+from lamina.runtime.oci import Runtime
 from lamina.runtime.rootpath import RootFS
 from lamina.runtime.security import Security, host_devices
 from lamina.runtime.spec import (
@@ -139,20 +140,22 @@ class Prepared(NamedTuple):
     user: User
 
 
-def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> Prepared:
+def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord,
+            runtime: Runtime | None = None) -> Prepared:
     """Mount the rootfs and write the bundle's config.json; unmounted again if this fails.
 
     Raises ContainerError with exit code 127 or 126 when the command cannot run, as docker.
     """
     mount_rootfs(store, cdir, record)
     try:
-        return _write_bundle(cdir, record)
+        return _write_bundle(cdir, record, runtime)
     except BaseException:
         unmount(cdir.rootfs)
         raise
 
 
-def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
+def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
+                  runtime: Runtime | None = None) -> Prepared:
     config = record.config.get("Config", {})
     host = record.config.get("HostConfig", {})
     args = [record.config.get("Path", ""), *record.config.get("Args", [])]
@@ -175,12 +178,17 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord) -> Prepared:
     # --read-only: the /etc files too, as docker has them
     binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
              for name in ETC_FILES]
+    # Read-only binds are so all the way down when the runtime says it knows "rro" (runc
+    # 1.1+); one that does not, or cannot say, would refuse the option: it gets the top
+    # mount read-only only (docker 25+ falls back the same way).
+    options = runtime.mount_options() if runtime is not None else None
+    recursive = options is not None and "rro" in options
     for text in host.get("Binds") or []:
         bind = parse_bind(text)
         # docker makes a missing host directory for a bind (a file is bound as it is)
         if not os.path.exists(bind.source):
             os.makedirs(bind.source, mode=0o755, exist_ok=True)
-        binds.append(bind)
+        binds.append(bind._replace(recursive=recursive))
     resources = Resources(
         memory=host.get("Memory") or None,
         cpus=(host["NanoCpus"] / 1e9) if host.get("NanoCpus") else None,

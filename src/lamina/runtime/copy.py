@@ -84,20 +84,25 @@ def walk(parent_fd: int, name: str, arcname: str, *, read: bool = True) -> Itera
         return
     chain = DirChain(os.open(name, _DIR, dir_fd=parent_fd))
     try:
-        todo = [(_names(chain.top()), arcname)]  # what is left to list at each level
+        # What is left to list at each level, and how long its parent's name is: only the
+        # current directory's name is kept (one per level would cost the square of the depth).
+        todo = [(_names(chain.top()), len(arcname))]
+        prefix = arcname
         yield _meta(arcname, st)
         while todo:
-            names, prefix = todo[-1]
+            names, parent_len = todo[-1]
             child = next(names, None)
             if child is None:
                 todo.pop()
                 if len(chain) > 1:
                     chain.pop()
+                prefix = prefix[:parent_len]
                 continue
             pfd, arc = chain.top(), join(prefix, child)
             st = os.stat(child, dir_fd=pfd, follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
-                todo.append((_names(chain.push(child)), arc))
+                todo.append((_names(chain.push(child)), len(prefix)))
+                prefix = arc
                 yield _meta(arc, st)
             else:
                 yield from _entry(pfd, child, arc, st, read, links)

@@ -32,7 +32,8 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                  tty: bool = False, stdin: int | None = None,
                  stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
                  group_add: Sequence[str] = (), privileged: bool = False,
-                 detach: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
+                 detach: bool = False, detach_keys: bytes = b"\x10\x11",
+                 terminal: int | None = None) -> int:
     """Run ``argv`` in the container; return its exit status.
 
     ``group_add``: the container's --group-add, for a ``user`` given here; ``privileged``:
@@ -40,7 +41,8 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     --privileged); ``detach``: start it and return 0, its output going nowhere (docker keeps
     no log of a detached exec either); ``detach_keys``: with a tty, the keys that leave the
     process running and return 0 (lamina.runtime.exec_tty). Returns the exit status (0 once
-    started, detached)."""
+    started, detached). ``terminal``: with ``tty``, the pty (its slave side) the runtime's
+    terminal is relayed to, rather than ours (the API service holds the master side)."""
     try:
         spec = json.loads((cdir.path / "config.json").read_text())
     except FileNotFoundError:
@@ -88,6 +90,8 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
         if detach:
             rc = subprocess.run(argv_rt, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, check=False).returncode
+        elif tty and terminal is not None:
+            rc = _on_terminal(argv_rt, terminal)
         elif tty:
             from lamina.runtime.exec_tty import exec_tty
 
@@ -101,6 +105,20 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                 raise ContainerError(f"OCI runtime exec failed: {message}",
                                      exit_code=exec_failure_code(message) or 126)
         return rc
+
+
+def _on_terminal(argv: list[str], terminal: int) -> int:
+    """The runtime with ``terminal`` as its stdio and controlling terminal: a size set on the
+    pty reaches it as SIGWINCH, and it resizes the container's terminal to match."""
+    import fcntl
+    import termios
+
+    def controlling() -> None:  # in the child, after setsid
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal,
+                            start_new_session=True, preexec_fn=controlling)
+    return proc.wait()
 
 
 def _piped(argv: list[str], stdin: int | None, stdout: BinaryIO | None,

@@ -69,7 +69,7 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     the store root, the container's ID and the lock's fd, to record the exit; the runtime
     itself never writes to the store's database."""
     cdir = ContainerDir.of(store, record.id)
-    prepare(store, cdir, record)
+    prepare(store, cdir, record, runtime)
     runtime.remember(cdir.path)
     tty = bool(record.config.get("Config", {}).get("Tty"))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -9,9 +9,11 @@ that an error of the runtime is never mistaken for output of the container.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from lamina.errors import ContainerError
@@ -83,6 +85,29 @@ class Runtime:
             message = last_error(log) or result.stderr.decode(errors="replace").strip()
             raise ContainerError(f"{self.name} {args[0]}: {message or 'failed'}")
         return result
+
+    def mount_options(self) -> frozenset[str] | None:
+        """The mount options this runtime knows (its ``features``), None when it cannot say.
+        Asked once per binary: the answer is kept in the state directory."""
+        try:
+            st = os.stat(self.binary)
+        except OSError:
+            return None
+        cache = self.state_root / f".features-{st.st_size}-{st.st_mtime_ns}.json"
+        try:
+            return frozenset(json.loads(cache.read_text()))
+        except (OSError, ValueError, TypeError):
+            pass
+        try:
+            result = self.call("features", check=False, timeout=10)
+            options = json.loads(result.stdout).get("mountOptions")
+        except (OSError, ValueError, AttributeError, subprocess.SubprocessError):
+            options = None
+        if not isinstance(options, list):
+            return None
+        with suppress(OSError):
+            cache.write_text(json.dumps(options))
+        return frozenset(str(o) for o in options)
 
     def state(self, container_id: str) -> dict[str, object] | None:
         """The runtime's view of a container, or None if it does not know it."""

@@ -18,7 +18,7 @@ are removed at the next open, unreferenced files at the next gc.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,7 +64,7 @@ class Store:
     """A lamina store rooted at ``root``; creates its layout on first use."""
 
     def __init__(self, root: Path | str, *, lock_wait: float | None = None,
-                 limits: LayerLimits | None = None) -> None:
+                 limits: LayerLimits | Callable[[], LayerLimits] | None = None) -> None:
         self.root = Path(root)
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ class Store:
         self._lease = Lease(self.root / "gc.lock")
         self.blobs = BlobStore(self.root / "blobs", self.scratch, self._lease)
         self.snapshots = SnapshotStore(self.root / "snapshots", self.scratch, self._lease,
-                                       limits=limits or LayerLimits())
+                                       limits=limits)
         if lock_wait is None:
             self.db = Database(self.root / DB_NAME)
         else:
@@ -203,10 +203,13 @@ class Store:
             yield conn
 
     @contextmanager
-    def adding(self, *, max_layer_size: int = MAX_LAYER_SIZE) -> Iterator[Adding]:
+    def adding(self, *, max_layer_size: int | None = None) -> Iterator[Adding]:
         """The transaction that adds images (``lamina.store.adding``): everything stored inside
         is kept from gc until the block ends; if the block fails, what it stored and no image
-        uses is removed (by the outermost block, once it has let go of the lease)."""
+        uses is removed (by the outermost block, once it has let go of the lease). A layer may
+        expand to ``max_layer_size`` bytes (default: the store's limits, ``[layers]``)."""
+        if max_layer_size is None:
+            max_layer_size = self.snapshots.limits.max_size
         outermost = self._adding == 0
         self._adding += 1
         try:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from lamina.store import Store
     from lamina.store.partial import PartialBlob
 
+
 class LayerFeed(Protocol):
     """A layer blob coming from elsewhere (a registry), for ``Adding.stream_layer``."""
 
@@ -58,7 +59,8 @@ class LayerFeed(Protocol):
         ...
 
 
-# The most a single layer may expand to: a bound on decompression bombs, far above real layers.
+# The most a single layer may expand to when no limit is given (``Store.adding`` gives the
+# store's, from the settings' ``[layers]``): a bound on decompression bombs.
 MAX_LAYER_SIZE = 64 * 1024**3
 
 

@@ -265,6 +265,14 @@ class Database:
                 self.conn.execute("ROLLBACK")
             raise
 
+    def change_token(self) -> tuple[int, int]:
+        """A value that changes whenever a change is committed to the database, by any
+        connection (``data_version``) or this one (``total_changes``): what a cache of a
+        reading keys on."""
+        with self._lock:
+            row = self.conn.execute("PRAGMA data_version").fetchone()
+            return int(row[0]), self.conn.total_changes
+
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one read transaction (a consistent snapshot), retried while busy."""
         with self._lock:

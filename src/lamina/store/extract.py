@@ -73,6 +73,7 @@ _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_LINKS: Final = 40  # as the kernel's ELOOP limit
 _CACHE_MAX: Final = 256
+_RECENT_MAX: Final = 16
 _STORAGE_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE,
                           errno.ENFILE, errno.ENOMEM}  # fmt: skip
 _XATTR_REFUSALS: Final = {errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.E2BIG, errno.ERANGE,
@@ -162,6 +163,10 @@ class _Tree:
         self.root = root_fd
         self.top = _Node("", None)
         self._fds: OrderedDict[_Node, int] = OrderedDict()
+        # The nodes last looked up, by their path: a layer's entries come mostly in order, so
+        # an entry's directory is one just used, found in one hash (in C) of its path instead
+        # of a dict step per name (a deep layer's paths are thousands of names long).
+        self._recent: dict[tuple[str, ...], _Node] = {}
 
     def clear(self) -> None:
         """Close every cached descriptor (the nodes stay)."""
@@ -200,8 +205,14 @@ class _Tree:
 
     def node(self, parts: tuple[str, ...], *, create: bool) -> _Node:
         """The node of directory ``parts``, resolving symlinks inside the destination."""
+        found = self._recent.get(parts)
+        if found is not None:
+            return found
         node = self.top
         todo = deque(parts)
+        parent = self._recent.get(parts[:-1]) if len(parts) > 1 else None
+        if parent is not None:  # a directory below one just used
+            node, todo = parent, deque(parts[-1:])
         links = 0
         while todo:
             part = todo.popleft()
@@ -240,6 +251,10 @@ class _Tree:
             sub = node.children[part] = _Node(part, node)
             self._cache(sub, fd)
             node = sub
+        if not links:  # (a path through a symlink may lead elsewhere another time)
+            self._recent[parts] = node
+            if len(self._recent) > _RECENT_MAX:
+                del self._recent[next(iter(self._recent))]
         return node
 
     def forget(self, parent: _Node, name: str) -> None:
@@ -247,6 +262,7 @@ class _Tree:
         (their cached descriptors are closed when the cache lets them go)."""
         gone = parent.children.pop(name, None)
         if gone is not None:
+            self._recent.clear()
             stack = [gone]
             while stack:
                 node = stack.pop()

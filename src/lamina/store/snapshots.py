@@ -35,11 +35,21 @@ class SnapshotStore:
     """The ``snapshots/`` directory of a store."""
 
     def __init__(self, root: Path, scratch: Scratch, lease: Lease | None = None, *,
-                 limits: LayerLimits | None = None) -> None:
+                 limits: LayerLimits | Callable[[], LayerLimits] | None = None) -> None:
         self.root = root
         self._scratch = scratch
         self._lease = lease
-        self.limits = limits or LayerLimits()  # the bounds on what a layer may expand to
+        # The bounds on what a layer may expand to; a callable is asked at the first unpack
+        # (they come from the config file, which commands that unpack nothing never read).
+        self._limits = limits
+
+    @property
+    def limits(self) -> LayerLimits:
+        if self._limits is None:
+            self._limits = LayerLimits()
+        elif callable(self._limits):
+            self._limits = self._limits()
+        return self._limits
 
     def directory(self, chain_id: Digest) -> Path:
         """The snapshot's own directory (holding ``fs/`` and ``meta.json``)."""

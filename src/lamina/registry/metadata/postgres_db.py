@@ -32,7 +32,7 @@ def redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
-def _where(dsn: str) -> str:
+def where(dsn: str) -> str:
     """host:port of a DSN, for the one-line error at start."""
     try:
         from psycopg.conninfo import conninfo_to_dict
@@ -82,7 +82,7 @@ class PostgresDatabase:
         import psycopg
         from psycopg_pool import ConnectionPool
 
-        self.location = f"postgresql at {_where(dsn)}"
+        self.location = f"postgresql at {where(dsn)}"
         self._psycopg = psycopg
         try:
             # A quick probe first, so an unreachable server is one clear line, not a pool
@@ -194,4 +194,4 @@ class PostgresDatabase:
         self.pool.close()
 
 
-__all__ = ["PostgresDatabase", "redact"]
+__all__ = ["PostgresDatabase", "redact", "where"]

@@ -1,0 +1,250 @@
+"""The docker CLI against `lamina system service`, and against dockerd (Debian's docker.io,
+started here with --bridge=none --iptables=false on a throwaway data root), in one run:
+
+- `docker ps -a` with 50 containers (created, not running: 50 idle engines' worth of
+  running containers would measure the machine's memory, not the listing);
+- `docker run --rm busybox true`;
+- `docker images` with 1,000 images;
+- and `docker run --rm` through the service against `lamina run --rm` directly.
+
+Goals: the service at or under 0.5x dockerd's time for each, and `docker run --rm` through
+the service within 1.3x of `lamina run --rm`. The commands take turns round by round (in a new order
+each round), so the machine's load weighs on all alike; medians are printed with their ratios.
+
+    python bench/api.py [--images 1000] [--containers 50] [--runs 11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from helpers.busybox import busybox_tar
+from lamina.engine import Engine, Settings
+
+DOCKER = shutil.which("docker")
+DOCKERD = shutil.which("dockerd")
+
+
+def make_rootfs(i: int) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = f"image {i}\n".encode()
+        info = tarfile.TarInfo(f"etc/image-{i}")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def wait_for_socket(path: Path, proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if path.exists():
+            with socket.socket(socket.AF_UNIX) as sock:
+                try:
+                    sock.connect(str(path))
+                    return True
+                except OSError:
+                    pass
+        time.sleep(0.1)
+    return False
+
+
+def docker_env(sock: Path, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    return {**env, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(config)}
+
+
+def run(argv: list[str], env: dict[str, str], **kw: object) -> None:
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=True, **kw)  # type: ignore[call-overload]
+
+
+def interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int
+                ) -> dict[str, float]:
+    for argv, env in commands.values():  # warm up
+        run(argv, env)
+    import random
+
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    order = list(commands)
+    shuffle = random.Random(14).shuffle
+    for _ in range(runs):
+        # in a new order each round: a `run --rm` leaves work behind it (its monitor's exit,
+        # the mounts), which would otherwise always fall on the same next command
+        shuffle(order)
+        for name in order:
+            argv, env = commands[name]
+            started = time.perf_counter()
+            run(argv, env)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def request_median(sock: Path, path: str, runs: int) -> float:
+    """The median time of one API request over a kept-alive connection: the engine's own
+    part, without the docker CLI's start-up (which weighs the same on both engines)."""
+    import http.client
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(sock))
+
+    conn = Unix("localhost", timeout=120)
+    times = []
+    try:
+        for i in range(runs + 1):
+            started = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (path, response.status)
+            if i:  # the first warms up
+                times.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.median(times)
+
+
+def start_dockerd(work: Path) -> tuple[subprocess.Popen[bytes] | None, Path]:
+    sock = work / "dockerd" / "docker.sock"
+    if DOCKERD is None:
+        print("dockerd: not installed (Debian's docker.io); skipping that peer")
+        return None, sock
+    (work / "dockerd").mkdir()
+    argv = [DOCKERD, "--bridge=none", "--iptables=false", "--ip6tables=false",
+            "--data-root", str(work / "dockerd" / "data"),
+            "--exec-root", str(work / "dockerd" / "exec"),
+            "--pidfile", str(work / "dockerd" / "pid"), "-H", f"unix://{sock}"]
+    log = open(work / "dockerd" / "log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    if not wait_for_socket(sock, proc, 60):
+        print(f"dockerd: did not start (see {work / 'dockerd' / 'log'}); skipping that peer")
+        stop(proc)
+        return None, sock
+    return proc, sock
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--containers", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=11)
+    args = parser.parse_args()
+    if DOCKER is None:
+        sys.exit("bench/api.py needs the docker CLI")
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-api-") as tmp:
+        work = Path(tmp)
+        config = work / "docker-config"
+        config.mkdir()
+        root = work / "lamina"
+        engine = Engine(Settings.from_env(root))
+        engine.import_(io.BytesIO(busybox_tar()), "busybox")
+        for i in range(args.images):
+            engine.import_(io.BytesIO(make_rootfs(i)), f"bench/app{i % 50}:v{i}",
+                           changes=[f"LABEL index={i}"])
+        archive = work / "images.tar"
+        names = ["busybox", *[f"bench/app{i % 50}:v{i}" for i in range(args.images)]]
+        with open(archive, "wb") as out:
+            engine.save(names, out)
+        engine.close()
+        lamina_env = {**os.environ, "LAMINA_ROOT": str(root)}
+        lamina_sock = work / "lamina.sock"
+        service = subprocess.Popen(
+            [sys.executable, "-m", "lamina", "system", "service", "--socket",
+             f"unix://{lamina_sock}", "--time", "0"], env=lamina_env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        dockerd, dockerd_sock = None, work / "none"
+        try:
+            if not wait_for_socket(lamina_sock, service, 30):
+                sys.exit("the lamina service did not start")
+            dockerd, dockerd_sock = start_dockerd(work)
+            targets = {"lamina": docker_env(lamina_sock, config)}
+            if dockerd is not None:
+                targets["dockerd"] = docker_env(dockerd_sock, config)
+                started = time.perf_counter()
+                run([DOCKER, "load", "-i", str(archive)], targets["dockerd"])
+                print(f"dockerd: loaded {args.images + 1} images in "
+                      f"{time.perf_counter() - started:.1f} s")
+            for env in targets.values():
+                for i in range(args.containers):
+                    run([DOCKER, "create", "--name", f"bench{i}", "busybox", "true"], env)
+            commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+            for label, env in targets.items():
+                commands[f"{label}: docker ps -a ({args.containers} containers)"] = (
+                    [DOCKER, "ps", "-a"], env)
+                commands[f"{label}: docker images ({args.images + 1} images)"] = (
+                    [DOCKER, "images"], env)
+                commands[f"{label}: docker run --rm busybox true"] = (
+                    [DOCKER, "run", "--rm", "busybox", "true"], env)
+            commands["lamina run --rm busybox true (no service)"] = (
+                [sys.executable, "-m", "lamina", "run", "--rm", "busybox", "true"], lamina_env)
+            medians = interleaved(commands, args.runs)
+            socks = {"lamina": lamina_sock}
+            if dockerd is not None:
+                socks["dockerd"] = dockerd_sock
+            for label, sock in socks.items():
+                for what, path in (("GET /containers/json?all=1",
+                                    "/v1.41/containers/json?all=1"),
+                                   ("GET /images/json", "/v1.41/images/json")):
+                    medians[f"{label}: {what} (API only)"] = request_median(
+                        sock, path, args.runs * 3)
+        finally:
+            for env in [docker_env(lamina_sock, config)] + (
+                    [docker_env(dockerd_sock, config)] if dockerd is not None else []):
+                subprocess.run([DOCKER, "rm", "-f", *[f"bench{i}" for i in
+                                                      range(args.containers)]],
+                               env=env, capture_output=True, check=False, timeout=300)
+            stop(service)
+            stop(dockerd)
+            subprocess.run(["umount", "-R", str(work / "dockerd" / "data")],
+                           capture_output=True, check=False)
+        width = max(len(name) for name in medians)
+        for name, value in medians.items():
+            print(f"{name:<{width}}  {value * 1000:8.1f} ms")
+        if dockerd is not None:
+            for what in (f"docker ps -a ({args.containers} containers)",
+                         f"docker images ({args.images + 1} images)",
+                         "docker run --rm busybox true"):
+                ratio = medians[f"lamina: {what}"] / medians[f"dockerd: {what}"]
+                print(f"ratio lamina service/dockerd, {what}: {ratio:.2f} (goal <= 0.5)")
+            for what in ("GET /containers/json?all=1", "GET /images/json"):
+                ratio = (medians[f"lamina: {what} (API only)"]
+                         / medians[f"dockerd: {what} (API only)"])
+                print(f"ratio lamina service/dockerd, {what} (API only): {ratio:.2f}")
+        through = medians["lamina: docker run --rm busybox true"]
+        direct = medians["lamina run --rm busybox true (no service)"]
+        print(f"ratio docker run --rm via the service / lamina run --rm: {through / direct:.2f}"
+              " (goal <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
