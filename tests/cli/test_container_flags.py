@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lamina.cli.commands import pflag_args
 from lamina.cli.container_flags import CREATE_FLAGS, RUN_FLAGS, parse
 from lamina.cli.run import run
 
@@ -21,7 +22,7 @@ from lamina.cli.run import run
 def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None:
     """What click makes of ``lamina run ARGS``: the parameters, the image, the command."""
     try:
-        ctx = run.make_context("run", list(args))
+        ctx = run.make_context("run", pflag_args(run, list(args)))  # as the group hands it
     except (click.exceptions.Exit, click.UsageError):
         return None
     params = dict(ctx.params)
@@ -48,6 +49,22 @@ def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None
     ["--name", "--rm", "busybox"],  # a value that looks like a flag is still the value
     ["-ie", "A=1", "busybox"],
     ["-", "x"],
+    # switches with a value, as pflag reads them; the last word wins
+    ["--rm=false", "-d=1", "--init=true", "--read-only=0", "busybox"],
+    ["--rm", "--rm=false", "-t", "--tty=False", "busybox"],
+    ["--sig-proxy=false", "busybox"],
+    ["--sig-proxy=false", "--sig-proxy", "busybox"],
+    # the flags beyond the common ones
+    ["--restart", "on-failure:3", "--init", "--health-cmd", "true", "--health-interval=1s",
+     "--health-retries", "2", "--stop-signal", "USR1", "--stop-timeout", "3", "busybox"],
+    ["--ulimit", "nofile=10:20", "--shm-size=1m", "--tmpfs", "/t", "--mount",
+     "type=tmpfs,target=/m", "--device", "/dev/null", "--ipc", "host", "--pid=host", "busybox"],
+    ["-c", "512", "--cpuset-cpus", "0", "--cpu-quota", "5000", "--cpu-period=100000",
+     "--memory-swap", "1g", "--oom-kill-disable", "--blkio-weight", "10", "busybox"],
+    ["-q", "--pull", "never", "--cidfile", "/tmp/c", "--label-file", "/l", "--annotation",
+     "a=b", "--domainname", "d", "-a", "stdout", "-aSTDERR", "--log-driver", "none", "busybox"],
+    ["--log-opt", "max-size=1k", "--volumes-from", "x", "--detach-keys", "ctrl-a",
+     "--no-healthcheck", "--uts", "host", "--cgroupns", "private", "--userns=host", "busybox"],
 ])
 def test_reads_as_click_reads(args: list[str]) -> None:
     quick = parse(args, RUN_FLAGS)
@@ -64,7 +81,8 @@ def test_reads_as_click_reads(args: list[str]) -> None:
     ["-e"],
     ["--name"],
     ["--rm=yes", "busybox"],
-    ["-d=1", "busybox"],
+    ["-d=yes", "busybox"],
+    ["--sig-proxy=maybe", "busybox"],
     ["--pids-limit", "many", "busybox"],
     ["--"],
 ])
@@ -85,6 +103,8 @@ TOKENS = st.sampled_from([
     "--pids-limit", "--pids-limit=5", "--read-only", "--read-only=1", "--cap-add", "-l",
     "--label=a=b", "--entrypoint", "-w", "-u", "--runtime", "--bogus", "-Z", "--help", "-m",
     "--cpus", "--env-file", "--5", "+5", " 7", "²", "--pids-limit=--5", "-e=",
+    "--rm=false", "--rm=true", "-d=0", "-t=1", "--sig-proxy=false", "--sig-proxy", "--init=x",
+    "-a", "-q", "-aq", "-qa", "--ulimit", "-c", "--stop-timeout=x", "--tty=F",
 ])
 
 

@@ -260,3 +260,9 @@ CASES: list[Case] = [
 from .table_security import SECURITY_CASES  # noqa: E402
 
 CASES += SECURITY_CASES
+
+# The rows of the run/create flags, --flag=false, ps filters, logs --since/--until and
+# build's flags.
+from .table_flags import FLAG_CASES  # noqa: E402
+
+CASES += FLAG_CASES

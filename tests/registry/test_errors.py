@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from lamina import errors
+from lamina.registry import errors as domain
 from lamina.registry.errors import ERROR_TABLE, RegistryHTTPError, from_lamina_error
 
 SPEC_CODES = {
@@ -81,3 +85,108 @@ def test_unknown_code_is_a_programming_error() -> None:
 def test_lamina_errors_map_in_one_place(exc: errors.LaminaError, code: str, status: int) -> None:
     wire = from_lamina_error(exc)
     assert (wire.code, wire.status, wire.message) == (code, status, exc.message)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "status"),
+    [
+        (domain.BlobUnknown("b"), "BLOB_UNKNOWN", 404),
+        (domain.BlobUploadUnknown("u"), "BLOB_UPLOAD_UNKNOWN", 404),
+        (domain.BlobUploadInvalid("u"), "BLOB_UPLOAD_INVALID", 400),
+        (domain.DigestInvalid("d"), "DIGEST_INVALID", 400),
+        (domain.ManifestBlobUnknown("m"), "MANIFEST_BLOB_UNKNOWN", 400),
+        (domain.ManifestInvalid("m"), "MANIFEST_INVALID", 400),
+        (domain.ManifestTooLarge("m"), "SIZE_INVALID", 413),
+        (domain.ManifestUnknown("m"), "MANIFEST_UNKNOWN", 404),
+        (domain.NameInvalid("n"), "NAME_INVALID", 400),
+        (domain.NameUnknown("n"), "NAME_UNKNOWN", 404),
+        (domain.SizeInvalid("s"), "SIZE_INVALID", 400),
+        (domain.RangeInvalid("r"), "RANGE_INVALID", 416),
+        (domain.Unsupported("u"), "UNSUPPORTED", 405),
+        (domain.ReadOnly("r"), "UNSUPPORTED", 405),
+        (domain.ParameterInvalid("p"), "UNSUPPORTED", 400),
+        (domain.Unavailable("u"), "UNAVAILABLE", 503),
+    ],
+)
+def test_domain_errors_map_in_one_place(exc: domain.ServiceError, code: str, status: int) -> None:
+    wire = domain.to_wire(exc)
+    assert (wire.code, wire.status, wire.message) == (code, status, exc.message)
+
+
+def test_every_domain_error_has_a_code() -> None:
+    classes = [
+        value
+        for value in vars(domain).values()
+        if isinstance(value, type)
+        and issubclass(value, domain.ServiceError)
+        and value is not domain.ServiceError
+    ]
+    assert len(classes) > 10
+    for cls in classes:
+        assert domain.to_wire(cls("x")).code != "UNKNOWN", cls
+
+
+def test_detail_and_headers_pass_through() -> None:
+    wire = domain.to_wire(domain.RangeInvalid("r", detail={"at": 3}, headers={"Range": "0-2"}))
+    assert wire.headers == {"Range": "0-2"} and json.loads(wire.body())["errors"][0]["detail"]
+
+
+_NO_HTTP = ["service.py", "upload_sessions.py", "gc.py", *(f"handlers/{n}" for n in (
+    "base.py", "blobs.py", "catalog.py", "common.py", "manifests.py", "referrers.py", "tags.py",
+    "uploads.py",
+))]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", _NO_HTTP)
+def test_the_service_and_handlers_raise_only_domain_errors(module: str) -> None:
+    """No wire error is made outside ``errors`` (and the authorizers, whose challenges are
+    HTTP's own), and no status is written down: the mapping stays in one place."""
+    source = (Path(domain.__file__).parent / module).read_text()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            assert name != "RegistryHTTPError", f"{module}:{node.lineno} builds a wire error"
+        if isinstance(node, ast.keyword):
+            assert node.arg != "status", f"{module}:{node.lineno} sets a status"
+
+
+def test_the_service_raises_domain_errors(tmp_path: Path) -> None:
+    import anyio
+
+    from lamina.registry.config import RegistryConfig
+    from lamina.registry.service import Registry, parse_digest
+
+    registry = Registry(RegistryConfig(root=tmp_path, log_requests=False))
+    missing = "sha256:" + "0" * 64
+
+    async def main() -> None:
+        with pytest.raises(domain.ManifestUnknown):
+            await registry.get_manifest("r", "latest")
+        with pytest.raises(domain.BlobUnknown):
+            await registry.find_blob("r", parse_digest(missing))
+        with pytest.raises(domain.NameUnknown):
+            await registry.list_tags("nobody", None, None)
+        with pytest.raises(domain.ManifestInvalid):
+            await registry.put_manifest("r", "v1", b"not json", "application/json")
+        with pytest.raises(domain.Unavailable):
+            await registry.open_blob("objects/gone")
+        upload = await registry.start_upload("r")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"some bytes"
+
+        upload = await registry.append_upload(upload, body(), None)
+        with pytest.raises(domain.DigestInvalid):
+            await registry.finish_upload(upload, parse_digest(missing))
+
+    try:
+        anyio.run(main)
+        with pytest.raises(domain.DigestInvalid):
+            parse_digest("sha256:not-hex")
+        with pytest.raises(domain.NameInvalid):
+            from lamina.registry.service import validate_name
+
+            validate_name("UPPER")
+    finally:
+        registry.close()

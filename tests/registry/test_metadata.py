@@ -119,12 +119,13 @@ def test_upload_claims_are_compare_and_swap(md: MetadataStore) -> None:
     assert md.claim_upload("u", 0, "a", now, 60) is not None
     assert md.claim_upload("u", 0, "b", now, 60) is None  # a holds it
     assert not md.advance_upload("u", "b", 0, 10, None, None)  # not b's to move
-    assert md.advance_upload("u", "a", 0, 10, digest("10 bytes"), '{"parts": []}')
+    assert md.advance_upload("u", "a", 0, 10, "sha256:c3RhdGU=", '{"parts": []}')
     assert not md.advance_upload("u", "a", 0, 20, None, None)  # released, and moved on
     assert md.claim_upload("u", 0, "b", now, 60) is None  # stale offset
     upload = md.get_upload("u")
     assert upload is not None and upload.offset == 10 and upload.repository == "r"
     assert upload.state == '{"parts": []}' and upload.writer is None
+    assert upload.hash_state == "sha256:c3RhdGU="
     # A claim whose request died is taken over once its lease runs out.
     assert md.claim_upload("u", 10, "c", now, 60) is not None
     assert md.claim_upload("u", 10, "d", now + 30, 60) is None

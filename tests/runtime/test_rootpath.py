@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lamina.errors import ContainerError
+from lamina.image import _confine
 from lamina.runtime.rootpath import RootFS, in_kernel_dir
 from lamina.runtime.users import resolve_user
-from lamina.store import _confine
 
 
 @pytest.fixture(autouse=True, params=["openat2", "walker"])

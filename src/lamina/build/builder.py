@@ -33,7 +33,7 @@ from lamina.build.metadata import Change, change_for, command, set_env
 from lamina.build.shell import expand
 from lamina.build.stages import Stage, plan
 from lamina.build.steps import StepRunner
-from lamina.errors import BuildError
+from lamina.errors import BuildError, LaminaError
 from lamina.image.mutate import timestamp
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
@@ -60,6 +60,11 @@ class BuildOptions:
     source_date_epoch: int | None = None
     runtime: str | None = None  # RUN's OCI runtime (None: runc, else crun)
     state_root: Path | None = None  # where the runtime keeps its state (RUN needs it)
+    platform: str | None = None  # --platform: the stages' (FROM --platform overrides)
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # --add-host, for RUN steps
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit, for RUN steps
+    shm_size: int | None = None  # --shm-size, for RUN steps
+    cache_from: tuple[Digest, ...] = ()  # --cache-from images: their steps may be reused
 
 
 @dataclass
@@ -96,7 +101,8 @@ class Builder:
         self.cache = store.build_cache
         self.results: dict[int, ImageState] = {}
         self.used_args: set[str] = set()
-        self.platform = Platform.host()
+        self.platform = Platform.parse(options.platform) if options.platform else \
+            Platform.host()
         self.steps = StepRunner(self)
 
     # --- output -------------------------------------------------------------------------
@@ -230,7 +236,7 @@ class Builder:
     def _stage(self, stage: Stage) -> ImageState:
         base = expand(stage.base, self.global_args, self.escape)
         platform = (expand(stage.platform, self.global_args, self.escape)
-                    if stage.platform else None)
+                    if stage.platform else self.options.platform)
         if not base:
             raise stage.node.error("base name (" + stage.base + ") should not be blank")
         run = StageRun(stage, ImageState({}), total=1 + len(stage.instructions))
@@ -322,15 +328,49 @@ class Builder:
                     self.say(f"CACHED {shown}")
                 run.state = ImageState.load(self.store, hit)
                 return
+        reused = self.reused_layer(run, change.created_by) if make_layer is not None else None
         if shown:
-            self.say(shown)
-        layer = make_layer() if make_layer is not None else None
+            self.say(f"CACHED {shown}" if reused else shown)
+        if reused is not None:
+            layer = reused[0]
+        else:
+            layer = make_layer() if make_layer is not None else None
         state = run.state.copy()
         change.apply(state.data)
         run.state = commit_image(self.store, state, created=self.created(),
                                  created_by=change.created_by, layer=layer, history=history)
         assert run.state.image_id is not None
         self.cache.put(key, run.state.image_id)
+
+    def reused_layer(self, run: StageRun, created_by: str
+                     ) -> tuple[LayerRecord | None] | None:
+        """--cache-from: the layer (or no layer) the next step made in one of those images,
+        when the stage so far is the start of that image (same layers, same history) and its
+        next step is this one. Only RUN steps qualify: their history line says all they
+        depend on besides the layers below, unlike COPY's (the files' content)."""
+        if not self.options.cache_from or self.options.no_cache or \
+                not created_by.startswith("RUN "):
+            return None
+        ours = list(run.state.data.get("history") or [])
+        for image_id in self.options.cache_from:
+            try:
+                theirs = ImageState.load(self.store, image_id)
+            except LaminaError:
+                continue
+            history = theirs.data.get("history") or []
+            if len(history) <= len(ours) or len(theirs.layers) < len(run.state.layers):
+                continue
+            same = all(_history_key(a) == _history_key(b) for a, b in zip(ours, history[:len(ours)], strict=True))
+            if not same or theirs.chain_ids[:len(run.state.layers)] != run.state.chain_ids:
+                continue
+            step = history[len(ours)]
+            if step.get("created_by") != created_by:
+                continue
+            if step.get("empty_layer"):
+                return (None,)
+            if len(theirs.layers) > len(run.state.layers):
+                return (theirs.layers[len(run.state.layers)],)
+        return None
 
     def created(self) -> str:
         return timestamp(self.options.source_date_epoch)
@@ -347,6 +387,10 @@ class Builder:
         if "PATH" not in names:
             env.insert(0, f"PATH={DEFAULT_PATH}")
         return env
+
+
+def _history_key(entry: dict[str, Any]) -> tuple[Any, Any]:
+    return entry.get("created_by"), bool(entry.get("empty_layer"))
 
 
 __all__ = ["BuildOptions", "Builder", "StageRun", "command", "set_env"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from lamina.build.rootfs import Entry, MergedTree, Parts, UpperDir
 from lamina.errors import BuildError
+from lamina.image._confine import open_dir
 from lamina.image.layer import read_xattrs
-from lamina.store._confine import open_dir
 
 _CHUNK = 1 << 20
 

@@ -10,6 +10,7 @@ descriptors the step opened itself.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import lzma
 import os
 import secrets
@@ -18,7 +19,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 from lamina.build.commit import MAX_LAYER_SIZE, ImageState, commit_layer
 from lamina.build.copier import Copier, CopyOptions, make_dir, write_file
@@ -27,6 +28,9 @@ from lamina.errors import BuildError, ContainerError
 from lamina.store import LayerRecord, Store
 
 # Mount points the runtime makes when an image lacks them: not the step's doing.
+if TYPE_CHECKING:
+    from lamina.runtime.step import StepLimits
+
 _MOUNT_STUBS = ("proc", "sys", "dev")
 
 
@@ -170,7 +174,8 @@ def workdir_layer(store: Store, state: ImageState, path: str, owner: tuple[int, 
 def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str],
               workdir: str, user: str, network: str, output: int,
               script: bytes | None, source_date_epoch: int | None,
-              runtime: str | None, state_root: Path | None) -> LayerRecord | None:
+              runtime: str | None, state_root: Path | None,
+              limits: StepLimits | None = None) -> LayerRecord | None:
     """Run a RUN step's command over the stage's layers; its changes become the layer."""
     if state_root is None:
         raise BuildError("RUN needs the settings' state root (BuildOptions.state_root)")
@@ -194,7 +199,7 @@ def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str
             code = run_step(store, state.chain_ids, upper_path, argv, env=env,
                             workdir=workdir or "/", user=user, network=network,
                             stdout=output, stderr=output, runtime=runtime,
-                            state_root=state_root)
+                            state_root=state_root, limits=limits)
         except ContainerError as exc:
             raise BuildError(f"RUN failed: {exc}") from exc
         if script_name is not None:
@@ -210,6 +215,15 @@ def run_layer(store: Store, state: ImageState, argv: list[str], *, env: list[str
 
 
 def _remove_stubs(upper: Path, lower: MergedTree) -> None:
+    # --add-host's hosts file over an image that has none: the empty mount point stays out
+    with contextlib.suppress(OSError):
+        st = os.lstat(upper / "etc" / "hosts")
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and \
+                lower.lstat(split_path("etc/hosts")) is None:
+            os.unlink(upper / "etc" / "hosts")
+            with contextlib.suppress(OSError):  # and /etc, if it was made for it
+                if lower.lstat(split_path("etc")) is None:
+                    os.rmdir(upper / "etc")
     for name in _MOUNT_STUBS:
         try:
             st = os.lstat(upper / name)

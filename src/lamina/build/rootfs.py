@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.errors import BuildError
+from lamina.image._confine import open_dir, open_dirs, resolve
 from lamina.image.layer import clean_path, is_opaque
-from lamina.store._confine import open_dir, open_dirs, resolve
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

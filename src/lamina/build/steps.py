@@ -202,12 +202,19 @@ class StepRunner:
                                  network=network, output=fd,
                                  script=script.encode() if script is not None else None,
                                  source_date_epoch=b.options.source_date_epoch,
-                                 runtime=b.options.runtime, state_root=b.options.state_root)
+                                 runtime=b.options.runtime, state_root=b.options.state_root,
+                                 limits=limits)
             finally:
                 done()
 
+        from lamina.runtime.step import StepLimits
+
+        limits = StepLimits(b.options.extra_hosts, b.options.ulimits, b.options.shm_size)
+        extra: list[object] = [argv, script, env, network]
+        if limits != StepLimits():  # (so that builds without them keep their cache keys)
+            extra.append([list(limits.extra_hosts), list(limits.rlimits), limits.shm_size])
         b.commit(run, b.shown(run, node, number, trigger), Change(created_by, _noop), make,
-                 extra=[argv, script, env, network])
+                 extra=extra)
 
     @staticmethod
     def _argv(node: Node, shell: list[str]) -> tuple[list[str], str | None]:

@@ -60,14 +60,30 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, s
               help="Set the networking mode for the RUN instructions during build "
                    "(host or none)")
 @content_trust_option()
+@click.option("--platform", default=None, metavar="string",
+              help="Set platform if server is multi-platform capable")
+@click.option("--add-host", "add_hosts", multiple=True, metavar="list",
+              help="Add a custom host-to-IP mapping (host:ip)")
+@click.option("--cache-from", "cache_from", multiple=True, metavar="strings",
+              help="Images to consider as cache sources")
+@click.option("--rm", "remove", is_flag=True, default=True,
+              help="Remove intermediate containers after a successful build (default true)")
+@click.option("--force-rm", is_flag=True, help="Always remove intermediate containers")
+@click.option("--ulimit", "ulimits", multiple=True, metavar="ulimit", help="Ulimit options")
+@click.option("--shm-size", default=None, metavar="bytes", help="Size of /dev/shm")
 @pass_engine
 def build(engine: Engine, context: str, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, no_cache: bool, pull: bool,
           labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
+          platform: str | None, add_hosts: tuple[str, ...], cache_from: tuple[str, ...],
+          remove: bool, force_rm: bool, ulimits: tuple[str, ...], shm_size: str | None,
           disable_content_trust: bool | None) -> None:
     """Build an image from a Dockerfile"""
     from lamina.engine.build import BuildRequest, build_image
 
+    # --rm and --force-rm are accepted as docker's: a RUN step's container never outlives
+    # its step here, whether the step succeeds or fails.
+    del remove, force_rm
     # FROM pulls under the signature policy, as pull does.
     engine.trust_options = trust_options(disable_content_trust)
 
@@ -75,7 +91,8 @@ def build(engine: Engine, context: str, tags: tuple[str, ...], dockerfile: str |
         context=context, dockerfile=dockerfile, tags=tags,
         build_args=_pairs(build_args, "build-arg", from_env=True), target=target,
         no_cache=no_cache, pull=pull, labels=_pairs(labels, "label", from_env=False),
-        network=network,
+        network=network, platform=platform, add_hosts=add_hosts, cache_from=cache_from,
+        ulimits=ulimits, shm_size=shm_size,
     )
     out = io.StringIO() if quiet else sys.stdout
     stdin = sys.stdin.buffer if context == "-" or dockerfile == "-" else None

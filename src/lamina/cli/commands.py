@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
     "trust": "lamina.cli.trust:trust",
+    "generate": "lamina.cli.generate:generate",
     "version": "lamina.cli.version:version",
     "info": "lamina.cli.info:info",
     "events": "lamina.cli.events:events",
@@ -62,6 +63,92 @@ COMMANDS: dict[str, str] = {
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }
+
+
+class FlagValueError(click.UsageError):
+    """A flag's value that cannot be read: docker's (pflag's) words, bare, then where help is
+    (exit 125)."""
+
+    command_path = "lamina"
+
+
+def pflag_args(command: click.Command, args: list[str]) -> list[str]:
+    """``args`` for ``command`` with every switch given a value (``--all=false``, ``-d=1``,
+    as docker's pflag takes them) spelled as click reads switches: the switch itself when
+    true; nothing, or its ``--no-`` form when it is on by default, when false. Values of
+    other options are stepped over, and the reading stops where click's options stop."""
+    switches: dict[str, click.Option] = {}
+    takes_value: set[str] = set()
+    for param in command.params:
+        if not isinstance(param, click.Option):
+            continue
+        for name in param.opts:
+            if param.is_flag and param.is_bool_flag:
+                switches[name] = param
+            elif not param.is_flag and not param.count:
+                takes_value.add(name)
+    interspersed = command.context_settings.get("allow_interspersed_args",
+                                                command.allow_interspersed_args)
+    out: list[str] = []
+    given: dict[str, list[int]] = {}  # a switch's name -> where in ``out`` it was turned on
+    dropped: set[int] = set()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--" or (isinstance(command, click.Group) and not arg.startswith("-")):
+            out += [arg, *args[i:]]
+            break
+        if not arg.startswith("-") or arg == "-":
+            out.append(arg)
+            if not interspersed:
+                out += args[i:]
+                break
+            continue
+        name, eq, value = arg.partition("=")
+        if not arg.startswith("--") and len(name) != 2:
+            eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
+        switch = switches.get(name) if eq else None
+        if switch is not None and switch.default is None:
+            switch = None  # a switch whose absence differs from false reads its own value
+        if switch is None:
+            if name in switches and not eq:
+                given.setdefault(switches[name].name or "", []).append(len(out))
+            out.append(arg)
+            short = not arg.startswith("--")
+            wants_next = (name in takes_value and not eq and not short) or \
+                (short and _cluster_wants_next(arg, switches, takes_value))
+            if wants_next and i < len(args):
+                out.append(args[i])
+                i += 1
+            continue
+        from lamina.cli.container_flags import parse_bool
+
+        truth = parse_bool(value)
+        if truth is None:
+            raise FlagValueError(f'invalid argument "{value}" for "{name}" flag: '
+                                 f'strconv.ParseBool: parsing "{value}": invalid syntax')
+        if truth:
+            given.setdefault(switch.name or "", []).append(len(out))
+            out.append(name)
+        elif switch.default and switch.secondary_opts:
+            out.append(switch.secondary_opts[0])
+        else:  # false, and off by default: the last word wins, so take back earlier trues
+            dropped.update(given.pop(switch.name or "", []))
+    return [a for index, a in enumerate(out) if index not in dropped]
+
+
+def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value: set[str]
+                        ) -> bool:
+    """Whether a short option cluster (-it, -e, -dp) ends with an option whose value is the
+    next argument."""
+    for j in range(1, len(arg)):
+        name = "-" + arg[j]
+        if name in takes_value:
+            return j == len(arg) - 1
+        if name not in switches:
+            return False
+    return False
 
 
 class LazyGroup(click.Group):
@@ -89,6 +176,17 @@ class LazyGroup(click.Group):
             raise
         command: click.Command = getattr(module, attr)
         return command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            try:
+                rest = pflag_args(command, rest)
+            except FlagValueError as exc:
+                exc.command_path = f"{ctx.command_path} {name}"
+                raise
+        return name, command, rest
 
 
 @click.group(
@@ -119,6 +217,9 @@ def invoke(argv: list[str] | None) -> NoReturn:
         # docker: "unknown flag: --bogus" then "See 'docker images --help'."
         command = exc.ctx.command_path if exc.ctx else "lamina"
         click.echo(f"unknown flag: {exc.option_name}\nSee '{command} --help'.", err=True)
+        sys.exit(125)
+    except FlagValueError as exc:
+        click.echo(f"{exc.format_message()}\nSee '{exc.command_path} --help'.", err=True)
         sys.exit(125)
     except click.MissingParameter as exc:
         if exc.ctx is None or not isinstance(exc.param, click.Argument):

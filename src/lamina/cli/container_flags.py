@@ -8,14 +8,16 @@ module must not import click.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
 
 from lamina.errors import ContainerError, InvalidArgument, LaminaError
 
-# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer.
-FLAG, VALUE, LIST, INT = "flag", "value", "list", "int"
+# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; and a
+# switch that is on unless turned off (``--sig-proxy=false``).
+FLAG, VALUE, LIST, INT, ON = "flag", "value", "list", "int", "on"
 
 # (names, parameter, kind, metavar, help)
 Flag = tuple[tuple[str, ...], str, str, str, str]
@@ -50,6 +52,65 @@ CREATE_FLAGS: tuple[Flag, ...] = (
     (("--security-opt",), "security_opt", LIST, "list", "Security Options"),
     (("--privileged",), "privileged", FLAG, "", "Give extended privileges to this container"),
     (("--group-add",), "group_add", LIST, "list", "Add additional groups to join"),
+    # -- restarts, init, health, stopping (the monitor's work)
+    (("--restart",), "restart", VALUE, "string",
+     'Restart policy to apply when a container exits (default "no")'),
+    (("--init",), "init", FLAG, "",
+     "Run an init inside the container that forwards signals and reaps processes"),
+    (("--health-cmd",), "health_cmd", VALUE, "string", "Command to run to check health"),
+    (("--health-interval",), "health_interval", VALUE, "duration",
+     "Time between running the check (ms|s|m|h) (default 0s)"),
+    (("--health-timeout",), "health_timeout", VALUE, "duration",
+     "Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
+    (("--health-retries",), "health_retries", INT, "int",
+     "Consecutive failures needed to report unhealthy"),
+    (("--health-start-period",), "health_start_period", VALUE, "duration",
+     "Start period for the container to initialize before starting health-retries countdown"),
+    (("--no-healthcheck",), "no_healthcheck", FLAG, "", "Disable any container-specified HEALTHCHECK"),
+    (("--stop-signal",), "stop_signal", VALUE, "string", "Signal to stop the container"),
+    (("--stop-timeout",), "stop_timeout", INT, "int", "Timeout (in seconds) to stop a container"),
+    # -- limits, mounts and devices (the runtime spec's)
+    (("--ulimit",), "ulimits", LIST, "ulimit", "Ulimit options"),
+    (("--shm-size",), "shm_size", VALUE, "bytes", "Size of /dev/shm"),
+    (("--tmpfs",), "tmpfs", LIST, "list", "Mount a tmpfs directory"),
+    (("--mount",), "mounts", LIST, "mount", "Attach a filesystem mount to the container"),
+    (("--device",), "devices", LIST, "list", "Add a host device to the container"),
+    (("--ipc",), "ipc", VALUE, "string", "IPC mode to use"),
+    (("--pid",), "pid", VALUE, "string", "PID namespace to use"),
+    (("--uts",), "uts", VALUE, "string", "UTS namespace to use"),
+    (("--cgroupns",), "cgroupns", VALUE, "string",
+     'Cgroup namespace to use (host|private)'),
+    (("--userns",), "userns", VALUE, "string", "User namespace to use (host)"),
+    (("--oom-kill-disable",), "oom_kill_disable", FLAG, "", "Disable OOM Killer"),
+    (("--memory-swap",), "memory_swap", VALUE, "bytes",
+     "Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+    (("--memory-reservation",), "memory_reservation", VALUE, "bytes", "Memory soft limit"),
+    (("-c", "--cpu-shares"), "cpu_shares", INT, "int", "CPU shares (relative weight)"),
+    (("--cpuset-cpus",), "cpuset_cpus", VALUE, "string", "CPUs in which to allow execution (0-3, 0,1)"),
+    (("--cpu-quota",), "cpu_quota", INT, "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    (("--cpu-period",), "cpu_period", INT, "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
+    (("--blkio-weight",), "blkio_weight", INT, "uint16",
+     "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+    (("--gpus",), "gpus", VALUE, "gpu-request", "GPU devices to add to the container ('all' to pass all GPUs)"),
+    # -- the image
+    (("--pull",), "pull", VALUE, "string",
+     'Pull image before running ("always", "missing", "never") (default "missing")'),
+    (("--platform",), "platform", VALUE, "string", "Set platform if server is multi-platform capable"),
+    (("-q", "--quiet"), "quiet", FLAG, "", "Suppress the pull output"),
+    # -- metadata
+    (("--cidfile",), "cidfile", VALUE, "string", "Write the container ID to the file"),
+    (("--label-file",), "label_files", LIST, "list", "Read in a line delimited file of labels"),
+    (("--annotation",), "annotations", LIST, "map",
+     "Add an annotation to the container (passed through to the OCI runtime)"),
+    (("--domainname",), "domainname", VALUE, "string", "Container NIS domain name"),
+    # -- streams and logs
+    (("-a", "--attach"), "attach", LIST, "list", "Attach to STDIN, STDOUT or STDERR"),
+    (("--log-driver",), "log_driver", VALUE, "string", "Logging driver for the container"),
+    (("--log-opt",), "log_opts", LIST, "list", "Log driver options"),
+    (("--volumes-from",), "volumes_from", LIST, "list", "Mount volumes from the specified container(s)"),
+    (("--detach-keys",), "detach_keys", VALUE, "string",
+     "Override the key sequence for detaching a container"),
+    (("--sig-proxy",), "sig_proxy", ON, "", "Proxy received signals to the process (default true)"),
     (("--disable-content-trust",), "disable_content_trust", FLAG, "",
      "Skip image verification (default true)"),
 )
@@ -67,7 +128,8 @@ def parse(args: list[str], flags: tuple[Flag, ...]
     parameters, the image and the command; None for anything else (help, an unknown flag, a
     missing or malformed value, no image), which click then reads and reports."""
     table = {name: flag for flag in flags for name in flag[0]}
-    kw: dict[str, Any] = {param: () if kind == LIST else False if kind == FLAG else None
+    kw: dict[str, Any] = {param: () if kind == LIST else False if kind == FLAG else
+                          True if kind == ON else None
                           for _, param, kind, _, _ in flags}  # click's defaults
     i = 0
     while i < len(args):
@@ -82,10 +144,13 @@ def parse(args: list[str], flags: tuple[Flag, ...]
         if arg.startswith("--"):
             long_name, eq, inline = arg.partition("=")
             given.append((long_name, inline if eq else None))
+        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in (FLAG, ON):
+            # -d=false, as pflag reads a switch
+            given.append((arg[:2], arg[3:]))
         else:  # -it, -e K=V, -eK=V: switches, then at most one flag that takes the rest
             for j in range(1, len(arg)):
                 flag = table.get("-" + arg[j])
-                if flag is not None and flag[2] != FLAG:
+                if flag is not None and flag[2] not in (FLAG, ON):
                     given.append(("-" + arg[j], arg[j + 1:] or None))
                     break
                 given.append(("-" + arg[j], None))
@@ -94,10 +159,11 @@ def parse(args: list[str], flags: tuple[Flag, ...]
             if flag is None:
                 return None
             _, param, kind, _, _ = flag
-            if kind == FLAG:
-                if value is not None:
-                    return None  # --rm=yes
-                kw[param] = True
+            if kind in (FLAG, ON):
+                truth = True if value is None else parse_bool(value)
+                if truth is None:
+                    return None  # --rm=yes: click says what is wrong
+                kw[param] = truth
                 continue
             if value is None:
                 if i == len(args):
@@ -115,6 +181,15 @@ def parse(args: list[str], flags: tuple[Flag, ...]
                 kw[param] = value
     if i < len(args):  # after "--": the image, then the command
         return kw, args[i], args[i + 1:]
+    return None
+
+
+def parse_bool(text: str) -> bool | None:
+    """A switch's value as Go's strconv.ParseBool reads it (``--rm=false``); None if none."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
     return None
 
 
@@ -138,6 +213,11 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         if cpus <= 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
     pids = kw.get("pids_limit")
+    host, config = _host_and_config(kw, memory, cpus)
+    labels = (*_label_files(kw.get("label_files") or ()), *kw.get("labels", ()))
+    if kw.get("pull") not in (None, "always", "missing", "never"):
+        raise InvalidArgument(f"invalid pull option: '{kw['pull']}': must be one of "
+                              '"always", "missing" or "never"')
     return CreateOptions(
         name=kw.get("name"), env=kw.get("env", ()), env_files=kw.get("env_files", ()),
         workdir=kw.get("workdir"), user=kw.get("user"), entrypoint=kw.get("entrypoint"),
@@ -145,12 +225,150 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         hostname=kw.get("hostname"), memory=memory, cpus=cpus,
         pids_limit=pids if pids and pids > 0 else None, read_only=kw.get("read_only", False),
         cap_add=kw.get("cap_add", ()), cap_drop=kw.get("cap_drop", ()),
-        labels=kw.get("labels", ()), tty=kw.get("tty", False),
+        labels=labels, tty=kw.get("tty", False),
         interactive=kw.get("interactive", False), autoremove=kw.get("autoremove", False),
         runtime=kw.get("runtime"), detach=detach,
         security_opt=kw.get("security_opt", ()), privileged=kw.get("privileged", False),
-        group_add=kw.get("group_add", ()),
+        group_add=kw.get("group_add", ()), host_config=host, config=config,
+        volumes_from=kw.get("volumes_from") or (), pull=kw.get("pull") or "missing",
+        platform=kw.get("platform"),
     )
+
+
+def _label_files(paths: tuple[str, ...]) -> list[str]:
+    if not paths:
+        return []
+    from lamina.engine.hostconfig import read_label_files
+
+    return read_label_files(paths)
+
+
+# The flags that keep their defaults in the common command line: nothing more to read then.
+_PLAIN = {"restart": None, "init": False, "health_cmd": None, "health_interval": None,
+          "health_timeout": None, "health_retries": None, "health_start_period": None,
+          "no_healthcheck": False, "stop_signal": None, "stop_timeout": None, "ulimits": (),
+          "shm_size": None, "tmpfs": (), "mounts": (), "devices": (), "ipc": None,
+          "pid": None, "uts": None, "cgroupns": None, "userns": None,
+          "oom_kill_disable": False, "memory_swap": None, "memory_reservation": None,
+          "cpu_shares": None, "cpuset_cpus": None, "cpu_quota": None, "cpu_period": None,
+          "blkio_weight": None, "gpus": None, "annotations": (), "domainname": None,
+          "attach": (), "log_driver": None, "log_opts": (), "detach_keys": None}
+
+
+def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The HostConfig and Config entries of the flags beyond the common ones, checked as
+    docker checks them (``lamina.engine.hostconfig``)."""
+    if all(kw.get(key, default) in (default, None) for key, default in _PLAIN.items()):
+        return {}, {}
+    from lamina.cli.format.units import parse_bytes
+    from lamina.engine import hostconfig as hc
+
+    if kw.get("gpus"):
+        raise InvalidArgument('could not select device driver "" with capabilities: [[gpu]]')
+    host: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    if kw.get("restart"):
+        host["RestartPolicy"] = hc.restart_policy(kw["restart"])
+    if kw.get("init"):
+        host["Init"] = True
+    check = hc.healthcheck(kw.get("health_cmd"), kw.get("health_interval"),
+                           kw.get("health_timeout"), kw.get("health_retries"),
+                           kw.get("health_start_period"), bool(kw.get("no_healthcheck")))
+    if check is not None:
+        config["Healthcheck"] = check
+    if kw.get("stop_signal"):
+        config["StopSignal"] = hc.stop_signal(kw["stop_signal"])
+    if kw.get("stop_timeout") is not None:
+        config["StopTimeout"] = kw["stop_timeout"]
+    if kw.get("ulimits"):
+        host["Ulimits"] = [hc.ulimit(text) for text in kw["ulimits"]]
+    if kw.get("shm_size"):
+        size = parse_bytes(kw["shm_size"])
+        if size <= 0:
+            raise InvalidArgument(f"invalid size: '{kw['shm_size']}'")
+        host["ShmSize"] = size
+    if kw.get("tmpfs"):
+        host["Tmpfs"] = dict(hc.tmpfs(text) for text in kw["tmpfs"])
+    if kw.get("mounts"):
+        host["Mounts"] = [hc.mount(text) for text in kw["mounts"]]
+    if kw.get("devices"):
+        host["Devices"] = [hc.device(text) for text in kw["devices"]]
+    for kind, key in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode"),
+                      ("cgroupns", "CgroupnsMode"), ("userns", "UsernsMode")):
+        if kw.get(kind):
+            host[key] = hc.namespace_mode(kind, kw[kind])
+    if kw.get("oom_kill_disable"):
+        host["OomKillDisable"] = True
+        if memory is None:
+            sys.stderr.write("WARNING: OOM killer is disabled for the container, but no memory "
+                             "limit is set, this can result in the system running out of "
+                             "resources.\n")
+    if kw.get("memory_swap"):
+        swap = -1 if kw["memory_swap"] == "-1" else parse_bytes(kw["memory_swap"])
+        if memory is None:
+            raise InvalidArgument("You should always set the Memory limit when using "
+                                  "Memoryswap limit, see usage")
+        if swap != -1 and swap < memory:
+            raise InvalidArgument("Minimum memoryswap limit should be larger than memory "
+                                  "limit, see usage")
+        host["MemorySwap"] = swap
+    if kw.get("memory_reservation"):
+        reservation = parse_bytes(kw["memory_reservation"])
+        if memory is not None and reservation > memory:
+            raise InvalidArgument("Minimum memory limit can not be less than memory "
+                                  "reservation limit, see usage")
+        host["MemoryReservation"] = reservation
+    if kw.get("cpu_shares") is not None:
+        host["CpuShares"] = kw["cpu_shares"]
+    if kw.get("cpuset_cpus"):
+        host["CpusetCpus"] = _cpuset(kw["cpuset_cpus"])
+    for flag, key in (("cpu_quota", "CpuQuota"), ("cpu_period", "CpuPeriod")):
+        if kw.get(flag) is not None:
+            if cpus is not None:
+                raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot "
+                                      "both be set")
+            host[key] = kw[flag]
+    if kw.get("cpu_period") is not None and kw["cpu_period"] and \
+            not 1000 <= kw["cpu_period"] <= 1_000_000:
+        raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
+                              "than 1s (i.e. 1000000)")
+    if kw.get("cpu_quota") is not None and 0 < kw["cpu_quota"] < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if kw.get("blkio_weight") is not None:
+        weight = kw["blkio_weight"]
+        # (where the kernel has no weight, docker drops it with a warning, unchecked)
+        if weight and not 10 <= weight <= 1000 and hc.blkio_weight_supported():
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        host["BlkioWeight"] = weight
+    if kw.get("annotations"):
+        host["Annotations"] = hc.parse_annotations(kw["annotations"])
+    if kw.get("domainname"):
+        config["Domainname"] = kw["domainname"]
+    if kw.get("attach"):
+        streams = hc.attach_streams(kw["attach"])
+        config.update(AttachStdin="stdin" in streams, AttachStdout="stdout" in streams,
+                      AttachStderr="stderr" in streams)
+    if kw.get("log_driver") or kw.get("log_opts"):
+        host["LogConfig"] = hc.log_config(kw.get("log_driver"), kw.get("log_opts") or ())
+    if kw.get("detach_keys"):
+        hc.detach_sequence(kw["detach_keys"])  # checked now; used when attaching
+    return host, config
+
+
+def _cpuset(text: str) -> str:
+    """0-3 or 0,1: the CPUs must exist here."""
+    count = os.cpu_count() or 1
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise InvalidArgument(f"invalid value {text} for cpuset cpus") from None
+        if first > last or last >= count:
+            raise InvalidArgument(f"Requested CPUs are not available - requested {text}, "
+                                  f"available: 0-{count - 1}")
+    return text
 
 
 def as_run_error(exc: LaminaError) -> ContainerError:

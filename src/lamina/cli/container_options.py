@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, Flag
+from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, ON, Flag
 from lamina.errors import ContainerError, LaminaError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,6 +26,10 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
         for names, param, kind, metavar, help in flags:
             if kind == FLAG:
                 options.append(click.option(*names, param, is_flag=True, help=help))
+            elif kind == ON:  # on by default; --x=false (see lamina.cli.commands) turns it off
+                long = names[-1]
+                options.append(click.option(f"{long}/--no-{long[2:]}", param, default=True,
+                                            help=help))
             else:
                 options.append(click.option(*names, param, default=None, metavar=metavar,
                                             multiple=kind == LIST,
@@ -53,9 +57,11 @@ def stop_options(f: F) -> F:
                         help="Signal to send to the container")(f)
 
 
-def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], None]:
-    """Pull a missing image as docker run does, telling the user first (under the signature
-    policy, unless --disable-content-trust was given)."""
+def puller(engine: Any, kw: dict[str, Any] | None = None) -> Callable[[str], None]:
+    """Pull an image as docker run does (--platform's, quietly with -q), telling the user
+    first when it is missing (rather than --pull always), under the signature policy unless
+    --disable-content-trust was given."""
+    kw = kw or {}
 
     def pull(name: str) -> None:
         from lamina.model.reference import Reference
@@ -64,7 +70,8 @@ def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], 
             shown = Reference.parse(name).with_default_tag().familiar
         except LaminaError:
             shown = name
-        click.echo(f"Unable to find image '{shown}' locally", err=True)
+        if kw.get("pull") != "always" and not kw.get("quiet"):
+            click.echo(f"Unable to find image '{shown}' locally", err=True)
         if not hasattr(engine, "pull"):
             raise ContainerError(f"No such image: {shown} (pulling is not available)")
 
@@ -72,15 +79,20 @@ def puller(engine: Any, disable_content_trust: bool = False) -> Callable[[str], 
 
         def progress(event: Any) -> None:
             # docker's lines into a pipe, on stderr: byte counts left out, and no "id: "
-            # before a line of the whole pull (Digest).
+            # before a line of the whole pull (Digest). Nothing with -q.
+            if kw.get("quiet"):
+                return
             if event.status not in PROGRESS_STATUSES:
                 line = f"{event.id}: {event.status}" if event.id else event.status
                 click.echo(line, err=True)
 
         from lamina.engine.trust import TrustOptions
 
-        trust = TrustOptions(disabled=True) if disable_content_trust else None
-        for result in engine.pull(name, progress=progress, trust=trust):
+        trust = TrustOptions(disabled=True) if kw.get("disable_content_trust") else None
+        for result in engine.pull(name, platform=kw.get("platform"), progress=progress,
+                                  trust=trust):
+            if kw.get("quiet"):
+                continue
             status = "Downloaded newer image" if result.updated else "Image is up to date"
             click.echo(f"Status: {status} for {result.reference.familiar}", err=True)
 

@@ -17,12 +17,18 @@ from lamina.engine import Engine
               help='Number of lines to show from the end of the logs (default "all")')
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
 @click.option("--details", is_flag=True, help="Show extra details provided to logs")
+@click.option("--since", default=None, metavar="string",
+              help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative '
+                   '(e.g. "42m" for 42 minutes)')
+@click.option("--until", default=None, metavar="string",
+              help='Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative '
+                   '(e.g. "42m" for 42 minutes)')
 @pass_engine
 def logs(engine: Engine, name: str, follow: bool, tail: str, timestamps: bool,
-         details: bool) -> None:
+         details: bool, since: str | None, until: str | None) -> None:
     """Fetch the logs of a container"""
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for entry in engine.logs(name, follow=follow, tail=tail):
+    for entry in engine.logs(name, follow=follow, tail=tail, since=since, until=until):
         stream = err if entry.stream == "stderr" else out
         text = entry.text
         if details:

@@ -20,4 +20,4 @@ from lamina.engine import Engine
 @pass_engine
 def run(engine: Engine, image: str, command: tuple[str, ...], **kw: Any) -> int:
     """Create and run a new container from an image"""
-    return execute(engine, image, command, kw, pull=puller(engine, kw.get("disable_content_trust", False)))
+    return execute(engine, image, command, kw, pull=puller(engine, kw))

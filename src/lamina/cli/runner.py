@@ -10,9 +10,10 @@ specs) are NamedTuples rather than dataclasses: importing dataclasses (with insp
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lamina.cli.container_flags import (
     RUN_FLAGS,
@@ -22,7 +23,7 @@ from lamina.cli.container_flags import (
     require_terminal,
     stdin_fd,
 )
-from lamina.errors import LaminaError
+from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
     from lamina.engine import Engine
@@ -36,21 +37,87 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     detach = bool(kw.get("detach"))
     interactive = kw.get("interactive", False)
     tty = kw.get("tty", False)
+    streams = {s.lower() for s in kw.get("attach") or ()} or {"stdin", "stdout", "stderr"}
+    if detach and kw.get("attach"):  # docker's bare line and status 1, nothing made
+        sys.stdout.flush()
+        sys.stderr.write("conflicting options: cannot specify both --attach and --detach\n")
+        return 1
+    interactive = interactive and "stdin" in streams
     if interactive and tty and not detach:
         require_terminal()
+    cidfile = None
     try:
         options = build_options(kw, detach=detach)
+        cidfile = _claim_cidfile(kw.get("cidfile"))
+        from lamina.engine.lifecycle import prepare_run
+
+        # --pull and --platform: the image pulled (or not), checked, warned about
+        options = prepare_run(engine.store, image, options, pull,
+                              lambda warning: sys.stderr.write(warning + "\n"))
         hooks = None
         if not detach:
             hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
-        running = engine.run(image, command, options, attach=hooks, pull=pull)
+        running = engine.run(image, command, options, attach=hooks, pull=None)
+        if cidfile is not None:
+            _write_cidfile(cidfile, running.record.id)
+            cidfile = None
     except LaminaError as exc:
         raise as_run_error(exc) from exc
+    finally:
+        if cidfile is not None:
+            _drop_cidfile(cidfile, kw["cidfile"])
     if detach or running.started is None:
         sys.stdout.write(running.record.id + "\n")
         return 0
-    return engine.attach(running, sys.stdout.buffer, sys.stderr.buffer,
-                         stdin=stdin_fd() if interactive and tty else None)
+    null = cast("BinaryIO", _Null())
+    return engine.attach(running, sys.stdout.buffer if "stdout" in streams else null,
+                         sys.stderr.buffer if "stderr" in streams else null,
+                         stdin=stdin_fd() if interactive and tty else None,
+                         proxy_signals=kw.get("sig_proxy", True),
+                         detach_keys=kw.get("detach_keys"))
+
+
+class _Null:
+    """Where a stream not attached (-a) goes."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _claim_cidfile(path: str | None) -> int | None:
+    """--cidfile: made now, empty (docker refuses a file that exists), filled once created."""
+    if not path:
+        return None
+    import os
+
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise InvalidArgument(f"container ID file found, make sure the other container isn't "
+                              f"running or delete {path}") from None
+    except OSError as exc:
+        raise InvalidArgument(f"failed to create the container ID file: {exc}") from None
+
+
+def _drop_cidfile(fd: int, path: str) -> None:
+    """The run failed before there was an ID to write: no empty file left (docker's)."""
+    import os
+
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _write_cidfile(fd: int, container_id: str) -> None:
+    import os
+
+    try:
+        os.write(fd, container_id.encode())
+    finally:
+        os.close(fd)
 
 
 def quick(args: list[str]) -> int | None:
@@ -60,6 +127,8 @@ def quick(args: list[str]) -> int | None:
     if parsed is None:
         return None
     kw, image, command = parsed
+    if kw.get("pull") == "always" or kw.get("platform"):
+        return None  # click's run pulls
     # No cyclic collection in this process: loading the engine makes ~100k objects that live
     # until the exit, and collecting would walk them again and again (a few ms). What it does
     # afterwards, attached, makes no cycles (the monitor, forked, disables it too).

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from lamina.errors import InvalidArgument, LaminaError, NotFound
 from lamina.model.digest import Digest
@@ -36,6 +36,11 @@ class BuildRequest:
     pull: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = "host"
+    platform: str | None = None
+    add_hosts: Sequence[str] = ()  # host:ip
+    cache_from: Sequence[str] = ()  # images
+    ulimits: Sequence[str] = ()  # name=soft[:hard]
+    shm_size: str | None = None
 
 
 @dataclass
@@ -63,7 +68,8 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                            pull=request.pull, labels=dict(request.labels),
                            network="host" if request.network == "default" else request.network,
                            source_date_epoch=sde, runtime=engine.settings.container_runtime,
-                           state_root=engine.settings.state_root)
+                           state_root=engine.settings.state_root,
+                           **_step_options(store, request))
     with store.adding(), store.scratch.directory("context") as tmp:
         root, text, dockerfile = _context(request, stdin, tmp)
         from lamina.build.context import BuildContext
@@ -76,6 +82,47 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
     for ref in tags:
         store.tag(image_id, ref)
     return BuildResult(image_id, tags)
+
+
+def _step_options(store: Store, request: BuildRequest) -> dict[str, Any]:
+    """--platform, --add-host, --ulimit, --shm-size and --cache-from, checked as docker does."""
+    from lamina.engine.hostconfig import ulimit
+
+    if request.platform:
+        Platform.parse(request.platform)  # a bad one fails here
+    hosts = []
+    for text in request.add_hosts:
+        host, sep, address = text.partition(":")
+        if not host or not sep or not address:
+            raise InvalidArgument(f'invalid argument "{text}" for "--add-host" flag: bad format '
+                                  f"for add-host: {text!r}")
+        if address == "host-gateway":
+            address = "127.0.0.1"  # the host's network is the steps' own
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{text}" for "--add-host" flag: invalid '
+                                  f"IP address in add-host: {address!r}") from None
+        hosts.append((host, address.strip("[]")))
+    limits = [ulimit(text) for text in request.ulimits]
+    shm = None
+    if request.shm_size:
+        from lamina.model.units import parse_bytes
+
+        shm = parse_bytes(request.shm_size)
+        if shm <= 0:
+            raise InvalidArgument(f"invalid size: '{request.shm_size}'")
+    cache_from = []
+    for name in request.cache_from:
+        try:
+            cache_from.append(store.resolve(name).id)
+        except NotFound:
+            continue  # docker: a cache source that is not there is no cache
+    return {"platform": request.platform, "extra_hosts": tuple(hosts),
+            "ulimits": tuple((u["Name"], u["Soft"], u["Hard"]) for u in limits),
+            "shm_size": shm, "cache_from": tuple(cache_from)}
 
 
 def _context(request: BuildRequest, stdin: IO[bytes] | None, tmp: Path

@@ -29,14 +29,9 @@ class ContainerVerbs:
     def create_container(self, image: str, command: Sequence[str], options: CreateOptions,
                          *, pull: Callable[[str], None] | None = None) -> ContainerRecord:
         from lamina.engine import containers
-        from lamina.errors import NotFound
+        from lamina.engine.lifecycle import ensure_image
 
-        try:
-            self.store.resolve(image)
-        except NotFound:
-            if pull is None:
-                raise
-            pull(image)
+        ensure_image(self.store, image, options, pull)
         return containers.create(self.store, image, command, options)
 
     def run(self, image: str, command: Sequence[str], options: CreateOptions, *,
@@ -47,10 +42,12 @@ class ContainerVerbs:
                              settings=self.settings)
 
     def attach(self, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-               stdin: int | None = None) -> int:
+               stdin: int | None = None, proxy_signals: bool = True,
+               detach_keys: str | None = None) -> int:
         from lamina.engine import lifecycle
 
-        return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin)
+        return lifecycle.attach(self.store, running, stdout, stderr, stdin=stdin,
+                                proxy_signals=proxy_signals, detach_keys=detach_keys)
 
     def attach_to(self, name: str, stdout: BinaryIO, stderr: BinaryIO, *,
                   stdin: int | None = None, detach_keys: str | None = None,
@@ -152,7 +149,7 @@ class ContainerVerbs:
         from lamina.engine import containers
 
         record = containers.find(self.store, name)
-        code = containers.wait_exit(self.store, record.id)
+        code = containers.wait_next_exit(self.store, record)
         return code if code is not None else 0
 
     def containers(self, *, all: bool = False, filters: Sequence[str] = (), last: int = -1,
@@ -173,10 +170,14 @@ class ContainerVerbs:
         record = containers.find(self.store, name)
         return container_views.inspect_container(self.store, record, size=size)
 
-    def logs(self, name: str, *, follow: bool = False, tail: str = "all") -> Iterator[LogEntry]:
+    def logs(self, name: str, *, follow: bool = False, tail: str = "all",
+             since: str | None = None, until: str | None = None) -> Iterator[LogEntry]:
         from lamina.engine import lifecycle
+        from lamina.engine.filters import parse_time
 
-        return lifecycle.logs(self.store, name, follow=follow, tail=tail)
+        return lifecycle.logs(self.store, name, follow=follow, tail=tail,
+                              since=parse_time(since, "--since") if since else None,
+                              until=parse_time(until, "--until") if until else None)
 
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,

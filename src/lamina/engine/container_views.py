@@ -12,7 +12,9 @@ from lamina.engine.filters import match_labels, parse_filters
 from lamina.errors import InvalidArgument, NotFound
 from lamina.store import ContainerRecord, Store
 
-PS_FILTERS = ("status", "name", "ancestor", "label", "exited", "id")
+PS_FILTERS = ("status", "name", "ancestor", "label", "exited", "id", "since", "before",
+              "health", "publish", "expose", "volume", "network")
+HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -35,6 +37,7 @@ class ContainerRow:
     size_root: int | None = None
     mounts: tuple[str, ...] = ()
     network: str = ""
+    health: str = ""  # starting, healthy, unhealthy; "" without a health check
     image_id: str = ""
 
     def status(self, now: float | None = None) -> str:
@@ -42,9 +45,16 @@ class ContainerRow:
         from lamina.model.units import human_duration
 
         now = time.time() if now is None else now
+        if self.state == "restarting":
+            ago = human_duration(max(0.0, now - (self.finished or now)))
+            return f"Restarting ({self.exit_code or 0}) {ago} ago"
         if self.state in ("running", "paused"):
             up = "Up " + human_duration(max(0.0, now - (self.started or now)))
-            return up + " (Paused)" if self.state == "paused" else up
+            if self.state == "paused":
+                return up + " (Paused)"
+            if self.health == "starting":
+                return up + " (health: starting)"
+            return up + f" ({self.health})" if self.health else up
         if self.state == "exited":
             ago = human_duration(max(0.0, now - (self.finished or now)))
             return f"Exited ({self.exit_code if self.exit_code is not None else 0}) {ago} ago"
@@ -53,15 +63,40 @@ class ContainerRow:
         return "Created"
 
 
-def state_of(record: ContainerRecord) -> str:
+def state_of(record: ContainerRecord, store: Store | None = None) -> str:
     """docker's word for the container's state: the record's, but "paused" for a running
-    container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause)."""
+    container whose cgroup is frozen (the kernel keeps that, see lamina.engine.pause), and,
+    given its store, "restarting" between the runs of its restart policy."""
     if record.state == "running":
         from lamina.runtime.cgroups import frozen
 
         if frozen(record.id):
             return "paused"
+        if record.config.get("HostConfig", {}).get("RestartPolicy", {}).get("Name", "no") \
+                != "no" and store is not None and \
+                restart_state(store, record).get("Restarting"):
+            return "restarting"
     return record.state
+
+
+def restart_state(store: Store, record: ContainerRecord) -> dict[str, Any]:
+    """What the monitor keeps of its restarts (``lamina.runtime.restarts``)."""
+    from lamina.runtime.restarts import read_state
+
+    return read_state(store.containers_dir / record.id)
+
+
+def health_of(store: Store, record: ContainerRecord) -> dict[str, Any] | None:
+    """A container's health (its monitor's health checks), None without checks or (not
+    running) before any."""
+    from lamina.runtime.health import check_argv, read_health
+
+    if check_argv(record.config.get("Config", {}).get("Healthcheck")) is None:
+        return None
+    health = read_health(store.containers_dir / record.id)
+    if record.state != "running":
+        return health
+    return health or {"Status": "starting", "FailingStreak": 0, "Log": []}
 
 
 def command_of(record: ContainerRecord) -> str:
@@ -78,7 +113,11 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
         if status not in STATUSES:
             raise InvalidArgument(f"invalid filter 'status={status}'")
     ancestors = _ancestor_ids(store, wanted.get("ancestor", []))
+    for health in wanted.get("health", []):
+        if health not in HEALTH_STATES:
+            raise InvalidArgument(f"Unrecognised filter value for health: {health}")
     records = listing(store)
+    _created_bounds(records, wanted)
     if last > 0:
         records = records[:last]
         all = True
@@ -86,11 +125,46 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
     for record in records:
         if not all and record.state != "running" and "status" not in wanted:
             continue
-        state = state_of(record)
+        state = state_of(record, store)
         if not _matches(record, state, wanted, ancestors):
             continue
+        if "health" in wanted:
+            checked = health_of(store, record)
+            if (checked["Status"] if checked else "none") not in wanted["health"]:
+                continue
         rows.append(_row(store, record, state, size))
     return rows
+
+
+def _created_bounds(records: list[ContainerRecord], wanted: dict[str, list[str]]) -> None:
+    """since=/before= name containers; they become times (created after, before them)."""
+    for key in ("since", "before"):
+        for i, text in enumerate(wanted.get(key, [])):
+            found = [r for r in records if r.id.startswith(text) or r.name == text.lstrip("/")]
+            if not found:
+                raise NotFound(f"no such container {text}")  # (docker's daemon's words)
+            wanted[key][i] = repr(found[0].created)
+
+
+def _ports(config: dict[str, Any]) -> set[str]:
+    """The container's exposed ports, as ``80/tcp``."""
+    return {p if "/" in p else p + "/tcp" for p in config.get("ExposedPorts") or {}}
+
+
+def _port_matches(pattern: str, ports: set[str]) -> bool:
+    """publish=/expose=: ``80``, ``80/tcp``, or a range ``8000-8080[/tcp]``."""
+    number, _, proto = pattern.partition("/")
+    proto = proto or "tcp"
+    low, _, high = number.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter value: {pattern}") from None
+    for port in ports:
+        value, _, kind = port.partition("/")
+        if kind == proto and value.isdigit() and first <= int(value) <= last:
+            return True
+    return False
 
 
 def _ancestor_ids(store: Store, names: list[str]) -> set[str] | None:
@@ -135,6 +209,26 @@ def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
             raise InvalidArgument(f"invalid filter 'exited={wanted['exited'][0]}'") from None
         if record.state != "exited" or record.exit_code not in codes:
             return False
+    if "since" in wanted and not all(record.created > float(t) for t in wanted["since"]):
+        return False
+    if "before" in wanted and not all(record.created < float(t) for t in wanted["before"]):
+        return False
+    config = record.config.get("Config", {})
+    host = record.config.get("HostConfig", {})
+    if "expose" in wanted and not any(_port_matches(p, _ports(config)) for p in wanted["expose"]):
+        return False
+    # lamina publishes no ports (it has the networks none and host, and no -p), so, as
+    # docker's with those networks, nothing matches publish=; the values are still checked.
+    if "publish" in wanted and not any(_port_matches(p, set()) for p in wanted["publish"]):
+        return False
+    if "volume" in wanted:
+        places = {part for m in _mounts_of(host) for part in (m["Source"], m["Destination"])}
+        if not any(v.rstrip("/") in places or v in places for v in wanted["volume"]):
+            return False
+    if "network" in wanted:
+        network = host.get("NetworkMode") or "none"
+        if network not in wanted["network"]:
+            return False
     return True
 
 
@@ -153,15 +247,45 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
             size_root = store.image(record.image_id).size + size_rw
         except NotFound:
             size_root = size_rw
-    binds = tuple(b.split(":")[1] for b in host.get("Binds") or [] if ":" in b)
+    binds = tuple(m["Destination"] for m in _mounts_of(host))
     return ContainerRow(
         id=record.id, image=record.image_name, command=command_of(record),
         created=record.created, state=state, exit_code=record.exit_code,
-        started=record.started, finished=record.finished, name=record.name,
+        started=_started(store, record), name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
         network=host.get("NetworkMode", ""), image_id=record.image_id,
+        health=(health_of(store, record) or {}).get("Status", "") if state == "running" else "",
+        finished=record.finished if state != "restarting" else
+        _restart_time(store, record),
     )
+
+
+def _started(store: Store, record: ContainerRecord) -> float | None:
+    """When it started: after a restart (--restart), when it started again."""
+    if record.state == "running" and \
+            (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name", "no") \
+            != "no":
+        return restart_state(store, record).get("StartedAt") or record.started
+    return record.started
+
+
+def _restart_time(store: Store, record: ContainerRecord) -> float | None:
+    """When a restarting container last ended (the monitor's note's time)."""
+    try:
+        return (store.containers_dir / record.id / "restart.json").stat().st_mtime
+    except OSError:
+        return record.finished
+
+
+def _mounts_of(host: dict[str, Any]) -> list[dict[str, Any]]:
+    """The container's binds and --mount/--tmpfs mounts, as inspect shows them."""
+    mounts = [_mount(b) for b in host.get("Binds") or []]
+    for m in host.get("Mounts") or []:
+        mounts.append({"Type": m["Type"], "Source": m.get("Source", ""),
+                       "Destination": m["Target"], "Mode": "", "RW": not m.get("ReadOnly"),
+                       "Propagation": "rprivate" if m["Type"] == "bind" else ""})
+    return mounts
 
 
 def _time(epoch: float | None) -> str:
@@ -179,7 +303,8 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
     host = dict(record.config.get("HostConfig", {}))
     host["Runtime"] = host.get("Runtime") or "runc"
     running = record.state == "running"
-    state = state_of(record)
+    state = state_of(record, store)
+    restarts = restart_state(store, record) if running else {}
     try:
         image = store.image(record.image_id)
         lower = ":".join(str(store.snapshots.path(layer.chain_id))
@@ -195,13 +320,13 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
             "Status": state,
             "Running": running,
             "Paused": state == "paused",
-            "Restarting": False,
+            "Restarting": state == "restarting",
             "OOMKilled": False,
             "Dead": False,
-            "Pid": record.pid or 0,
+            "Pid": (restarts.get("Pid", record.pid) if restarts else record.pid) or 0,
             "ExitCode": record.exit_code or 0,
             "Error": record.error,
-            "StartedAt": _time(record.started),
+            "StartedAt": _time(_started(store, record)),
             "FinishedAt": _time(record.finished),
         },
         "Image": record.image_id,
@@ -210,7 +335,8 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         "HostsPath": str(cdir / "hosts"),
         "LogPath": str(cdir / f"{record.id}-json.log"),
         "Name": "/" + record.name,
-        "RestartCount": record.restart_count,
+        "RestartCount": restarts.get("RestartCount", record.restart_count) if running
+        else record.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
         "MountLabel": "",
@@ -227,13 +353,16 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
             },
             "Name": "overlay2",
         },
-        "Mounts": [_mount(b) for b in host.get("Binds") or []],
+        "Mounts": _mounts_of(host),
         "Config": record.config.get("Config", {}),
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
             "Networks": {host.get("NetworkMode", "none"): {"NetworkID": "", "IPAddress": ""}},
         },
     }
+    health = health_of(store, record)
+    if health is not None:
+        result["State"]["Health"] = health
     if size:
         row = _row(store, record, state, True)
         result["SizeRw"] = row.size_rw

@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from lamina.engine.events import record_container
@@ -50,6 +51,14 @@ class CreateOptions(NamedTuple):
     security_opt: Sequence[str] = ()
     privileged: bool = False
     group_add: Sequence[str] = ()
+    # The other flags, as the docker HostConfig and Config entries they set (restart policy,
+    # health check, ulimits, mounts, devices, namespaces, limits, log config...); see
+    # lamina.engine.hostconfig, which reads and checks them.
+    host_config: Mapping[str, Any] = MappingProxyType({})
+    config: Mapping[str, Any] = MappingProxyType({})
+    volumes_from: Sequence[str] = ()
+    pull: str = "missing"  # always, missing, never
+    platform: str | None = None
 
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
@@ -75,8 +84,12 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
     container_id = os.urandom(32).hex()  # (secrets.token_hex, without importing secrets)
+    uts_host = opts.host_config.get("UTSMode") == "host"
+    if uts_host and (opts.hostname or opts.config.get("Domainname")):
+        raise InvalidArgument("Conflicting options: hostname and the UTS mode")
     if not config["Hostname"]:
-        config["Hostname"] = os.uname().nodename if opts.network == "host" else container_id[:12]
+        config["Hostname"] = os.uname().nodename if opts.network == "host" or uts_host \
+            else container_id[:12]
     path, args = process_args(config)
     if not path:
         raise ContainerError("no command specified", exit_code=125)
@@ -94,7 +107,17 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         "SecurityOpt": security_opt or None,
         "Privileged": opts.privileged,
         "GroupAdd": list(opts.group_add) or None,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "ShmSize": 64 * 1024 * 1024,
+        **opts.host_config,
     }
+    if opts.volumes_from:
+        host_config["VolumesFrom"] = list(opts.volumes_from)
+        host_config["Binds"] = [*(host_config["Binds"] or []),
+                                *_volumes_from(store, opts.volumes_from)]
+    if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
         image_id=str(image.id), image_name=image_name, created=time.time(),
@@ -109,6 +132,48 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         raise
     record_container(store, record, "create")
     return record
+
+
+def platform_check(store: Store, image_name: str, wanted: str | None,
+                   warn: Callable[[str], object]) -> None:
+    """docker's word on an image of another platform than the one asked for (--platform) or,
+    when none was asked for, than the host's: an error for the first, a warning (to ``warn``)
+    for the second. Then it runs, as docker's does: where a binfmt_misc handler (qemu-user)
+    takes its architecture, under it; elsewhere the kernel refuses its programs, and the
+    runtime says so as docker's does ("exec /bin/sh: exec format error")."""
+    data = _image_config_data(store, image_name)
+    machine = os.uname().machine
+    # (an image that does not say is taken as the host's, as docker takes it)
+    architecture = str(data.get("architecture") or _GO_ARCH.get(machine, machine))
+    if not wanted and data.get("os", "linux") == "linux" and \
+            architecture == _GO_ARCH.get(machine, machine) and \
+            data.get("variant") in (None, "", "v1", "v8"):
+        return  # the common case, decided without the platform module (a dataclass)
+    from lamina.model.platform import Platform
+
+    actual = Platform(str(data.get("os") or "linux"), architecture,
+                      data.get("variant") or None)
+    host = Platform.host()
+    if wanted:
+        asked = Platform.parse(wanted)
+        if not asked.matches(actual):
+            raise InvalidArgument(f"image with reference {image_name} was found but does not "
+                                  f"match the specified platform: wanted {asked}, actual: "
+                                  f"{actual}")
+    elif not host.matches(actual):
+        warn(f"WARNING: The requested image's platform ({actual}) does not match the "
+             f"detected host platform ({host}) and no specific platform was requested")
+
+
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+
+
+def _image_config_data(store: Store, image_name: str) -> dict[str, Any]:
+    import json
+
+    image = store.resolve(image_name)
+    data = json.loads(store.blobs.read(image.id))
+    return data if isinstance(data, dict) else {}
 
 
 def container_config(image: dict[str, Any], image_name: str, command: Sequence[str],
@@ -140,7 +205,7 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
         labels[key] = value
     config: dict[str, Any] = {
         "Hostname": opts.hostname or "",
-        "Domainname": "",
+        "Domainname": opts.config.get("Domainname", ""),
         "User": opts.user if opts.user is not None else (image.get("User") or ""),
         "AttachStdin": opts.interactive and not opts.detach,
         "AttachStdout": not opts.detach,
@@ -160,7 +225,34 @@ def container_config(image: dict[str, Any], image_name: str, command: Sequence[s
     for key in ("ExposedPorts", "StopSignal", "Healthcheck"):
         if image.get(key):
             config[key] = image[key]
+    for key, given in opts.config.items():
+        if key == "Healthcheck" and given.get("Test") != ["NONE"]:
+            given = {**(image.get("Healthcheck") or {}), **given}  # flags over the image's
+        config[key] = given
     return config
+
+
+def _volumes_from(store: Store, names: Sequence[str]) -> list[str]:
+    """--volumes-from CONTAINER[:ro|rw]: its binds (and bind mounts), read-only with ro."""
+    binds: list[str] = []
+    for text in names:
+        name, _, mode = text.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise InvalidArgument(f"invalid mode for volumes-from: {mode}")
+        try:
+            other = store.containers.find(name)
+        except NotFound:
+            raise NotFound(f"No such container: {name}") from None
+        host = other.config.get("HostConfig", {})
+        found = list(host.get("Binds") or [])
+        found += [f"{m['Source']}:{m['Target']}" + (":ro" if m.get("ReadOnly") else "")
+                  for m in host.get("Mounts") or [] if m.get("Type") == "bind"]
+        for bind in found:
+            parts = bind.split(":")
+            if mode:
+                parts = [*parts[:2], mode]
+            binds.append(":".join(parts))
+    return binds
 
 
 def process_args(config: dict[str, Any]) -> tuple[str, list[str]]:
@@ -235,6 +327,29 @@ def runtime_for(record: ContainerRecord, override: str | None = None, *,
     return Runtime(chosen or settings.container_runtime, settings.state_root)
 
 
+def wait_next_exit(store: Store, record: ContainerRecord) -> int | None:
+    """``wait``: the container's next exit, as docker's; for one its restart policy runs
+    again (``--restart``), that exit, not its monitor's end."""
+    policy = (record.config.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name")
+    if policy in (None, "", "no") or record.state != "running":
+        return wait_exit(store, record.id)
+    from lamina.runtime.restarts import read_state
+
+    directory = store.containers_dir / record.id
+    first = read_state(directory)
+    # An exit shows as "between runs" (Restarting), or, once the next run started, as one
+    # more restart counted. Already between runs: the exit of the run to come.
+    target = int(first.get("RestartCount") or 0) + (1 if first.get("Restarting") else 0)
+    while True:
+        code = wait_exit(store, record.id, 0.1)
+        if code is not None:
+            return code  # the monitor ended: no more restarts
+        now = read_state(directory)
+        count = int(now.get("RestartCount") or 0)
+        if count > target or (count == target and now.get("Restarting")):
+            return int(now.get("ExitCode") or 0)
+
+
 def wait_exit(store: Store, container_id: str, timeout: float | None = None) -> int | None:
     """Wait for the container's monitor to finish; its exit code (None on timeout)."""
     try:
@@ -284,12 +399,23 @@ def stop(store: Store, text: str, *, timeout: float | None = None,
     if record.state != "running":
         return record
     runtime = runtime_for(record, store=store)
-    stop_signal = signal_name or record.config.get("Config", {}).get("StopSignal") or "SIGTERM"
+    config = record.config.get("Config", {})
+    stop_signal = signal_name or config.get("StopSignal") or "SIGTERM"
+    if timeout is None:  # --stop-timeout, else docker's 10 s
+        timeout = config.get("StopTimeout") if config.get("StopTimeout") is not None else 10.0
+    mark_stopping(store, record.id)  # its monitor must not restart it (--restart)
     runtime.kill(record.id, _signal_arg(stop_signal))
     _thaw(record, runtime)
-    if wait_exit(store, record.id, 10.0 if timeout is None else timeout) is None:
+    if wait_exit(store, record.id, timeout if timeout >= 0 else None) is None:
         _force_stop(store, record, runtime)
     return record
+
+
+def mark_stopping(store: Store, container_id: str) -> None:
+    """Tell the container's monitor that the container is being stopped on purpose, so that
+    its restart policy does not start it again (docker's "manually stopped")."""
+    with suppress(OSError):
+        (store.containers_dir / container_id / "stopping").touch()
 
 
 def _thaw(record: ContainerRecord, runtime: Any) -> None:
@@ -303,6 +429,7 @@ def _thaw(record: ContainerRecord, runtime: Any) -> None:
 
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
     """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    mark_stopping(store, record.id)
     runtime.kill(record.id, "9")
     _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:
@@ -318,6 +445,9 @@ def kill(store: Store, text: str, signal_name: str = "KILL") -> ContainerRecord:
                              "is not running", exit_code=1)
     runtime = runtime_for(record, store=store)
     signal = _signal_arg(signal_name)
+    stop_signal = _signal_arg(record.config.get("Config", {}).get("StopSignal") or "SIGTERM")
+    if signal in ("9", stop_signal):
+        mark_stopping(store, record.id)  # a kill to end it: no restart after it (docker's)
     if not runtime.kill(record.id, signal):
         raise ContainerError(f"cannot kill container {text}", exit_code=1)
     if signal == "9":

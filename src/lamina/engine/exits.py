@@ -38,6 +38,11 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
         return record
     ended = settle(store, record, note=note)
     code = str(ended.exit_code)
+    from lamina.runtime.restarts import read_state
+
+    restarts = read_state(store.containers_dir / record.id).get("RestartCount")
+    if restarts and not ended.removed:  # (--restart: the monitor counted them)
+        store.containers.update(record.id, restart_count=int(restarts))
     if ended.removed:
         if store.containers.delete(record.id):  # once, though two may get here
             record_quietly(store.events, "container", "die",
@@ -59,10 +64,31 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
     return store.containers.get(record.id)
 
 
+def record_events(store: Store, container_id: str, events: str) -> None:
+    """What a monitor saw happen (a restart's die and start, a health status change), each
+    with the time (ns) it happened, as JSON ``[[action, attributes, time], ...]``."""
+    import json
+
+    from lamina.errors import StorageError
+
+    record = store.containers.get(container_id)
+    if record is None:
+        return
+    for action, attributes, when in json.loads(events):
+        with suppress(StorageError):
+            store.events.append("container", str(action),
+                                container_actor(record, **attributes), time_nano=int(when))
+
+
 def main(argv: list[str]) -> int:
-    """The monitor's successor: record the exit, then let go of the lock (by exiting)."""
+    """The monitor's successor: record the exit, then let go of the lock (by exiting). With
+    ``--events``, a running monitor's events (``record_events``)."""
     from lamina.runtime.state import read_exit
 
+    if len(argv) == 4 and argv[2] == "--events":
+        with Store(Path(argv[0])) as store:
+            record_events(store, argv[1], argv[3])
+        return 0
     root, container_id, lock = argv
     with Store(Path(root)) as store:
         record = store.containers.get(container_id)

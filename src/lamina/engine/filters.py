@@ -126,3 +126,32 @@ def parse_duration(text: str) -> float:
     if not text:
         raise ValueError("empty duration")
     return total
+
+
+def parse_time(text: str, flag: str) -> float:
+    """A point in time as docker's --since/--until take it: a duration before now (``10m``),
+    Unix seconds (``1700000000.5``), an RFC 3339 time, or a date (``2024-01-02``, UTC)."""
+    import time
+
+    from lamina.model.units import parse_rfc3339
+
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    candidates = [text]
+    if re.fullmatch(r"\d{4}-\d\d-\d\d", text):
+        candidates.append(text + "T00:00:00Z")
+    elif re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?", text):
+        candidates.append(text + (":00" if text.count(":") == 1 else "") + "Z")
+    for candidate in candidates:
+        try:
+            return parse_rfc3339(candidate)
+        except InvalidArgument:
+            continue
+    raise InvalidArgument(f'invalid value for "{flag}": failed to parse value as time or '
+                          f'duration: "{text}"')

@@ -47,8 +47,10 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     if record.state == "removing":
         raise ContainerError(f"container {record.name} is being removed", exit_code=1)
     from lamina.runtime.mounts import require_root
+    from lamina.runtime.restarts import reset
 
     require_root("running containers")
+    reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
     try:
         started = launch(store, record, runtime_for(record, runtime, settings=settings),
                          attach=attach, recorder=RECORDER)
@@ -84,14 +86,42 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     from lamina.runtime.mounts import require_root
 
     require_root("running containers")  # before anything is pulled or created
+    ensure_image(store, image_name, opts, pull)
+    record = create(store, image_name, command, opts)
+    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
+
+
+def prepare_run(store: Store, image_name: str, opts: CreateOptions,
+                pull: Callable[[str], None] | None, warn: Callable[[str], object], *,
+                running: bool = True) -> CreateOptions:
+    """What run (``running``) and create do before the container is made: refuse a user who
+    cannot run containers, pull as --pull says, check the image's platform (--platform;
+    docker's warning to ``warn``). The options to create with (the image is there now)."""
+    from lamina.engine.containers import platform_check
+    from lamina.runtime.mounts import require_root
+
+    if running:
+        require_root("running containers")  # before anything is pulled or created
+    ensure_image(store, image_name, opts, pull)
+    platform_check(store, image_name, opts.platform, warn)
+    return opts._replace(pull="missing")
+
+
+def ensure_image(store: Store, image_name: str, opts: CreateOptions,
+                 pull: Callable[[str], None] | None) -> None:
+    """--pull: ``missing`` pulls an image the store lacks, ``always`` pulls it anyway,
+    ``never`` refuses a missing one."""
+    if opts.pull == "always":
+        if pull is None:
+            raise ContainerError("pulling is not available here", exit_code=125)
+        pull(image_name)
+        return
     try:
         store.resolve(image_name)
     except NotFound:
-        if pull is None:
+        if pull is None or opts.pull == "never":
             raise
         pull(image_name)
-    record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,
@@ -159,17 +189,34 @@ def top(store: Store, text: str, ps_args: Sequence[str] = ()) -> str:
     return str(runtime_for(record, store=store).ps(record.id, list(ps_args) or ["-ef"]))
 
 
-def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all"
-         ) -> Iterator[LogEntry]:
+def logs(store: Store, text: str, *, follow: bool = False, tail: str = "all",
+         since: float | None = None, until: float | None = None) -> Iterator[LogEntry]:
+    """The container's output, from its log (rotated files included); ``since`` and
+    ``until`` (epoch seconds) keep the entries written in between."""
     from lamina.runtime import logs as _logs
     from lamina.runtime.bundle import ContainerDir
 
     record = find(store, text)
+    log_type = (record.config.get("HostConfig", {}).get("LogConfig") or {}).get("Type")
+    if log_type == "none":
+        raise ContainerError('configured logging driver does not support reading',
+                             exit_code=1)
     path = ContainerDir.of(store, record.id).log
-    entries, offset = _logs.read_entries(path)
-    yield from _logs.tail(entries, tail)
-    if follow:
-        yield from _logs.follow(path, offset, lambda: monitor_alive(store, record.id))
+    if not follow or (until is not None and until <= time.time()):
+        entries, _ = _logs.read_all(path)
+        yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
+        return
+    reader = _logs.Follower(path)  # (holds the log open: a rotation meanwhile loses nothing)
+    try:
+        entries = reader.read_all()
+        yield from _logs.tail([e for e in entries if _logs.within(e, since, until)], tail)
+        for entry in reader.follow(lambda: monitor_alive(store, record.id)):
+            if until is not None and _logs.entry_time(entry) >= until:
+                return
+            if _logs.within(entry, since, until):
+                yield entry
+    finally:
+        reader.close()
 
 
 
@@ -181,14 +228,24 @@ def attach_hooks(*, stdin: int | None = None, output: bool = True) -> Attach:
 
 
 def attach(store: Store, running: Running, stdout: BinaryIO, stderr: BinaryIO, *,
-           stdin: int | None = None) -> int:
+           stdin: int | None = None, proxy_signals: bool = True,
+           detach_keys: str | None = None) -> int:
     """Stream an attached container's output until it exits; record the exit; its code."""
     from lamina.engine.containers import wait_exit
     from lamina.engine.exits import sync
     from lamina.runtime.attach import attach as _attach
 
     assert running.started is not None
-    code = _attach(running.started, stdout, stderr, stdin=stdin)
+    keys = {}
+    if detach_keys:
+        from lamina.engine.hostconfig import detach_sequence
+
+        keys["detach_keys"] = detach_sequence(detach_keys)
+    code = _attach(running.started, stdout, stderr, stdin=stdin, proxy_signals=proxy_signals,
+                   **keys)
+    if running.started.restarting or running.started.detached:
+        # --restart: it runs again; detached: it runs on. Its monitor records its end.
+        return code
     record = store.containers.get(running.record.id)
     # The monitor lets go right after telling us. (A --rm one has already removed its files,
     # lock and all: waiting would find no lock and record the exit without its code.)

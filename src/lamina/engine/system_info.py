@@ -132,7 +132,7 @@ def info(store: Store) -> dict[str, Any]:
     from lamina.runtime.oci import find_runtime
     from lamina.runtime.seccomp import default_source
 
-    states = [state_of(record) for record in store.containers.all()]
+    states = [state_of(record, store) for record in store.containers.all()]
     running = sum(1 for s in states if s == "running")
     paused = sum(1 for s in states if s == "paused")
     versions = runtime_versions()

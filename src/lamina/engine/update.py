@@ -143,4 +143,8 @@ def update(store: Store, text: str, opts: UpdateOptions) -> ContainerRecord:
                                  exit_code=1)
     host.update(values)
     store.containers.update(record.id, config={**record.config, "HostConfig": host})
+    if "RestartPolicy" in values and record.state == "running":
+        from lamina.runtime.restarts import change_policy
+
+        change_policy(store.containers_dir / record.id, values["RestartPolicy"])
     return record

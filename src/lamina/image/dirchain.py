@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import Final
 
+from lamina.image._confine import open_dir
+
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 WINDOW: Final = 64
 
@@ -40,7 +42,7 @@ class DirChain:
     def push(self, name: str) -> int:
         """Open the top directory's child ``name`` (never following a symlink) as the new top;
         return its descriptor, valid until it is popped."""
-        fd = os.open(name, _DIR, dir_fd=self._fds[-1])
+        fd = open_dir(self._fds[-1], name)
         try:
             st = os.fstat(fd)
         except BaseException:

@@ -25,7 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lamina.errors import LaminaError
 from lamina.registry.authz import AllowAll, Authorizer
 from lamina.registry.config import RegistryConfig
-from lamina.registry.errors import RegistryHTTPError, from_lamina_error
+from lamina.registry.errors import (
+    NameUnknown,
+    RegistryHTTPError,
+    ServiceError,
+    Unsupported,
+    to_wire,
+)
 from lamina.registry.handlers import base, blobs, catalog, manifests, referrers, tags, uploads
 from lamina.registry.service import Registry
 
@@ -63,31 +69,26 @@ def _render(request: Request, exc: RegistryHTTPError) -> Response:
     return Response(body, status_code=exc.status, headers=headers)
 
 
-async def _registry_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RegistryHTTPError)
-    return _render(request, exc)
-
-
-async def _lamina_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LaminaError)
-    if not isinstance(exc, RegistryHTTPError):
+async def _error(request: Request, exc: Exception) -> Response:
+    """A domain error, a backend's (lamina's) or the authorizer's, as the spec's answer."""
+    if isinstance(exc, LaminaError):
         log.debug("registry: %s %s: %s", request.method, request.url.path, exc)
-    return _render(request, from_lamina_error(exc))
+    return _render(request, to_wire(exc))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return _render(request, RegistryHTTPError("UNSUPPORTED", "method not allowed"))
+        return _render(request, to_wire(Unsupported("method not allowed")))
     if exc.status_code == 404:
-        return _render(request, RegistryHTTPError("NAME_UNKNOWN", "no such endpoint", status=404))
+        return _render(request, to_wire(NameUnknown("no such endpoint")))
     return Response(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback and re-raises after this; the client gets the envelope.
     # This answer leaves from outside every middleware, so it carries the version header itself.
-    response = _render(request, RegistryHTTPError("UNKNOWN", "internal server error"))
+    response = _render(request, to_wire(exc))
     response.headers[API_VERSION[0].decode()] = API_VERSION[1].decode()
     return response
 
@@ -133,8 +134,9 @@ def create_app(
         routes=[*extra_routes, *_routes()],
         middleware=[*middleware, Middleware(_APIVersionHeader)],
         exception_handlers={
-            RegistryHTTPError: _registry_error,
-            LaminaError: _lamina_error,
+            RegistryHTTPError: _error,
+            ServiceError: _error,
+            LaminaError: _error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },

@@ -1,9 +1,12 @@
-"""The registry's wire errors: the OCI error envelope and the one table that maps errors to it.
+"""The registry's errors: the service's own (domain errors), the wire's, and the one place that
+maps the first to the second.
 
-Handlers raise ``RegistryHTTPError(code, message)``; the app renders it as the spec's JSON
-envelope ``{"errors": [{"code", "message", "detail"}]}`` with the status from ``ERROR_TABLE``.
-Errors of ``lamina.errors`` that escape a handler are translated by ``from_lamina_error``, so the
-mapping from lamina's exception hierarchy to OCI codes lives here and nowhere else.
+The service and the handlers raise domain errors (``BlobUnknown``, ``RangeInvalid``,
+``Unavailable``...), which say what went wrong in the registry's terms and know nothing of
+HTTP. ``to_wire`` turns them, and errors of ``lamina.errors`` (a backend's ``StorageError``,
+say), into ``RegistryHTTPError``: the spec's code, its HTTP status from ``ERROR_TABLE``, and the
+JSON envelope ``{"errors": [{"code", "message", "detail"}]}`` that the app renders. Only the
+authorization layer raises ``RegistryHTTPError`` itself, since its challenges are HTTP's own.
 """
 
 from __future__ import annotations
@@ -75,6 +78,116 @@ class RegistryHTTPError(Exception):
         return json.dumps({"errors": [entry]}, separators=(",", ":")).encode()
 
 
+class ServiceError(Exception):
+    """A request the registry refuses or cannot serve, in the registry's own terms.
+
+    ``detail`` is structured context for the client (the digests a manifest lacks); ``headers``
+    what it needs to recover (where an upload stands), both passed through as they are.
+    """
+
+    def __init__(
+        self, message: str, *, detail: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BlobUnknown(ServiceError):
+    """The repository has no such blob."""
+
+
+class BlobUploadUnknown(ServiceError):
+    """No such upload session (never started, ended, or taken over)."""
+
+
+class BlobUploadInvalid(ServiceError):
+    """The upload cannot go on as asked."""
+
+
+class DigestInvalid(ServiceError):
+    """A digest is malformed, or content does not have the digest it was given."""
+
+
+class ManifestBlobUnknown(ServiceError):
+    """A manifest names blobs or manifests the repository does not have."""
+
+
+class ManifestInvalid(ServiceError):
+    """A manifest does not parse, or does not describe what it references."""
+
+
+class ManifestTooLarge(ServiceError):
+    """A manifest is over the registry's size limit."""
+
+
+class ManifestUnknown(ServiceError):
+    """No manifest by that tag or digest (or none the client accepts)."""
+
+
+class NameInvalid(ServiceError):
+    """A repository name the spec does not allow."""
+
+
+class NameUnknown(ServiceError):
+    """No repository of that name, or no such endpoint."""
+
+
+class SizeInvalid(ServiceError):
+    """The bytes received are not as many as the client said."""
+
+
+class RangeInvalid(ServiceError):
+    """A chunk or a byte range that does not fit: out of order, or outside the blob."""
+
+
+class Unsupported(ServiceError):
+    """An operation the registry does not offer (a method no route has)."""
+
+
+class ReadOnly(Unsupported):
+    """A write to a registry that serves reads only."""
+
+
+class ParameterInvalid(ServiceError):
+    """A query parameter the registry cannot take (a page size that is no number)."""
+
+
+class Unavailable(ServiceError):
+    """A backend (database, object store) failed or disagrees with itself; a retry may work."""
+
+
+class SignatureRequired(ServiceError):
+    """The [trust] policy serves this repository's manifests only when signed by a trusted
+    key, and this one is not."""
+
+
+# Domain error -> (OCI code, status if not the code's own). The one mapping of the service's
+# errors to the wire: nothing else in the registry knows an HTTP status.
+_SERVICE_CODES: Final[dict[type[ServiceError], tuple[str, int | None]]] = {
+    BlobUnknown: ("BLOB_UNKNOWN", None),
+    BlobUploadUnknown: ("BLOB_UPLOAD_UNKNOWN", None),
+    BlobUploadInvalid: ("BLOB_UPLOAD_INVALID", None),
+    DigestInvalid: ("DIGEST_INVALID", None),
+    ManifestBlobUnknown: ("MANIFEST_BLOB_UNKNOWN", None),
+    ManifestInvalid: ("MANIFEST_INVALID", None),
+    # The spec: a manifest over the limit is SIZE_INVALID with 413.
+    ManifestTooLarge: ("SIZE_INVALID", 413),
+    ManifestUnknown: ("MANIFEST_UNKNOWN", None),
+    NameInvalid: ("NAME_INVALID", None),
+    NameUnknown: ("NAME_UNKNOWN", None),
+    SizeInvalid: ("SIZE_INVALID", None),
+    RangeInvalid: ("RANGE_INVALID", None),
+    # distribution answers writes in read-only mode with 405 UNSUPPORTED, too.
+    Unsupported: ("UNSUPPORTED", None),
+    # Bad input is the client's fault (400), not a method the registry lacks (405).
+    ParameterInvalid: ("UNSUPPORTED", 400),
+    Unavailable: ("UNAVAILABLE", None),
+    SignatureRequired: ("DENIED", None),
+}
+
+
 # lamina.errors class -> OCI code; the most specific class wins (checked in MRO order).
 _LAMINA_CODES: Final[dict[type[errors.LaminaError], str]] = {
     errors.InvalidDigest: "DIGEST_INVALID",
@@ -108,4 +221,42 @@ def from_lamina_error(exc: errors.LaminaError) -> RegistryHTTPError:
     return RegistryHTTPError("UNKNOWN", exc.message)
 
 
-__all__ = ["ERROR_TABLE", "RegistryHTTPError", "from_lamina_error"]
+def to_wire(exc: Exception) -> RegistryHTTPError:
+    """The answer a client gets for ``exc``: a domain error, lamina's, or a wire error."""
+    if isinstance(exc, RegistryHTTPError):
+        return exc
+    if isinstance(exc, ServiceError):
+        for cls in type(exc).__mro__:
+            if cls in _SERVICE_CODES:
+                code, status = _SERVICE_CODES[cls]
+                return RegistryHTTPError(
+                    code, exc.message, detail=exc.detail, status=status, headers=exc.headers
+                )
+    if isinstance(exc, errors.LaminaError):
+        return from_lamina_error(exc)
+    return RegistryHTTPError("UNKNOWN", "internal server error")
+
+
+__all__ = [
+    "ERROR_TABLE",
+    "BlobUnknown",
+    "BlobUploadInvalid",
+    "BlobUploadUnknown",
+    "DigestInvalid",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
+    "ManifestTooLarge",
+    "ManifestUnknown",
+    "NameInvalid",
+    "NameUnknown",
+    "ParameterInvalid",
+    "RangeInvalid",
+    "ReadOnly",
+    "RegistryHTTPError",
+    "ServiceError",
+    "SizeInvalid",
+    "Unavailable",
+    "Unsupported",
+    "from_lamina_error",
+    "to_wire",
+]

@@ -19,6 +19,11 @@ replicas that all take pushes meanwhile.
 Each deletion is a metadata transaction that re-checks, against the state of that moment, the
 condition that makes it safe (untagged, unreferenced, older than the cutoff), so whatever a
 push did since the batch was read is never removed.
+
+A dry run removes nothing, so no pass sees the state the one before it would leave: it works
+out the same answer from the references themselves (``_rehearse``). It follows what each
+manifest that would go references, and reports the manifests, links and blobs a real run would
+remove now; it keeps in memory what it reports.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from lamina.registry.config import RegistryConfig
-from lamina.registry.metadata import MetadataStore
+from lamina.registry.metadata import ManifestFacts, MetadataStore
 from lamina.registry.storage import FileInfo, StorageDriver
 
 
@@ -70,39 +75,10 @@ def collect_garbage(
     from lamina.trust.registry_gc import remove_orphan_signatures
 
     report.manifests += remove_orphan_signatures(metadata, cutoff, dry_run=dry_run).removed
-
-    # --- manifests --------------------------------------------------------------------------
-    if delete_untagged:
-        while True:
-            deleted = 0
-            after: tuple[str, str] | None = None
-            while page := metadata.gc_manifest_candidates(cutoff, after, batch):
-                after = page[-1]
-                for repo, digest in page:
-                    if dry_run or metadata.gc_delete_manifest(repo, digest, cutoff):
-                        report.manifests.append((repo, digest))
-                        deleted += 1
-            if dry_run or not deleted:
-                break
-
-    # --- blob links -------------------------------------------------------------------------
-    link_after: tuple[str, str] | None = None
-    while links := metadata.gc_link_candidates(cutoff, link_after, batch):
-        link_after = links[-1]
-        report.links += len(links) if dry_run else metadata.gc_delete_links(links, cutoff)
-
-    # --- blobs ------------------------------------------------------------------------------
-    blob_after: str | None = None
-    while blobs := metadata.gc_blob_candidates(cutoff, blob_after, batch):
-        blob_after = blobs[-1].digest
-        for record in blobs:
-            gone = record if dry_run else metadata.gc_delete_blob(record.digest, cutoff)
-            if gone is None:
-                continue
-            if not dry_run:
-                storage.delete(gone.key)  # only now that no record names it
-            report.blobs.append(gone.digest)
-            report.bytes_freed += gone.size
+    if dry_run:
+        _rehearse(metadata, cutoff, delete_untagged, batch, report)
+    else:
+        _collect(metadata, storage, cutoff, delete_untagged, batch, report)
 
     # --- upload sessions ----------------------------------------------------------------------
     upload_after: str | None = None
@@ -148,6 +124,118 @@ def collect_garbage(
     if not dry_run:
         report.orphan_files += storage.purge_temporary(cutoff)
     return report
+
+
+def _collect(
+    metadata: MetadataStore,
+    storage: StorageDriver,
+    cutoff: float,
+    delete_untagged: bool,
+    batch: int,
+    report: GCReport,
+) -> None:
+    """Remove manifests, links and blobs, pass after pass."""
+    # --- manifests --------------------------------------------------------------------------
+    if delete_untagged:
+        while True:
+            deleted = 0
+            after: tuple[str, str] | None = None
+            while page := metadata.gc_manifest_candidates(cutoff, after, batch):
+                after = page[-1]
+                for repo, digest in page:
+                    if metadata.gc_delete_manifest(repo, digest, cutoff):
+                        report.manifests.append((repo, digest))
+                        deleted += 1
+            if not deleted:
+                break
+
+    # --- blob links -------------------------------------------------------------------------
+    link_after: tuple[str, str] | None = None
+    while links := metadata.gc_link_candidates(cutoff, link_after, batch):
+        link_after = links[-1]
+        report.links += metadata.gc_delete_links(links, cutoff)
+
+    # --- blobs ------------------------------------------------------------------------------
+    blob_after: str | None = None
+    while blobs := metadata.gc_blob_candidates(cutoff, blob_after, batch):
+        blob_after = blobs[-1].digest
+        for record in blobs:
+            gone = metadata.gc_delete_blob(record.digest, cutoff)
+            if gone is None:
+                continue
+            storage.delete(gone.key)  # only now that no record names it
+            report.blobs.append(gone.digest)
+            report.bytes_freed += gone.size
+
+
+def _rehearse(
+    metadata: MetadataStore, cutoff: float, delete_untagged: bool, batch: int, report: GCReport
+) -> None:
+    """Report what ``_collect`` would remove now, removing nothing."""
+    gone: set[tuple[str, str]] = set()
+    freed: list[tuple[str, str]] = []  # links the manifests that go reference
+
+    def would_go(repo: str, facts: ManifestFacts) -> bool:
+        return (
+            facts.pushed < cutoff
+            and not facts.tagged
+            and all((repo, parent) in gone for parent in facts.parents)
+            and (not facts.subject_present or (repo, str(facts.subject)) in gone)
+        )
+
+    if delete_untagged:
+        queue: list[tuple[str, str]] = []
+        after: tuple[str, str] | None = None
+        while page := metadata.gc_manifest_candidates(cutoff, after, batch):
+            after = page[-1]
+            queue.extend(page)
+        gone.update(queue)
+        report.manifests.extend(queue)
+        # Each manifest that goes may free its children and its referrers, as passes do.
+        while queue:
+            repo, digest = queue.pop(0)
+            facts = metadata.gc_manifest_facts(repo, digest)
+            if facts is None:
+                continue
+            freed.extend((repo, blob) for blob in facts.blobs)
+            for other in (*facts.children, *facts.referrers):
+                if (repo, other) in gone:
+                    continue
+                found = metadata.gc_manifest_facts(repo, other)
+                if found is not None and would_go(repo, found):
+                    gone.add((repo, other))
+                    report.manifests.append((repo, other))
+                    queue.append((repo, other))
+
+    # Links no manifest references now, and those only manifests that go reference.
+    dropped: set[tuple[str, str]] = set()
+    link_after: tuple[str, str] | None = None
+    while links := metadata.gc_link_candidates(cutoff, link_after, batch):
+        link_after = links[-1]
+        dropped.update(links)
+    for repo, blob in freed:
+        if (repo, blob) in dropped:
+            continue
+        link = metadata.gc_link_facts(repo, blob)
+        if link is not None and link[0] < cutoff and all((repo, p) in gone for p in link[1]):
+            dropped.add((repo, blob))
+    report.links = len(dropped)
+
+    # Blobs no repository links now, and those whose every link is dropped.
+    sizes: dict[str, int] = {}
+    blob_after: str | None = None
+    while unlinked := metadata.gc_blob_candidates(cutoff, blob_after, batch):
+        blob_after = unlinked[-1].digest
+        sizes.update((record.digest, record.size) for record in unlinked)
+    for digest in sorted({blob for _repo, blob in dropped}):
+        found_blob = metadata.gc_blob_facts(digest)
+        if found_blob is None:
+            continue
+        record, last_used, repos = found_blob
+        if last_used < cutoff and all((repo, digest) in dropped for repo in repos):
+            sizes[digest] = record.size
+    report.blobs = sorted(sizes)
+    report.bytes_freed = sum(sizes.values())
 
 
 def _sweep(

@@ -4,8 +4,9 @@
 sessions (``upload_sessions.Uploads``). Handlers never touch metadata or storage themselves:
 they await the methods here, which run blocking work (SQL writes, every PostgreSQL query,
 object I/O) in worker threads, and cheap local reads (SQLite) inline. Every failure a client
-should see is raised as ``RegistryHTTPError`` with the spec's code; backend faults
-(``StorageError``) become 503 in ``errors.from_lamina_error``: both are rendered in one place.
+should see is raised as a domain error of ``errors`` (``ManifestUnknown``, ``DigestInvalid``,
+``Unavailable``...); a backend's fault arrives as ``StorageError``. ``errors.to_wire`` maps both
+to the spec's codes and statuses, in one place: nothing here knows HTTP.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from lamina.model.manifest import Index, Manifest, parse_manifest
 from lamina.model.platform import Platform
 from lamina.model.reference import NAME_TOTAL_LENGTH_MAX, PATH_RE, TAG_RE
 from lamina.registry.config import RegistryConfig
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    Unavailable,
+)
 from lamina.registry.metadata import (
     ManifestReferenceError,
     ManifestSizeError,
@@ -44,7 +54,7 @@ _DEFAULT_PLATFORM = Platform("linux", "amd64")
 
 def validate_name(name: str) -> str:
     if len(name) > NAME_TOTAL_LENGTH_MAX or not PATH_RE.fullmatch(name):
-        raise RegistryHTTPError("NAME_INVALID", f"invalid repository name {name!r}")
+        raise NameInvalid(f"invalid repository name {name!r}")
     return name
 
 
@@ -52,7 +62,7 @@ def parse_digest(text: str) -> Digest:
     try:
         return Digest.parse(text)
     except (InvalidDigest, Unsupported) as exc:
-        raise RegistryHTTPError("DIGEST_INVALID", str(exc)) from None
+        raise DigestInvalid(str(exc)) from None
 
 
 def is_tag(reference: str) -> bool:
@@ -133,7 +143,7 @@ class Registry:
         if _check_reference(reference):
             found = await self._read(self.metadata.get_manifest, repository, reference)
         if found is None:
-            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise ManifestUnknown(f"manifest unknown: {reference}")
         if accept is not None:
             found = await self._negotiate(repository, reference, found, accept)
         # A client that finds a manifest by digest may push an index naming it next (docker
@@ -143,7 +153,7 @@ class Registry:
             and self._grace_expiring(found.pushed)
             and not await self._blocking(self.metadata.touch_manifest, repository, found.digest)
         ):
-            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise ManifestUnknown(f"manifest unknown: {reference}")
         return found
 
     async def _negotiate(
@@ -170,8 +180,7 @@ class Registry:
                     child = await self._read(self.metadata.get_manifest, name, descriptor.digest)
                     if child is not None:
                         return child
-        raise RegistryHTTPError(
-            "MANIFEST_UNKNOWN",
+        raise ManifestUnknown(
             f"manifest is {stored.media_type}, which the Accept header does not allow",
         )
 
@@ -186,7 +195,7 @@ class Registry:
         try:
             parsed = parse_manifest(raw, content_type)
         except (InvalidManifest, Unsupported) as exc:
-            raise RegistryHTTPError("MANIFEST_INVALID", str(exc)) from None
+            raise ManifestInvalid(str(exc)) from None
         tag: str | None = None
         if is_tag(reference):
             tag, digest = reference, Digest.of(raw)
@@ -194,39 +203,32 @@ class Registry:
             expected = parse_digest(reference)
             digest = Digest.of(raw, expected.algorithm)
             if digest != expected:
-                raise RegistryHTTPError(
-                    "DIGEST_INVALID", f"manifest digest {digest} does not match {expected}"
-                )
+                raise DigestInvalid(f"manifest digest {digest} does not match {expected}")
         record = _new_manifest(digest, parsed)
         try:
             self.metadata.put_manifest(repository, record, tag)
         except ManifestReferenceError as exc:
-            raise RegistryHTTPError(
-                "MANIFEST_BLOB_UNKNOWN",
+            raise ManifestBlobUnknown(
                 f"manifest references unknown content: {', '.join(exc.missing)}",
                 detail={"missing": exc.missing},
             ) from None
         except ManifestSizeError as exc:
-            raise RegistryHTTPError(
-                "MANIFEST_INVALID", f"manifest declares wrong sizes: {exc}"
-            ) from None
+            raise ManifestInvalid(f"manifest declares wrong sizes: {exc}") from None
         return PushedManifest(digest, record.subject)
 
     async def delete_manifest(self, repository: str, reference: str) -> None:
         if not _check_reference(reference):
-            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise ManifestUnknown(f"manifest unknown: {reference}")
         if is_tag(reference):
             if not await self._blocking(self.metadata.delete_tag, repository, reference):
-                raise RegistryHTTPError("MANIFEST_UNKNOWN", f"tag unknown: {reference}")
+                raise ManifestUnknown(f"tag unknown: {reference}")
         elif not await self._blocking(self.metadata.delete_manifest, repository, reference):
-            raise RegistryHTTPError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise ManifestUnknown(f"manifest unknown: {reference}")
 
     # --- listings ---------------------------------------------------------------------------
     async def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
         if not await self._read(self.metadata.repository_exists, repository):
-            raise RegistryHTTPError(
-                "NAME_UNKNOWN", f"repository name not known to registry: {repository}"
-            )
+            raise NameUnknown(f"repository name not known to registry: {repository}")
         return await self._read(self.metadata.list_tags, repository, last, limit)
 
     async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
@@ -254,7 +256,7 @@ class Registry:
         # A manifest is content too: distribution serves it at the blob endpoint.
         stored = await self._read(self.metadata.get_manifest, repository, digest)
         if stored is None:
-            raise RegistryHTTPError("BLOB_UNKNOWN", f"blob unknown: {digest}")
+            raise BlobUnknown(f"blob unknown: {digest}")
         return BlobAnswer(size=len(stored.raw), raw=stored.raw)
 
     async def blob_size(self, repository: str, digest: Digest) -> int | None:
@@ -265,7 +267,7 @@ class Registry:
             return await self._blocking(self.storage.reader, key, offset)
         except NotFound:
             # The record says it is there: a storage that lost it is a fault, not a 404.
-            raise RegistryHTTPError("UNAVAILABLE", "blob data is missing from storage") from None
+            raise Unavailable("blob data is missing from storage") from None
 
     def blob_url(self, key: str) -> str | None:
         """A presigned URL to redirect a blob GET to, when configured."""
@@ -275,7 +277,7 @@ class Registry:
 
     async def delete_blob(self, repository: str, digest: Digest) -> None:
         if not await self._blocking(self.metadata.unlink_blob, repository, digest):
-            raise RegistryHTTPError("BLOB_UNKNOWN", f"blob unknown: {digest}")
+            raise BlobUnknown(f"blob unknown: {digest}")
 
     async def mount_blob(self, repository: str, digest: Digest, source: str) -> int | None:
         return await self._blocking(self.metadata.mount_blob, repository, digest, source)

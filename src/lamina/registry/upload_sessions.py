@@ -1,6 +1,6 @@
 """Upload sessions: chunks streamed to the storage driver, committed as blobs.
 
-A session lives in the metadata (id, repository, offset, digest so far, the driver's state) and
+A session lives in the metadata (id, repository, offset, running hash, the driver's state) and
 its bytes in the storage, so any worker of any replica can carry on a session another started.
 
 One writer at a time: a request first *claims* the session in the metadata (a compare-and-swap
@@ -10,32 +10,31 @@ compare-and-swap. The storage has no lock; a claim that outlived its lease canno
 anything either, since its late ``advance`` fails and what it wrote is not in the recorded
 state.
 
-Hashing: ``hashlib`` state cannot be saved portably, so the metadata keeps the digest of the
-bytes received so far and this process keeps the live hasher as a cache, keyed by upload id and
-offset. A single PATCH (docker, skopeo) or a monolithic PUT never reads its data back. If the
-next chunk lands on another worker or replica, the digest becomes unknown, and the worker that
-commits hashes the published object before recording it: the cache only saves time, never
-decides anything.
+Hashing: the session's metadata row carries the running sha256 of its bytes so far
+(``running_hash``), saved with the offset in the same compare-and-swap. Whichever worker of
+whichever replica takes the next chunk continues that hash, and the one that commits knows the
+digest without reading a byte back: committing is metadata and the store's own assembly of the
+object. Only a client that names another algorithm than sha256 at the end of a chunked upload
+has the object read back once to verify it (distribution does the same).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
 
 from lamina.model.digest import Digest, Hasher
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from lamina.registry.metadata import MetadataStore, Upload, UploadClaimLost
+from lamina.registry.running_hash import ALGORITHM, RunningHash
 from lamina.registry.storage import StorageDriver
 
 # Bytes handed to a worker thread at once: large enough that the thread hop is noise, small
 # enough that memory stays flat whatever the blob size.
 WRITE_BATCH = 1 << 20
-_HASHER_CACHE = 512
 # A claim older than this is taken as abandoned (its request died with its replica).
 LEASE = 120.0
 
@@ -44,7 +43,6 @@ class Uploads:
     def __init__(self, metadata: MetadataStore, storage: StorageDriver) -> None:
         self.metadata = metadata
         self.storage = storage
-        self._hashers: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
 
     def start(self, repository: str) -> Upload:
         upload_id = str(uuid.uuid4())
@@ -55,27 +53,12 @@ class Uploads:
     def get(self, repository: str, upload_id: str) -> Upload:
         upload = self.metadata.get_upload(upload_id) if _valid_uuid(upload_id) else None
         if upload is None or upload.repository != repository:
-            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload_id}")
+            raise BlobUploadUnknown(f"upload unknown: {upload_id}")
         return upload
 
     def cancel(self, upload: Upload) -> None:
         ended = self.metadata.delete_upload(upload.id)
-        self._hashers.pop(upload.id, None)
         self.storage.upload_abort(upload.id, ended.state if ended else upload.state)
-
-    def _cached_hasher(self, upload: Upload, algorithm: str = "sha256") -> Hasher | None:
-        """The hasher of ``upload``'s bytes so far, if this process saw them all."""
-        if upload.offset == 0:
-            return Hasher(algorithm)
-        cached = self._hashers.pop(upload.id, None)
-        if cached is not None and cached[0] == upload.offset and cached[1].algorithm == algorithm:
-            return cached[1]
-        return None
-
-    def _remember(self, upload_id: str, offset: int, hasher: Hasher) -> None:
-        self._hashers[upload_id] = (offset, hasher)
-        while len(self._hashers) > _HASHER_CACHE:
-            self._hashers.popitem(last=False)
 
     def _claim(self, upload: Upload, writer: str) -> Upload:
         claimed = self.metadata.claim_upload(upload.id, upload.offset, writer, time.time(), LEASE)
@@ -83,12 +66,10 @@ class Uploads:
             return claimed
         current = self.metadata.get_upload(upload.id)
         if current is None:
-            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", f"upload unknown: {upload.id}")
+            raise BlobUploadUnknown(f"upload unknown: {upload.id}")
         if current.offset != upload.offset:
-            raise RegistryHTTPError(
-                "RANGE_INVALID", f"the upload moved on to offset {current.offset}"
-            )
-        raise RegistryHTTPError("RANGE_INVALID", "another request is writing to this upload")
+            raise RangeInvalid(f"the upload moved on to offset {current.offset}")
+        raise RangeInvalid("another request is writing to this upload")
 
     async def _release(self, upload_id: str, writer: str) -> None:
         with anyio.CancelScope(shield=True):
@@ -101,35 +82,29 @@ class Uploads:
         writer = uuid.uuid4().hex
         current = await anyio.to_thread.run_sync(self._claim, upload, writer)
         try:
-            hasher = self._cached_hasher(current)
+            hasher = _running_hash(current)
             written, state = await _stream(self.storage, current, chunks, hasher)
             if length is not None and written != length:
-                raise RegistryHTTPError(
-                    "SIZE_INVALID", f"received {written} bytes, the request said {length}"
-                )
+                raise SizeInvalid(f"received {written} bytes, the request said {length}")
         except BaseException:
             await self._release(current.id, writer)
             raise
         offset = current.offset + written
-        digest = hasher.digest() if hasher is not None else None
+        saved = hasher.save()
         moved = await anyio.to_thread.run_sync(
-            self.metadata.advance_upload, current.id, writer, current.offset, offset, digest, state
+            self.metadata.advance_upload, current.id, writer, current.offset, offset, saved, state
         )
         if not moved:
-            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile")
-        if hasher is not None:
-            self._remember(current.id, offset, hasher)
-        return Upload(current.id, current.repository, offset, digest, current.created, time.time())
+            raise BlobUploadUnknown("upload ended meanwhile")
+        return Upload(current.id, current.repository, offset, saved, current.created, time.time())
 
     async def finish(self, upload: Upload, expected: Digest) -> None:
         """Verify the upload against ``expected`` and commit it as a blob of its repository."""
         writer = uuid.uuid4().hex
         current = await anyio.to_thread.run_sync(self._claim, upload, writer)
         try:
-            hasher = self._cached_hasher(current, expected.algorithm)
-            known = hasher.digest() if hasher is not None else current.digest
-            if known is not None and Digest.parse(known).algorithm != expected.algorithm:
-                known = None
+            # The running hash is sha256's; another algorithm is checked on the object itself.
+            known = _running_hash(current).digest() if expected.algorithm == ALGORITHM else None
             if known is not None and known != expected:
                 await anyio.to_thread.run_sync(self.cancel, current)
                 raise _mismatch(known, expected)
@@ -141,7 +116,7 @@ class Uploads:
     def _commit(self, upload: Upload, digest: Digest, known: str | None, writer: str) -> None:
         key = self.storage.upload_complete(upload.id, upload.state, upload.offset)
         if known is None:
-            # The bytes came through other workers: hash what was published before trusting it.
+            # A digest of another algorithm than the running hash's: hash the object once.
             actual = _hash_object(self.storage, key, digest.algorithm)
             if actual != digest:
                 self.storage.delete(key)
@@ -153,7 +128,7 @@ class Uploads:
             )
         except UploadClaimLost:
             self.storage.delete(key)
-            raise RegistryHTTPError("BLOB_UPLOAD_UNKNOWN", "upload ended meanwhile") from None
+            raise BlobUploadUnknown("upload ended meanwhile") from None
         except BaseException:
             self.storage.delete(key)
             raise
@@ -170,9 +145,7 @@ class Uploads:
         try:
             written, state = await _stream(self.storage, upload, chunks, hasher)
             if length is not None and written != length:
-                raise RegistryHTTPError(
-                    "SIZE_INVALID", f"received {written} bytes, the request said {length}"
-                )
+                raise SizeInvalid(f"received {written} bytes, the request said {length}")
             if hasher.digest() != expected:
                 raise _mismatch(hasher.digest(), expected)
         except BaseException:
@@ -196,10 +169,21 @@ class Uploads:
         return self.metadata.count_uploads()
 
 
-def _mismatch(actual: str, expected: Digest) -> RegistryHTTPError:
-    return RegistryHTTPError(
-        "DIGEST_INVALID", f"uploaded content has digest {actual}, not {expected}"
-    )
+def _mismatch(actual: str, expected: Digest) -> DigestInvalid:
+    return DigestInvalid(f"uploaded content has digest {actual}, not {expected}")
+
+
+def _running_hash(upload: Upload) -> RunningHash:
+    """The hash of ``upload``'s bytes so far, as its metadata row carries it."""
+    if upload.offset == 0:
+        return RunningHash()
+    if upload.hash_state is None:
+        # Begun by a registry that kept no running hash: the client starts over.
+        raise BlobUploadUnknown(f"upload {upload.id} has no running hash; start it again")
+    try:
+        return RunningHash(upload.hash_state)
+    except ValueError:
+        raise BlobUploadUnknown(f"upload {upload.id} has an unreadable running hash") from None
 
 
 def _hash_object(storage: StorageDriver, key: str, algorithm: str) -> str:
@@ -214,10 +198,10 @@ async def _stream(
     storage: StorageDriver,
     upload: Upload,
     chunks: AsyncIterator[bytes],
-    hasher: Hasher | None,
+    hasher: Hasher | RunningHash,
 ) -> tuple[int, str | None]:
-    """Append ``chunks`` to ``upload``, hashing if the hash so far is known; the number of
-    bytes written and the driver's new state."""
+    """Append ``chunks`` to ``upload``, hashing them; the number of bytes written and the
+    driver's new state."""
     manager = storage.upload_writer(upload.id, upload.state, upload.offset)
     writer = await anyio.to_thread.run_sync(manager.__enter__)
     written = 0
@@ -226,8 +210,7 @@ async def _stream(
 
     def flush(batch: list[bytes]) -> None:
         for piece in batch:
-            if hasher is not None:
-                hasher.update(piece)
+            hasher.update(piece)
             writer.write(piece)
 
     try:

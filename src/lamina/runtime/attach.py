@@ -28,8 +28,38 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2)
 
 
+DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q: docker's default
+
+
+class KeyScanner:
+    """Finds the detach sequence in what is typed; what is not part of it passes on (a
+    started sequence is held until the next key shows whether it completes)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+
+    def scan(self, data: bytes) -> tuple[bytes, bool]:
+        """The bytes to pass on, and whether the sequence was typed (the rest is dropped)."""
+        out = bytearray()
+        for byte in data:
+            if byte == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    return bytes(out), True
+                continue
+            out += self.keys[:self.matched]
+            self.matched = 0
+            if byte == self.keys[0]:
+                self.matched = 1
+            else:
+                out.append(byte)
+        return bytes(out), False
+
+
 def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
-           stdin: int | None = None) -> int:
+           stdin: int | None = None, proxy_signals: bool = True,
+           detach_keys: bytes = DETACH_KEYS) -> int:
     """Copy the container's output until it exits; return its exit code (125 if unknown)."""
     selector = selectors.DefaultSelector()
     outputs = {}
@@ -44,10 +74,14 @@ def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
         os.set_blocking(stdin, False)
         selector.register(stdin, selectors.EVENT_READ)
     code: int | None = None
-    with _forward_signals(started), _raw_terminal(started.master, stdin):
-        while outputs or code is None:
+    scanner = KeyScanner(detach_keys) if detach_keys else None
+    proxy = _forward_signals(started) if proxy_signals else contextlib.nullcontext()
+    with proxy, _raw_terminal(started.master, stdin):
+        while (outputs or code is None) and not started.detached:
             for key, _ in selector.select():
                 fd = int(key.fd)
+                if started.detached:
+                    break
                 if fd == channel:
                     code = _exit_code(started)
                     selector.unregister(fd)
@@ -55,7 +89,8 @@ def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
                         code = 125  # the monitor died: we cannot know how it ended
                     continue
                 if fd == stdin:
-                    _copy_input(fd, started.master, selector)
+                    if _copy_input(fd, started.master, selector, scanner):
+                        started.detached = True  # the container runs on, without us
                     continue
                 data = os.read(fd, 1 << 16)
                 if not data:
@@ -65,6 +100,8 @@ def attach(started: Started, stdout: BinaryIO, stderr: BinaryIO, *,
                 outputs[fd].write(data)
                 outputs[fd].flush()
     started.close()
+    if started.detached or code is None:
+        return 0  # (docker: detaching ends the command well)
     return code
 
 
@@ -77,20 +114,27 @@ def _exit_code(started: Started) -> int | None:
     if not data:
         return None
     message = json.loads(data)
+    started.restarting = bool(message.get("restarting"))
     return int(message["exit"]) if "exit" in message else None
 
 
-def _copy_input(fd: int, master: int | None, selector: selectors.BaseSelector) -> None:
+def _copy_input(fd: int, master: int | None, selector: selectors.BaseSelector,
+                scanner: KeyScanner | None = None) -> bool:
+    """Pass typed keys to the container's tty; True when the detach sequence was typed."""
     try:
         data = os.read(fd, 1 << 16)
     except BlockingIOError:
-        return
+        return False
     if not data or master is None:
         selector.unregister(fd)
-        return
+        return False
+    detach = False
+    if scanner is not None:
+        data, detach = scanner.scan(data)
     with contextlib.suppress(OSError):
         while data:
             data = data[os.write(master, data):]
+    return detach
 
 
 @contextlib.contextmanager

@@ -148,14 +148,121 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord,
     """
     mount_rootfs(store, cdir, record)
     try:
-        return _write_bundle(cdir, record, runtime)
+        return _write_bundle(cdir, record, runtime, _joined_namespaces(store, record))
     except BaseException:
         unmount(cdir.rootfs)
         raise
 
 
+def _joined_namespaces(store: Store, record: ContainerRecord) -> dict[str, str]:
+    """--ipc/--pid/--uts/--cgroupns as the spec takes them: "container:X" becomes the path
+    of X's namespace, which must be running."""
+    host = record.config.get("HostConfig", {})
+    modes = {"ipc": host.get("IpcMode") or "", "pid": host.get("PidMode") or "",
+             "uts": host.get("UTSMode") or "", "cgroup": host.get("CgroupnsMode") or "host"}
+    for kind, mode in modes.items():
+        if mode == "private" or mode == "shareable":
+            modes[kind] = ""
+        elif mode.startswith("container:"):
+            other = store.containers.find(mode[10:])
+            if other.state != "running" or not other.pid:
+                raise ContainerError(f"cannot join {kind} of a non running container: "
+                                     f"{other.id[:12]}", exit_code=125)
+            modes[kind] = f"/proc/{other.pid}/ns/{kind}"
+    return modes
+
+
+def init_binary() -> str:
+    """The init ``--init`` runs: Debian's tini, static (the image may have no libc)."""
+    import shutil
+
+    for name in ("tini-static", "docker-init"):
+        found = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}")
+                                       else None)
+        if found:
+            return found
+    raise ContainerError("--init needs tini: install Debian's tini package (tini-static was "
+                         "not found)", exit_code=125)
+
+
+INIT_PATH = "/sbin/docker-init"  # where docker puts its init in the container
+
+
+def _extra_mounts(host: dict[str, Any]) -> tuple[list[Bind], list[dict[str, Any]]]:
+    """--mount binds, and the tmpfs mounts of --tmpfs and --mount type=tmpfs."""
+    binds: list[Bind] = []
+    mounts: list[dict[str, Any]] = []
+    for path, text in (host.get("Tmpfs") or {}).items():
+        options = ["nosuid", "nodev", "noexec"]
+        for option in (o for o in text.split(",") if o):
+            opposite = {"exec": "noexec", "suid": "nosuid", "dev": "nodev"}.get(option)
+            if opposite in options:
+                options.remove(opposite)
+            options.append(option)
+        mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs",
+                       "options": options})
+    for m in host.get("Mounts") or []:
+        if m["Type"] == "bind":
+            binds.append(Bind(os.path.normpath(m["Source"]), os.path.normpath(m["Target"]),
+                              bool(m.get("ReadOnly"))))
+        elif m["Type"] == "tmpfs":
+            options = ["nosuid", "nodev", "noexec"]
+            tmpfs = m.get("TmpfsOptions") or {}
+            if tmpfs.get("SizeBytes"):
+                options.append(f"size={tmpfs['SizeBytes']}")
+            if tmpfs.get("Mode"):
+                options.append(f"mode={tmpfs['Mode']:o}")
+            if m.get("ReadOnly"):
+                options.append("ro")
+            mounts.append({"destination": os.path.normpath(m["Target"]), "type": "tmpfs",
+                           "source": "tmpfs", "options": options})
+    return binds, mounts
+
+
+def _devices(host: dict[str, Any]) -> list[dict[str, Any]]:
+    """--device: the host's node (type, numbers, mode) at its path in the container."""
+    import stat
+
+    devices = []
+    for d in host.get("Devices") or []:
+        try:
+            st = os.stat(d["PathOnHost"])
+        except OSError as exc:
+            raise ContainerError(f"error gathering device information while adding custom "
+                                 f"device \"{d['PathOnHost']}\": {exc.strerror}",
+                                 exit_code=125) from None
+        devices.append({
+            "path": d["PathInContainer"], "type": "b" if stat.S_ISBLK(st.st_mode) else "c",
+            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+            "access": d.get("CgroupPermissions") or "rwm",
+        })
+    return devices
+
+
+def _with_devices(base: Any, asked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """--privileged's host devices, and --device's (which win where both name a path)."""
+    paths = {d["path"] for d in asked}
+    return [*(dict(d) for d in base if d.get("path") not in paths), *asked]
+
+
+def _blkio_weight(weight: int | None) -> int | None:
+    """docker drops a block I/O weight the kernel has no file for, with a warning."""
+    if not weight:
+        return None
+    if not any(os.path.exists(f"/sys/fs/cgroup/{p}") for p in  # (hostconfig's check too)
+               ("blkio/blkio.weight", "blkio/blkio.bfq.weight", "io.weight", "io.bfq.weight")):
+        import sys
+
+        sys.stderr.write("WARNING: Your kernel does not support Block I/O weight or the cgroup "
+                         "is not mounted. Weight discarded.\n")
+        return None
+    return weight
+
+
 def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
-                  runtime: Runtime | None = None) -> Prepared:
+                  runtime: Runtime | None = None,
+                  namespaces: dict[str, str] | None = None) -> Prepared:
     config = record.config.get("Config", {})
     host = record.config.get("HostConfig", {})
     args = [record.config.get("Path", ""), *record.config.get("Args", [])]
@@ -189,10 +296,24 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
         if not os.path.exists(bind.source):
             os.makedirs(bind.source, mode=0o755, exist_ok=True)
         binds.append(bind._replace(recursive=recursive))
+    more_binds, mounts = _extra_mounts(host)
+    # (--mount binds are read-only all the way down as -v ones are, where the runtime can)
+    binds += [b._replace(recursive=recursive) for b in more_binds]
+    if host.get("Init"):
+        binds.append(Bind(init_binary(), INIT_PATH, readonly=True, recursive=False))
+        args = [INIT_PATH, "--", *args]
     resources = Resources(
         memory=host.get("Memory") or None,
         cpus=(host["NanoCpus"] / 1e9) if host.get("NanoCpus") else None,
         pids_limit=host.get("PidsLimit") or None,
+        memory_swap=host.get("MemorySwap") or None,
+        memory_reservation=host.get("MemoryReservation") or None,
+        oom_kill_disable=bool(host.get("OomKillDisable")),
+        cpu_shares=host.get("CpuShares") or None,
+        cpuset_cpus=host.get("CpusetCpus") or None,
+        cpu_quota=host.get("CpuQuota") or None,
+        cpu_period=host.get("CpuPeriod") or None,
+        blkio_weight=_blkio_weight(host.get("BlkioWeight")),
     )
     security = Security.of(host)
     cap_add, cap_drop = host.get("CapAdd") or (), host.get("CapDrop") or ()
@@ -202,10 +323,14 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
         network=host.get("NetworkMode", "none"), terminal=bool(config.get("Tty")),
         readonly=readonly, binds=binds, cap_add=cap_add, cap_drop=cap_drop,
         resources=resources, cgroups_path=cgroup_path(record.id),
+        annotations=host.get("Annotations") or {},
+        rlimits=[(u["Name"], u["Soft"], u["Hard"]) for u in host.get("Ulimits") or []],
+        shm_size=host.get("ShmSize") or None, mounts=mounts,
+        namespaces=namespaces or {}, domainname=config.get("Domainname") or "",
         privileged=security.privileged, seccomp=security.seccomp_spec(caps),
         no_new_privileges=security.no_new_privileges, apparmor=security.apparmor_profile(),
         unmasked=security.unmasked, group_add=group_add,
-        devices=host_devices() if security.privileged else (),
+        devices=_with_devices(host_devices() if security.privileged else (), _devices(host)),
     ))
     (cdir.path / "config.json").write_text(json.dumps(spec))
     return Prepared(spec, user)

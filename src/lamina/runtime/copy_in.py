@@ -27,10 +27,10 @@ from contextlib import suppress
 from typing import IO, Literal
 
 from lamina.errors import InvalidArgument
+from lamina.image._confine import open_dir
 from lamina.runtime.copy import CHUNK, Entry
 from lamina.runtime.rootpath import in_kernel_dir
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CACHE_MAX = 256
@@ -113,7 +113,7 @@ class TreeWriter:
         if kind == "dir":
             with suppress(FileExistsError):  # check() saw a directory there
                 os.mkdir(name, 0o700, dir_fd=pfd)
-            fd = os.open(name, _DIR, dir_fd=pfd)
+            fd = open_dir(pfd, name)
             try:
                 self._chown(fd, entry)
                 # Owner rwx until the end, so what goes below can be made whatever the mode.
@@ -208,12 +208,12 @@ class TreeWriter:
                 continue
             fd = self._fd(node)
             try:
-                opened = os.open(part, _DIR, dir_fd=fd)
+                opened = open_dir(fd, part)
             except FileNotFoundError:
                 if not create:
                     return None
                 os.mkdir(part, 0o755, dir_fd=fd)
-                opened = os.open(part, _DIR, dir_fd=fd)
+                opened = open_dir(fd, part)
                 try:
                     self._chown(opened, entry._replace(uid=0, gid=0))
                 except BaseException:
@@ -248,7 +248,7 @@ class TreeWriter:
             node = node.parent
         fd = self.root if node.parent is None else self.cache[node]
         for below in reversed(chain):
-            fd = self._keep(below, os.open(below.name, _DIR, dir_fd=fd))
+            fd = self._keep(below, open_dir(fd, below.name))
         return fd
 
     def _keep(self, node: _Node, fd: int) -> int:
@@ -271,7 +271,7 @@ class TreeWriter:
         try:
             for node, mode, mtime in sorted(self.dirs, key=lambda d: -d[0].depth):
                 assert node.parent is not None
-                fd = os.open(node.name, _DIR, dir_fd=self._fd(node.parent))
+                fd = open_dir(self._fd(node.parent), node.name)
                 try:
                     os.fchmod(fd, mode)
                     os.utime(fd, (mtime, mtime))

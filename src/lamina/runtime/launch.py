@@ -32,7 +32,8 @@ class Attach(NamedTuple):
 class Started:
     """A container that runs: its init's host pid, its monitor, and the attached ends."""
 
-    __slots__ = ("channel", "master", "monitor", "pid", "stderr", "stdout")
+    __slots__ = ("channel", "detached", "master", "monitor", "pid", "restarting", "stderr",
+                 "stdout")
 
     def __init__(self, pid: int, monitor: int, channel: socket.socket | None = None) -> None:
         self.pid = pid
@@ -41,6 +42,8 @@ class Started:
         self.stdout: int | None = None  # read ends of the output the monitor forwards
         self.stderr: int | None = None
         self.master: int | None = None  # the tty, for the launcher's stdin and window size
+        self.restarting = False  # it ended and its restart policy runs it again (--restart)
+        self.detached = False  # the user typed the detach keys: it runs on, unattended
 
     def acknowledge(self, *, keep: bool) -> None:
         """Tell the monitor the running state is recorded; without ``keep``, let it go."""

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 MAX_LINE = 16 * 1024
 
@@ -28,11 +28,43 @@ def timestamp(ns: int | None = None) -> str:
 
 
 class LogWriter:
-    """Appends a container's output to its json-file log."""
+    """Appends a container's output to its json-file log; with ``max_size``, the log is
+    rotated before it would grow past it (``<log>.1`` the newest of the ``max_files - 1``
+    older files kept, as docker's json-file driver does)."""
 
-    def __init__(self, path: Path) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    def __init__(self, path: Path, *, max_size: int = 0, max_files: int = 1,
+                 discard: bool = False) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max(1, max_files)
+        self.discard = discard  # --log-driver none: output is not kept
+        self.fd = -1 if discard else self._open()
+        self.size = 0 if discard else os.fstat(self.fd).st_size
         self.partial: dict[str, bytes] = {}
+
+    @classmethod
+    def of(cls, path: Path, config: dict[str, Any] | None) -> LogWriter:
+        """The writer a container's LogConfig asks for (json-file or local; none)."""
+        config = config or {}
+        options = config.get("Config") or {}
+        max_size = size_in_bytes(str(options.get("max-size") or "0"))
+        return cls(path, max_size=max_size, max_files=int(options.get("max-file") or 1),
+                   discard=config.get("Type") == "none")
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        if self.max_files > 1:
+            for n in range(self.max_files - 1, 0, -1):
+                older = rotated(self.path, n - 1)
+                if older.exists():
+                    os.replace(older, rotated(self.path, n))
+        else:
+            self.path.unlink(missing_ok=True)
+        self.fd = self._open()
+        self.size = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buffered = self.partial.pop(stream, b"") + data
@@ -57,20 +89,67 @@ class LogWriter:
                 self._emit(name, [rest])
 
     def _emit(self, stream: str, lines: list[bytes]) -> None:
-        if not lines:
+        if not lines or self.discard:
             return
         now = timestamp()
-        out = "".join(
-            json.dumps({"log": line.decode("utf-8", "replace"), "stream": stream, "time": now},
-                       ensure_ascii=False, separators=(",", ":")) + "\n"
+        records = [
+            (json.dumps({"log": line.decode("utf-8", "replace"), "stream": stream, "time": now},
+                        ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             for line in lines
-        ).encode()
+        ]
+        if not self.max_size:
+            self._write(b"".join(records))
+            return
+        batch: list[bytes] = []
+        batch_size = 0
+        for record in records:  # rotated between records, never inside one
+            if self.size + batch_size + len(record) > self.max_size and \
+                    self.size + batch_size > 0:
+                self._write(b"".join(batch))
+                batch, batch_size = [], 0
+                self._rotate()
+            batch.append(record)
+            batch_size += len(record)
+        self._write(b"".join(batch))
+
+    def _write(self, out: bytes) -> None:
+        self.size += len(out)
         while out:
             out = out[os.write(self.fd, out):]
 
     def close(self) -> None:
         self.flush()
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def size_in_bytes(text: str) -> int:
+    """A max-size as docker writes one (``10m``, ``512k``, ``1g``: binary multiples); the
+    engine checked it when the container was created."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*", text.lower())
+    if match is None:
+        return 0
+    return int(float(match.group(1)) * 1024 ** " kmgtp".index(match.group(2) or " "))
+
+
+def rotated(path: Path, n: int) -> Path:
+    """The log, or (n > 0) its n-th older rotated file."""
+    return path if n == 0 else path.with_name(f"{path.name}.{n}")
+
+
+def read_all(path: Path) -> tuple[list[LogEntry], int]:
+    """Every entry kept, the rotated files' first (oldest first); and the current file's
+    offset after its last complete entry."""
+    entries: list[LogEntry] = []
+    n = 1
+    while rotated(path, n).exists():
+        n += 1
+    for k in range(n - 1, 0, -1):
+        entries += read_entries(rotated(path, k))[0]
+    current, offset = read_entries(path)
+    return entries + current, offset
 
 
 class LogEntry(NamedTuple):
@@ -90,8 +169,13 @@ def read_entries(path: Path, *, start: int = 0) -> tuple[list[LogEntry], int]:
     except FileNotFoundError:
         return [], start
     end = data.rfind(b"\n") + 1
+    return parse_entries(data[:end]), start + end
+
+
+def parse_entries(data: bytes) -> list[LogEntry]:
+    """The entries of complete json-file lines."""
     entries = []
-    for line in data[:end].splitlines():
+    for line in data.splitlines():
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
@@ -99,7 +183,7 @@ def read_entries(path: Path, *, start: int = 0) -> tuple[list[LogEntry], int]:
         if isinstance(obj, dict):
             entries.append(LogEntry(str(obj.get("stream", "stdout")), str(obj.get("log", "")),
                                     str(obj.get("time", ""))))
-    return entries, start + end
+    return entries
 
 
 def tail(entries: list[LogEntry], count: str) -> list[LogEntry]:
@@ -115,16 +199,122 @@ def tail(entries: list[LogEntry], count: str) -> list[LogEntry]:
     return entries[-n:] if n else []
 
 
-def follow(path: Path, start: int, running: Callable[[], bool],
-           interval: float = 0.05) -> Iterator[LogEntry]:
-    """Entries from ``start`` on, as they are written, until the container stops."""
-    offset = start
-    while True:
-        entries, offset = read_entries(path, start=offset)
-        yield from entries
-        if not entries:
-            if not running():
-                entries, offset = read_entries(path, start=offset)
-                yield from entries
+class Follower:
+    """``logs -f``: every entry kept, then each new one as it is written, until the container
+    stops. The current file is read through a descriptor held open from the start, so that
+    a rotation (the monitor renames or removes the log and starts a new one) loses nothing:
+    the old file is read to its end before the new one is taken up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held = _open_log(path)
+        self.pending = b""
+
+    def read_all(self) -> list[LogEntry]:
+        """The rotated files' entries (but the one held, if it was rotated meanwhile), then
+        the held file's."""
+        held = _inode(self.held) if self.held is not None else None
+        entries: list[LogEntry] = []
+        n = 1
+        while rotated(self.path, n).exists():
+            n += 1
+        for k in range(n - 1, 0, -1):
+            older = _open_log(rotated(self.path, k))
+            if older is None:
+                continue
+            with older:
+                if _inode(older) != held:
+                    entries += _drain(older, b"")
+        if self.held is not None:
+            entries += self._read_held()
+        return entries
+
+    def _read_held(self) -> list[LogEntry]:
+        assert self.held is not None
+        data = self.pending + self.held.read()
+        cut = data.rfind(b"\n") + 1
+        self.pending = data[cut:]
+        return parse_entries(data[:cut])
+
+    def follow(self, running: Callable[[], bool], interval: float = 0.05
+               ) -> Iterator[LogEntry]:
+        while True:
+            if self.held is not None:
+                entries = self._read_held()
+                if entries:
+                    yield from entries
+                    continue
+            rest = self._switch()
+            if rest is not None:
+                yield from rest
+                continue
+            if not running():  # the last of what it wrote, even past a last rotation
+                if self.held is not None:
+                    yield from self._read_held()
+                rest = self._switch()
+                if rest is not None:
+                    yield from rest
+                    yield from self._read_held()
                 return
             time.sleep(interval)
+
+    def _switch(self) -> list[LogEntry] | None:
+        """Take up the new log if the held one was rotated: the held one's last entries
+        (read to its end, final now: the monitor writes to the new one only); None if it
+        was not rotated."""
+        newer = _open_log(self.path)
+        if newer is None:
+            return None
+        if self.held is not None and _inode(newer) == _inode(self.held):
+            newer.close()
+            return None
+        rest: list[LogEntry] = []
+        if self.held is not None:
+            rest = self._read_held()
+            self.held.close()
+        self.held, self.pending = newer, b""
+        return rest
+
+    def close(self) -> None:
+        if self.held is not None:
+            self.held.close()
+            self.held = None
+
+
+def _drain(held: BinaryIO, pending: bytes) -> list[LogEntry]:
+    data = pending + held.read()
+    return parse_entries(data[:data.rfind(b"\n") + 1])
+
+
+def _open_log(path: Path) -> BinaryIO | None:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        return None
+
+
+def _inode(f: BinaryIO) -> int:
+    return os.fstat(f.fileno()).st_ino
+
+
+def entry_time(entry: LogEntry) -> float:
+    """An entry's time, epoch seconds (0 when it has none that reads)."""
+    import calendar
+
+    text = entry.time
+    if not text.endswith("Z") or len(text) < 20:
+        return 0.0
+    try:
+        base = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0.0
+    fraction = text[19:-1]
+    return base + (float("0" + fraction) if fraction.startswith(".") else 0.0)
+
+
+def within(entry: LogEntry, since: float | None, until: float | None) -> bool:
+    """docker logs --since/--until: since inclusive, until exclusive."""
+    if since is None and until is None:
+        return True
+    at = entry_time(entry)
+    return (since is None or at >= since) and (until is None or at < until)

@@ -32,6 +32,7 @@ import os
 import selectors
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -44,6 +45,7 @@ from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
 from lamina.runtime.oci import Runtime, exec_failure_code, last_error, run_args
+from lamina.runtime.restarts import RestartState
 from lamina.store import ContainerRecord
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ class Monitor:
         self.tty = tty
         self.autoremove = bool(record.config.get("HostConfig", {}).get("AutoRemove"))
         self.lock = -1
+        self.recorders: list[subprocess.Popen[bytes]] = []  # event recorders to reap
+        self.recording = threading.Lock()  # (the health checks' thread records events too)
         # `lamina attach` (lamina.runtime.attach_point): where it connects, and where what
         # it types goes (the tty, or the stdin of a container made with -i)
         self.attach_point: AttachPoint | None = None
@@ -129,7 +133,40 @@ class Monitor:
         self.lock = os.open(self.cdir.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         os.ftruncate(self.lock, 0)
+        # (for a service manager that watches the monitor: lamina generate systemd's PIDFile)
+        self.cdir.path.joinpath("monitor.pid").write_text(f"{os.getpid()}\n")
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        restarts = RestartState(self.cdir.path, self.record.config.get("HostConfig", {}))
+        code = self._run_once(stdin, first=True, restarts=restarts)
+        if code is None:
+            return  # it never started: the launcher heard why
+        while restarts.wanted(code):
+            # --restart: the same bundle and rootfs again, after docker's growing delay; a
+            # stop (``stopping`` marker) during the delay ends it.
+            self._event("die", exitCode=str(code))
+            if not restarts.wait():
+                break
+            again = self._run_once(None, first=False, restarts=restarts)
+            if again is None:
+                break
+            code = again
+        restarts.done()
+        with self.recording:
+            self._await_recorders()
+        self._cleanup()
+        if self.autoremove:
+            self.cdir.remove()  # its record goes with the recording below
+        os.pwrite(self.lock, f"{code} {time.time():.6f}".encode(), 0)
+        if not self.acknowledged:
+            self._hear(30.0)  # the running state must be on record before the exit is
+        if self.attach is not None and self.acknowledged and not restarts.count and \
+                self.send({"exit": code}):
+            return  # the attached launcher records the exit
+        self._become_recorder()
+
+    def _run_once(self, stdin: int | None, *, first: bool, restarts: RestartState) -> int | None:
+        """Run the container once, to its end; its exit code, or None when it did not start
+        (the first time, the launcher is told why)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         keep_open = -1
@@ -160,12 +197,33 @@ class Monitor:
             message = last_error(self.cdir.runtime_log) or _read_nonblocking(err_r) or \
                 f"{self.runtime.name} exited with status {rc}"
             message = message.removeprefix("runc run failed: ").removeprefix("runc create failed: ")
-            self._cleanup()
-            # The launcher records the failure (and removes a --rm container).
-            self.send({"error": message, "code": exec_failure_code(message) or 125})
-            return
-        self.send({"pid": pid, "monitor": os.getpid()},
-                  [master] if master is not None and self.attach else None)
+            for fd in (out_r, err_r, keep_open):
+                if fd >= 0:
+                    os.close(fd)
+            if first:
+                self._cleanup()
+                # The launcher records the failure (and removes a --rm container).
+                self.send({"error": message, "code": exec_failure_code(message) or 125})
+            return None
+        if first:
+            self.send({"pid": pid, "monitor": os.getpid()},
+                      [master] if master is not None and self.attach else None)
+        restarts.running(pid)
+        if not first:
+            self._event("start")
+        health = None
+        if self.record.config.get("Config", {}).get("Healthcheck"):
+            from lamina.runtime.health import HealthChecker
+
+            # A check that races the container's end leaves the runtime's half-made exec
+            # processes to us, the subreaper: reaped after each check, or the kernel, which
+            # waits for every process of the container's pid namespace, never lets the
+            # container end.
+            keep = {proc.pid, pid}
+            health = HealthChecker.start_for(
+                self.cdir, self.record, self.runtime,
+                lambda status: self._event(f"health_status: {status}"),
+                lambda: reap_strays(keep | {r.pid for r in self.recorders}), init_pid=pid)
         sources = {master: "stdout"} if master is not None else {out_r: "stdout", err_r: "stderr"}
         if master is not None:
             os.close(out_r)
@@ -173,20 +231,65 @@ class Monitor:
         self.input_fd = master if master is not None else (keep_open if keep_open >= 0 else None)
         with suppress(OSError):
             self.attach_point = AttachPoint(self.cdir.path)
-        code = self._pump(pid, sources, proc if foreground else None)
+        try:
+            code = self._pump(pid, sources, proc if foreground else None)
+        finally:
+            if health is not None:
+                health.stop()
         if self.attach_point is not None:
             self.attach_point.close(code)
         if keep_open >= 0:
             os.close(keep_open)
-        self._cleanup()
-        if self.autoremove:
-            self.cdir.remove()  # its record goes with the recording below
-        os.pwrite(self.lock, f"{code} {time.time():.6f}".encode(), 0)
-        if not self.acknowledged:
-            self._hear(30.0)  # the running state must be on record before the exit is
-        if self.attach is not None and self.acknowledged and self.send({"exit": code}):
-            return  # the attached launcher records the exit
-        self._become_recorder()
+        if self.attach is not None and first and restarts.wanted(code):
+            # An attached run returns at the first exit, as docker's; the restarts go on.
+            if not self.acknowledged:
+                self._hear(30.0)
+            self.send({"exit": code, "restarting": True})
+            self._drop_channel()
+        if (self.runtime.state_root / self.record.id).exists():
+            self.runtime.delete(self.record.id, force=True)  # (a foreground runc deleted it)
+        return code
+
+    def _event(self, action: str, **attributes: str) -> None:
+        """An event for ``lamina events``, recorded by a fresh process (see
+        ``_record_events``), once the one before it is recorded: the
+        events table keeps them in the order they are written."""
+        when = time.time_ns()
+        with self.recording:
+            self._await_recorders()
+            recorder = self._record_events([(action, attributes, when)])
+            if recorder is not None:
+                self.recorders.append(recorder)
+
+    def _record_events(self, events: list[tuple[str, dict[str, str], int]]
+                       ) -> subprocess.Popen[bytes] | None:
+        """The recorder command (see ``_become_recorder``) with ``--events``, in a process
+        of its own; the caller reaps it."""
+        import sys
+
+        try:
+            return subprocess.Popen(
+                [sys.executable, *self.recorder, str(self.root), self.record.id, "--events",
+                 json.dumps(events)], env=self._recorder_env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return None  # events are a record, not the container's business
+
+    @staticmethod
+    def _recorder_env() -> dict[str, str]:
+        import lamina
+
+        env = dict(os.environ)
+        src = str(Path(lamina.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+    def _await_recorders(self) -> None:
+        """The events so far are on record (before the exit, which comes after them)."""
+        for recorder in self.recorders:
+            with suppress(subprocess.TimeoutExpired):
+                recorder.wait(timeout=10)
+        self.recorders = []
 
     def _become_recorder(self) -> None:
         """Replace this process by a fresh interpreter that records the exit in the store,
@@ -277,7 +380,7 @@ class Monitor:
 
         ``runtime``: the foreground runc, whose status is the container's; else the init is
         our child (we are its subreaper) and is reaped here."""
-        log = LogWriter(self.cdir.log)
+        log = LogWriter.of(self.cdir.log, self.record.config.get("HostConfig", {}).get("LogConfig"))
         outputs = {"stdout": self.forward[0], "stderr": self.forward[1]} if self.forward else {}
         selector = selectors.DefaultSelector()
         for fd, name in sources.items():
@@ -392,6 +495,24 @@ class Monitor:
         if (self.runtime.state_root / self.record.id).exists():
             self.runtime.delete(self.record.id, force=True)  # a foreground runc deleted it
         unmount(self.cdir.rootfs)
+
+
+def reap_strays(keep: set[int]) -> None:
+    """Reap our children that have ended, but those in ``keep`` (whose status their owners
+    collect): orphans the runtime's processes left us, as the subreaper."""
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in keep:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] == b"Z" and int(fields[1]) == me:
+            with suppress(ChildProcessError):
+                os.waitpid(int(entry.name), os.WNOHANG)
 
 
 def _code(returncode: int) -> int:

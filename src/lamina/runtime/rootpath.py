@@ -3,7 +3,7 @@
 Every path an image config names (WorkingDir, /etc/passwd, the command) is hostile: a layer can
 make ``/etc/passwd`` a symlink to the host's ``/etc/shadow``, or ``WorkingDir`` a path through
 ``/proc/self/fd`` (the runc CVE-2024-21626 class). Resolution and opening go through lamina's
-one implementation of confinement (``lamina.store._confine``: ``openat2(RESOLVE_IN_ROOT)``
+one implementation of confinement (``lamina.image._confine``: ``openat2(RESOLVE_IN_ROOT)``
 where the kernel has it, else a walker through ``O_NOFOLLOW`` directory descriptors). Nothing
 outside the rootfs is ever opened, whatever the symlinks.
 """
@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from lamina.errors import ContainerError
-from lamina.store._confine import open_in_root, split, walk
+from lamina.image._confine import open_in_root, split, walk
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Directories the runtime mounts over (proc, sysfs, devices): an image path that lands in one

@@ -61,6 +61,14 @@ class Resources(NamedTuple):
     memory: int | None = None  # bytes
     cpus: float | None = None
     pids_limit: int | None = None
+    memory_swap: int | None = None  # memory + swap, bytes; -1 is unlimited
+    memory_reservation: int | None = None
+    oom_kill_disable: bool = False
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    blkio_weight: int | None = None
 
 
 class ContainerSpec(NamedTuple):
@@ -81,12 +89,19 @@ class ContainerSpec(NamedTuple):
     resources: Resources = Resources()
     cgroups_path: str | None = None
     annotations: Mapping[str, str] = MappingProxyType({})
+    rlimits: Sequence[tuple[str, int, int]] = ()  # (nofile, soft, hard), over the defaults
+    shm_size: int | None = None  # bytes of /dev/shm (docker's 64 MiB when None)
+    mounts: Sequence[Mapping[str, Any]] = ()  # more OCI mounts (tmpfs), after the binds
+    # Namespace -> "" (its own), "host" (none of its own) or a path to join: ipc, pid, uts,
+    # cgroup; ipc "none" is its own without /dev/shm.
+    namespaces: Mapping[str, str] = MappingProxyType({})
+    domainname: str = ""
     privileged: bool = False  # every capability and device, no masked paths, /sys writable
     seccomp: Mapping[str, Any] | None = None  # linux.seccomp (lamina.runtime.seccomp)
     no_new_privileges: bool = False
     apparmor: str | None = None
     unmasked: bool = False  # --security-opt systempaths=unconfined
-    devices: Sequence[Mapping[str, Any]] = ()
+    devices: Sequence[Mapping[str, Any]] = ()  # OCI linux.devices entries, allowed rwm
     group_add: Sequence[int] = ()  # --group-add, as group IDs
 
 
@@ -144,11 +159,43 @@ def normalise_cap(name: str) -> str:
     return upper
 
 
-def _rlimits() -> list[dict[str, Any]]:
+def _rlimits(asked: Sequence[tuple[str, int, int]] = ()) -> list[dict[str, Any]]:
     # docker asks for 1048576 open files; we cannot go above the hard limit we have.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
-    return [{"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}]
+    limits = {"RLIMIT_NOFILE": (limit, limit)}
+    for name, soft, hard_limit in asked:
+        key = "RLIMIT_" + name.upper()
+        check_rlimit(name, hard_limit)
+        limits[key] = (soft, hard_limit)
+    return [{"type": key, "soft": soft, "hard": hard} for key, (soft, hard) in limits.items()]
+
+
+def check_rlimit(name: str, hard: int) -> None:
+    """A hard limit above ours needs CAP_SYS_RESOURCE: say so plainly when we lack it,
+    rather than leave the runtime to fail with "operation not permitted"."""
+    ours = resource.getrlimit(getattr(resource, "RLIMIT_" + name.upper()))[1]
+    if ours == resource.RLIM_INFINITY or hard <= ours or has_capability(CAP_SYS_RESOURCE):
+        return
+    raise InvalidArgument(
+        f"--ulimit {name}: the hard limit {hard} is above this machine's hard limit {ours}, "
+        "and raising a hard limit needs CAP_SYS_RESOURCE, which lamina does not have here; "
+        f"ask for at most {ours}")
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def has_capability(number: int) -> bool:
+    """Whether this process has the capability (bit ``number``) in its effective set."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> number & 1)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def build_spec(c: ContainerSpec) -> dict[str, Any]:
@@ -165,7 +212,7 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
             "bounding": caps, "effective": caps, "permitted": caps,
             # docker gives a non-root user no effective capabilities (inheritable stay empty).
         },
-        "rlimits": _rlimits(),
+        "rlimits": _rlimits(c.rlimits),
         "noNewPrivileges": c.no_new_privileges,
     }
     if c.apparmor:
@@ -173,7 +220,13 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
     if c.user.uid != 0:
         process["capabilities"]["effective"] = []
         process["capabilities"]["permitted"] = []
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    namespaces: list[dict[str, Any]] = []
+    for kind in ("pid", "ipc", "uts", "mount", "cgroup"):
+        mode = c.namespaces.get(kind, "host" if kind == "cgroup" else "")
+        if mode == "host":
+            continue
+        namespaces.append({"type": kind, "path": mode} if mode.startswith("/") else
+                          {"type": kind})
     if c.network == "none":
         namespaces.append({"type": "network"})
     elif c.network != "host":
@@ -185,17 +238,23 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
         "readonlyPaths": list(READONLY_PATHS) if confined else [],
         "resources": _resources(c.resources, all_devices=c.privileged),
     }
+    if c.domainname and c.namespaces.get("uts") != "host":
+        # (the spec's "domainname" needs runc 1.2; this sysctl works in every version)
+        linux["sysctl"] = {"kernel.domainname": c.domainname}
     if c.seccomp is not None:
         linux["seccomp"] = dict(c.seccomp)
     if c.devices:
         linux["devices"] = [dict(d) for d in c.devices]
+        linux["resources"]["devices"] += [
+            {"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"],
+             "access": d.get("access", "rwm")} for d in c.devices]
     if c.cgroups_path:
         linux["cgroupsPath"] = c.cgroups_path
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": c.rootfs, "readonly": c.readonly},
-        "hostname": c.hostname,
+        **({} if c.namespaces.get("uts") == "host" else {"hostname": c.hostname}),
         "mounts": _mounts(c),
         "linux": linux,
     }
@@ -206,10 +265,32 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
 
 def _resources(r: Resources, *, all_devices: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"devices": [{"allow": all_devices, "access": "rwm"}]}
+    memory: dict[str, Any] = {}
     if r.memory is not None:
-        out["memory"] = {"limit": r.memory}
+        memory["limit"] = r.memory
+    if r.memory_swap is not None:
+        memory["swap"] = r.memory_swap
+    if r.memory_reservation is not None:
+        memory["reservation"] = r.memory_reservation
+    if r.oom_kill_disable:
+        memory["disableOOMKiller"] = True
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
     if r.cpus is not None:
-        out["cpu"] = {"quota": int(r.cpus * CPU_PERIOD), "period": CPU_PERIOD}
+        cpu.update(quota=int(r.cpus * CPU_PERIOD), period=CPU_PERIOD)
+    if r.cpu_quota is not None:
+        cpu["quota"] = r.cpu_quota
+    if r.cpu_period is not None:
+        cpu["period"] = r.cpu_period
+    if r.cpu_shares is not None:
+        cpu["shares"] = r.cpu_shares
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if cpu:
+        out["cpu"] = cpu
+    if r.blkio_weight:
+        out["blockIO"] = {"weight": r.blkio_weight}
     if r.pids_limit is not None:
         out["pids"] = {"limit": r.pids_limit}
     return out
@@ -230,9 +311,15 @@ def _mounts(c: ContainerSpec) -> list[dict[str, Any]]:
          "options": ["rw" if c.privileged else "ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
+    ipc = c.namespaces.get("ipc", "")
+    if ipc == "host":
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                       "options": ["rbind", "rprivate"]})
+    elif ipc != "none":
+        size = c.shm_size if c.shm_size is not None else 64 * 1024 * 1024
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]})
     for bind in c.binds:
         options = ["rbind", "rprivate"]
         if bind.readonly:
@@ -241,4 +328,5 @@ def _mounts(c: ContainerSpec) -> list[dict[str, Any]]:
             options += ["ro", "rro"] if bind.recursive and recursive_readonly() else ["ro"]
         mounts.append({"destination": bind.destination, "type": "bind", "source": bind.source,
                        "options": options})
+    mounts += [dict(m) for m in c.mounts]
     return mounts

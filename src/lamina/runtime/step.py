@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from lamina.errors import ContainerError
 from lamina.model.digest import Digest
@@ -26,6 +26,14 @@ from lamina.runtime.users import resolve_user
 from lamina.store import Store
 
 Output = IO[bytes] | IO[str] | int | None
+
+
+class StepLimits(NamedTuple):
+    """What build's flags give every RUN step: --add-host lines, --ulimit, --shm-size."""
+
+    extra_hosts: Sequence[tuple[str, str]] = ()  # (name, address)
+    rlimits: Sequence[tuple[str, int, int]] = ()
+    shm_size: int | None = None
 
 
 def run_step(
@@ -42,6 +50,7 @@ def run_step(
     stderr: Output = None,
     runtime: str | None = None,
     state_root: Path,
+    limits: StepLimits | None = None,
 ) -> int:
     """Run ``argv`` over ``layers`` with ``upper`` as the writable layer; return its status.
 
@@ -75,10 +84,12 @@ def run_step(
         if code:
             _say(stderr, exec_error(argv[0], code) + "\n")
             return code
-        binds = _network_files(fs, bundle) if network == "host" else []
+        limits = limits or StepLimits()
+        binds = _network_files(fs, bundle, limits.extra_hosts, network)
         spec = build_spec(ContainerSpec(
             rootfs=str(rootfs), args=argv, env=env, cwd=cwd, user=who,
             hostname=container_id[-12:], network=network, binds=binds,
+            rlimits=limits.rlimits, shm_size=limits.shm_size,
             # the default seccomp profile, as docker's builder confines RUN
             seccomp=Security().seccomp_spec(capabilities((), ())),
         ))
@@ -122,20 +133,34 @@ def path_of(env: Sequence[str]) -> str:
     return DEFAULT_PATH
 
 
-def _network_files(fs: RootFS, bundle: Path) -> list[Bind]:
-    """With the host's network, the host's resolver configuration, where the image has one.
+def _network_files(fs: RootFS, bundle: Path, extra_hosts: Sequence[tuple[str, str]] = (),
+                   network: str = "host") -> list[Bind]:
+    """With the host's network, the host's resolver configuration, where the image has one;
+    with --add-host, a hosts file (the host's, or docker's own without the host's network)
+    and its lines after it, whether the image has one or not (the build removes the mount
+    point it then leaves: ``lamina.build.filesystem``).
 
     A copy, bind-mounted: the step cannot change the host's file, and nothing is added to the
     layer when the image has no such file."""
+    from lamina.runtime.bundle import HOSTS
+
     binds = []
     for name in ("resolv.conf", "hosts"):
+        hosts_needed = name == "hosts" and bool(extra_hosts)
+        if network != "host" and not hosts_needed:
+            continue
         target = fs.resolve(f"/etc/{name}")
-        if fs.read(target) is None:
+        if fs.read(target) is None and not hosts_needed:
             continue
         try:
-            data = Path("/etc", name).read_bytes()
+            data = Path("/etc", name).read_bytes() if network == "host" else HOSTS.encode()
         except OSError:
-            continue
+            if not hosts_needed:
+                continue
+            data = HOSTS.encode()
+        if name == "hosts" and extra_hosts:
+            data = data.rstrip(b"\n") + b"\n" + b"".join(
+                f"{address}\t{host}\n".encode() for host, address in extra_hosts)
         copy = bundle / name
         copy.write_bytes(data)
         os.chmod(copy, 0o644)

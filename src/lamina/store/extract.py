@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, Literal
 
 from lamina.errors import IntegrityError, InvalidArgument, LaminaError, StorageError
+from lamina.image._confine import open_dir
 from lamina.image.layer import (
     PAX_XATTR,
     WHITEOUT_META_PREFIX,
@@ -68,7 +69,6 @@ CHUNK: Final = 1 << 20
 # Files from this size on are written with direct I/O, by a thread (``lamina.store.direct``):
 # fewer would not repay a thread hand-off and the disk's latency.
 DIRECT_MIN: Final = 1 << 20
-_PATH: Final = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_LINKS: Final = 40  # as the kernel's ELOOP limit
@@ -193,7 +193,7 @@ class _Tree:
             base = base.parent
         fd = self.root if base is None or base.parent is None else self._fds[base]
         for below in reversed(chain):
-            fd = self._cache(below, os.open(below.name, _PATH, dir_fd=fd))
+            fd = self._cache(below, open_dir(fd, below.name, path_only=True))
         return fd
 
     def _cache(self, node: _Node, fd: int) -> int:
@@ -227,12 +227,12 @@ class _Tree:
                 continue
             pfd = self.fd(node)
             try:
-                fd = os.open(part, _PATH, dir_fd=pfd)
+                fd = open_dir(pfd, part, path_only=True)
             except FileNotFoundError:
                 if not create:
                     raise
                 os.mkdir(part, 0o755, dir_fd=pfd)
-                fd = os.open(part, _PATH, dir_fd=pfd)
+                fd = open_dir(pfd, part, path_only=True)
             except (NotADirectoryError, OSError) as exc:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
                     raise
@@ -296,7 +296,7 @@ class _Tree:
                 if children:
                     child = children.pop()
                     try:
-                        sub = os.open(child.name, _DIR, dir_fd=fd)
+                        sub = open_dir(fd, child.name)
                     except OSError:
                         continue  # replaced by something else meanwhile: nothing to set
                     os.close(fd)
@@ -564,7 +564,7 @@ class _Extraction:
         except FileExistsError:
             if not self.clear(pfd, name, keep_dir=True):
                 os.mkdir(name, 0o700, dir_fd=pfd)
-        fd = os.open(name, _DIR, dir_fd=pfd)
+        fd = open_dir(pfd, name)
         try:
             if self.owner:
                 os.fchown(fd, m.uid, m.gid)

@@ -67,8 +67,10 @@ def hash_password(password: str, *, rounds: int = 10) -> str:
     if not password:
         raise InvalidArgument("the password is empty")
     if len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise InvalidArgument(f"the password is {len(password.encode())} bytes long; bcrypt "
-                              f"uses at most {MAX_PASSWORD_BYTES}")
+        raise InvalidArgument(
+            f"the password is {len(password.encode())} bytes long; bcrypt "
+            f"uses at most {MAX_PASSWORD_BYTES}"
+        )
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
     return "$2y$" + hashed[4:]
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import RangeInvalid
 from lamina.registry.handlers.common import (
     DELETE,
     PULL,
@@ -95,8 +95,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     else:
         return None
     if start >= size or start >= end:
-        raise RegistryHTTPError(
-            "RANGE_INVALID",
+        raise RangeInvalid(
             f"range {header.strip()} is outside the blob of {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},
         )

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import ParameterInvalid, ReadOnly
 from lamina.registry.service import validate_name
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def repository(request: Request) -> str:
 def require_writable(request: Request) -> None:
     """Refuse writes in read-only mode, as distribution does: 405 UNSUPPORTED."""
     if registry_of(request).config.read_only:
-        raise RegistryHTTPError("UNSUPPORTED", "the registry is in read-only mode")
+        raise ReadOnly("the registry is in read-only mode")
 
 
 def empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -73,7 +73,7 @@ def page_size(request: Request) -> int | None:
     if text is None or text == "":
         return None
     if not (text.isascii() and text.isdigit()):
-        raise RegistryHTTPError("UNSUPPORTED", f"invalid page size n={text[:64]!r}", status=400)
+        raise ParameterInvalid(f"invalid page size n={text[:64]!r}")
     digits = text.lstrip("0") or "0"
     return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(int(digits), MAX_PAGE)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import ManifestInvalid, ManifestTooLarge, SignatureRequired
 from lamina.registry.handlers.common import (
     DELETE,
     PULL,
@@ -43,7 +43,7 @@ async def get_manifest(request: Request) -> Response:
         why = await anyio.to_thread.run_sync(refusal, registry_of(request), name, reference,
                                              stored)
         if why is not None:
-            raise RegistryHTTPError("DENIED", why)
+            raise SignatureRequired(why)
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,
@@ -64,7 +64,7 @@ async def put_manifest(request: Request) -> Response:
     registry = registry_of(request)
     reference = request.path_params["reference"]
     if not is_tag(reference) and ":" not in reference:
-        raise RegistryHTTPError("MANIFEST_INVALID", f"invalid tag {reference!r}")
+        raise ManifestInvalid(f"invalid tag {reference!r}")
     limit = registry.config.max_manifest_size
     length = content_length(request)
     if length is not None and length > limit:
@@ -86,10 +86,8 @@ async def put_manifest(request: Request) -> Response:
     return empty(201, headers)
 
 
-def _too_large(limit: int) -> RegistryHTTPError:
-    return RegistryHTTPError(
-        "SIZE_INVALID", f"manifest is larger than the limit of {limit} bytes", status=413
-    )
+def _too_large(limit: int) -> ManifestTooLarge:
+    return ManifestTooLarge(f"manifest is larger than the limit of {limit} bytes")
 
 
 async def delete_manifest(request: Request) -> Response:

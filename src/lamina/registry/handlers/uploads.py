@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lamina.errors import Denied, Unauthorized
-from lamina.registry.errors import RegistryHTTPError
+from lamina.registry.errors import DigestInvalid, NameInvalid, RangeInvalid, RegistryHTTPError
 from lamina.registry.handlers.common import (
     PULL,
     PUSH,
@@ -73,11 +73,11 @@ async def _may_pull(request: Request, source: str) -> bool:
     try:
         validate_name(source)
         await authorize(request, source, PULL)
-    except RegistryHTTPError as exc:
-        if exc.code in ("UNAUTHORIZED", "DENIED", "NAME_INVALID"):
+    except RegistryHTTPError as exc:  # the authorizer's challenge
+        if exc.code in ("UNAUTHORIZED", "DENIED"):
             return False
         raise
-    except (Unauthorized, Denied):
+    except (NameInvalid, Unauthorized, Denied):
         return False
     return True
 
@@ -105,8 +105,7 @@ async def _append(request: Request, name: str, upload: Upload) -> Upload:
         start, end = (int(match[1]), int(match[2])) if match else (-1, -1)
         # A malformed range is answered as an out-of-order one, 416 with the session's state.
         if start != upload.offset or end < start:
-            raise RegistryHTTPError(
-                "RANGE_INVALID",
+            raise RangeInvalid(
                 f"chunk {start}-{end} does not continue the upload at offset {upload.offset}",
                 headers=_session_headers(name, upload),
             )
@@ -124,7 +123,7 @@ async def finish_upload(request: Request) -> Response:
     name, upload = await _session(request)
     text = request.query_params.get("digest")
     if not text:
-        raise RegistryHTTPError("DIGEST_INVALID", "the digest query parameter is required")
+        raise DigestInvalid("the digest query parameter is required")
     digest = parse_digest(text)
     if has_body(request):
         upload = await _append(request, name, upload)

@@ -3,6 +3,7 @@ databases it runs on (``sqlite_db``, ``postgres_db``), with numbered migrations 
 
 from lamina.registry.metadata.base import (
     BlobRecord,
+    ManifestFacts,
     ManifestReferenceError,
     ManifestSizeError,
     MetadataStore,
@@ -16,6 +17,7 @@ from lamina.registry.metadata.sql import PostgresMetadata, SQLiteMetadata, SQLMe
 
 __all__ = [
     "BlobRecord",
+    "ManifestFacts",
     "ManifestReferenceError",
     "ManifestSizeError",
     "MetadataStore",

@@ -63,9 +63,9 @@ class Upload:
     id: str
     repository: str
     offset: int
-    # Digest of bytes [0, offset) as hashed while they arrived; None if unknown (then the
-    # committing worker hashes the published object before it commits it).
-    digest: str | None
+    # The running sha256 of bytes [0, offset), saved by ``running_hash.RunningHash``: whichever
+    # replica takes the next chunk or the commit carries on from it. None for an empty upload.
+    hash_state: str | None
     created: float
     updated: float
     writer: str | None = None  # the claim of the request writing it now
@@ -78,6 +78,20 @@ class BlobRecord:
     digest: str
     size: int
     key: str  # where the bytes live in storage
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestFacts:
+    """What decides whether GC may delete a manifest, and what deleting it would free."""
+
+    pushed: float
+    tagged: bool
+    parents: tuple[str, ...]  # manifests of the repository that reference it
+    subject: str | None
+    subject_present: bool
+    children: tuple[str, ...]  # manifests it references
+    referrers: tuple[str, ...]  # manifests whose subject it is
+    blobs: tuple[str, ...]  # blobs it references
 
 
 class UploadClaimLost(Exception):
@@ -172,11 +186,11 @@ class MetadataStore(ABC):
         writer: str,
         expected_offset: int,
         offset: int,
-        digest: str | None,
+        hash_state: str | None,
         state: str | None,
     ) -> bool:
         """Record, for the claimant, that the upload now holds ``offset`` bytes described by
-        ``state``, and release the claim; False if the claim was lost."""
+        ``state`` (the driver's) and ``hash_state`` (their running hash), and release the claim; False if the claim was lost."""
 
     @abstractmethod
     def delete_upload(self, upload_id: str) -> Upload | None:
@@ -259,6 +273,19 @@ class MetadataStore(ABC):
     def gc_delete_upload(self, upload_id: str, cutoff: float) -> Upload | None:
         """End an upload session not touched since ``cutoff``; the session, or None."""
 
+    # Reads for a dry run, which works out what the passes above would remove without
+    # removing anything (so without the state each deletion leaves for the next).
+    @abstractmethod
+    def gc_manifest_facts(self, repository: str, digest: str) -> ManifestFacts | None: ...
+
+    @abstractmethod
+    def gc_link_facts(self, repository: str, digest: str) -> tuple[float, tuple[str, ...]] | None:
+        """When the link was made, and the manifests of the repository that reference it."""
+
+    @abstractmethod
+    def gc_blob_facts(self, digest: str) -> tuple[BlobRecord, float, tuple[str, ...]] | None:
+        """The blob's record, when it was last used, and the repositories that link it."""
+
     @abstractmethod
     def known_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` are recorded as some blob's object."""
@@ -273,6 +300,7 @@ class MetadataStore(ABC):
 
 __all__ = [
     "BlobRecord",
+    "ManifestFacts",
     "ManifestReferenceError",
     "ManifestSizeError",
     "MetadataStore",

@@ -91,6 +91,12 @@ ALTER TABLE uploads ADD COLUMN claimed DOUBLE PRECISION;
 ALTER TABLE uploads ADD COLUMN state TEXT
 """,
     },
+    # An upload carries the running sha256 of its bytes so far (``running_hash``), so that the
+    # replica that commits it needs no digest state of its own and never reads the bytes back.
+    3: {
+        "sqlite": "ALTER TABLE uploads ADD COLUMN hash_state TEXT",
+        "postgres": "ALTER TABLE uploads ADD COLUMN hash_state TEXT",
+    },
 }
 
 LATEST: Final[int] = max(MIGRATIONS)

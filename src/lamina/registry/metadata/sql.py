@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from lamina.registry.metadata.base import (
     BlobRecord,
+    ManifestFacts,
     ManifestReferenceError,
     ManifestSizeError,
     MetadataStore,
@@ -36,7 +37,7 @@ _GET_BY_TAG = (
 _GET_BY_DIGEST = (
     "SELECT digest, media_type, raw, pushed FROM manifests WHERE repo = ? AND digest = ?"
 )
-_UPLOAD_COLUMNS = 'id, repo, "offset", digest, created, updated, writer, claimed, state'
+_UPLOAD_COLUMNS = 'id, repo, "offset", hash_state, created, updated, writer, claimed, state'
 _UNREFERENCED_MANIFEST = (
     " m.pushed < ?"
     " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)"
@@ -226,15 +227,15 @@ class SQLMetadata(MetadataStore):
         writer: str,
         expected_offset: int,
         offset: int,
-        digest: str | None,
+        hash_state: str | None,
         state: str | None,
     ) -> bool:
         return self._db.transact(
             lambda conn: (
                 conn.execute(
-                    'UPDATE uploads SET "offset" = ?, digest = ?, state = ?, updated = ?,'
+                    'UPDATE uploads SET "offset" = ?, hash_state = ?, state = ?, updated = ?,'
                     ' writer = NULL, claimed = NULL WHERE id = ? AND writer = ? AND "offset" = ?',
-                    (offset, digest, state, time.time(), upload_id, writer, expected_offset),
+                    (offset, hash_state, state, time.time(), upload_id, writer, expected_offset),
                 ).rowcount
                 == 1
             )
@@ -510,6 +511,59 @@ class SQLMetadata(MetadataStore):
                 ).fetchone()
             )
         )
+
+    def gc_manifest_facts(self, repository: str, digest: str) -> ManifestFacts | None:
+        row = self._db.fetchone(
+            "SELECT pushed, subject FROM manifests WHERE repo = ? AND digest = ?",
+            (repository, digest),
+        )
+        if row is None:
+            return None
+        pushed, subject = float(row[0]), row[1]
+
+        def column(sql: str, *params: str) -> tuple[str, ...]:
+            return tuple(r[0] for r in self._db.fetchall(sql, (repository, *params)))
+
+        refs = self._db.fetchall(
+            "SELECT kind, child FROM manifest_refs WHERE repo = ? AND parent = ?",
+            (repository, digest),
+        )
+        return ManifestFacts(
+            pushed=pushed,
+            tagged=bool(column("SELECT name FROM tags WHERE repo = ? AND digest = ?", digest)),
+            parents=column(
+                "SELECT parent FROM manifest_refs WHERE repo = ? AND child = ?"
+                " AND kind = 'manifest'",
+                digest,
+            ),
+            subject=subject,
+            subject_present=subject is not None
+            and self.get_manifest(repository, subject) is not None,
+            children=tuple(child for kind, child in refs if kind == "manifest"),
+            referrers=column("SELECT digest FROM manifests WHERE repo = ? AND subject = ?", digest),
+            blobs=tuple(child for kind, child in refs if kind == "blob"),
+        )
+
+    def gc_link_facts(self, repository: str, digest: str) -> tuple[float, tuple[str, ...]] | None:
+        row = self._db.fetchone(
+            "SELECT linked FROM repo_blobs WHERE repo = ? AND digest = ?", (repository, digest)
+        )
+        if row is None:
+            return None
+        parents = self._db.fetchall(
+            "SELECT parent FROM manifest_refs WHERE repo = ? AND child = ? AND kind = 'blob'",
+            (repository, digest),
+        )
+        return float(row[0]), tuple(r[0] for r in parents)
+
+    def gc_blob_facts(self, digest: str) -> tuple[BlobRecord, float, tuple[str, ...]] | None:
+        row = self._db.fetchone(
+            "SELECT digest, size, key, last_used FROM blobs WHERE digest = ?", (digest,)
+        )
+        if row is None:
+            return None
+        repos = self._db.fetchall("SELECT repo FROM repo_blobs WHERE digest = ?", (digest,))
+        return BlobRecord(row[0], int(row[1]), row[2]), float(row[3]), tuple(r[0] for r in repos)
 
     def _present(self, table: str, column: str, values: Sequence[str]) -> set[str]:
         found: set[str] = set()

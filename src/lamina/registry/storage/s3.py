@@ -11,9 +11,10 @@ Uploads: clients send chunks of any size, but S3 wants parts of at least 5 MiB (
 last). Bytes that do not yet fill a part are kept in a small "tail" object under
 ``uploads/<id>/``, named uniquely per writer, and the recorded state (JSON) says which tail
 and which parts make up the upload so far. The next writer, on any replica, reads the tail
-back (less than one part), and flushes full parts as they fill. Completing the upload sends
-the tail as the last part and asks the store to assemble the object: the blob's bytes never
-pass through the registry again. A small blob (one tail, no parts) becomes a single PUT.
+back (less than one part), and flushes full parts as they fill. Completing the upload has the
+store copy the tail in as the last part (UploadPartCopy) and assemble the object: the blob's
+bytes never pass through the registry again. A small blob (one tail, no parts) is a
+server-side copy of its tail.
 
 Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
 ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_PROFILE``) unless the config names them.
@@ -331,28 +332,41 @@ class S3Driver(StorageDriver):
         w.finish()
 
     def upload_complete(self, upload_id: str, state: str | None, size: int) -> str:
+        # Everything here happens inside the store (a copy of the tail, the assembly of the
+        # parts): no byte of the blob passes through the registry on commit.
         recorded: dict[str, Any] = json.loads(state) if state else {}
         key = object_key(upload_id)
-        tail = self.read(recorded["tail"]) if recorded.get("tail") else b""
+        tail: str | None = recorded.get("tail")
+        tail_size = int(recorded.get("tail_size", 0)) if tail else 0
         parts = recorded.get("parts") or []
-        if sum(int(p[2]) for p in parts) + len(tail) != size:
+        if sum(int(p[2]) for p in parts) + tail_size != size:
             raise StorageError(f"storage: upload {upload_id} does not hold {size} bytes")
         if not parts:
-            self.put(key, tail)
+            if tail:
+                self._call(
+                    self.client.copy_object,
+                    Bucket=self.bucket,
+                    Key=self._k(key),
+                    CopySource={"Bucket": self.bucket, "Key": self._k(tail)},
+                )
+            else:
+                self.put(key, b"")
             if recorded.get("mpu"):
                 self.upload_abort(upload_id, state)
         else:
             listed = [{"PartNumber": int(n), "ETag": etag} for n, etag, _size in parts]
             if tail:
-                etag = self._call(
-                    self.client.upload_part,
+                copied = self._call(
+                    self.client.upload_part_copy,
                     Bucket=self.bucket,
                     Key=self._k(key),
                     UploadId=recorded["mpu"],
                     PartNumber=len(parts) + 1,
-                    Body=tail,
-                )["ETag"]
-                listed.append({"PartNumber": len(parts) + 1, "ETag": etag})
+                    CopySource={"Bucket": self.bucket, "Key": self._k(tail)},
+                )
+                listed.append(
+                    {"PartNumber": len(parts) + 1, "ETag": copied["CopyPartResult"]["ETag"]}
+                )
             self._call(
                 self.client.complete_multipart_upload,
                 Bucket=self.bucket,

@@ -11,29 +11,31 @@ component swapped for a symlink while we look is never followed on the host.
 - ``walk``: the walker, one component at a time through directory descriptors opened with
   ``O_NOFOLLOW``; it can also make missing directories, and keep missing tails (docker makes
   a missing WorkingDir).
-- ``open_dirs``: a chain of directories opened without following any symlink at all (a
-  layer's own directories, a build's upper directory).
+- ``open_dir``/``open_dirs``: a directory, or a chain of them, opened without following any
+  symlink at all (a layer's own directories, a build's upper directory, each step down of a
+  tree walk's ``DirChain``).
 - ``resolve``: the same resolution over any tree that can say what is a symlink: the adapter
   for a stack of layers (``lamina.build.rootfs.MergedTree``) uses it.
 
-Private to lamina: the runtime (``rootpath``) and the builder (``rootfs``) use it.
+Private to lamina: the runtime (``rootpath``: run, exec, cp), the builder (``rootfs``,
+``copier``: the context, COPY and ADD) and the tree walks (``dirchain``) use it.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lamina.errors import LaminaError
 
 T = TypeVar("T")
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40
 
 _SYS_OPENAT2 = 437  # the same number on every architecture (added after the syscall table split)
@@ -41,24 +43,24 @@ _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
-
 class _Openat2:
-    """The syscall, or None once the kernel (or a seccomp filter) has said it lacks it."""
+    """The syscall, or None once the kernel (or a seccomp filter) has said it lacks it.
+    (ctypes is loaded on the first call only: the extractor's walks never need it.)"""
 
     available: bool | None = None  # None: not tried yet
-    _libc: ctypes.CDLL | None = None
+    _libc: Any = None
+    _how: Any = None  # struct open_how: u64 flags, mode, resolve
 
     @classmethod
     def call(cls, dirfd: int, path: str, flags: int) -> int | None:
         if cls.available is False:
             return None
+        import ctypes
+
         if cls._libc is None:
             cls._libc = ctypes.CDLL(None, use_errno=True)
-        how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+            cls._how = ctypes.c_uint64 * 3
+        how = cls._how(flags | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
         fd = cls._libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how),
                                ctypes.sizeof(how))
         if fd >= 0:
@@ -182,13 +184,15 @@ def walk(root_fd: int, path: str, *, follow_last: bool, create: bool, error: typ
 
 
 def open_dir(parent: int, name: str, *, make: Callable[[int, str], int] | None = None,
-             refuse: Callable[[], BaseException] | None = None) -> int:
+             refuse: Callable[[], BaseException] | None = None, path_only: bool = False
+             ) -> int:
     """The directory ``name`` in ``parent``, opened without following a symlink (a symlink
     or a file there is ENOTDIR/ELOOP, never followed): one step of every walk below a root.
     ``make(parent, name)``, if given, makes it when missing and returns its fd; ``refuse()``,
-    if given, is the error to raise when it is no directory."""
+    if given, is the error to raise when it is no directory. ``path_only``: an ``O_PATH``
+    descriptor (for ``*at`` calls only; it cannot be read)."""
     try:
-        return os.open(name, DIR_FLAGS, dir_fd=parent)
+        return os.open(name, _PATH_FLAGS if path_only else DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
         if make is None:
             raise
