@@ -129,7 +129,7 @@ def sigstore_policy(scope: str, pub: Path, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store_snapshot(tmp_path: Path) -> Callable[[], list[tuple[str, int]]]:
+def store_snapshot(tmp_path: Path) -> Callable[[], list[tuple[str, int, str]]]:
     """Every file of the store with its size and hash: a failed pull must leave them exactly
     so (the database's journal files and empty lock files aside: opening a store makes them)."""
     import hashlib
