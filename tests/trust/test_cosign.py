@@ -147,3 +147,64 @@ def test_cosign_on_the_cncf_registry_no_referrers_api(lamina: Run, cncf: Server,
     done = run([cosign(), "verify", "--key", str(pairs["trusted"].pub), *NO_TLOG,
                 f"{cncf.host}/fallback/app:v1"])
     assert done.returncode == 0, done.stderr
+
+
+def test_cosign_alone_on_lamina_registry(images: Images, registry_host: str,
+                                         cosign_pair: KeyPair, tmp_path: Path) -> None:
+    """cosign signs into lamina's registry and verifies from it, with nothing of lamina's
+    in between: the ``.sig`` tag, and the referrers API (OCI 1.1 mode and bundles)."""
+    import httpx
+
+    pw = {"COSIGN_PASSWORD": "cosign-pw"}
+    key, pub = str(cosign_pair.key), str(cosign_pair.pub)
+    digest = images.push("alone/tag:v1")
+    image = f"{registry_host}/alone/tag@{digest}"
+    done = run([cosign(), "sign", "-y", "--key", key, "--tlog-upload=false",
+                "--allow-http-registry", image], env=pw)
+    assert done.returncode == 0, done.stderr
+    done = run([cosign(), "verify", "--key", pub, *NO_TLOG, image])
+    assert done.returncode == 0, done.stderr
+    tags = httpx.get(f"http://{registry_host}/v2/alone/tag/tags/list").json()["tags"]
+    assert digest.replace(":", "-") + ".sig" in tags
+
+    # OCI 1.1: the signature is a referrer, found through the referrers API.
+    digest = images.push("alone/ref:v1")
+    image = f"{registry_host}/alone/ref@{digest}"
+    done = run([cosign(), "sign", "-y", "--key", key, "--tlog-upload=false",
+                "--allow-http-registry", "--registry-referrers-mode=oci-1-1", image],
+               env={**pw, "COSIGN_EXPERIMENTAL": "1"})
+    assert done.returncode == 0, done.stderr
+    done = run([cosign(), "verify", "--key", pub, *NO_TLOG, "--experimental-oci11", image],
+               env={"COSIGN_EXPERIMENTAL": "1"})
+    assert done.returncode == 0, done.stderr
+    listed = httpx.get(f"http://{registry_host}/v2/alone/ref/referrers/{digest}").json()
+    assert len(listed["manifests"]) == 1
+    tags = httpx.get(f"http://{registry_host}/v2/alone/ref/tags/list").json()["tags"]
+    assert tags == ["v1"]  # no tag: the referrers API carried it
+    # Another key: refused by cosign from the same registry.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run([cosign(), "generate-key-pair"], env=pw, cwd=other).returncode == 0
+    done = run([cosign(), "verify", "--key", str(other / "cosign.pub"), *NO_TLOG,
+                "--experimental-oci11", image], env={"COSIGN_EXPERIMENTAL": "1"})
+    assert done.returncode != 0
+
+    # A Sigstore bundle (cosign attest --new-bundle-format), a referrer too.
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text("{}")
+    done = run([cosign(), "attest", "-y", "--new-bundle-format", "--key", key,
+                "--tlog-upload=false", "--allow-http-registry", "--type",
+                "https://sigstore.dev/cosign/sign/v1", "--predicate", str(predicate), image],
+               env=pw)
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "trusted_root.json"
+    root.write_text(json.dumps({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;"
+                                             "version=0.1"}))
+    done = run([cosign(), "verify-attestation", "--new-bundle-format", "--trusted-root",
+                str(root), "--type", "https://sigstore.dev/cosign/sign/v1", "--key", pub,
+                *NO_TLOG, image])
+    assert done.returncode == 0, done.stderr
+    listed = httpx.get(f"http://{registry_host}/v2/alone/ref/referrers/{digest}",
+                       params={"artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}
+                       ).json()
+    assert len(listed["manifests"]) == 1
