@@ -222,36 +222,61 @@ def test_run_obeys_the_policy(lamina: Run, sign, images: Images, registry_host: 
     assert created.code == 0, created.err
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                    reason="a private mount namespace needs root and unshare")
+def pull_with_system_dir(system: Path, env: dict[str, str], image: str
+                         ) -> subprocess.CompletedProcess[str]:
+    """``lamina pull image`` with ``system`` in place of /etc/containers, for this process
+    only: a mount namespace of its own."""
+    script = 'mount --bind "$1" /etc/containers && shift && exec "$@"'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "pull",
+         str(system), sys.executable, "-m", "lamina", "pull", image],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                                reason="a private mount namespace needs root and unshare")
+
+
+@needs_root
 def test_system_policy_file_is_the_fallback(images: Images, registry_host: str, home: Path,
-                                            tmp_path: Path, pairs: dict[str, KeyPair]) -> None:
-    """~/.config/containers/policy.json first, then /etc/containers/policy.json: the system's
-    file is replaced for one lamina process only, in a mount namespace of its own."""
-    system = Path("/etc/containers/policy.json")
-    assert system.is_file(), "containers-common (podman's) installs /etc/containers/policy.json"
+                                            tmp_path: Path) -> None:
+    """~/.config/containers/policy.json first, then /etc/containers/policy.json."""
+    assert Path("/etc/containers").is_dir(), "containers-common (podman's) makes /etc/containers"
     images.push("sys/app:v1")
-    replacement = tmp_path / "system-policy.json"
-    replacement.write_text(json.dumps({"default": [{"type": "reject"}]}))
+    system = tmp_path / "etc-containers"
+    system.mkdir()
+    (system / "policy.json").write_text(json.dumps({"default": [{"type": "reject"}]}))
     env = {**os.environ, "HOME": str(home), "LAMINA_ROOT": str(tmp_path / "store")}
-
-    def pull() -> subprocess.CompletedProcess[str]:
-        script = 'mount --bind "$1" /etc/containers/policy.json && shift && exec "$@"'
-        return subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "pull",
-             str(replacement), sys.executable, "-m", "lamina", "pull",
-             f"{registry_host}/sys/app:v1"],
-            env=env, capture_output=True, text=True, timeout=120, check=False)
-
+    image = f"{registry_host}/sys/app:v1"
     user = home / ".config/containers/policy.json"
     assert not user.exists()
-    refused = pull()
+    refused = pull_with_system_dir(system, env, image)
     assert refused.returncode == 1
-    assert refused.stderr == (f"Error: image {registry_host}/sys/app:v1, policy scope default: "
+    assert refused.stderr == (f"Error: image {image}, policy scope default: "
                               "rejected: the policy's requirement is reject\n")
     listed = subprocess.run([sys.executable, "-m", "lamina", "images"], env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert listed.returncode == 0 and "sys/app" not in listed.stdout
     write_policy(home, {"default": [{"type": "insecureAcceptAnything"}]})
-    accepted = pull()
+    accepted = pull_with_system_dir(system, env, image)
+    assert accepted.returncode == 0, accepted.stderr
+
+
+@needs_root
+def test_no_policy_file_anywhere(images: Images, registry_host: str, home: Path,
+                                 tmp_path: Path) -> None:
+    """No policy file at all: everything is accepted, as docker does, unless content trust
+    is on, which then has nothing to trust."""
+    images.push("none/app:v1")
+    empty = tmp_path / "etc-containers"
+    empty.mkdir()
+    env = {**os.environ, "HOME": str(home), "LAMINA_ROOT": str(tmp_path / "store")}
+    image = f"{registry_host}/none/app:v1"
+    refused = pull_with_system_dir(empty, {**env, "DOCKER_CONTENT_TRUST": "1"}, image)
+    assert refused.returncode == 1
+    assert refused.stderr == (f"Error: no trust data for {registry_host}/none/app: content "
+                              "trust is on and there is no signature policy file\n")
+    accepted = pull_with_system_dir(empty, env, image)
+    assert accepted.returncode == 0, accepted.stderr
+    accepted = pull_with_system_dir(empty, {**env, "DOCKER_CONTENT_TRUST": "0"}, image)
     assert accepted.returncode == 0, accepted.stderr
