@@ -195,6 +195,7 @@ def test_run_obeys_the_policy(lamina: Run, sign, images: Images, registry_host: 
                               home: Path, pairs: dict[str, KeyPair], store_snapshot,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     digest = images.push("runs/unsigned:v1")
+    images.push("runs/other:v1")
     assert lamina("images").code == 0  # the store exists: a refusal must change nothing
     write_policy(home, sigstore_policy(f"{registry_host}/runs", pairs["trusted"].pub))
     before = store_snapshot()
@@ -220,6 +221,17 @@ def test_run_obeys_the_policy(lamina: Run, sign, images: Images, registry_host: 
     created = lamina("create", "--disable-content-trust", f"{registry_host}/runs/unsigned:v1",
                      "true")
     assert created.code == 0, created.err
+    # And =false turns content trust on, whatever the variable says.
+    monkeypatch.delenv("DOCKER_CONTENT_TRUST")
+    for verb in ("run", "create"):
+        refused = lamina(verb, "--disable-content-trust=false",
+                         f"{registry_host}/runs/other:v1", "true")
+        assert refused.code == 125
+        assert refused.err.splitlines()[-1] == (
+            f"Error: no trust data for {registry_host}/runs/other: the policy (default) "
+            "demands no signature for it")
+        bad = lamina(verb, "--disable-content-trust=maybe", f"{registry_host}/runs/other:v1")
+        assert bad.code == 125 and 'invalid argument "maybe"' in bad.err
 
 
 def pull_with_system_dir(system: Path, env: dict[str, str], image: str
