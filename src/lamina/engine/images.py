@@ -220,6 +220,11 @@ def inspect_image(store: Store, name: str) -> dict[str, Any]:
     }
     if config.variant:
         result["Variant"] = config.variant
+    from lamina.trust.local import summary
+
+    signatures = summary(store.root, image.id)  # only for images pulled under a policy
+    if signatures is not None:
+        result["Signatures"] = signatures
     return result
 
 
@@ -332,6 +337,9 @@ def _delete(store: Store, image: ImageRecord) -> list[Removal]:
     removals += [Removal("Untagged", _familiar_repo_digest(d), image_id)
                  for d in image.repo_digests]
     store.delete_image(image.id)
+    from lamina.trust.local import drop
+
+    drop(store.root, image.id)  # the signatures and verdicts kept beside it go with it
     removals.append(Removal("Deleted", image_id, image_id))
     return removals
 
