@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from registry.servers import CNCF_REGISTRY, Server, cncf_server, lamina_server
 # of a run can take hundreds of milliseconds for reasons of its own (imports, caches).
 settings.register_profile("lamina", deadline=None)
 settings.load_profile("lamina")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The whole session runs in a network namespace of its own (the workers too: they are
+    started after this, from this process), so that containers on lamina's default bridge
+    never add a link, route or nftables rule to the machine's own namespace. Loopback servers
+    work as before."""
+    from helpers.netns import private_network
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        private_network()
 
 
 @pytest.fixture(scope="module")

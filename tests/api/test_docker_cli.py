@@ -331,8 +331,10 @@ def test_host_config_flags_reach_the_container(docker: Service, tmp_path: Path) 
         assert shown == '67108864 500000000 50 ["sh"] ["-c","true"]'
     finally:
         docker.docker("rm", cid)
-    refused = docker.docker("run", "--rm", "-p", "8080:80", "busybox", "true")
-    assert refused.returncode == 125 and "port publishing is not supported" in refused.stderr
+    refused = docker.docker("run", "--rm", "--ip", "172.17.9.9", "busybox", "true")
+    assert refused.returncode == 125
+    assert "user specified IP address is supported on user defined networks only" in \
+        refused.stderr
 
 
 def test_run_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> None:
@@ -411,3 +413,27 @@ def test_security_flags_reach_the_container(docker: Service) -> None:
     assert status("--security-opt", "no-new-privileges")["NoNewPrivs"] == "1"
     assert ok(docker.docker("run", "--rm", "--group-add", "50", "busybox", "id", "-G")
               ).split() == ["0", "50"]
+
+
+def test_more_run_flags_through_host_config(docker: Service) -> None:
+    out = ok(docker.docker("run", "--rm", "--ulimit", "nofile=100:200", "--tmpfs", "/scratch",
+                           "--shm-size", "32m", "busybox", "sh", "-c",
+                           "ulimit -n; cat /proc/mounts"))
+    lines = out.splitlines()
+    assert lines[0] == "100"
+    assert any(" /scratch tmpfs " in line for line in lines)
+    cid = ok(docker.docker("create", "--restart", "on-failure:2", "--stop-signal", "SIGUSR1",
+                           "--health-cmd", "true", "--health-interval", "5s", "--init",
+                           "busybox", "true")).strip()
+    try:
+        shown = ok(docker.docker("inspect", "--format",
+                                 "{{.HostConfig.RestartPolicy.Name}} "
+                                 "{{.HostConfig.RestartPolicy.MaximumRetryCount}} "
+                                 "{{.Config.StopSignal}} {{json .Config.Healthcheck.Test}} "
+                                 "{{.Config.Healthcheck.Interval}} {{.HostConfig.Init}}",
+                                 cid)).strip()
+        assert shown == 'on-failure 2 SIGUSR1 ["CMD-SHELL","true"] 5s true'
+    finally:
+        docker.docker("rm", cid)
+    bad = docker.docker("run", "--rm", "--ulimit", "bogus=1", "busybox", "true")
+    assert bad.returncode == 125

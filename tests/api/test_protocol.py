@@ -46,7 +46,7 @@ def test_versions_are_negotiated_as_dockerd(service: Service) -> None:
     ("GET", "/containers/json?limit=x", 400, None),
     ("POST", "/images/busybox/tag?repo=bad::ref", 400, None),
     ("GET", "/volumes/nosuch", 404, "get nosuch: no such volume"),
-    ("GET", "/networks/bridge", 404, "network bridge not found"),
+    ("GET", "/networks/nosuch", 404, "network nosuch not found"),
     ("POST", "/v1.50/containers/create?name=bad%20name!", 400,
      "Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
 ])
@@ -79,8 +79,10 @@ def test_malformed_create_bodies_are_400s(service: Service, body: bytes) -> None
 
 @pytest.mark.parametrize(("host", "message"), [
     ({"Devices": [{"PathOnHost": "/dev/fuse"}]}, "HostConfig.Devices"),
-    ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "port publishing is not supported"),
-    ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy"),
+    ({"RestartPolicy": {"Name": "sometimes"}}, "invalid restart policy 'sometimes'"),
+    ({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 2}]}, 'invalid argument "bogus=1:2"'),
+    ({"Tmpfs": {"relative": ""}}, "invalid mount path: 'relative'"),
+    ({"PortBindings": {"80/tcp": [{"HostPort": "70000"}]}}, "invalid hostPort: 70000"),
 ])
 def test_host_config_that_lamina_cannot_honour_is_refused(service: Service, host: dict[str, object],
                                                            message: str) -> None:
@@ -167,17 +169,30 @@ def test_keep_alive_carries_several_requests(service: Service) -> None:
             data += more
 
 
-def test_networks_and_volumes_are_what_lamina_has(service: Service) -> None:
+def test_networks_and_volumes(service: Service) -> None:
     names = sorted(n["Name"] for n in service.request("GET", "/networks").json())
-    assert names == ["host", "none"]
+    assert names == ["bridge", "host", "none"]
     assert service.request("GET", "/networks/host").json()["Driver"] == "host"
-    made = service.request("POST", "/networks/create", {"Name": "n1", "Driver": "bridge"})
-    assert made.status == 400 and "cannot create networks" in made.message
-    plugin = service.request("POST", "/networks/create", {"Name": "n1", "Driver": "weave"})
+    made = service.request("POST", "/networks/create", {
+        "Name": "n1", "Driver": "bridge", "Labels": {"a": "b"},
+        "IPAM": {"Config": [{"Subnet": "10.123.0.0/24"}]}})
+    assert made.status == 201, made.body
+    shown = service.request("GET", "/networks/n1").json()
+    assert shown["Id"] == made.json()["Id"] and shown["Labels"] == {"a": "b"}
+    assert shown["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.1"}]
+    again = service.request("POST", "/networks/create", {"Name": "n1"})
+    assert again.status == 409 and again.message == "network with name n1 already exists"
+    plugin = service.request("POST", "/networks/create", {"Name": "n2", "Driver": "weave"})
     assert plugin.status == 404 and plugin.message == 'plugin "weave" not found'
+    assert service.request("DELETE", "/networks/n1").status == 204
     assert service.request("GET", "/volumes").json() == {"Volumes": [], "Warnings": None}
-    volume = service.request("POST", "/volumes/create", {"Name": "v1"})
-    assert volume.status == 400 and "no named volumes" in volume.message
+    volume = service.request("POST", "/volumes/create", {"Name": "v1", "Labels": {"x": "y"}})
+    assert volume.status == 201 and volume.json()["Labels"] == {"x": "y"}
+    assert [v["Name"] for v in service.request("GET", "/volumes").json()["Volumes"]] == ["v1"]
+    bad = service.request("POST", "/volumes/create", {"Name": "a/b"})
+    assert bad.status == 400 and "includes invalid characters" in bad.message
+    assert service.request("DELETE", "/volumes/v1").status == 204
+    assert service.request("GET", "/volumes/v1").status == 404
 
 
 def test_socket_is_private(service: Service) -> None:

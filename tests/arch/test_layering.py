@@ -23,9 +23,11 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"model", "errors"},
     "remote": {"image", "model", "errors"},
     "store": {"image", "model", "errors"},
-    "runtime": {"store", "image", "model", "errors"},
+    # container networks: netlink, nftables, the network state (files under the store root)
+    "network": {"errors"},
+    "runtime": {"store", "network", "image", "model", "errors"},
     "build": {"runtime", "store", "image", "model", "errors"},
-    "engine": {"build", "runtime", "store", "remote", "image", "model", "errors"},
+    "engine": {"build", "runtime", "network", "store", "remote", "image", "model", "errors"},
     "cli": {"engine", "registry", "api", "model", "errors"},
     # The Docker Engine API service: a front end beside cli, over the engine; it pumps the
     # attached streams of the containers it starts itself (runtime), asynchronously.

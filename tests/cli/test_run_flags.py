@@ -134,7 +134,8 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
         ("--log-opt", "bogus=1"): "unknown log opt 'bogus' for json-file log driver",
         ("--mount", "type=bind,source=/no/such/dir,target=/x"): "bind source path does not "
                                                                 "exist: /no/such/dir",
-        ("--mount", "type=volume,source=v,target=/x"): "volume mounts are not supported",
+        ("--mount", "type=volume,source=a/b,target=/x"): "includes invalid characters for a "
+                                                          "local volume name",
         ("--device", "/no/such/device"): 'adding custom device "/no/such/device"',
         ("--stop-signal", "SIGNOPE"): "invalid signal: SIGNOPE",
         ("--health-interval", "soon", "--health-cmd", "true"): 'invalid argument "soon" for '

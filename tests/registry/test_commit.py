@@ -40,10 +40,12 @@ class Replica:
         self.requests.append((model.name, params.get("url_path", "")))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def replicas(
-    tmp_path: Path, postgres: PostgresCluster, seaweed: SeaweedFS
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster, seaweed: SeaweedFS
 ) -> Iterator[list[Replica]]:
+    """Three replicas shared by the tests of this module (each uses its own repository)."""
+    tmp_path = tmp_path_factory.mktemp("replicas")
     backends = {
         "metadata": {"kind": "postgres", "dsn": postgres.create_database()},
         "storage": {
@@ -63,7 +65,9 @@ def replicas(
 
 def _chunked_over(replicas: list[Replica], repo: str, chunks: list[bytes]) -> str:
     """Start an upload on the first replica and send chunk i to replica i (round robin);
-    the upload's URL, ready for the committing PUT."""
+    the upload's URL, ready for the committing PUT. Counting starts afresh."""
+    for rep in replicas:
+        rep.requests.clear()
     r = replicas[0].client.post(f"/v2/{repo}/blobs/uploads/")
     assert r.status_code == 202, r.text
     location, offset = r.headers["location"], 0

@@ -16,6 +16,8 @@ HEAVY = ("click", "dataclasses", "inspect", "httpx", "tomllib")
 
 def test_run_imports_nothing_heavy(tmp_path: Path) -> None:
     needs_containers()
+    # (without a network: on a bridge, the child that makes the container's namespace loads
+    # pyroute2, which brings asyncio; bench/network.py measures that path)
     env = {"LAMINA_ROOT": str(tmp_path / "store"), "PATH": os.environ["PATH"],
            "LAMINA_CONFIG": str(tmp_path / "none.toml")}
     code = "import sys; from lamina.cli.main import main; main()"
@@ -24,7 +26,7 @@ def test_run_imports_nothing_heavy(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code, "import", str(tar), "busybox"], env=env,
                    check=True, capture_output=True)
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code, "run", "--rm",
-                           "busybox", "echo", "quick"], env=env, capture_output=True,
+                           "--network", "none", "busybox", "echo", "quick"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "quick\n"), done.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()

@@ -88,22 +88,112 @@ _NOTHING: tuple[Any, ...] = (None, False, 0, "", [], {})
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     **{key: _NOTHING for key in (
         "Devices", "DeviceRequests", "DeviceCgroupRules", "VolumesFrom", "Links",
-        "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "Tmpfs", "Ulimits", "Mounts",
-        "OomKillDisable", "PublishAllPorts", "PidMode", "UTSMode",
-        "UsernsMode", "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "CpuShares",
-        "BlkioWeight", "MemoryReservation", "KernelMemory", "Init", "ShmSize", "VolumeDriver",
-        "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+        "Mounts", "Sysctls", "StorageOpt", "CpusetCpus", "CpusetMems", "BlkioWeight",
+        "KernelMemory", "VolumeDriver", "BlkioWeightDevice", "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
         "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
         "CpuRealtimeRuntime", "OomScoreAdj", "Annotations")},
-    "MemorySwap": (None, 0, -1),
-    "IpcMode": (None, "", "private", "shareable"),
-    "CgroupnsMode": (None, "", "host", "private"),
-    "RestartPolicy": (None, {}, {"Name": ""}, {"Name": "no"}, {"Name": "", "MaximumRetryCount": 0},
-                      {"Name": "no", "MaximumRetryCount": 0}),
-    "LogConfig": (None, {}, {"Type": ""}, {"Type": "json-file"}, {"Type": "", "Config": {}},
-                  {"Type": "json-file", "Config": {}}, {"Type": "", "Config": None},
-                  {"Type": "json-file", "Config": None}),
 }
+
+
+def _checked_host(host: dict[str, Any], memory: int | None) -> dict[str, Any]:
+    """The HostConfig entries beyond the common ones that lamina has, each checked by the
+    same functions as the CLI's flags (``lamina.engine.hostconfig``), from the text the flag
+    would have been: the API's values meet the CLI's rules and messages."""
+    from lamina.engine import hostconfig as hc
+
+    out: dict[str, Any] = {}
+    policy = host.get("RestartPolicy") or {}
+    if not isinstance(policy, dict):
+        raise HTTPError(400, "invalid RestartPolicy: expected an object")
+    if policy.get("Name"):
+        count = _int(policy.get("MaximumRetryCount"), "MaximumRetryCount")
+        name = str(policy["Name"])
+        out["RestartPolicy"] = hc.restart_policy(f"{name}:{count}" if count else name)
+    if host.get("Init"):
+        out["Init"] = True
+    ulimits = host.get("Ulimits") or []
+    if not isinstance(ulimits, list) or not all(isinstance(u, dict) for u in ulimits):
+        raise HTTPError(400, "invalid Ulimits: expected a list of objects")
+    if ulimits:
+        out["Ulimits"] = [hc.ulimit(f"{u.get('Name')}={_int(u.get('Soft'), 'Soft')}:"
+                                    f"{_int(u.get('Hard'), 'Hard')}") for u in ulimits]
+    shm = _int(host.get("ShmSize"), "ShmSize")
+    if shm < 0:
+        raise HTTPError(400, f"invalid size: '{shm}'")
+    if shm:
+        out["ShmSize"] = shm
+    tmpfs = host.get("Tmpfs") or {}
+    if not isinstance(tmpfs, dict) or not all(isinstance(v, str) for v in tmpfs.values()):
+        raise HTTPError(400, "invalid Tmpfs: expected an object of strings")
+    if tmpfs:
+        out["Tmpfs"] = dict(hc.tmpfs(f"{path}:{opts}" if opts else str(path))
+                            for path, opts in tmpfs.items())
+    for kind, key in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode"),
+                      ("cgroupns", "CgroupnsMode"), ("userns", "UsernsMode")):
+        value = host.get(key)
+        if value:
+            if not isinstance(value, str):
+                raise HTTPError(400, f"invalid {key}: expected a string")
+            out[key] = hc.namespace_mode(kind, value)
+    if host.get("OomKillDisable"):
+        out["OomKillDisable"] = True
+    swap = _int(host.get("MemorySwap"), "MemorySwap")
+    if swap:
+        if memory is None:
+            raise HTTPError(400, "You should always set the Memory limit when using "
+                                 "Memoryswap limit, see usage")
+        if swap != -1 and swap < memory:
+            raise HTTPError(400, "Minimum memoryswap limit should be larger than memory "
+                                 "limit, see usage")
+        out["MemorySwap"] = swap
+    reservation = _int(host.get("MemoryReservation"), "MemoryReservation")
+    if reservation:
+        if memory is not None and reservation > memory:
+            raise HTTPError(400, "Minimum memory limit can not be less than memory "
+                                 "reservation limit, see usage")
+        out["MemoryReservation"] = reservation
+    shares = _int(host.get("CpuShares"), "CpuShares")
+    if shares:
+        out["CpuShares"] = shares
+    log = host.get("LogConfig") or {}
+    if not isinstance(log, dict) or not isinstance(log.get("Config") or {}, dict):
+        raise HTTPError(400, "invalid LogConfig: expected an object")
+    if log.get("Type") or log.get("Config"):
+        options = [f"{k}={v}" for k, v in (log.get("Config") or {}).items()]
+        out["LogConfig"] = hc.log_config(str(log.get("Type") or "") or None, options)
+    return out
+
+
+def _checked_config(body: dict[str, Any]) -> dict[str, Any]:
+    """Config entries beyond the common ones (stop signal and timeout, health check,
+    domain name), checked as the CLI's flags are."""
+    from lamina.engine import hostconfig as hc
+
+    out: dict[str, Any] = {}
+    if body.get("StopSignal"):
+        out["StopSignal"] = hc.stop_signal(str(body["StopSignal"]))
+    if body.get("StopTimeout") is not None:
+        out["StopTimeout"] = _int(body["StopTimeout"], "StopTimeout")
+    check = body.get("Healthcheck")
+    if check:
+        if not isinstance(check, dict):
+            raise HTTPError(400, "invalid Healthcheck: expected an object")
+        test = _strings(check.get("Test"), "Healthcheck.Test")
+        durations = {k: _int(check.get(k), f"Healthcheck.{k}")
+                     for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")}
+        retries = _int(check.get("Retries"), "Healthcheck.Retries")
+        if any(v < 0 for v in durations.values()) or retries < 0:
+            raise HTTPError(400, "invalid Healthcheck: durations and retries cannot be "
+                                 "negative")
+        if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+            raise HTTPError(400, f"invalid Healthcheck.Test: {test[0]!r} is not NONE, CMD or "
+                                 "CMD-SHELL")
+        out["Healthcheck"] = {"Test": test, **{k: v for k, v in durations.items() if v},
+                              **({"Retries": retries} if retries else {})}
+    if body.get("Domainname"):
+        out["Domainname"] = _opt_str(body["Domainname"], "Domainname")
+    return out
 
 
 def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[str],
@@ -121,12 +211,19 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     network = host.get("NetworkMode") or ""
     if not isinstance(network, str):
         raise HTTPError(400, "invalid NetworkMode")
-    network = "host" if network in _DEFAULT_NETWORKS else network
-    if network not in ("host", "none"):
-        raise HTTPError(404, f"network {network} not found")
-    if host.get("PortBindings") and any(host["PortBindings"].values()):
-        raise HTTPError(400, "port publishing is not supported: lamina's containers use the "
-                             "host's network (or none)")
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if not isinstance(endpoints, dict):
+        raise HTTPError(400, "invalid NetworkingConfig")
+    endpoint = endpoints.get(network) or (endpoints.get("bridge") or endpoints.get("default")
+                                          if network in _DEFAULT_NETWORKS else None) or {}
+    network = "bridge" if network in _DEFAULT_NETWORKS else network
+    publish = _publish_specs(host.get("PortBindings"))
+    if not isinstance(endpoint, dict):
+        raise HTTPError(400, "invalid NetworkingConfig")
+    binds = _strings(host.get("Binds"), "Binds")
+    bound = {b.split(":")[1] for b in binds if ":" in b}
+    # Config.Volumes: an anonymous volume at each path no bind or named volume covers
+    anonymous = [path for path in (body.get("Volumes") or {}) if path not in bound]
     for key, value in host.items():
         if key in _UNSUPPORTED and value not in _UNSUPPORTED[key]:
             raise HTTPError(400, f"HostConfig.{key} {json.dumps(value)} is not supported by "
@@ -157,7 +254,7 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
         workdir=_opt_str(body.get("WorkingDir"), "WorkingDir"),
         user=_opt_str(body.get("User"), "User"),
         entrypoint=entrypoint,
-        volumes=_strings(host.get("Binds"), "Binds"),
+        volumes=[*binds, *anonymous],
         network=network,
         hostname=_opt_str(body.get("Hostname"), "Hostname"),
         memory=memory, cpus=cpus,
@@ -173,10 +270,39 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
         security_opt=_strings(host.get("SecurityOpt"), "SecurityOpt"),
         privileged=bool(host.get("Privileged")),
         group_add=_strings(host.get("GroupAdd"), "GroupAdd"),
+        host_config=_checked_host(host, memory),
+        config=_checked_config(body),
+        publish=publish, publish_all=bool(host.get("PublishAllPorts")),
+        expose=[str(p) for p in (body.get("ExposedPorts") or {})],
+        ip=((endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None),
+        add_host=_strings(host.get("ExtraHosts"), "ExtraHosts"),
+        dns=_strings(host.get("Dns"), "Dns"), dns_search=_strings(host.get("DnsSearch"),
+                                                                  "DnsSearch"),
+        dns_option=_strings(host.get("DnsOptions"), "DnsOptions"),
+        network_alias=_strings(endpoint.get("Aliases"), "Aliases"),
+        mac_address=_opt_str(body.get("MacAddress") or endpoint.get("MacAddress"),
+                             "MacAddress"),
         detach=not (body.get("AttachStdout") or body.get("AttachStderr")
                     or body.get("AttachStdin")),
     )
     return image, _strings(body.get("Cmd"), "Cmd"), options
+
+
+def _publish_specs(bindings: Any) -> list[str]:
+    """HostConfig.PortBindings as ``-p`` specs."""
+    if not bindings:
+        return []
+    if not isinstance(bindings, dict):
+        raise HTTPError(400, "invalid PortBindings: expected an object")
+    specs = []
+    for port, binds in bindings.items():
+        for bind in binds or [{}]:
+            if not isinstance(bind, dict):
+                raise HTTPError(400, "invalid PortBindings")
+            host_ip, host_port = bind.get("HostIp") or "", bind.get("HostPort") or ""
+            specs.append(f"{host_ip}:{host_port}:{port}" if host_ip else
+                         f"{host_port}:{port}" if host_port else str(port))
+    return specs
 
 
 async def create(api: Api, req: Request, res: Response) -> None:
@@ -189,7 +315,8 @@ async def create(api: Api, req: Request, res: Response) -> None:
     try:
         record = await api.call(api.engine.create_container, image, command, options)
     except NotFound as exc:
-        if "container" in exc.message.lower():
+        if "container" in exc.message.lower() or "network" in exc.message.lower() or \
+                "volume" in exc.message.lower():
             raise
         raise HTTPError(404, f"No such image: {_familiar(image)}") from None
     await res.json({"Id": record.id, "Warnings": []}, 201)
@@ -215,17 +342,32 @@ def container_summaries(engine: Engine, *, all: bool, filters: dict[str, list[st
         summary: dict[str, Any] = {
             "Id": row.id, "Names": ["/" + row.name], "Image": row.image,
             "ImageID": row.image_id, "Command": row.command,
-            "Created": int(row.created), "Ports": [], "Labels": row.labels or {},
-            "State": row.state, "Status": row.status(),
-            "HostConfig": {"NetworkMode": row.network or "host"},
-            "NetworkSettings": {"Networks": {row.network or "host": {
-                "NetworkID": row.network or "host", "IPAddress": ""}}},
+            "Created": int(row.created), "Ports": _summary_ports(engine, row),
+            "Labels": row.labels or {}, "State": row.state, "Status": row.status(),
+            "HostConfig": {"NetworkMode": row.network.split(",")[0] or "bridge"},
+            "NetworkSettings": {"Networks": {name: {"NetworkID": "", "IPAddress": ""}
+                                             for name in row.network.split(",") if name}},
             "Mounts": [_mount_point(m) for m in row.mounts],
         }
         if size:
             summary["SizeRw"] = row.size_rw or 0
             summary["SizeRootFs"] = row.size_root or 0
         out.append(summary)
+    return out
+
+
+def _summary_ports(engine: Engine, row: Any) -> list[dict[str, Any]]:
+    if not row.ports:
+        return []
+    out: list[dict[str, Any]] = []
+    for item in row.ports.split(", "):  # ps's column: "0.0.0.0:8080->80/tcp" or "80/tcp"
+        published, _, private = item.rpartition("->")
+        number, _, proto = private.partition("/")
+        entry: dict[str, Any] = {"PrivatePort": int(number), "Type": proto}
+        if published:
+            host_ip, _, host_port = published.rpartition(":")
+            entry.update(IP=host_ip, PublicPort=int(host_port))
+        out.append(entry)
     return out
 
 

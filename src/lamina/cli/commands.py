@@ -35,6 +35,7 @@ CONTAINER_COMMANDS: dict[str, str] = {
     "cp": "lamina.cli.cp:cp",
     "update": "lamina.cli.update:update",
     "attach": "lamina.cli.attach:attach",
+    "port": "lamina.cli.port:port",
 }
 COMMANDS: dict[str, str] = {
     "images": "lamina.cli.images:images",
@@ -59,6 +60,8 @@ COMMANDS: dict[str, str] = {
     "events": "lamina.cli.events:events",
     "builder": "lamina.cli.builder:builder",
     "manifest": "lamina.cli.manifest:manifest",
+    "volume": "lamina.cli.volume:volume",
+    "network": "lamina.cli.network:network",
     **CONTAINER_COMMANDS,
     "container": "lamina.cli.container:container",
 }

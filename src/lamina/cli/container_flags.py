@@ -33,7 +33,7 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Overwrite the default ENTRYPOINT of the image"),
     (("-v", "--volume"), "volumes", LIST, "list", "Bind mount a volume (SRC:DST[:ro])"),
     (("--network", "--net"), "network", VALUE, "network",
-     "Connect a container to a network (none or host)"),
+     "Connect a container to a network"),
     (("-h", "--hostname"), "hostname", VALUE, "string", "Container host name"),
     (("-m", "--memory"), "memory", VALUE, "bytes", "Memory limit"),
     (("--cpus",), "cpus", VALUE, "decimal", "Number of CPUs"),
@@ -111,6 +111,20 @@ CREATE_FLAGS: tuple[Flag, ...] = (
     (("--detach-keys",), "detach_keys", VALUE, "string",
      "Override the key sequence for detaching a container"),
     (("--sig-proxy",), "sig_proxy", ON, "", "Proxy received signals to the process (default true)"),
+    # -- networks (lamina.network)
+    (("-p", "--publish"), "publish", LIST, "list", "Publish a container's port(s) to the host"),
+    (("-P", "--publish-all"), "publish_all", FLAG, "",
+     "Publish all exposed ports to random ports"),
+    (("--expose",), "expose", LIST, "list", "Expose a port or a range of ports"),
+    (("--ip",), "ip", VALUE, "string", "IPv4 address (e.g., 172.30.100.104)"),
+    (("--add-host",), "add_host", LIST, "list", "Add a custom host-to-IP mapping (host:ip)"),
+    (("--dns",), "dns", LIST, "list", "Set custom DNS servers"),
+    (("--dns-search",), "dns_search", LIST, "list", "Set custom DNS search domains"),
+    (("--dns-option",), "dns_option", LIST, "list", "Set DNS options"),
+    (("--network-alias",), "network_alias", LIST, "list",
+     "Add network-scoped alias for the container"),
+    (("--mac-address",), "mac_address", VALUE, "string", "Container MAC address (e.g., "
+     "92:d0:c6:0a:29:33)"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -219,7 +233,7 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
     return CreateOptions(
         name=kw.get("name"), env=kw.get("env", ()), env_files=kw.get("env_files", ()),
         workdir=kw.get("workdir"), user=kw.get("user"), entrypoint=kw.get("entrypoint"),
-        volumes=kw.get("volumes", ()), network=kw.get("network") or "host",
+        volumes=kw.get("volumes", ()), network=kw.get("network") or "bridge",
         hostname=kw.get("hostname"), memory=memory, cpus=cpus,
         pids_limit=pids if pids and pids > 0 else None, read_only=kw.get("read_only", False),
         cap_add=kw.get("cap_add", ()), cap_drop=kw.get("cap_drop", ()),
@@ -230,6 +244,11 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         group_add=kw.get("group_add", ()), host_config=host, config=config,
         volumes_from=kw.get("volumes_from") or (), pull=kw.get("pull") or "missing",
         platform=kw.get("platform"),
+        publish=kw.get("publish", ()), publish_all=kw.get("publish_all", False),
+        expose=kw.get("expose", ()), ip=kw.get("ip"), add_host=kw.get("add_host", ()),
+        dns=kw.get("dns", ()), dns_search=kw.get("dns_search", ()),
+        dns_option=kw.get("dns_option", ()), network_alias=kw.get("network_alias", ()),
+        mac_address=kw.get("mac_address"),
     )
 
 

@@ -46,7 +46,7 @@ def row_fields(row: ContainerRow, no_trunc: bool, now: float) -> dict[str, Any]:
         "RunningFor": time_ago(row.created, now),
         "Status": row.status(now),
         "State": row.state,
-        "Ports": "",
+        "Ports": row.ports,
         "Names": row.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(row.labels.items())),
         "Size": size,

@@ -19,12 +19,11 @@ from lamina.engine import Engine
 @pass_engine
 def rm(engine: Engine, names: tuple[str, ...], force: bool, volumes: bool, link: bool) -> int:
     """Remove one or more containers"""
-    del volumes  # lamina makes no anonymous volumes: -v has nothing more to remove
     if link:
         # -l removes a link, never the container. lamina has no links: each name fails as
         # docker's does for a name that is not a link, and every container stays.
         return for_each(names, lambda n: _no_link(engine, n))
-    return for_each(names, lambda n: engine.remove_container(n, force=force))
+    return for_each(names, lambda n: engine.remove_container(n, force=force, volumes=volumes))
 
 
 def _no_link(engine: Engine, name: str) -> None:

@@ -43,11 +43,19 @@ def df(engine: Engine, fmt: str | None, verbose: bool) -> None:
         {"Type": "Containers", "TotalCount": str(usage.containers_total),
          "Active": str(usage.containers_active), "Size": human_size(usage.containers_size),
          "Reclaimable": _reclaimable(usage.containers_reclaimable, usage.containers_size)},
-        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B",
-         "Reclaimable": "0B"},
+        _volumes_row(engine),
         _build_cache_row(engine),
     ]
     emit(fmt or DEFAULT, rows, HEADERS)
+
+
+def _volumes_row(engine: Engine) -> dict[str, str]:
+    usage = engine.volume_usage()
+    size = sum(s for _, _, s in usage)
+    idle = sum(s for _, links, s in usage if not links)
+    return {"Type": "Local Volumes", "TotalCount": str(len(usage)),
+            "Active": str(sum(1 for _, links, _ in usage if links)), "Size": human_size(size),
+            "Reclaimable": _reclaimable(idle, size)}
 
 
 def _build_cache_row(engine: Engine) -> dict[str, str]:
@@ -75,6 +83,10 @@ def prune(engine: Engine, all_: bool, filters: tuple[str, ...], force: bool,
     report = engine.system_prune(all=all_, volumes=volumes, filters=filters)
     if report.containers:
         click.echo("Deleted Containers:\n" + "".join(f"{c}\n" for c in report.containers))
+    if report.networks:
+        click.echo("Deleted Networks:\n" + "".join(f"{n}\n" for n in report.networks))
+    if report.volumes:
+        click.echo("Deleted Volumes:\n" + "".join(f"{v}\n" for v in report.volumes))
     if report.images:
         click.echo("Deleted Images:\n" + "".join(
             f"{r.action.lower()}: {r.value}\n" for r in report.images))

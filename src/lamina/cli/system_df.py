@@ -59,7 +59,8 @@ def verbose_df(engine: Engine, fmt: str | None) -> None:
     click.echo("\nContainers space usage:\n")
     _table(CONTAINERS, containers, CONTAINER_HEADERS)
     click.echo("\nLocal Volumes space usage:\n")
-    _table(VOLUMES, [], VOLUME_HEADERS)  # lamina makes no volumes
+    _table(VOLUMES, [{"Name": v.name, "Links": str(links), "Size": human_size(size)}
+                     for v, links, size in engine.volume_usage()], VOLUME_HEADERS)
     click.echo(f"\nBuild cache usage: {human_size(sum(e.size for e in cache))}\n")
     _table(CACHE, cache_rows, CACHE_HEADERS)
 

@@ -12,7 +12,9 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.container_verbs import ContainerVerbs
+from lamina.engine.network_verbs import NetworkVerbs
 from lamina.engine.settings import Settings
+from lamina.engine.volume_verbs import VolumeVerbs
 from lamina.errors import InvalidArgument, LaminaError
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "Settings"]
 
 
-class Engine(ContainerVerbs):
+class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
 
@@ -141,8 +143,8 @@ class Engine(ContainerVerbs):
                      filters: Sequence[str] = ()) -> SystemPrune:
         """docker's ``system prune``: stopped containers, then dangling images (``all``:
         every image no container uses), then the unused build cache (``all``: all of it),
-        each with the filters (``until``, ``label``, ``label!``). lamina makes no networks
-        and no anonymous volumes: there are none to prune."""
+        each with the filters (``until``, ``label``, ``label!``); the networks no container
+        uses; with ``volumes``, the anonymous volumes no container uses."""
         from lamina.engine.filters import parse_filters
         from lamina.engine.views import SystemPrune
 
@@ -150,10 +152,18 @@ class Engine(ContainerVerbs):
         if volumes and "until" in wanted:
             raise InvalidArgument('The "until" filter is not supported with "--volumes"')
         containers, freed = self.prune_containers(filters)
+        networks = self.prune_networks([f for f in filters if not f.startswith("until=")]
+                                       if volumes else filters)
+        removed_volumes: list[str] = []
+        if volumes:  # anonymous volumes no container uses (docker 23+)
+            removed_volumes, freed_volumes = self.prune_volumes(
+                [f for f in filters if f.startswith("label")])
+            freed += freed_volumes
         images = self.prune_images(all=all, filters=filters)
         cache = self.prune_build_cache(all=all, filters=filters)
         return SystemPrune(containers, images.removals, cache.removed,
-                           freed + images.reclaimed + cache.reclaimed)
+                           freed + images.reclaimed + cache.reclaimed, networks,
+                           removed_volumes)
 
     # --- archives ---------------------------------------------------------------------------
     def save(self, names: Sequence[str], out: IO[bytes]) -> None:

@@ -140,10 +140,11 @@ class ContainerVerbs:
 
         return lifecycle.top(self.store, name, ps_args)
 
-    def remove_container(self, name: str, *, force: bool = False) -> ContainerRecord:
+    def remove_container(self, name: str, *, force: bool = False,
+                         volumes: bool = False) -> ContainerRecord:
         from lamina.engine import containers
 
-        return containers.remove(self.store, name, force=force)
+        return containers.remove(self.store, name, force=force, volumes=volumes)
 
     def wait(self, name: str) -> int:
         from lamina.engine import containers

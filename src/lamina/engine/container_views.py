@@ -37,6 +37,7 @@ class ContainerRow:
     size_root: int | None = None
     mounts: tuple[str, ...] = ()
     network: str = ""
+    ports: str = ""
     health: str = ""  # starting, healthy, unhealthy; "" without a health check
     image_id: str = ""
 
@@ -128,6 +129,8 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
         state = state_of(record, store)
         if not _matches(record, state, wanted, ancestors):
             continue
+        if "publish" in wanted and not _published(store, record, wanted["publish"]):
+            continue
         if "health" in wanted:
             checked = health_of(store, record)
             if (checked["Status"] if checked else "none") not in wanted["health"]:
@@ -165,6 +168,14 @@ def _port_matches(pattern: str, ports: set[str]) -> bool:
         if kind == proto and value.isdigit() and first <= int(value) <= last:
             return True
     return False
+
+
+def _published(store: Store, record: ContainerRecord, patterns: list[str]) -> bool:
+    """publish=: the container ports published (by a running container), as docker's."""
+    from lamina.engine.networks import published_ports
+
+    published = {f"{p['ContainerPort']}/{p['Proto']}" for p in published_ports(store, record)}
+    return any(_port_matches(p, published) for p in patterns)
 
 
 def _ancestor_ids(store: Store, names: list[str]) -> set[str] | None:
@@ -217,12 +228,9 @@ def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
     host = record.config.get("HostConfig", {})
     if "expose" in wanted and not any(_port_matches(p, _ports(config)) for p in wanted["expose"]):
         return False
-    # lamina publishes no ports (it has the networks none and host, and no -p), so, as
-    # docker's with those networks, nothing matches publish=; the values are still checked.
-    if "publish" in wanted and not any(_port_matches(p, set()) for p in wanted["publish"]):
-        return False
     if "volume" in wanted:
-        places = {part for m in _mounts_of(host) for part in (m["Source"], m["Destination"])}
+        places = {part for m in _mounts_of(host, record)
+                  for part in (m["Source"], m["Destination"])}
         if not any(v.rstrip("/") in places or v in places for v in wanted["volume"]):
             return False
     if "network" in wanted:
@@ -247,14 +255,16 @@ def _row(store: Store, record: ContainerRecord, state: str, size: bool) -> Conta
             size_root = store.image(record.image_id).size + size_rw
         except NotFound:
             size_root = size_rw
-    binds = tuple(m["Destination"] for m in _mounts_of(host))
+    binds = tuple(m["Destination"] for m in _mounts_of(host, record))
     return ContainerRow(
         id=record.id, image=record.image_name, command=command_of(record),
         created=record.created, state=state, exit_code=record.exit_code,
         started=_started(store, record), name=record.name,
         labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         size_rw=size_rw, size_root=size_root, mounts=binds,
-        network=host.get("NetworkMode", ""), image_id=record.image_id,
+        network=",".join((record.config.get("NetworkingConfig") or {}).get("EndpointsConfig")
+                         or [host.get("NetworkMode", "")]),
+        ports=_ports_column(store, record, config), image_id=record.image_id,
         health=(health_of(store, record) or {}).get("Status", "") if state == "running" else "",
         finished=record.finished if state != "restarting" else
         _restart_time(store, record),
@@ -278,10 +288,23 @@ def _restart_time(store: Store, record: ContainerRecord) -> float | None:
         return record.finished
 
 
-def _mounts_of(host: dict[str, Any]) -> list[dict[str, Any]]:
-    """The container's binds and --mount/--tmpfs mounts, as inspect shows them."""
-    mounts = [_mount(b) for b in host.get("Binds") or []]
+def _ports_column(store: Store, record: ContainerRecord, config: dict[str, Any]) -> str:
+    if not config.get("ExposedPorts"):
+        return ""
+    from lamina.engine.networks import ports_column
+
+    return ports_column(store, record)
+
+
+def _mounts_of(host: dict[str, Any], record: ContainerRecord) -> list[dict[str, Any]]:
+    """The container's binds, --mount/--tmpfs mounts and volumes, as inspect shows them."""
+    mounts = [_mount(b) for b in host.get("Binds") or [] if b.startswith("/")]
+    mounts += [{k: p[k] for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode",
+                                  "RW", "Propagation")}
+               for p in record.config.get("MountPoints") or ()]
     for m in host.get("Mounts") or []:
+        if m["Type"] == "volume":
+            continue  # (among the MountPoints, resolved)
         mounts.append({"Type": m["Type"], "Source": m.get("Source", ""),
                        "Destination": m["Target"], "Mode": "", "RW": not m.get("ReadOnly"),
                        "Propagation": "rprivate" if m["Type"] == "bind" else ""})
@@ -353,12 +376,9 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
             },
             "Name": "overlay2",
         },
-        "Mounts": _mounts_of(host),
+        "Mounts": _mounts_of(host, record),
         "Config": record.config.get("Config", {}),
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-            "Networks": {host.get("NetworkMode", "none"): {"NetworkID": "", "IPAddress": ""}},
-        },
+        "NetworkSettings": _network_settings(store, record),
     }
     health = health_of(store, record)
     if health is not None:
@@ -368,6 +388,12 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         result["SizeRw"] = row.size_rw
         result["SizeRootFs"] = row.size_root
     return result
+
+
+def _network_settings(store: Store, record: ContainerRecord) -> dict[str, Any]:
+    from lamina.engine.networks import network_settings
+
+    return network_settings(store, record)
 
 
 def _mount(bind: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class CreateOptions(NamedTuple):
     user: str | None = None
     entrypoint: str | list[str] | None = None  # a list: the API's exec form
     volumes: Sequence[str] = ()
-    network: str = "host"
+    network: str = "bridge"
     hostname: str | None = None
     memory: int | None = None
     cpus: float | None = None
@@ -51,6 +51,16 @@ class CreateOptions(NamedTuple):
     security_opt: Sequence[str] = ()
     privileged: bool = False
     group_add: Sequence[str] = ()
+    publish: Sequence[str] = ()
+    publish_all: bool = False
+    expose: Sequence[str] = ()
+    ip: str | None = None
+    add_host: Sequence[str] = ()
+    dns: Sequence[str] = ()
+    dns_search: Sequence[str] = ()
+    dns_option: Sequence[str] = ()
+    network_alias: Sequence[str] = ()
+    mac_address: str | None = None
     # The other flags, as the docker HostConfig and Config entries they set (restart policy,
     # health check, ulimits, mounts, devices, namespaces, limits, log config...); see
     # lamina.engine.hostconfig, which reads and checks them.
@@ -64,14 +74,17 @@ class CreateOptions(NamedTuple):
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
            ) -> ContainerRecord:
     """Record a new container of ``image_name`` and make its directory (nothing runs)."""
+    from lamina.engine.networks import check_create
     from lamina.model.config import ImageConfig
     from lamina.runtime.bundle import ContainerDir, parse_bind
     from lamina.runtime.spec import capabilities
 
-    if opts.network not in ("none", "host"):
-        raise InvalidArgument(f"network {opts.network} not found (lamina has none and host)")
-    for bind in opts.volumes:
-        parse_bind(bind)
+    networking = check_create(store, opts)  # (a network that does not exist fails here)
+    from lamina.engine.volumes import mount_points, parse_volume
+
+    for spec in opts.volumes:
+        if parse_volume(spec).bind:
+            parse_bind(spec)
     if opts.workdir and not opts.workdir.startswith("/"):
         raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to "
                               "be an absolute path")
@@ -118,10 +131,24 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
                                 *_volumes_from(store, opts.volumes_from)]
     if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
         raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    host_config.update(networking.host_config)
+    if networking.exposed:
+        config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
+                                  **{p: {} for p in networking.exposed}}
+    if opts.mac_address:
+        config["MacAddress"] = opts.mac_address
+    record_config: dict[str, Any] = {"Config": config, "HostConfig": host_config,
+                                     "Path": path, "Args": args,
+                                     "NetworkingConfig": networking.networking_config}
+    # named and anonymous volumes: -v, --volumes-from, --mount type=volume, the image's
+    points = mount_points(store, image_config.get("Volumes"), [
+        *(host_config["Binds"] or []), *_volume_mounts(host_config.get("Mounts") or ())])
+    if points:
+        record_config["MountPoints"] = points
     record = ContainerRecord(
         id=container_id, name=name or generate_name(store.containers.names()),
         image_id=str(image.id), image_name=image_name, created=time.time(),
-        config={"Config": config, "HostConfig": host_config, "Path": path, "Args": args},
+        config=record_config,
     )
     cdir = ContainerDir.of(store, container_id)
     cdir.create()
@@ -244,7 +271,9 @@ def _volumes_from(store: Store, names: Sequence[str]) -> list[str]:
         except NotFound:
             raise NotFound(f"No such container: {name}") from None
         host = other.config.get("HostConfig", {})
-        found = list(host.get("Binds") or [])
+        found = [b for b in host.get("Binds") or [] if b.startswith("/") and ":" in b]
+        found += [f"{p['Name']}:{p['Destination']}" + ("" if p.get("RW", True) else ":ro")
+                  for p in other.config.get("MountPoints") or ()]
         found += [f"{m['Source']}:{m['Target']}" + (":ro" if m.get("ReadOnly") else "")
                   for m in host.get("Mounts") or [] if m.get("Type") == "bind"]
         for bind in found:
@@ -253,6 +282,19 @@ def _volumes_from(store: Store, names: Sequence[str]) -> list[str]:
                 parts = [*parts[:2], mode]
             binds.append(":".join(parts))
     return binds
+
+
+def _volume_mounts(mounts: Sequence[dict[str, Any]]) -> list[str]:
+    """--mount type=volume entries as -v specs (NAME:/path[:ro,nocopy], or /path)."""
+    specs = []
+    for m in mounts:
+        if m.get("Type") != "volume":
+            continue
+        flags = [*(["ro"] if m.get("ReadOnly") else []),
+                 *(["nocopy"] if (m.get("VolumeOptions") or {}).get("NoCopy") else [])]
+        spec = f"{m['Source']}:{m['Target']}" if m.get("Source") else m["Target"]
+        specs.append(spec + (":" + ",".join(flags) if flags else ""))
+    return specs
 
 
 def process_args(config: dict[str, Any]) -> tuple[str, list[str]]:
@@ -470,7 +512,8 @@ def _signal_arg(name: str | int) -> str:
     return str(signal_number(name))
 
 
-def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
+def remove(store: Store, text: str, *, force: bool = False, volumes: bool = False
+           ) -> ContainerRecord:
     from lamina.runtime.bundle import ContainerDir
 
     record = find(store, text)
@@ -486,6 +529,10 @@ def remove(store: Store, text: str, *, force: bool = False) -> ContainerRecord:
     store.containers.update(record.id, state="removing")
     ContainerDir.of(store, record.id).remove()
     store.containers.delete(record.id)
+    if volumes:
+        from lamina.engine.volumes import remove_anonymous
+
+        remove_anonymous(store, record)
     record_container(store, record, "destroy")
     return record
 

@@ -45,6 +45,10 @@ def sync(store: Store, record: ContainerRecord, *, monitor_done: bool = False,
         store.containers.update(record.id, restart_count=int(restarts))
     if ended.removed:
         if store.containers.delete(record.id):  # once, though two may get here
+            if record.config.get("MountPoints"):  # --rm takes its anonymous volumes along
+                from lamina.engine.volumes import remove_anonymous
+
+                remove_anonymous(store, record)
             record_quietly(store.events, "container", "die",
                            container_actor(record, exitCode=code))
             record_quietly(store.events, "container", "destroy", container_actor(record))

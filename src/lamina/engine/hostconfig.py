@@ -196,8 +196,17 @@ def mount(text: str) -> dict[str, Any]:
         if options:
             out["TmpfsOptions"] = options
     elif kind == "volume":
-        raise InvalidArgument("volume mounts are not supported yet (use type=bind or "
-                              "type=tmpfs)")
+        if source:
+            from lamina.store.volumes import check_name
+
+            check_name(source)
+        nocopy = fields.pop("volume-nocopy", "false")
+        if nocopy not in ("true", "1", "false", "0"):
+            raise InvalidArgument(f"invalid value for volume-nocopy: {nocopy}")
+        driver = fields.pop("volume-driver", "local")
+        if driver != "local":
+            raise InvalidArgument(f'plugin "{driver}" not found')
+        out["VolumeOptions"] = {"NoCopy": nocopy in ("true", "1")}
     else:
         raise InvalidArgument(f"invalid mount config: mount type unknown: \"{kind}\"")
     if fields:

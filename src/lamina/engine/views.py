@@ -76,3 +76,5 @@ class SystemPrune:
     images: list[Removal]
     cache: list[str]
     reclaimed: int
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)

@@ -110,6 +110,7 @@ class ContainerDir(NamedTuple):
         (self.path / "init/dev/shm").mkdir(mode=0o755)
 
     def remove(self) -> None:
+        release_network(self)
         unmount(self.rootfs)
         if os.path.ismount(self.rootfs):  # never delete through a mount
             raise ContainerError(f"the root filesystem of container {self.id[:12]} is still "
@@ -150,6 +151,7 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord,
     try:
         return _write_bundle(cdir, record, runtime, _joined_namespaces(store, record))
     except BaseException:
+        release_network(cdir)
         unmount(cdir.rootfs)
         raise
 
@@ -280,7 +282,14 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
     if code:
         raise ContainerError(f"unable to start container process: {exec_error(args[0], code)}",
                              exit_code=code)
-    _write_etc(cdir, hostname, host.get("NetworkMode", "none"))
+    network = host.get("NetworkMode", "none")
+    if _bridged(record):
+        from lamina.network.attach import connect
+
+        # an address, a namespace with its veths, the NAT and ports, /etc/hosts, resolv.conf
+        network = str(connect(cdir.path.parent.parent, cdir.path, record))
+    else:
+        _write_etc(cdir, hostname, network, host)
     readonly = bool(host.get("ReadonlyRootfs"))
     # --read-only: the /etc files too, as docker has them
     binds = [Bind(str(cdir.path / name), f"/etc/{name}", readonly, recursive=False)
@@ -291,11 +300,15 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
     options = runtime.mount_options() if runtime is not None else None
     recursive = options is not None and "rro" in options
     for text in host.get("Binds") or []:
+        if not text.startswith("/"):
+            continue  # a volume: in MountPoints, resolved
         bind = parse_bind(text)
         # docker makes a missing host directory for a bind (a file is bound as it is)
         if not os.path.exists(bind.source):
             os.makedirs(bind.source, mode=0o755, exist_ok=True)
         binds.append(bind._replace(recursive=recursive))
+    binds += [b._replace(recursive=recursive)
+              for b in volume_binds(fs, record.config.get("MountPoints") or ())]
     more_binds, mounts = _extra_mounts(host)
     # (--mount binds are read-only all the way down as -v ones are, where the runtime can)
     binds += [b._replace(recursive=recursive) for b in more_binds]
@@ -320,7 +333,7 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
     caps = bounding_caps() if security.privileged else capabilities(cap_add, cap_drop)
     spec = build_spec(ContainerSpec(
         rootfs="rootfs", args=args, env=env, cwd=cwd, user=user, hostname=hostname,
-        network=host.get("NetworkMode", "none"), terminal=bool(config.get("Tty")),
+        network=network, terminal=bool(config.get("Tty")),
         readonly=readonly, binds=binds, cap_add=cap_add, cap_drop=cap_drop,
         resources=resources, cgroups_path=cgroup_path(record.id),
         annotations=host.get("Annotations") or {},
@@ -336,7 +349,51 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
     return Prepared(spec, user)
 
 
-def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
+def volume_binds(fs: RootFS, points: Sequence[dict[str, Any]]) -> list[Bind]:
+    """The container's volumes as binds; an empty volume first gets the image's content at
+    its path (docker's copy-up; not with ``nocopy``)."""
+    binds = []
+    for point in points:
+        source = Path(point["Source"])
+        if not source.is_dir():
+            raise ContainerError(f"error while mounting volume '{source}': the volume "
+                                 f"{point.get('Name', '')} has no data directory", exit_code=125)
+        if not point.get("NoCopy") and not any(source.iterdir()):
+            _copy_up(fs, point["Destination"], source)
+        binds.append(Bind(str(source), point["Destination"], not point.get("RW", True)))
+    return binds
+
+
+def _copy_up(fs: RootFS, destination: str, volume: Path) -> None:
+    import subprocess
+
+    inside = fs.root / fs.resolve(destination).lstrip("/")  # symlinks kept inside the rootfs
+    if not inside.is_dir() or inside.is_symlink():
+        return
+    # cp -a: owners, modes, times, links and xattrs as the image has them, and the
+    # directory's own owner and mode onto the volume's root (as docker's copy-up)
+    done = subprocess.run(["cp", "-a", "--", f"{inside}/.", str(volume)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ContainerError(f"copying the image's {destination} into its volume failed: "
+                             f"{done.stderr.strip()}", exit_code=125)
+
+
+def _bridged(record: ContainerRecord) -> bool:
+    mode = record.config.get("HostConfig", {}).get("NetworkMode") or "none"
+    return mode not in ("host", "none")
+
+
+def release_network(cdir: ContainerDir) -> None:
+    """The container's network endpoints and namespace go (when it had any)."""
+    if (cdir.path / "netns").exists():
+        from lamina.network.attach import release
+
+        release(cdir.path.parent.parent, cdir.id, cdir.path)
+
+
+def _write_etc(cdir: ContainerDir, hostname: str, network: str,
+               host: dict[str, Any] | None = None) -> None:
     (cdir.path / "hostname").write_text(hostname + "\n")
     hosts = HOSTS
     if network == "host":
@@ -346,6 +403,11 @@ def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
             hosts = HOSTS
     # (without a network, docker writes no line for the container's own name: it has no
     # address to give it)
+    host = host or {}
+    if host.get("ExtraHosts"):
+        from lamina.network.etc import extra_host_lines
+
+        hosts += extra_host_lines(host["ExtraHosts"], None)
     (cdir.path / "hosts").write_text(hosts)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
@@ -355,6 +417,11 @@ def _write_etc(cdir: ContainerDir, hostname: str, network: str) -> None:
         # Without a network, a nameserver on the host's loopback cannot be reached anyway.
         resolv = "".join(line + "\n" for line in resolv.splitlines()
                          if not line.startswith("nameserver 127."))
+    if host.get("Dns") or host.get("DnsSearch") or host.get("DnsOptions"):
+        from lamina.network.etc import resolv_conf
+
+        resolv = resolv_conf(resolv, dns=host.get("Dns") or (), search=host.get("DnsSearch")
+                             or (), options=host.get("DnsOptions") or (), network=network)
     (cdir.path / "resolv.conf").write_text(resolv)
 
 

@@ -85,6 +85,9 @@ def launch(store: Store, record: ContainerRecord, runtime: Runtime, *,
     try:
         pid = os.fork()
     except OSError:
+        from lamina.runtime.bundle import release_network
+
+        release_network(cdir)
         unmount(cdir.rootfs)
         raise
     if pid == 0:  # pragma: no cover - the child never returns into the caller's stack

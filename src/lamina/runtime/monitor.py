@@ -494,6 +494,9 @@ class Monitor:
     def _cleanup(self) -> None:
         if (self.runtime.state_root / self.record.id).exists():
             self.runtime.delete(self.record.id, force=True)  # a foreground runc deleted it
+        from lamina.runtime.bundle import release_network
+
+        release_network(self.cdir)
         unmount(self.cdir.rootfs)
 
 

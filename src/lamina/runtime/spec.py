@@ -229,6 +229,8 @@ def build_spec(c: ContainerSpec) -> dict[str, Any]:
                           {"type": kind})
     if c.network == "none":
         namespaces.append({"type": "network"})
+    elif c.network.startswith("/"):  # a namespace made for it (lamina.network)
+        namespaces.append({"type": "network", "path": c.network})
     elif c.network != "host":
         raise InvalidArgument(f"network {c.network!r} is not supported (use none or host)")
     confined = not (c.privileged or c.unmasked)

@@ -76,6 +76,9 @@ def settle(store: Store, record: ContainerRecord, *,
     if removed:
         cdir.remove()
     else:
+        from lamina.runtime.bundle import release_network
+
+        release_network(cdir)
         unmount(cdir.rootfs)
     if note is None:
         return Ended(255, time.time(), "the container's monitor ended unexpectedly", removed)
