@@ -124,6 +124,17 @@ CASES: list[Case] = [
          out="create <no value><no value>\nstart <no value><no value>\n"
              "kill 15<no value>\ndie <no value>0\nstop <no value><no value>\n",
          containers=True, issue="events"),
+    Case("events-rm-force", _events("container=box", fmt="{{.Action}} "
+                                    "{{.Actor.Attributes.signal}}"),
+         setup=[RUN_BOX, ["rm", "-f", "box"]],
+         out="create <no value>\nstart <no value>\nkill 9\ndie <no value>\n"
+             "destroy <no value>\n", containers=True, issue="events"),
+    # (sleep as PID 1 has no handler for TERM: the kernel drops it, and stop kills at -t)
+    Case("events-stop-past-timeout", _events("container=box", fmt="{{.Action}} "
+                                             "{{.Actor.Attributes.signal}}"),
+         setup=[RUN_BOX, ["stop", "-t", "1", "box"]],
+         out="create <no value>\nstart <no value>\nkill 15\nkill 9\ndie <no value>\n"
+             "stop <no value>\n", containers=True, issue="events"),
     Case("events-exec", _events("container=box", "event=exec_create", "event=exec_start",
                                 "event=exec_die", fmt="{{.Action}}|"),
          setup=[RUN_BOX, ["exec", "box", "true"]],

@@ -470,8 +470,10 @@ def _thaw(record: ContainerRecord, runtime: Any) -> None:
 
 
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
-    """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    """SIGKILL; failing that, every process of its cgroup; failing that, say so. (docker's
+    kill event, signal 9, comes first: before rm -f's destroy, after stop's kill 15.)"""
     mark_stopping(store, record.id)
+    record_container(store, record, "kill", signal="9")
     runtime.kill(record.id, "9")
     _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:
