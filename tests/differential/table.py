@@ -233,9 +233,13 @@ CASES: list[Case] = [
              "  - all networks not used by at least one container\n  - all dangling images\n"
              "  - unused build cache\n\nAre you sure you want to continue? [y/N] ",
          issue="system prune"),
-    Case("system-prune-keeps-tagged", ["images", "--format", "{{.Repository}}:{{.Tag}}"],
-         setup=[["tag", "busybox", "kept:1"], ["system", "prune", "-f"]],
-         out="busybox:latest\nkept:1\n", issue="system prune"),
+    # (an image of its own, used by no container: the rows of one image's several repos
+    # come in no set order from docker's CLI, so one repo is asked for)
+    Case("system-prune-keeps-tagged", ["images", "--format", "{{.Repository}}:{{.Tag}}",
+                                       "kept"],
+         setup=[["create", "--name", "src", "busybox", "true"], ["commit", "src", "kept:1"],
+                ["rm", "src"], ["system", "prune", "-f"]],
+         out="kept:1\n", issue="system prune"),
     Case("system-prune-volumes-until", ["system", "prune", "-f", "--volumes", "--filter",
                                         "until=1h"], code=1, out="",
          err='The "until" filter is not supported with "--volumes"', issue="system prune"),

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.engine.settings import Settings
-from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
+from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound, UsageError
 from lamina.store import ContainerRecord, Store
 
 
@@ -130,7 +130,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         host_config["Binds"] = [*(host_config["Binds"] or []),
                                 *_volumes_from(store, opts.volumes_from)]
     if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
-        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+        raise UsageError("conflicting options: cannot specify both --restart and --rm")
     host_config.update(networking.host_config)
     if networking.exposed:
         config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
@@ -308,7 +308,8 @@ def read_env_files(paths: Sequence[str]) -> list[str]:
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise InvalidArgument(f"open {path}: {exc.strerror}") from None
+            raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}"
+                                  ) from None
         for line in text.splitlines():
             line = line.lstrip()
             if line and not line.startswith("#"):
