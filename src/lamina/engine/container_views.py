@@ -319,6 +319,21 @@ def _time(epoch: float | None) -> str:
     return format_rfc3339nano(epoch)
 
 
+def _apparmor_profile(host: dict[str, Any], *, started: bool) -> str:
+    """docker's AppArmorProfile: the profile asked for (``--security-opt apparmor=``) until
+    the container starts; then the one it runs under, which on a host without AppArmor is
+    none (docker ignores the option there, and so does lamina), else the one asked for, or
+    "unconfined" (lamina has no default profile of its own)."""
+    from lamina.runtime.security import Security, apparmor_enabled
+
+    asked = Security.of(host).apparmor or ""
+    if not started:
+        return asked
+    if not apparmor_enabled():
+        return ""
+    return asked or "unconfined"
+
+
 def inspect_container(store: Store, record: ContainerRecord, *, size: bool = False
                       ) -> dict[str, Any]:
     """docker's container inspect object (the fields that mean something here)."""
@@ -364,7 +379,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "AppArmorProfile": _apparmor_profile(host, started=bool(record.started)),
         "ExecIDs": None,
         "HostConfig": host,
         "GraphDriver": {
