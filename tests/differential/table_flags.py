@@ -278,3 +278,17 @@ FLAG_CASES += [
          err="container ID file found, make sure the other container isn't running or "
              "delete {tmp}/cid", issue="exit codes"),
 ]
+
+# expose=/publish= and PORTS: a created container has no ports yet (docker fills them in
+# when it starts, and clears them when it stops)
+FLAG_CASES += [
+    Case("ps-ports-of-created", ["ps", "-a", "--format", "{{.Names}}:{{.Ports}}"],
+         setup=[["create", "--name", "e1", "--expose", "80", "busybox", "true"]],
+         out="e1:\n", issue="ps filters"),
+    Case("ps-filter-expose-created", ["ps", "-a", "--filter", "expose=80", "--format",
+                                      "{{.Names}}"],
+         setup=[["create", "--name", "e1", "--expose", "80", "busybox", "true"]],
+         out="", issue="ps filters"),
+    Case("ps-filter-publish-colon", ["ps", "--filter", "publish=8080:80"], code=1, out="",
+         err="filter for 'publish' should not contain ':': 8080:80", issue="ps filters"),
+]
