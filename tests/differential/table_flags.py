@@ -292,3 +292,11 @@ FLAG_CASES += [
     Case("ps-filter-publish-colon", ["ps", "--filter", "publish=8080:80"], code=1, out="",
          err="filter for 'publish' should not contain ':': 8080:80", issue="ps filters"),
 ]
+
+FLAG_CASES += [
+    Case("cpus-zero-no-limit", ["run", "--rm", "--cpus", "0", "busybox", "true"], out="",
+         containers=True, issue="run flags"),
+    _create_bad("cpus-more-than-there-are", ["--cpus", "1000"],
+                r"Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs available",
+                1),
+]

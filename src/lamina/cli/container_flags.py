@@ -222,8 +222,11 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
             cpus = float(kw["cpus"])
         except ValueError:
             raise UsageError(f'invalid argument "{kw["cpus"]}" for "--cpus" flag') from None
-        if cpus <= 0:
-            raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+        count = len(os.sched_getaffinity(0)) or 1
+        if cpus < 0 or cpus > count:  # (docker's engine's check, in its words)
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {count:.2f}, as there are "
+                                  f"only {count} CPUs available")
+        cpus = cpus or None  # 0: no limit, as if not given
     pids = kw.get("pids_limit")
     host, config = _host_and_config(kw, memory, cpus)
     labels = (*_label_files(kw.get("label_files") or ()), *kw.get("labels", ()))
