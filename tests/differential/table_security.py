@@ -144,3 +144,19 @@ if not _selinux_enabled():
         Case("label-no-value", ["create", "--security-opt", "label", "busybox", "true"],
              code=125, out="", err='Invalid --security-opt: "label"', issue="seccomp"),
     ]
+
+RUN_UB = ["run", "-d", "--name", "ub", "busybox", "sleep", "300"]
+SECURITY_CASES += [
+    Case(f"update-{name}", ["update", *flags, "ub"], setup=[RUN_UB], code=1, out="", err=err,
+         containers=True, issue="update")
+    for name, flags, err in (
+        ("restart-count-not-a-number", ["--restart", "on-failure:x"],
+         "invalid restart policy format: maximum retry count must be an integer"),
+        ("restart-count-with-always", ["--restart", "always:3"],
+         "maximum retry count cannot be used with restart policy 'always'"),
+        ("restart-count-negative", ["--restart", "on-failure:-1"],
+         "maximum retry count cannot be negative"),
+        ("cpus-more-than-there-are", ["--cpus", "1000"],
+         r"Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs available"),
+    )
+]
