@@ -300,3 +300,25 @@ FLAG_CASES += [
                 r"Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs available",
                 1),
 ]
+
+# integer flags refused in pflag's words; docker's words for signals and --since
+FLAG_CASES += [
+    Case("int-flag-stop-timeout", ["stop", "-t", "x", "nosuch"], code=125, out="",
+         err='^invalid argument "x" for "-t, --timeout" flag: strconv.ParseInt: parsing "x": '
+             "invalid syntax\n", issue="exit codes"),
+    Case("int-flag-ps-last", ["ps", "-n", "z"], code=125, out="",
+         err='^invalid argument "z" for "-n, --last" flag: strconv.ParseInt: parsing "z": '
+             "invalid syntax\n", issue="exit codes"),
+    Case("int-flag-run-stop-timeout", ["run", "--stop-timeout", "x", "busybox", "true"],
+         code=125, out="",
+         err='^invalid argument "x" for "--stop-timeout" flag: strconv.ParseInt: parsing "x": '
+             "invalid syntax\n", issue="exit codes"),
+    Case("kill-bad-signal", ["kill", "-s", "NOPE", "box"], setup=[RUN_BOX], code=1, out="",
+         err="^Error: Invalid signal: NOPE\n$", containers=True, issue="exit codes"),
+    _create_bad("stop-signal-bad", ["--stop-signal", "NOPE"], "^Error: Invalid signal: NOPE\n$",
+                1),
+    Case("logs-since-bad", ["logs", "--since", "bogus", "said"],
+         setup=[["create", "--name", "said", "busybox", "true"]], code=1, out="",
+         err='invalid value for "since": failed to parse value as time or duration: "bogus"',
+         issue="logs --since/--until"),
+]
