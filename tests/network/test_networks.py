@@ -71,6 +71,10 @@ def test_user_network_names_ports_and_cleanup(net: Net) -> None:
     ps = net.ok("ps", "--format", "{{.Names}}|{{.Ports}}|{{.Networks}}")
     assert ps == "web|0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp|app\n"
     assert net.ok("port", "web") == "80/tcp -> 0.0.0.0:8080\n80/tcp -> 127.0.0.1:8081\n"
+    # ps's publish= takes the host's port, expose= the container's (docker's, since 20.10)
+    assert net.ok("ps", "--filter", "publish=8081", "--format", "{{.Names}}") == "web\n"
+    assert net.ok("ps", "--filter", "publish=80", "--format", "{{.Names}}") == ""
+    assert net.ok("ps", "--filter", "expose=80", "--format", "{{.Names}}") == "web\n"
     assert net.ok("port", "web", "80") == "0.0.0.0:8080\n127.0.0.1:8081\n"
     settings = json.loads(net.ok("inspect", "-f", "{{json .NetworkSettings}}", "web"))
     app = settings["Networks"]["app"]
