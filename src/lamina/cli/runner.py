@@ -46,8 +46,11 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     if interactive and tty and not detach:
         require_terminal()
     cidfile = None
+    from lamina.engine.lifecycle import cool_network, warm_network
+
     try:
         options = build_options(kw, detach=detach)
+        warm_network(options.network)  # (before a pull starts any thread)
         cidfile = _claim_cidfile(kw.get("cidfile"))
         from lamina.engine.lifecycle import prepare_run
 
@@ -64,6 +67,7 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     except LaminaError as exc:
         raise as_run_error(exc) from exc
     finally:
+        cool_network()
         if cidfile is not None:
             _drop_cidfile(cidfile, kw["cidfile"])
     if detach or running.started is None:

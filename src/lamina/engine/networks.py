@@ -246,7 +246,7 @@ def prune(store: Store, filters: Sequence[str] = ()) -> list[str]:
                 if net["Name"] == DEFAULT_BRIDGE and netlink.link_exists(net["Device"]):
                     netlink.remove_link(net["Device"])
             if removed or nft.table_exists():
-                nft.apply(state)
+                nft.apply(state, force=True)
     return removed
 
 

@@ -2,7 +2,11 @@
 
 The table is lamina's alone and is always written whole from the network state (one ``nft -f``
 transaction that deletes and re-adds it), so it is exactly what the state says after every
-change, and a crash leaves nothing that the next change does not put right.
+change, and a crash leaves nothing that the next change does not put right. A change that
+leaves the table as it was (a container without published ports joining or leaving a network
+that exists) runs no ``nft`` at all: the state remembers what the table was made from, in this
+boot and this network namespace. ``network prune`` writes the table again in any case (after
+someone else flushed the machine's ruleset, say).
 
 Each bridge is isolated from the others (forwarding between two of lamina's bridges is
 dropped), and an ``--internal`` network's bridge forwards nothing to or from elsewhere.
@@ -16,9 +20,11 @@ they went.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from lamina.errors import ContainerError
@@ -90,14 +96,19 @@ def _dnat(address: str, port: dict[str, Any]) -> list[str]:
     return rules
 
 
-def apply(state: State) -> None:
-    """Make the kernel's lamina table what ``state`` says (removed when nothing needs it)."""
+def apply(state: State, *, force: bool = False) -> None:
+    """Make the kernel's lamina table what ``state`` says (removed when nothing needs it);
+    nothing to do when the table was last made from the same rules here (unless ``force``)."""
     nft = shutil.which("nft") or "/usr/sbin/nft"
     if not state.networks and not os.path.exists(nft):
         return  # nothing to keep, and no table can exist without nft
     script = f"table ip {TABLE}\ndelete table ip {TABLE}\n"
     if state.networks:
         script += render(state)
+    made_from = _made_from(script)
+    if made_from and made_from == state.applied and not force:
+        return
+    state.applied = ""  # unknown until nft has said yes
     try:
         done = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:
@@ -106,6 +117,19 @@ def apply(state: State) -> None:
     if done.returncode != 0:
         raise ContainerError(f"nftables: {done.stderr.strip().splitlines()[-1:]}",
                              exit_code=125)
+    state.applied = made_from
+
+
+def _made_from(script: str) -> str:
+    """The rules, this boot and this network namespace: another boot or namespace has its
+    own table (or none yet)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        netns = os.stat("/proc/self/ns/net")
+    except OSError:
+        return ""
+    place = f"{boot} {netns.st_dev}:{netns.st_ino}\n"
+    return hashlib.sha256((place + script).encode()).hexdigest()
 
 
 def table_exists() -> bool:
