@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from lamina.errors import ContainerError
 from lamina.network.state import State
 
 TABLE = "lamina"
+SO_NETNS_COOKIE = 71
 
 
 def render(state: State) -> str:
@@ -121,20 +123,14 @@ def apply(state: State, *, force: bool = False) -> None:
 
 
 def _made_from(script: str) -> str:
-    """The rules, this boot and this network namespace: another boot or namespace has its
-    own table (or none yet)."""
+    """The rules, in this boot and this network namespace (another boot or namespace has
+    its own table, or none yet); "" when that cannot be told (the table is written then)."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        netns = os.stat("/proc/self/ns/net")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # the namespace's cookie (Linux 5.14+), never the same for two namespaces in a
+            # boot, where the inode number of one that went is reused
+            cookie = sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8).hex()
     except OSError:
         return ""
-    place = f"{boot} {netns.st_dev}:{netns.st_ino}\n"
-    return hashlib.sha256((place + script).encode()).hexdigest()
-
-
-def table_exists() -> bool:
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    if not os.path.exists(nft):
-        return False
-    done = subprocess.run([nft, "list", "table", "ip", TABLE], capture_output=True)
-    return done.returncode == 0
+    return hashlib.sha256(f"{boot} {cookie}\n{script}".encode()).hexdigest()
