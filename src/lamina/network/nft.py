@@ -134,3 +134,11 @@ def _made_from(script: str) -> str:
     except OSError:
         return ""
     return hashlib.sha256(f"{boot} {cookie}\n{script}".encode()).hexdigest()
+
+
+def table_exists() -> bool:
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if not os.path.exists(nft):
+        return False
+    done = subprocess.run([nft, "list", "table", "ip", TABLE], capture_output=True)
+    return done.returncode == 0
