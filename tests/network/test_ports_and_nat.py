@@ -77,6 +77,16 @@ def test_published_port_forms(net: Net) -> None:
     assert column.startswith("0.0.0.0:8100->80/tcp, 127.0.0.1:")
     assert column.endswith("0.0.0.0:8101->81/tcp, 0.0.0.0:8300->5353/udp, "
                            f"{ephemeral}->9000/tcp")
+    # the table is written only when it changes; after someone else removed it, network
+    # prune writes it again
+    rules = net.nft()
+    net.ok("run", "--rm", "--network", "pub", "bb", "true")
+    assert net.nft() == rules
+    assert net.sh("nft delete table ip lamina").returncode == 0
+    assert net.sh("curl -s --max-time 2 http://127.0.0.1:8100/").returncode != 0
+    net.ok("network", "prune", "-f")
+    assert net.nft() == rules
+    assert net.wait_http("http://127.0.0.1:8100/") == "eighty\n"
     missing = net.lamina("port", "srv", "1234")
     assert missing.returncode == 1
     assert missing.stderr == "Error: No public port '1234/tcp' published for srv\n"
