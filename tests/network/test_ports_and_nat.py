@@ -52,15 +52,20 @@ def udp_ask(net: Net, port: int, text: str) -> str:
 
 def test_published_port_forms(net: Net) -> None:
     net.ok("network", "create", "--subnet", "10.70.0.0/24", "pub")
+    # an address of the namespace's own, to publish on
+    own = net.sh("ip addr add 198.51.100.1/32 dev lo")
+    assert own.returncode == 0, own.stderr
     script = ("mkdir -p /a /b && echo eighty > /a/index.html && echo other > /b/index.html &&"
               " busybox httpd -p 80 -h /a && busybox httpd -p 81 -h /b &&"
               " busybox httpd -p 9000 -h /b && exec python3 -c \"$UDP\"")
     net.ok("run", "-d", "--name", "srv", "--network", "pub", *host_python(), "-e",
            f"UDP={UDP_ECHO}", "-P", "--expose", "9000", "-p", "8100-8101:80-81",
-           "-p", "127.0.0.1::80", "-p", "8300:5353/udp", "bb", "sh", "-c", script)
+           "-p", "127.0.0.1::80", "-p", "8300:5353/udp", "-p", "198.51.100.1:8102:81", "bb",
+           "sh", "-c", script)
     ports = net.ok("port", "srv").splitlines()
     assert ports[:2] == ["80/tcp -> 0.0.0.0:8100", "80/tcp -> 127.0.0.1:" + ports[1][-5:]]
-    assert ports[2:4] == ["81/tcp -> 0.0.0.0:8101", "5353/udp -> 0.0.0.0:8300"]
+    assert ports[2:5] == ["81/tcp -> 0.0.0.0:8101", "81/tcp -> 198.51.100.1:8102",
+                          "5353/udp -> 0.0.0.0:8300"]
     (ephemeral,) = net.ok("port", "srv", "9000/tcp").split()
     loopback = ports[1].split(" -> ")[1]
     assert ephemeral.startswith("0.0.0.0:") and int(ephemeral.split(":")[1]) >= 1024
@@ -69,13 +74,18 @@ def test_published_port_forms(net: Net) -> None:
     assert net.wait_http(f"http://{loopback}/") == "eighty\n"
     assert net.wait_http(f"http://127.0.0.1:{ephemeral.split(':')[1]}/") == "other\n"
     assert udp_ask(net, 8300, "ping") == "echo ping"
+    # a port published on one address: there, and on 127.0.0.1, and on no other address
+    assert net.wait_http("http://198.51.100.1:8102/") == "other\n"
+    assert net.wait_http("http://127.0.0.1:8102/") == "other\n"
+    assert net.sh("curl -s --max-time 2 http://10.70.0.1:8102/").returncode != 0
     # from a container of another network (the default bridge), through the host's address
     other = net.lamina("run", "--rm", "bb", "busybox", "wget", "-q", "-O", "-",
                        "http://172.17.0.1:8100/")
     assert other.returncode == 0 and other.stdout == "eighty\n", other.stderr
     column = net.ok("ps", "--format", "{{.Ports}}", "--filter", "name=srv").strip()
     assert column.startswith("0.0.0.0:8100->80/tcp, 127.0.0.1:")
-    assert column.endswith("0.0.0.0:8101->81/tcp, 0.0.0.0:8300->5353/udp, "
+    assert column.endswith("0.0.0.0:8101->81/tcp, 198.51.100.1:8102->81/tcp, "
+                           "0.0.0.0:8300->5353/udp, "
                            f"{ephemeral}->9000/tcp")
     # the table is written only when it changes; after someone else removed it, network
     # prune writes it again
