@@ -194,11 +194,14 @@ def throughput(tmp: Path, runs: int, size_mb: int) -> None:
             names = list(ways)[i % 3:] + list(ways)[:i % 3]
             for name in names:
                 speeds[name].append(curl_speed(f"{ways[name]}/big"))
-        print(f"\nthroughput, {size_mb} MiB over HTTP, median of {runs} (MB/s):")
+        print(f"\nthroughput, {size_mb} MiB over HTTP, {runs} runs (MB/s; the best run is "
+              "the least disturbed by the machine's other load):")
         direct_speed = statistics.median(speeds["direct"])
+        direct_best = max(speeds["direct"])
         for name, values in speeds.items():
-            speed = statistics.median(values)
-            print(f"  {name:18} {speed:9.1f}   ratio to direct {speed / direct_speed:.2f}")
+            speed, best = statistics.median(values), max(values)
+            print(f"  {name:18} median {speed:8.1f} (ratio {speed / direct_speed:.2f})   "
+                  f"best {best:8.1f} (ratio {best / direct_best:.2f})")
         print("  goal: published >= 0.8x direct")
         print("\nrequest latency, 400 requests one after the other on a small file (a new "
               "connection each), median and 90th percentile (ms):")
