@@ -137,3 +137,7 @@ class ContainerError(LaminaError):
     def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 125) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
+
+
+class SignatureError(LaminaError):
+    """An image's signatures do not satisfy the policy, or a key or signature is unusable."""

@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    "trust": "lamina.cli.trust:trust",
     "generate": "lamina.cli.generate:generate",
     "version": "lamina.cli.version:version",
     "info": "lamina.cli.info:info",
@@ -111,6 +112,8 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
         switch = switches.get(name) if eq else None
+        if switch is not None and switch.default is None and not switch.secondary_opts:
+            switch = None  # a switch whose absence differs from false reads its own value
         if switch is None:
             if name in switches and not eq:
                 given.setdefault(switches[name].name or "", []).append(len(out))
@@ -131,8 +134,8 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if truth:
             given.setdefault(switch.name or "", []).append(len(out))
             out.append(name)
-        elif switch.default and switch.secondary_opts:
-            out.append(switch.secondary_opts[0])
+        elif switch.default is not False and switch.secondary_opts:
+            out.append(switch.secondary_opts[0])  # on by default, or unset (None) unlike off
         else:  # false, and off by default: the last word wins, so take back earlier trues
             dropped.update(given.pop(switch.name or "", []))
     return [a for index, a in enumerate(out) if index not in dropped]

@@ -15,9 +15,11 @@ from typing import Any
 
 from lamina.errors import ContainerError, InvalidArgument, LaminaError
 
-# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; and a
-# switch that is on unless turned off (``--sig-proxy=false``).
-FLAG, VALUE, LIST, INT, ON = "flag", "value", "list", "int", "on"
+# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; a
+# switch that is on unless turned off (``--sig-proxy=false``); and a switch whose absence is
+# not false (None: ``--disable-content-trust``, whose default DOCKER_CONTENT_TRUST decides).
+FLAG, VALUE, LIST, INT, ON, TRI = "flag", "value", "list", "int", "on", "tri"
+SWITCHES = (FLAG, ON, TRI)
 
 # (names, parameter, kind, metavar, help)
 Flag = tuple[tuple[str, ...], str, str, str, str]
@@ -125,6 +127,8 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Add network-scoped alias for the container"),
     (("--mac-address",), "mac_address", VALUE, "string", "Container MAC address (e.g., "
      "92:d0:c6:0a:29:33)"),
+    (("--disable-content-trust",), "disable_content_trust", TRI, "",
+     "Skip image verification (default true)"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -156,13 +160,13 @@ def parse(args: list[str], flags: tuple[Flag, ...]
         if arg.startswith("--"):
             long_name, eq, inline = arg.partition("=")
             given.append((long_name, inline if eq else None))
-        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in (FLAG, ON):
+        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in SWITCHES:
             # -d=false, as pflag reads a switch
             given.append((arg[:2], arg[3:]))
         else:  # -it, -e K=V, -eK=V: switches, then at most one flag that takes the rest
             for j in range(1, len(arg)):
                 flag = table.get("-" + arg[j])
-                if flag is not None and flag[2] not in (FLAG, ON):
+                if flag is not None and flag[2] not in SWITCHES:
                     given.append(("-" + arg[j], arg[j + 1:] or None))
                     break
                 given.append(("-" + arg[j], None))
@@ -171,7 +175,7 @@ def parse(args: list[str], flags: tuple[Flag, ...]
             if flag is None:
                 return None
             _, param, kind, _, _ = flag
-            if kind in (FLAG, ON):
+            if kind in SWITCHES:
                 truth = True if value is None else parse_bool(value)
                 if truth is None:
                     return None  # --rm=yes: click says what is wrong

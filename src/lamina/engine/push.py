@@ -19,6 +19,7 @@ from lamina.remote.session import Session
 from lamina.store import ImageRecord, Store
 
 if TYPE_CHECKING:
+    from lamina.engine.trust import PushSigning
     from lamina.remote.options import RemoteOptions
     from lamina.remote.registry import Repository
 
@@ -33,8 +34,10 @@ class PushResult:
 
 
 def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = False,
-         progress: Progress | None = None) -> list[PushResult]:
-    """Push the image ``name`` names (``-a``: every local tag of its repository)."""
+         progress: Progress | None = None, signing: PushSigning | None = None
+         ) -> list[PushResult]:
+    """Push the image ``name`` names (``-a``: every local tag of its repository).
+    ``signing``: signatures to make, and whether to carry the ones kept from its pull."""
     report = progress or (lambda _e: None)
     ref = check_remote(Reference.parse(name))
     if ref.digest is not None:
@@ -54,7 +57,7 @@ def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = Fa
     with Session(ref, options, push=True) as session:
         repository, _ = session.open()
         for target, record in zip(targets, records, strict=True):
-            results.append(_push_one(store, repository, target, record, report))
+            results.append(_push_one(store, repository, target, record, report, signing))
     return results
 
 
@@ -67,7 +70,7 @@ def _local(store: Store, ref: Reference) -> ImageRecord:
 
 
 def _push_one(store: Store, repository: Repository, ref: Reference, record: ImageRecord,
-              report: Progress) -> PushResult:
+              report: Progress, signing: PushSigning | None = None) -> PushResult:
     from lamina.remote.push import push_image
     from lamina.store.view import StoreImage
 
@@ -81,6 +84,8 @@ def _push_one(store: Store, repository: Repository, ref: Reference, record: Imag
                         mount_sources=lambda digest: sources.get(digest, []),
                         workers=repository.transport.options.max_concurrent_uploads)
     store.add_repo_digest(record.id, ref.repository, pushed.digest)
+    if signing is not None:
+        signing.after_push(store, repository, ref, record.id, image.manifest(), pushed.digest)
     return PushResult(ref, pushed.digest, pushed.size)
 
 
