@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.registry.errors import ManifestInvalid, ManifestTooLarge, SignatureRequired
+from lamina.registry.errors import ManifestInvalid, ManifestTooLarge
 from lamina.registry.handlers.common import (
     DELETE,
     PULL,
@@ -33,17 +33,10 @@ async def get_manifest(request: Request) -> Response:
     stored = await registry_of(request).get_manifest(
         name, reference, request.headers.getlist("accept")
     )
-    if registry_of(request).config.trust.repositories and request.method == "GET":
+    if request.method == "GET":
         # [trust]: only signed manifests are served. A HEAD (digest, type, size: no content)
         # is answered, so that a signer can name what it signs.
-        import anyio.to_thread
-
-        from lamina.trust.serving import refusal
-
-        why = await anyio.to_thread.run_sync(refusal, registry_of(request), name, reference,
-                                             stored)
-        if why is not None:
-            raise SignatureRequired(why)
+        await registry_of(request).require_signed(name, reference, stored)
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,
