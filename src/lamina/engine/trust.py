@@ -171,6 +171,7 @@ def _all_signatures(repo: Repository, ref: Reference, digest: Digest,
     from lamina.trust import bundle, cosign, gpg, registriesd
 
     found = cosign.read(repo, digest, MAX_EXAMINED).signatures
+    found += cosign.read_referrers(repo, digest, MAX_EXAMINED).signatures
     found += bundle.read(repo, digest, MAX_EXAMINED).signatures
     location = registriesd.location_for(ref, registries_d)
     for base in dict.fromkeys(b for b in (location.lookaside, location.lookaside_staging) if b):
@@ -255,7 +256,7 @@ def verify(name: str, options: RemoteOptions, keys: Sequence[Verifier]) -> list[
     with session:
         [top] = _targets(repo, ref, False)
         # The .sig signatures first (what cosign verify reads); the bundles only if none is good.
-        for read in (cosign.read, bundle.read):
+        for read in (cosign.read, cosign.read_referrers, bundle.read):
             batch = read(repo, top.digest, MAX_EXAMINED).signatures
             found += batch
             good += [s.payload.decode() for s in batch if _covers(s, keys, top.digest, ref)]
