@@ -1,5 +1,6 @@
 """The docker CLI against `lamina system service`, and against dockerd (Debian's docker.io,
-started here with --bridge=none --iptables=false on a throwaway data root), in one run:
+started here with --bridge=none --iptables=false --ip-forward=false on a throwaway data
+root), in one run:
 
 - `docker ps -a` with 50 containers (created, not running: 50 idle engines' worth of
   running containers would measure the machine's memory, not the listing);
@@ -129,7 +130,9 @@ def start_dockerd(work: Path) -> tuple[subprocess.Popen[bytes] | None, Path]:
         print("dockerd: not installed (Debian's docker.io); skipping that peer")
         return None, sock
     (work / "dockerd").mkdir()
+    # --ip-forward=false: dockerd would otherwise turn on the host's IP forwarding
     argv = [DOCKERD, "--bridge=none", "--iptables=false", "--ip6tables=false",
+            "--ip-forward=false",
             "--data-root", str(work / "dockerd" / "data"),
             "--exec-root", str(work / "dockerd" / "exec"),
             "--pidfile", str(work / "dockerd" / "pid"), "-H", f"unix://{sock}"]

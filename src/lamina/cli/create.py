@@ -25,9 +25,10 @@ def create(engine: Engine, image: str, command: tuple[str, ...], **kw: Any) -> N
     try:
         options = build_options(kw, detach=True)
         cidfile = _claim_cidfile(kw.get("cidfile"))
-        options = prepare_run(engine.store, image, options, puller(engine, kw),
-                              lambda warning: click.echo(warning, err=True), running=False)
-        record = engine.create_container(image, command, options)
+        with engine.store.holding():  # the image is kept from the pull to the container
+            options = prepare_run(engine.store, image, options, puller(engine, kw),
+                                  lambda warning: click.echo(warning, err=True), running=False)
+            record = engine.create_container(image, command, options)
         if cidfile is not None:
             _write_cidfile(cidfile, record.id)
             cidfile = None

@@ -59,7 +59,8 @@ def load(store: Store, source: IO[bytes]) -> list[str]:
     messages: list[str] = []
     # The archive's copy lives in a locked scratch directory, so no other process's clean-up
     # takes it away mid-load, and a killed load leaves nothing that outlives it.
-    with store.scratch.directory("archive") as scratch, \
+    # Each image is held from its record until its tags are on it (lamina.store.holds).
+    with store.scratch.directory("archive") as scratch, store.holding(), \
             read_archive(cast(BinaryIO, source), tmp_dir=scratch) as archive:
         for loaded in archive.images:
             record = ingest_image(store, loaded.image)
@@ -93,8 +94,8 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
 
     with store.adding() as tx:
         record = _import_layer(tx, source, container_config, message, source_name)
-    if ref is not None:
-        _move_tag(store, record, ref)
+        if ref is not None:  # (inside: held until tagged, see lamina.store.holds)
+            _move_tag(store, record, ref)
     return str(record.id)
 
 

@@ -31,8 +31,9 @@ class ContainerVerbs:
         from lamina.engine import containers
         from lamina.engine.lifecycle import ensure_image
 
-        ensure_image(self.store, image, options, pull)
-        return containers.create(self.store, image, command, options)
+        with self.store.holding():  # the image found or pulled is kept until it is used
+            ensure_image(self.store, image, options, pull)
+            return containers.create(self.store, image, command, options)
 
     def run(self, image: str, command: Sequence[str], options: CreateOptions, *,
             attach: Attach | None = None, pull: Callable[[str], None] | None = None) -> Running:

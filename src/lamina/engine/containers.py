@@ -21,7 +21,7 @@ from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
-from lamina.store import ContainerRecord, Store
+from lamina.store import ContainerRecord, ImageRecord, Store
 
 
 class CreateOptions(NamedTuple):
@@ -73,7 +73,24 @@ class CreateOptions(NamedTuple):
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
            ) -> ContainerRecord:
-    """Record a new container of ``image_name`` and make its directory (nothing runs)."""
+    """Record a new container of ``image_name`` and make its directory (nothing runs).
+
+    The image is held (``lamina.store.holds``) from when it is found until the container's
+    row keeps it; a caller that found or pulled it first (``ensure_image``) opens the
+    ``store.holding()`` block around both, so it is the same image, kept all along."""
+    with store.holding():
+        return _create(store, image_name, command, opts)
+
+
+def held_image(store: Store, image_name: str) -> ImageRecord:
+    """The image ``image_name`` means, held by the thread's ``store.holding()`` block (the
+    one found before in that block), or just found when no block is open."""
+    hold = store.holds.current
+    return hold.resolve(image_name) if hold is not None else store.resolve(image_name)
+
+
+def _create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
+            ) -> ContainerRecord:
     from lamina.engine.networks import check_create
     from lamina.model.config import ImageConfig
     from lamina.runtime.bundle import ContainerDir, parse_bind
@@ -92,7 +109,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     from lamina.runtime.security import check_security_opts
 
     security_opt = check_security_opts(opts.security_opt)  # a profile file is read here
-    image = store.resolve(image_name)
+    image = held_image(store, image_name)
     image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
@@ -198,7 +215,7 @@ _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm
 def _image_config_data(store: Store, image_name: str) -> dict[str, Any]:
     import json
 
-    image = store.resolve(image_name)
+    image = held_image(store, image_name)
     data = json.loads(store.blobs.read(image.id))
     return data if isinstance(data, dict) else {}
 

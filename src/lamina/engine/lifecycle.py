@@ -20,7 +20,7 @@ from lamina.engine.events import record_container
 from lamina.engine.exits import RECORDER
 from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, LaminaError, NotFound
-from lamina.store import ContainerRecord, Store
+from lamina.store import ContainerRecord, ImageRecord, Store
 
 if TYPE_CHECKING:
     from lamina.runtime.launch import Attach, Started
@@ -86,8 +86,9 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     from lamina.runtime.mounts import require_root
 
     require_root("running containers")  # before anything is pulled or created
-    ensure_image(store, image_name, opts, pull)
-    record = create(store, image_name, command, opts)
+    with store.holding():  # the image found or pulled is kept until the container is made
+        ensure_image(store, image_name, opts, pull)
+        record = create(store, image_name, command, opts)
     return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
 
 
@@ -96,7 +97,10 @@ def prepare_run(store: Store, image_name: str, opts: CreateOptions,
                 running: bool = True) -> CreateOptions:
     """What run (``running``) and create do before the container is made: refuse a user who
     cannot run containers, pull as --pull says, check the image's platform (--platform;
-    docker's warning to ``warn``). The options to create with (the image is there now)."""
+    docker's warning to ``warn``). The options to create with (the image is there now).
+
+    The image is held by the caller's ``store.holding()`` block, which must go on until the
+    container is made (``lamina.store.holds``)."""
     from lamina.engine.containers import platform_check
     from lamina.runtime.mounts import require_root
 
@@ -108,20 +112,25 @@ def prepare_run(store: Store, image_name: str, opts: CreateOptions,
 
 
 def ensure_image(store: Store, image_name: str, opts: CreateOptions,
-                 pull: Callable[[str], None] | None) -> None:
+                 pull: Callable[[str], None] | None) -> ImageRecord:
     """--pull: ``missing`` pulls an image the store lacks, ``always`` pulls it anyway,
-    ``never`` refuses a missing one."""
-    if opts.pull == "always":
-        if pull is None:
+    ``never`` refuses a missing one. The image, held from the moment it is found or recorded
+    by the thread's ``store.holding()`` block (the caller's: open one around this and the
+    create that follows, so that no other process's ``rmi`` or ``prune`` comes between)."""
+    with store.holding() as hold:
+        if opts.pull != "always":
+            try:
+                return hold.resolve(image_name)
+            except NotFound:
+                if pull is None or opts.pull == "never":
+                    raise
+        elif pull is None:
             raise ContainerError("pulling is not available here", exit_code=125)
+        recorded = len(hold.recorded)
         pull(image_name)
-        return
-    try:
-        store.resolve(image_name)
-    except NotFound:
-        if pull is None or opts.pull == "never":
-            raise
-        pull(image_name)
+        if len(hold.recorded) > recorded:  # (held since the pull recorded it)
+            return hold.adopt(image_name, hold.recorded[-1])
+        return hold.resolve(image_name)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,
