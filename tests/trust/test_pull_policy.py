@@ -369,6 +369,17 @@ def test_inspect_and_revoke(lamina: Run, sign, images: Images, registry_host: st
     other = json.loads(lamina("trust", "inspect", "--key", str(pairs["other"].pub),
                               f"{registry_host}/rev/app:v1").out)[0]["Signatures"]
     assert all(r["Verified"] is False for r in other)
+    # docker's prompt: anything but "y", or no answer at all, aborts and removes nothing.
+    for answer in (b"n\n", b""):
+        kept = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=answer)
+        assert kept.code == 0
+        assert kept.out == (f"Please confirm you would like to delete all signature data for "
+                            f"{registry_host}/rev/app:v1? [y/N] \nAborting action.\n")
+    assert len(json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
+        "Signatures"]) == 2
+    revoked = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=b"Y\n")
+    assert revoked.code == 0 and "Successfully deleted signature" in revoked.out
+    sign(f"{registry_host}/rev/app:v1")
     assert lamina("trust", "revoke", "-y", f"{registry_host}/rev/app:v1").code == 0
     assert json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
         "Signatures"] == []
