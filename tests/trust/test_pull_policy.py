@@ -369,6 +369,17 @@ def test_inspect_and_revoke(lamina: Run, sign, images: Images, registry_host: st
     other = json.loads(lamina("trust", "inspect", "--key", str(pairs["other"].pub),
                               f"{registry_host}/rev/app:v1").out)[0]["Signatures"]
     assert all(r["Verified"] is False for r in other)
+    # docker's prompt: anything but "y", or no answer at all, aborts and removes nothing.
+    for answer in (b"n\n", b""):
+        kept = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=answer)
+        assert kept.code == 0
+        assert kept.out == (f"Please confirm you would like to delete all signature data for "
+                            f"{registry_host}/rev/app:v1? [y/N] \nAborting action.\n")
+    assert len(json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
+        "Signatures"]) == 2
+    revoked = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=b"Y\n")
+    assert revoked.code == 0 and "Successfully deleted signature" in revoked.out
+    sign(f"{registry_host}/rev/app:v1")
     assert lamina("trust", "revoke", "-y", f"{registry_host}/rev/app:v1").code == 0
     assert json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
         "Signatures"] == []
@@ -511,3 +522,30 @@ def test_policy_key_that_cannot_be_read(lamina: Run, prepared: None, sign, image
     write_policy(home, sigstore_policy(f"{registry_host}/badkey", tmp_path / "garbage.pub"))
     line = failing_pull(lamina, store_snapshot, f"{registry_host}/badkey/app:v1")
     assert "garbage.pub: not a PEM public key" in line
+
+
+def test_all_tags_skips_signature_tags_and_checks_each_image(
+        lamina: Run, sign, images: Images, registry_host: str, home: Path,
+        pairs: dict[str, KeyPair]) -> None:
+    images.push("alltags/app:v1")
+    images.push("alltags/app:v2")
+    sign(f"{registry_host}/alltags/app:v1", "trusted", "--format", "both")
+    sign(f"{registry_host}/alltags/app:v2", "other")
+    tags = httpx.get(f"http://{registry_host}/v2/alltags/app/tags/list").json()["tags"]
+    assert len(tags) == 4  # v1, v2 and their .sig tags
+    # No policy: every image, and no signature tag taken for one.
+    result = lamina("pull", "-a", f"{registry_host}/alltags/app")
+    assert result.code == 0, result.err
+    listed = lamina("images", "--format", "{{.Tag}}", f"{registry_host}/alltags/app").out.split()
+    assert sorted(listed) == ["v1", "v2"]
+    assert lamina("rmi", f"{registry_host}/alltags/app:v1", f"{registry_host}/alltags/app:v2"
+                  ).code == 0
+    # Under the policy: v1 passes; v2, signed by another key, is refused and not stored.
+    write_policy(home, sigstore_policy(f"{registry_host}/alltags", pairs["trusted"].pub))
+    result = lamina("pull", "-a", f"{registry_host}/alltags/app")
+    assert result.code == 1
+    assert result.err.splitlines()[-1].startswith(
+        f"Error: image {registry_host}/alltags/app:v2, policy scope ")
+    assert "wrong key" in result.err
+    listed = lamina("images", "--format", "{{.Tag}}", f"{registry_host}/alltags/app").out.split()
+    assert listed == ["v1"]
