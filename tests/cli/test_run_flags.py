@@ -137,7 +137,7 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
         ("--mount", "type=volume,source=a/b,target=/x"): "includes invalid characters for a "
                                                           "local volume name",
         ("--device", "/no/such/device"): 'adding custom device "/no/such/device"',
-        ("--stop-signal", "SIGNOPE"): "invalid signal: SIGNOPE",
+        ("--stop-signal", "SIGNOPE"): "Invalid signal: SIGNOPE",
         ("--health-interval", "soon", "--health-cmd", "true"): 'invalid argument "soon" for '
                                                                 '"--health-interval" flag',
         ("--no-healthcheck", "--health-cmd", "true"): "--no-healthcheck conflicts with "

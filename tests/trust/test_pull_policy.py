@@ -379,7 +379,20 @@ def test_inspect_and_revoke(lamina: Run, sign, images: Images, registry_host: st
 
 def test_push_carries_signatures_unless_removed(lamina: Run, sign, images: Images,
                                                 registry_host: str, home: Path,
-                                                pairs: dict[str, KeyPair]) -> None:
+                                                pairs: dict[str, KeyPair],
+                                                tmp_path: Path) -> None:
+    from registry.servers import lamina_server
+
+    other = lamina_server(tmp_path / "other-registry")
+    other.start(tmp_path / "other.log")
+    try:
+        _carry(lamina, sign, images, registry_host, home, pairs, other.host)
+    finally:
+        other.stop()
+
+
+def _carry(lamina: Run, sign, images: Images, registry_host: str, home: Path,
+           pairs: dict[str, KeyPair], other_host: str) -> None:
     images.push("carry/src:v1")
     sign(f"{registry_host}/carry/src:v1")
     write_policy(home, sigstore_policy(f"{registry_host}/carry", pairs["trusted"].pub,
@@ -388,13 +401,26 @@ def test_push_carries_signatures_unless_removed(lamina: Run, sign, images: Image
     # The same repository under another tag keeps a signature matchRepository accepts.
     assert lamina("tag", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/src:v2").code == 0
     assert lamina("push", f"{registry_host}/carry/src:v2").code == 0
+    # Into another registry: the signatures the pull verified arrive in their formats (a .sig
+    # tag, a bundle referrer), still naming what was signed.
+    images.push("carry/bundled:v1")
+    sign(f"{registry_host}/carry/bundled:v1", "trusted", "--format", "bundle")
+    assert lamina("pull", f"{registry_host}/carry/bundled:v1").code == 0
+    for source, fmt in (("src", "sig"), ("bundled", "bundle")):
+        copy = f"{other_host}/carry/{source}-copy:v1"
+        assert lamina("tag", f"{registry_host}/carry/{source}:v1", copy).code == 0
+        assert lamina("push", copy).code == 0
+        [row] = json.loads(lamina("trust", "inspect", "--key", str(pairs["trusted"].pub),
+                                  copy).out)[0]["Signatures"]
+        assert row["Format"] == fmt and row["Verified"] is True
+        assert row["Identity"] == f"{registry_host}/carry/{source}:v1"
     assert lamina("tag", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/bare:v1").code == 0
     assert lamina("push", "--remove-signatures", f"{registry_host}/carry/bare:v1").code == 0
     image_id = json.loads(lamina("inspect", f"{registry_host}/carry/src:v1").out)[0]["Id"]
     kept = home.parent / "store/trust" / f"{image_id.removeprefix('sha256:')}.json"
     assert kept.exists()
     assert lamina("rmi", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/src:v2",
-                  f"{registry_host}/carry/bare:v1").code == 0
+                  f"{registry_host}/carry/bare:v1", f"{other_host}/carry/src-copy:v1").code == 0
     assert not kept.exists()  # removed with the image
     assert lamina("pull", f"{registry_host}/carry/src:v2").code == 0
     result = lamina("pull", f"{registry_host}/carry/bare:v1")
