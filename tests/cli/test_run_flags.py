@@ -151,6 +151,8 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
         result = lamina("run", "--rm", *flags, "busybox", "true")
         assert result.code == 125, (flags, result.err)
         assert message in one_line(result), flags
+    # (--gpus is refused when the container starts, as docker's: --rm removed it then)
+    assert lamina("ps", "-aq").out == ""
     # -a with -d: docker's bare line, and status 1
     result = lamina("run", "-d", "-a", "stdout", "busybox", "true")
     assert (result.code, result.out, result.err) == (

@@ -322,3 +322,27 @@ FLAG_CASES += [
          err='invalid value for "since": failed to parse value as time or duration: "bogus"',
          issue="logs --since/--until"),
 ]
+
+# --gpus: on record at create; no device driver here, so starting it fails as docker's does
+# where none is installed (the container stays, created)
+FLAG_CASES += [
+    Case("gpus-on-record", ["inspect", "-f", "{{json .HostConfig.DeviceRequests}}", "g2"],
+         setup=[["create", "--name", "g2", "--gpus", "2", "busybox", "true"]],
+         out='[{"Driver":"","Count":2,"DeviceIDs":null,"Capabilities":[["gpu"]],'
+             '"Options":{}}]\n', issue="run flags"),
+    Case("gpus-start-fails", ["start", "g1"],
+         setup=[["create", "--name", "g1", "--gpus", "all", "busybox", "true"]], code=1,
+         out="", err='^Error: could not select device driver "" with capabilities: '
+                     r"\[\[gpu\]\]\nError: failed to start containers: g1\n$",
+         containers=True, issue="run flags"),
+    _create_bad("gpus-bad-key", ["--gpus", "bogus=1"],
+                "invalid argument \"bogus=1\" for \"--gpus\" flag: unexpected key 'bogus' in "
+                "'bogus=1'", 125),
+    _create_bad("gpus-bad-count", ["--gpus", "xyz"],
+                'invalid argument "xyz" for "--gpus" flag: invalid count \\(xyz\\): value must '
+                'be either "all" or an integer: invalid syntax', 125),
+    Case("start-failure-summary", ["start", "s1"],
+         setup=[["create", "--name", "s1", "busybox", "nosuchcmd"]], code=1, out="",
+         err='exec: "nosuchcmd": executable file not found in \\$PATH.*\n'
+             "Error: failed to start containers: s1\n$", containers=True, issue="exit codes"),
+]

@@ -321,6 +321,49 @@ def attach_streams(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def gpu_request(text: str) -> dict[str, Any]:
+    """--gpus (``all``, a count, ``device=ID``, ``driver=``, ``capabilities=``) as docker's
+    DeviceRequest; no driver here can satisfy one: starting such a container fails, as
+    docker's does where no GPU driver is installed."""
+    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
+                               "Capabilities": [["gpu"]], "Options": {}}
+    for field in text.split(","):
+        key, sep, value = field.partition("=")
+        if not sep:
+            key, value = "count", field
+        if key == "count":
+            if value == "all":
+                request["Count"] = -1
+                continue
+            try:
+                request["Count"] = int(value)
+            except ValueError:
+                raise UsageError(f'invalid argument "{text}" for "--gpus" flag: invalid count '
+                                 f'({value}): value must be either "all" or an integer: '
+                                 "invalid syntax") from None
+        elif key == "device":
+            request["DeviceIDs"] = [*(request["DeviceIDs"] or []), value]
+        elif key == "driver":
+            request["Driver"] = value
+        elif key == "capabilities":
+            request["Capabilities"] = [[*value.split(" "), "gpu"]]
+        else:
+            raise UsageError(f'invalid argument "{text}" for "--gpus" flag: unexpected key '
+                             f"'{key}' in '{field}'")
+    return request
+
+
+def unsatisfiable_device_request(host: dict[str, Any]) -> str | None:
+    """docker's error for a DeviceRequest (--gpus) no installed driver selects: lamina has no
+    device drivers, so any is one."""
+    for request in host.get("DeviceRequests") or ():
+        capabilities = " ".join("[" + " ".join(c) + "]" for c in request.get("Capabilities")
+                                or [])
+        return (f'could not select device driver "{request.get("Driver", "")}" with '
+                f"capabilities: [{capabilities}]")
+    return None
+
+
 def blkio_weight_supported() -> bool:
     """Whether the kernel takes a block I/O weight (cgroup v1's blkio or v2's io weight)."""
     return any(os.path.exists(f"/sys/fs/cgroup/{path}") for path in (

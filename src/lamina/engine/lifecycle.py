@@ -50,8 +50,13 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     from lamina.runtime.restarts import reset
 
     require_root("running containers")
+    from lamina.engine.hostconfig import unsatisfiable_device_request
+
     reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
     try:
+        refused = unsatisfiable_device_request(record.config.get("HostConfig", {}))
+        if refused:  # --gpus: no device driver here (docker's error where it has none)
+            raise ContainerError(refused)
         started = launch(store, record, runtime_for(record, runtime, settings=settings),
                          attach=attach, recorder=RECORDER)
     except LaminaError as exc:
