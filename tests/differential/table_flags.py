@@ -346,3 +346,28 @@ FLAG_CASES += [
          err='exec: "nosuchcmd": executable file not found in \\$PATH.*\n'
              "Error: failed to start containers: s1\n$", containers=True, issue="exit codes"),
 ]
+
+# what docker's engine checks when the container starts: --device, the log options
+FLAG_CASES += [
+    Case("device-missing-at-run", ["run", "--rm", "--device", "{tmp}/nodev", "busybox", "true"],
+         code=127, out="", err='error gathering device information while adding custom '
+                               'device "\\{tmp\\}/nodev": no such file or directory',
+         containers=True, issue="exit codes"),
+    Case("device-missing-created", ["create", "--device", "{tmp}/nodev", "busybox", "true"],
+         out_re="<id>\n", issue="run flags"),
+    Case("device-not-a-device", ["run", "--rm", "--device", "/etc/passwd", "busybox", "true"],
+         code=125, out="", err='error gathering device information while adding custom '
+                               'device "/etc/passwd": not a device node',
+         containers=True, issue="run flags"),
+    Case("log-max-file-alone", ["run", "--rm", "--log-opt", "max-file=3", "busybox", "true"],
+         out="", containers=True, issue="run flags"),
+    _bad("log-max-size-bad", ["--log-opt", "max-size=x"],
+         "failed to initialize logging driver: invalid size: 'x'"),
+    _bad("log-max-file-bad", ["--log-opt", "max-size=1k", "--log-opt", "max-file=x"],
+         'failed to initialize logging driver: strconv.Atoi: parsing "x": invalid syntax'),
+    _bad("log-max-file-zero", ["--log-opt", "max-size=1k", "--log-opt", "max-file=0"],
+         "failed to initialize logging driver: max-file cannot be less than 1"),
+    _bad("ipc-mode-bad", ["--ipc", "nosuch"], "Invalid IPC mode: nosuch"),
+    _bad("pid-mode-bad", ["--pid", "nosuch"], "--pid: invalid PID mode"),
+    _bad("uts-mode-bad", ["--uts", "nosuch"], "--uts: invalid UTS mode"),
+]
