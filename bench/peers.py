@@ -39,14 +39,15 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) ->
 
 
 @contextmanager
-def running(argv: list[str], port: int) -> Iterator[None]:
-    """A registry server (``argv``) answering on ``port``, stopped when the block ends."""
+def running(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A registry server (``argv``) answering on ``port``, stopped when the block ends; yields
+    its process."""
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         wait_ready(port, proc)
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

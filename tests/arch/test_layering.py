@@ -20,14 +20,16 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "model": {"errors"},
     "image": {"model", "errors"},
-    "registry": {"model", "errors"},
+    "registry": {"trust", "model", "errors"},
+    "trust": {"remote", "image", "model", "errors"},
     "remote": {"image", "model", "errors"},
     "store": {"image", "model", "errors"},
     # container networks: netlink, nftables, the network state (files under the store root)
     "network": {"errors"},
     "runtime": {"store", "network", "image", "model", "errors"},
     "build": {"runtime", "store", "image", "model", "errors"},
-    "engine": {"build", "runtime", "network", "store", "remote", "image", "model", "errors"},
+    "engine": {"build", "runtime", "network", "store", "remote", "trust", "image", "model",
+               "errors"},
     "cli": {"engine", "registry", "api", "model", "errors"},
     # The Docker Engine API service: a front end beside cli, over the engine; it pumps the
     # attached streams of the containers it starts itself (runtime), asynchronously.

@@ -54,6 +54,10 @@ def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None
     ["--rm", "--rm=false", "-t", "--tty=False", "busybox"],
     ["--sig-proxy=false", "busybox"],
     ["--sig-proxy=false", "--sig-proxy", "busybox"],
+    # a switch whose absence is neither true nor false
+    ["--disable-content-trust", "busybox"],
+    ["--disable-content-trust=false", "busybox"],
+    ["--disable-content-trust=0", "--disable-content-trust", "busybox"],
     # the flags beyond the common ones
     ["--restart", "on-failure:3", "--init", "--health-cmd", "true", "--health-interval=1s",
      "--health-retries", "2", "--stop-signal", "USR1", "--stop-timeout", "3", "busybox"],
@@ -83,6 +87,7 @@ def test_reads_as_click_reads(args: list[str]) -> None:
     ["--rm=yes", "busybox"],
     ["-d=yes", "busybox"],
     ["--sig-proxy=maybe", "busybox"],
+    ["--disable-content-trust=maybe", "busybox"],
     ["--pids-limit", "many", "busybox"],
     ["--"],
 ])
@@ -105,6 +110,7 @@ TOKENS = st.sampled_from([
     "--cpus", "--env-file", "--5", "+5", " 7", "²", "--pids-limit=--5", "-e=",
     "--rm=false", "--rm=true", "-d=0", "-t=1", "--sig-proxy=false", "--sig-proxy", "--init=x",
     "-a", "-q", "-aq", "-qa", "--ulimit", "-c", "--stop-timeout=x", "--tty=F",
+    "--disable-content-trust", "--disable-content-trust=false", "--disable-content-trust=1",
 ])
 
 

@@ -20,6 +20,7 @@ from lamina.registry.storage.s3 import PART_SIZE
 
 from .cluster import S3_KEY, S3_SECRET, PostgresCluster, SeaweedFS, lamina_cluster
 from .conformance import error_codes, http_client, push_blob, sha256
+from .s3_gate import S3Gate, is_complete_multipart
 
 pytestmark = pytest.mark.peer
 
@@ -167,13 +168,18 @@ def test_a_1gib_commit_does_not_stall_other_writers(
     tmp_path: Path, postgres: PostgresCluster, seaweed: SeaweedFS
 ) -> None:
     """A 1 GiB blob is committed through one single-worker replica (the closing PUT carries
-    all its bytes) while other pushes go on: at three points of that request, its sender waits
-    until a round of small pushes to the same replica has completed, so the commit can only
-    finish if they complete while it is in flight."""
+    all its bytes) while other pushes go on to the same replica. At three points of that
+    request its sender waits until a round of small pushes has completed; then, once every
+    byte is in, the replica's CompleteMultipartUpload is held at the store (a pass-through
+    proxy before SeaweedFS) until a last round has completed. The big commit can only finish
+    if the others complete while it is in flight, body and commit alike."""
     size, block = 1 << 30, 1 << 20
     holds = {0: threading.Event(), size // 2: threading.Event(), size - block: threading.Event()}
     dsn, bucket = postgres.create_database(), seaweed.create_bucket()
-    with lamina_cluster(tmp_path, dsn, seaweed.endpoint, bucket, replicas=1) as (_, servers):
+    with (
+        S3Gate(seaweed.endpoint, is_complete_multipart) as gate,
+        lamina_cluster(tmp_path, dsn, gate.endpoint, bucket, replicas=1) as (_, servers),
+    ):
         url = servers[0].url
         digest = f"sha256:{_digest_of(size, block)}"
         result: dict[str, Any] = {}
@@ -193,17 +199,27 @@ def test_a_1gib_commit_does_not_stall_other_writers(
         sender = threading.Thread(target=push_big)
         sender.start()
         pushed: list[str] = []
-        try:
+
+        def small_round(label: str) -> None:
             with http_client(url) as client:
-                for offset in sorted(holds):
-                    for i in range(3):
-                        data = f"{offset} {i} ".encode() + os.urandom(64 << 10)
-                        pushed.append(push_blob(client, f"small/{i}", data))
-                    assert sender.is_alive(), "the big upload ended before the small pushes"
-                    holds[offset].set()
+                for i in range(3):
+                    data = f"{label} {i} ".encode() + os.urandom(64 << 10)
+                    pushed.append(push_blob(client, f"small/{i}", data))
+
+        try:
+            for offset in sorted(holds):
+                small_round(str(offset))
+                assert sender.is_alive(), "the big upload ended before the small pushes"
+                holds[offset].set()
+            # Every byte sent: the commit reaches the store, and stays there for a while.
+            assert gate.arrived.wait(300), "the commit never reached the store"
+            small_round("commit")
+            assert sender.is_alive() and "put" not in result
+            assert gate.held == 1  # the small pushes committed without a multipart upload
         finally:
             for event in holds.values():
                 event.set()
+            gate.release()
             sender.join(600)
         assert result.get("put", (0,))[0] == 201, result
         with http_client(url) as client:

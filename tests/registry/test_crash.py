@@ -24,7 +24,7 @@ from .conformance import ACCEPT_ALL, http_client, pull_complete, push_image, uvi
 def test_kill_9_during_pushes(tmp_path: Path, delay: float) -> None:
     config = RegistryConfig(root=tmp_path, gc_grace_seconds=0, log_requests=False)
     acknowledged: dict[str, str] = {}
-    stop = threading.Event()
+    stop, first = threading.Event(), threading.Event()
 
     def pusher(url: str) -> None:
         with http_client(url) as client:
@@ -36,11 +36,15 @@ def test_kill_9_during_pushes(tmp_path: Path, delay: float) -> None:
                 except (httpx.HTTPError, AssertionError):
                     return  # the server died under us
                 acknowledged[f"t{i}"] = image.manifest_digest
+                first.set()
                 i += 1
 
     with uvicorn_process(config) as server:
         thread = threading.Thread(target=pusher, args=(server.url,))
         thread.start()
+        # The kill lands ``delay`` seconds into a run of pushes, counted from the first one
+        # acknowledged (a loaded machine may take a while to serve it).
+        assert first.wait(120), "no push was acknowledged"
         time.sleep(delay)
         assert server.proc is not None
         os.killpg(server.proc.pid, signal.SIGKILL)

@@ -53,6 +53,11 @@ def check_store(root: Path) -> None:
             layer.chain_id for i in images for layer in i.layers
         }
         assert store.images() == images
+        # No lamina process is alive: the holds killed ones left (lamina.store.holds) are
+        # stale, and go at the first look.
+        assert store.held_images() == set()
+        assert store.db.read(lambda c: c.execute("SELECT count(*) FROM holds").fetchone()) \
+            == (0,)
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ from lamina.build.metadata import Change, change_for, command, set_env
 from lamina.build.shell import expand
 from lamina.build.stages import Stage, plan
 from lamina.build.steps import StepRunner
-from lamina.errors import BuildError, LaminaError
+from lamina.errors import BuildError, LaminaError, NotFound
 from lamina.image.mutate import timestamp
 from lamina.model.digest import Digest
 from lamina.model.platform import Platform
@@ -322,7 +322,7 @@ class Builder:
         """One step through the cache: reuse the image its key names, or make it."""
         key = self.cache_key(run, change.created_by, extra)
         if not self.options.no_cache:
-            hit = self.cache.get(key)
+            hit = self._held(self.cache.get(key))
             if hit is not None:
                 if shown:
                     self.say(f"CACHED {shown}")
@@ -341,6 +341,17 @@ class Builder:
                                  created_by=change.created_by, layer=layer, history=history)
         assert run.state.image_id is not None
         self.cache.put(key, run.state.image_id)
+
+    def _held(self, image_id: Digest | None) -> Digest | None:
+        """A cached step's image, held by the build's block (lamina.store.holds) so that it
+        stays until the build is done; None if another process removed it meanwhile."""
+        hold = self.store.holds.current
+        if image_id is None or hold is None:
+            return image_id
+        try:
+            return hold.resolve(str(image_id)).id
+        except NotFound:
+            return None
 
     def reused_layer(self, run: StageRun, created_by: str
                      ) -> tuple[LayerRecord | None] | None:

@@ -16,6 +16,7 @@ import sys
 import click
 
 from lamina.cli.context import pass_engine
+from lamina.cli.trust_flags import ContentTrustCommand, content_trust_option, trust_options
 from lamina.engine import Engine
 
 
@@ -37,7 +38,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, s
     return pairs
 
 
-@click.command("build")
+@click.command("build", cls=ContentTrustCommand)
 @click.argument("context", metavar="PATH | -")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="list",
               help='Name and optionally a tag in the "name:tag" format')
@@ -58,6 +59,7 @@ def _pairs(values: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, s
 @click.option("--network", default="host", metavar="string",
               help="Set the networking mode for the RUN instructions during build "
                    "(host or none)")
+@content_trust_option()
 @click.option("--platform", default=None, metavar="string",
               help="Set platform if server is multi-platform capable")
 @click.option("--add-host", "add_hosts", multiple=True, metavar="list",
@@ -74,13 +76,17 @@ def build(engine: Engine, context: str, tags: tuple[str, ...], dockerfile: str |
           build_args: tuple[str, ...], target: str | None, no_cache: bool, pull: bool,
           labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
           platform: str | None, add_hosts: tuple[str, ...], cache_from: tuple[str, ...],
-          remove: bool, force_rm: bool, ulimits: tuple[str, ...], shm_size: str | None) -> None:
+          remove: bool, force_rm: bool, ulimits: tuple[str, ...], shm_size: str | None,
+          disable_content_trust: bool | None) -> None:
     """Build an image from a Dockerfile"""
     from lamina.engine.build import BuildRequest, build_image
 
     # --rm and --force-rm are accepted as docker's: a RUN step's container never outlives
     # its step here, whether the step succeeds or fails.
     del remove, force_rm
+    # FROM pulls under the signature policy, as pull does.
+    engine.trust_options = trust_options(disable_content_trust)
+
     request = BuildRequest(
         context=context, dockerfile=dockerfile, tags=tags,
         build_args=_pairs(build_args, "build-arg", from_env=True), target=target,

@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "push": "lamina.cli.push:push",
     "login": "lamina.cli.login:login",
     "logout": "lamina.cli.logout:logout",
+    "trust": "lamina.cli.trust:trust",
     "generate": "lamina.cli.generate:generate",
     "version": "lamina.cli.version:version",
     "info": "lamina.cli.info:info",
@@ -72,6 +73,34 @@ class FlagValueError(click.UsageError):
     (exit 125)."""
 
     command_path = "lamina"
+
+
+class GoInt(click.ParamType):
+    """An integer flag read as docker's pflag reads one, and refused in its words:
+    ``invalid argument "x" for "-t, --timeout" flag: strconv.ParseInt: ...`` (exit 125)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value), 10)
+        except ValueError:
+            pass
+        opts = list(param.opts) if param is not None else []
+        shorts = [o for o in opts if not o.startswith("--")]
+        longs = [o for o in opts if o.startswith("--")]
+        flag = ", ".join([*shorts[:1], *longs[:1]]) or "value"
+        error = FlagValueError(f'invalid argument "{value}" for "{flag}" flag: '
+                               f'strconv.ParseInt: parsing "{value}": invalid syntax')
+        if ctx is not None:
+            error.command_path = ctx.command_path
+        raise error
+
+
+GO_INT = GoInt()
 
 
 def pflag_args(command: click.Command, args: list[str]) -> list[str]:
@@ -111,6 +140,8 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
         switch = switches.get(name) if eq else None
+        if switch is not None and switch.default is None and not switch.secondary_opts:
+            switch = None  # a switch whose absence differs from false reads its own value
         if switch is None:
             if name in switches and not eq:
                 given.setdefault(switches[name].name or "", []).append(len(out))
@@ -131,8 +162,8 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if truth:
             given.setdefault(switch.name or "", []).append(len(out))
             out.append(name)
-        elif switch.default and switch.secondary_opts:
-            out.append(switch.secondary_opts[0])
+        elif switch.default is not False and switch.secondary_opts:
+            out.append(switch.secondary_opts[0])  # on by default, or unset (None) unlike off
         else:  # false, and off by default: the last word wins, so take back earlier trues
             dropped.update(given.pop(switch.name or "", []))
     return [a for index, a in enumerate(out) if index not in dropped]

@@ -13,11 +13,13 @@ import sys
 import threading
 from typing import Any
 
-from lamina.errors import ContainerError, InvalidArgument, LaminaError
+from lamina.errors import ContainerError, InvalidArgument, LaminaError, UsageError
 
-# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; and a
-# switch that is on unless turned off (``--sig-proxy=false``).
-FLAG, VALUE, LIST, INT, ON = "flag", "value", "list", "int", "on"
+# Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; a
+# switch that is on unless turned off (``--sig-proxy=false``); and a switch whose absence is
+# not false (None: ``--disable-content-trust``, whose default DOCKER_CONTENT_TRUST decides).
+FLAG, VALUE, LIST, INT, ON, TRI = "flag", "value", "list", "int", "on", "tri"
+SWITCHES = (FLAG, ON, TRI)
 
 # (names, parameter, kind, metavar, help)
 Flag = tuple[tuple[str, ...], str, str, str, str]
@@ -125,6 +127,8 @@ CREATE_FLAGS: tuple[Flag, ...] = (
      "Add network-scoped alias for the container"),
     (("--mac-address",), "mac_address", VALUE, "string", "Container MAC address (e.g., "
      "92:d0:c6:0a:29:33)"),
+    (("--disable-content-trust",), "disable_content_trust", TRI, "",
+     "Skip image verification (default true)"),
 )
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -156,13 +160,13 @@ def parse(args: list[str], flags: tuple[Flag, ...]
         if arg.startswith("--"):
             long_name, eq, inline = arg.partition("=")
             given.append((long_name, inline if eq else None))
-        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in (FLAG, ON):
+        elif len(arg) > 2 and arg[2] == "=" and table.get(arg[:2], ("", "", ""))[2] in SWITCHES:
             # -d=false, as pflag reads a switch
             given.append((arg[:2], arg[3:]))
         else:  # -it, -e K=V, -eK=V: switches, then at most one flag that takes the rest
             for j in range(1, len(arg)):
                 flag = table.get("-" + arg[j])
-                if flag is not None and flag[2] not in (FLAG, ON):
+                if flag is not None and flag[2] not in SWITCHES:
                     given.append(("-" + arg[j], arg[j + 1:] or None))
                     break
                 given.append(("-" + arg[j], None))
@@ -171,7 +175,7 @@ def parse(args: list[str], flags: tuple[Flag, ...]
             if flag is None:
                 return None
             _, param, kind, _, _ = flag
-            if kind in (FLAG, ON):
+            if kind in SWITCHES:
                 truth = True if value is None else parse_bool(value)
                 if truth is None:
                     return None  # --rm=yes: click says what is wrong
@@ -221,14 +225,17 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         try:
             cpus = float(kw["cpus"])
         except ValueError:
-            raise InvalidArgument(f'invalid argument "{kw["cpus"]}" for "--cpus" flag') from None
-        if cpus <= 0:
-            raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+            raise UsageError(f'invalid argument "{kw["cpus"]}" for "--cpus" flag') from None
+        count = len(os.sched_getaffinity(0)) or 1
+        if cpus < 0 or cpus > count:  # (docker's engine's check, in its words)
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {count:.2f}, as there are "
+                                  f"only {count} CPUs available")
+        cpus = cpus or None  # 0: no limit, as if not given
     pids = kw.get("pids_limit")
     host, config = _host_and_config(kw, memory, cpus)
     labels = (*_label_files(kw.get("label_files") or ()), *kw.get("labels", ()))
     if kw.get("pull") not in (None, "always", "missing", "never"):
-        raise InvalidArgument(f"invalid pull option: '{kw['pull']}': must be one of "
+        raise UsageError(f"invalid pull option: '{kw['pull']}': must be one of "
                               '"always", "missing" or "never"')
     return CreateOptions(
         name=kw.get("name"), env=kw.get("env", ()), env_files=kw.get("env_files", ()),
@@ -281,10 +288,10 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     from lamina.cli.format.units import parse_bytes
     from lamina.engine import hostconfig as hc
 
-    if kw.get("gpus"):
-        raise InvalidArgument('could not select device driver "" with capabilities: [[gpu]]')
     host: dict[str, Any] = {}
     config: dict[str, Any] = {}
+    if kw.get("gpus"):
+        host["DeviceRequests"] = [hc.gpu_request(kw["gpus"])]  # (refused when it starts)
     if kw.get("restart"):
         host["RestartPolicy"] = hc.restart_policy(kw["restart"])
     if kw.get("init"):
@@ -301,10 +308,15 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     if kw.get("ulimits"):
         host["Ulimits"] = [hc.ulimit(text) for text in kw["ulimits"]]
     if kw.get("shm_size"):
-        size = parse_bytes(kw["shm_size"])
-        if size <= 0:
-            raise InvalidArgument(f"invalid size: '{kw['shm_size']}'")
-        host["ShmSize"] = size
+        try:
+            size = parse_bytes(kw["shm_size"])
+        except InvalidArgument:
+            size = -1
+        if size < 0:
+            raise UsageError(f'invalid argument "{kw["shm_size"]}" for "--shm-size" flag: '
+                             f"invalid size: '{kw['shm_size']}'")
+        if size:  # (0: docker's default, as if not given)
+            host["ShmSize"] = size
     if kw.get("tmpfs"):
         host["Tmpfs"] = dict(hc.tmpfs(text) for text in kw["tmpfs"])
     if kw.get("mounts"):

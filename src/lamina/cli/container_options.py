@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
-from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, ON, Flag
+from lamina.cli.commands import GO_INT
+from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, ON, TRI, Flag
 from lamina.errors import ContainerError, LaminaError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,10 +31,14 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
                 long = names[-1]
                 options.append(click.option(f"{long}/--no-{long[2:]}", param, default=True,
                                             help=help))
+            elif kind == TRI:  # None unless given; --x=false reaches it as --no-x
+                long = names[-1]
+                options.append(click.option(f"{long}/--no-{long[2:]}", param, default=None,
+                                            cls=_SwitchOption, help=help))
             else:
                 options.append(click.option(*names, param, default=None, metavar=metavar,
                                             multiple=kind == LIST,
-                                            type=int if kind == INT else None, help=help))
+                                            type=GO_INT if kind == INT else None, help=help))
         options += [
             click.argument("image", metavar="IMAGE"),
             click.argument("command", nargs=-1, type=click.UNPROCESSED,
@@ -49,9 +54,18 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
 create_options = container_options(CREATE_FLAGS)
 
 
+class _SwitchOption(click.Option):
+    """A switch listed in help as docker lists it: its name alone (the ``--no-`` form only
+    carries ``--x=false``)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        return None if record is None else (self.opts[0], record[1])
+
+
 def stop_options(f: F) -> F:
     """The flags ``stop`` and ``restart`` share: the signal to send, and how long to wait."""
-    f = click.option("-t", "--timeout", "--time", "timeout", type=int, default=None,
+    f = click.option("-t", "--timeout", "--time", "timeout", type=GO_INT, default=None,
                      metavar="int", help="Seconds to wait before killing the container")(f)
     return click.option("-s", "--signal", "signal_name", default=None, metavar="string",
                         help="Signal to send to the container")(f)
@@ -59,7 +73,8 @@ def stop_options(f: F) -> F:
 
 def puller(engine: Any, kw: dict[str, Any] | None = None) -> Callable[[str], None]:
     """Pull an image as docker run does (--platform's, quietly with -q), telling the user
-    first when it is missing (rather than --pull always)."""
+    first when it is missing (rather than --pull always), under the signature policy unless
+    --disable-content-trust was given."""
     kw = kw or {}
 
     def pull(name: str) -> None:
@@ -85,7 +100,12 @@ def puller(engine: Any, kw: dict[str, Any] | None = None) -> Callable[[str], Non
                 line = f"{event.id}: {event.status}" if event.id else event.status
                 click.echo(line, err=True)
 
-        for result in engine.pull(name, platform=kw.get("platform"), progress=progress):
+        from lamina.engine.trust import TrustOptions
+
+        # None when not given: DOCKER_CONTENT_TRUST and the policy decide.
+        trust = TrustOptions(disabled=kw.get("disable_content_trust"))
+        for result in engine.pull(name, platform=kw.get("platform"), progress=progress,
+                                  trust=trust):
             if kw.get("quiet"):
                 continue
             status = "Downloaded newer image" if result.updated else "Image is up to date"

@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
             kw: dict[str, Any], pull: Callable[[str], None] | None) -> int:
     """Create and run the container, attached or detached; the exit code of ``lamina run``."""
+    code = _execute(engine, image, command, kw, pull, quick=False)
+    if code is None:
+        raise AssertionError("only the quick path gives up")
+    return code
+
+
+def _execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
+             kw: dict[str, Any], pull: Callable[[str], None] | None, *,
+             quick: bool) -> int | None:
+    """``execute``; with ``quick``, None, having done nothing, when the image is not in the
+    store (click's run then pulls it, or reports a bad name)."""
     from lamina.engine.lifecycle import attach_hooks
 
     detach = bool(kw.get("detach"))
@@ -46,24 +57,36 @@ def execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     if interactive and tty and not detach:
         require_terminal()
     cidfile = None
-    try:
-        options = build_options(kw, detach=detach)
-        cidfile = _claim_cidfile(kw.get("cidfile"))
-        from lamina.engine.lifecycle import prepare_run
+    from lamina.engine.lifecycle import cool_network, warm_network
 
-        # --pull and --platform: the image pulled (or not), checked, warned about
-        options = prepare_run(engine.store, image, options, pull,
-                              lambda warning: sys.stderr.write(warning + "\n"))
-        hooks = None
-        if not detach:
-            hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
-        running = engine.run(image, command, options, attach=hooks, pull=None)
+    try:
+        # The image found or pulled is held until the container is made: no other lamina
+        # process's rmi or prune can take it in between (lamina.store.holds).
+        with engine.store.holding() as hold:
+            if quick:
+                try:
+                    hold.resolve(image)
+                except LaminaError:
+                    return None
+            options = build_options(kw, detach=detach)
+            warm_network(options.network)  # (before a pull starts any thread)
+            cidfile = _claim_cidfile(kw.get("cidfile"))
+            from lamina.engine.lifecycle import prepare_run
+
+            # --pull and --platform: the image pulled (or not), checked, warned about
+            options = prepare_run(engine.store, image, options, pull,
+                                  lambda warning: sys.stderr.write(warning + "\n"))
+            hooks = None
+            if not detach:
+                hooks = attach_hooks(stdin=stdin_fd() if interactive and not tty else None)
+            running = engine.run(image, command, options, attach=hooks, pull=None)
         if cidfile is not None:
             _write_cidfile(cidfile, running.record.id)
             cidfile = None
     except LaminaError as exc:
         raise as_run_error(exc) from exc
     finally:
+        cool_network()
         if cidfile is not None:
             _drop_cidfile(cidfile, kw["cidfile"])
     if detach or running.started is None:
@@ -139,11 +162,9 @@ def quick(args: list[str]) -> int | None:
 
     engine = Engine()
     try:
-        try:
-            engine.store.resolve(image)
-        except LaminaError:
-            gc.enable()
-            return None  # missing (click's run pulls it) or a bad name (click reports it)
-        return execute(engine, image, command, kw, pull=None)
+        code = _execute(engine, image, command, kw, pull=None, quick=True)
+        if code is None:
+            gc.enable()  # missing (click's run pulls it) or a bad name (click reports it)
+        return code
     finally:
         engine.close()

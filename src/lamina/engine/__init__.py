@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from lamina.engine.pull import PullEvent, PullResult
     from lamina.engine.push import PushResult
     from lamina.engine.system import ImageUsage, TreeImage
+    from lamina.engine.trust import PushSigning
     from lamina.engine.views import (
         DiskUsage,
         HistoryRow,
@@ -34,11 +35,16 @@ if TYPE_CHECKING:
     )
     from lamina.remote.options import RemoteOptions
     from lamina.store import Store
+    from lamina.trust.verify import TrustOptions
 
 __all__ = ["Engine", "Settings"]
 
 
 class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
+    # --disable-content-trust / --signature-policy for pulls a verb makes on its own (build's
+    # FROM); None: the policy files and DOCKER_CONTENT_TRUST decide.
+    trust_options: TrustOptions | None = None
+
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
 
@@ -225,13 +231,17 @@ class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,
+             trust: TrustOptions | None = None,
              options: RemoteOptions | None = None) -> list[PullResult]:
-        """``options``: other remote options than lamina's config's (the API service's carry
-        the client's credentials)."""
+        """``trust``: --disable-content-trust and --signature-policy as given (by default the
+        policy files and DOCKER_CONTENT_TRUST decide). ``options``: other remote options than
+        lamina's config's (the API service's carry the client's credentials)."""
         from lamina.engine import pull
+        from lamina.engine.trust import PullTrust, trust_options
 
+        trust_given = trust_options(self.settings.signatures, trust or self.trust_options)
         results = pull.pull(self.store, name, options or self.remote_options, platform=platform,
-                            all_tags=all_tags, progress=progress)
+                            all_tags=all_tags, progress=progress, trust=PullTrust(trust_given))
         from lamina.engine import events
 
         for result in results:
@@ -241,11 +251,16 @@ class Engine(ContainerVerbs, VolumeVerbs, NetworkVerbs):
 
     def push(self, name: str, *, all_tags: bool = False,
              progress: Callable[[PullEvent], None] | None = None,
+             signing: PushSigning | None = None,
              options: RemoteOptions | None = None) -> list[PushResult]:
         from lamina.engine import push
+        from lamina.engine.trust import PushSigning
+
+        signing = signing or PushSigning()
+        signing.prepare(self.settings.signatures)
 
         results = push.push(self.store, name, options or self.remote_options, all_tags=all_tags,
-                            progress=progress)
+                            progress=progress, signing=signing)
         from lamina.engine import events
 
         for result in results:

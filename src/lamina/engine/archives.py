@@ -25,12 +25,16 @@ def save(store: Store, names: Sequence[str], out: IO[bytes]) -> None:
     from lamina.image.archive import write_docker_archive
 
     chosen: dict[str, tuple[ImageRecord, list[Reference]]] = {}
-    for name in names:
-        for record, refs in _select(store, name):
-            entry = chosen.setdefault(record.id, (record, []))
-            entry[1].extend(r for r in refs if r not in entry[1])
-    images = [(StoreImage(store.blobs, record), refs) for record, refs in chosen.values()]
-    write_docker_archive(images, cast(BinaryIO, out))
+    # Each image is held until written: another process's rmi or prune cannot take its blobs
+    # half-way (lamina.store.holds).
+    with store.holding() as hold:
+        for name in names:
+            for record, refs in _select(store, name):
+                record = hold.resolve(str(record.id))
+                entry = chosen.setdefault(record.id, (record, []))
+                entry[1].extend(r for r in refs if r not in entry[1])
+        images = [(StoreImage(store.blobs, record), refs) for record, refs in chosen.values()]
+        write_docker_archive(images, cast(BinaryIO, out))
 
 
 def _select(store: Store, name: str) -> list[tuple[ImageRecord, list[Reference]]]:
@@ -59,7 +63,8 @@ def load(store: Store, source: IO[bytes]) -> list[str]:
     messages: list[str] = []
     # The archive's copy lives in a locked scratch directory, so no other process's clean-up
     # takes it away mid-load, and a killed load leaves nothing that outlives it.
-    with store.scratch.directory("archive") as scratch, \
+    # Each image is held from its record until its tags are on it (lamina.store.holds).
+    with store.scratch.directory("archive") as scratch, store.holding(), \
             read_archive(cast(BinaryIO, source), tmp_dir=scratch) as archive:
         for loaded in archive.images:
             record = ingest_image(store, loaded.image)
@@ -93,8 +98,8 @@ def import_rootfs(store: Store, source: IO[bytes], reference: str | None, *,
 
     with store.adding() as tx:
         record = _import_layer(tx, source, container_config, message, source_name)
-    if ref is not None:
-        _move_tag(store, record, ref)
+        if ref is not None:  # (inside: held until tagged, see lamina.store.holds)
+            _move_tag(store, record, ref)
     return str(record.id)
 
 

@@ -79,8 +79,10 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
                                                                    out),
                           out)
         image_id = builder.build(text)
-    for ref in tags:
-        store.tag(image_id, ref)
+        # Tagged inside the block: the images it made, and the bases it found, are held until
+        # then (lamina.store.holds), so another process's prune cannot take them half-way.
+        for ref in tags:
+            store.tag(image_id, ref)
     return BuildResult(image_id, tags)
 
 
@@ -213,17 +215,21 @@ def _base_image(engine: Engine, name: str, platform: str | None, pull: bool,
                 out: TextIO) -> Digest:
     """A base image's ID: from the store, else (or always, with --pull) pulled."""
     store: Store = engine.store
-    if not pull:
-        try:
-            record = store.resolve(name)
-        except NotFound:
-            record = None
-        if record is not None and (platform is None or _matches(record, platform)):
-            return record.id
-    out.write(f"pulling {name}" + (f" ({platform})" if platform else "") + "\n")
-    out.flush()
-    engine.pull(name, platform=platform)
-    return store.resolve(name).id
+    with store.holding() as hold:  # (the build's: the base is kept until the build ends)
+        if not pull:
+            try:
+                record = hold.resolve(name)
+            except NotFound:
+                record = None
+            if record is not None and (platform is None or _matches(record, platform)):
+                return record.id
+        out.write(f"pulling {name}" + (f" ({platform})" if platform else "") + "\n")
+        out.flush()
+        recorded = len(hold.recorded)
+        engine.pull(name, platform=platform)
+        if len(hold.recorded) > recorded:  # held since the pull recorded it
+            return hold.recorded[-1].id
+        return hold.resolve(name).id
 
 
 def _matches(record: ImageRecord, platform: str) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import NamedTuple
 
 from lamina.engine.filters import parse_filters, prune_until
-from lamina.errors import InvalidArgument, LaminaError
+from lamina.errors import Conflict, InvalidArgument, LaminaError, NotFound
 from lamina.model.digest import Digest
 from lamina.store import Store
 
@@ -111,14 +112,15 @@ def prune(store: Store, *, all: bool = False, filters: Sequence[str] = (),
 
     cached = {e.image_id for e in chosen}
     while True:  # (a step's image may be left dangling once the next step's is gone)
-        graph = ImageGraph(store)
+        graph = ImageGraph(store, holds=True)  # (a build under way holds its steps' images)
         gone = [r for r in graph.records if str(r.id) in cached and graph.is_dangling(r)
                 and not r.repo_digests]
         if not gone:
             break
         for image in gone:
-            store.delete_image(image.id)
             cached.discard(str(image.id))
+            with suppress(Conflict, NotFound):  # used or removed by another process since
+                store.delete_image(image.id)
     return CachePrune(keys, reclaimed_since(store, before))
 
 

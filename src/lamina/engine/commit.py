@@ -176,8 +176,8 @@ def commit(store: Store, text: str, reference: str | None = None, *,
         layers = [*image.layers, layer]
         config, manifest = mutate.new_image(mutate.append(data, step, layer.diff_id), layers)
         new = tx.record(config, manifest, layers, parent=image.id)
-    if ref is not None:
-        store.tag(new.id, ref)
+        if ref is not None:  # (inside: held until tagged, see lamina.store.holds)
+            store.tag(new.id, ref)
     return str(new.id)
 
 

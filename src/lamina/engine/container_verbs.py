@@ -31,8 +31,9 @@ class ContainerVerbs:
         from lamina.engine import containers
         from lamina.engine.lifecycle import ensure_image
 
-        ensure_image(self.store, image, options, pull)
-        return containers.create(self.store, image, command, options)
+        with self.store.holding():  # the image found or pulled is kept until it is used
+            ensure_image(self.store, image, options, pull)
+            return containers.create(self.store, image, command, options)
 
     def run(self, image: str, command: Sequence[str], options: CreateOptions, *,
             attach: Attach | None = None, pull: Callable[[str], None] | None = None) -> Running:
@@ -177,8 +178,8 @@ class ContainerVerbs:
         from lamina.engine.filters import parse_time
 
         return lifecycle.logs(self.store, name, follow=follow, tail=tail,
-                              since=parse_time(since, "--since") if since else None,
-                              until=parse_time(until, "--until") if until else None)
+                              since=parse_time(since, "since") if since else None,
+                              until=parse_time(until, "until") if until else None)
 
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,

@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.engine.settings import Settings
-from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
-from lamina.store import ContainerRecord, Store
+from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound, UsageError
+from lamina.store import ContainerRecord, ImageRecord, Store
 
 
 class CreateOptions(NamedTuple):
@@ -73,7 +73,24 @@ class CreateOptions(NamedTuple):
 
 def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
            ) -> ContainerRecord:
-    """Record a new container of ``image_name`` and make its directory (nothing runs)."""
+    """Record a new container of ``image_name`` and make its directory (nothing runs).
+
+    The image is held (``lamina.store.holds``) from when it is found until the container's
+    row keeps it; a caller that found or pulled it first (``ensure_image``) opens the
+    ``store.holding()`` block around both, so it is the same image, kept all along."""
+    with store.holding():
+        return _create(store, image_name, command, opts)
+
+
+def held_image(store: Store, image_name: str) -> ImageRecord:
+    """The image ``image_name`` means, held by the thread's ``store.holding()`` block (the
+    one found before in that block), or just found when no block is open."""
+    hold = store.holds.current
+    return hold.resolve(image_name) if hold is not None else store.resolve(image_name)
+
+
+def _create(store: Store, image_name: str, command: Sequence[str], opts: CreateOptions
+            ) -> ContainerRecord:
     from lamina.engine.networks import check_create
     from lamina.model.config import ImageConfig
     from lamina.runtime.bundle import ContainerDir, parse_bind
@@ -92,7 +109,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
     from lamina.runtime.security import check_security_opts
 
     security_opt = check_security_opts(opts.security_opt)  # a profile file is read here
-    image = store.resolve(image_name)
+    image = held_image(store, image_name)
     image_config = ImageConfig.parse(store.blobs.read(image.id)).config
     name = validate_name(opts.name) if opts.name else None
     config = container_config(image_config, image_name, command, opts)
@@ -130,7 +147,7 @@ def create(store: Store, image_name: str, command: Sequence[str], opts: CreateOp
         host_config["Binds"] = [*(host_config["Binds"] or []),
                                 *_volumes_from(store, opts.volumes_from)]
     if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
-        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+        raise UsageError("conflicting options: cannot specify both --restart and --rm")
     host_config.update(networking.host_config)
     if networking.exposed:
         config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
@@ -198,7 +215,7 @@ _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm
 def _image_config_data(store: Store, image_name: str) -> dict[str, Any]:
     import json
 
-    image = store.resolve(image_name)
+    image = held_image(store, image_name)
     data = json.loads(store.blobs.read(image.id))
     return data if isinstance(data, dict) else {}
 
@@ -308,7 +325,8 @@ def read_env_files(paths: Sequence[str]) -> list[str]:
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise InvalidArgument(f"open {path}: {exc.strerror}") from None
+            raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}"
+                                  ) from None
         for line in text.splitlines():
             line = line.lstrip()
             if line and not line.startswith("#"):
@@ -470,8 +488,10 @@ def _thaw(record: ContainerRecord, runtime: Any) -> None:
 
 
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
-    """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    """SIGKILL; failing that, every process of its cgroup; failing that, say so. (docker's
+    kill event, signal 9, comes first: before rm -f's destroy, after stop's kill 15.)"""
     mark_stopping(store, record.id)
+    record_container(store, record, "kill", signal="9")
     runtime.kill(record.id, "9")
     _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:

@@ -44,7 +44,10 @@ def created_epoch(created: str | None) -> float:
 class ImageGraph:
     """One snapshot of every image, with the relations docker's rules need."""
 
-    def __init__(self, store: Store, *, with_layers: bool = True) -> None:
+    def __init__(self, store: Store, *, with_layers: bool = True, holds: bool = False) -> None:
+        # Holds (``lamina.store.holds``) first: an image held after this reading and deleted
+        # anyway is refused by the database, which the deleters take as "in use".
+        self.held = store.held_images() if holds else set()
         self.records = store.images(with_layers=with_layers)
         self.by_id = {r.id: r for r in self.records}
         self.children: dict[str, list[str]] = {}
@@ -53,9 +56,13 @@ class ImageGraph:
                 self.children.setdefault(r.parent, []).append(r.id)
         self.containers = store.container_counts()
 
+    def in_use(self, r: ImageRecord) -> bool:
+        """Used by a container, or held by a command about to make one (or to tag it)."""
+        return bool(self.containers.get(r.id)) or r.id in self.held
+
     def is_dangling(self, r: ImageRecord) -> bool:
-        """Untagged, parent of no image, used by no container."""
-        return not r.tags and not self.children.get(r.id) and not self.containers.get(r.id)
+        """Untagged, parent of no image, used by no container (nor held)."""
+        return not r.tags and not self.children.get(r.id) and not self.in_use(r)
 
     def is_intermediate(self, r: ImageRecord) -> bool:
         return not r.tags and not r.repo_digests and bool(self.children.get(r.id))
@@ -213,6 +220,11 @@ def inspect_image(store: Store, name: str) -> dict[str, Any]:
     }
     if config.variant:
         result["Variant"] = config.variant
+    from lamina.trust.local import summary
+
+    signatures = summary(store.root, image.id)  # only for images pulled under a policy
+    if signatures is not None:
+        result["Signatures"] = signatures
     return result
 
 
@@ -250,15 +262,24 @@ def remove_images(
 
 def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Removal]:
     image = store.resolve(name)
-    graph = ImageGraph(store)
+    try:
+        return _remove_found(store, name, image, force=force, prune=prune)
+    except NotFound:
+        store.resolve(name)  # removed by another process meanwhile: not found by its name
+        raise
+
+
+def _remove_found(store: Store, name: str, image: ImageRecord, *, force: bool, prune: bool
+                  ) -> list[Removal]:
+    graph = ImageGraph(store, holds=True)
     ref = _as_reference(name)
     removals: list[Removal] = []
     by_tag = ref is not None and any(t == ref for t in image.tags)
     if by_tag and ref is not None:
         # A name: untag it; the image goes only when that was its last name.
-        if len(image.tags) > 1 or (graph.containers.get(image.id) and not force):
+        if len(image.tags) > 1 or (graph.in_use(image) and not force):
             if len(image.tags) == 1:
-                raise Conflict(_container_conflict(name, image))
+                raise Conflict(_container_conflict(name, image, graph))
             store.untag(ref)
             return [Removal("Untagged", ref.familiar, str(image.id))]
     else:
@@ -273,19 +294,22 @@ def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Re
             f"conflict: unable to delete {image.id.short} (cannot be forced) - "
             "image has dependent child images"
         )
-    if graph.containers.get(image.id) and not force:
-        raise Conflict(_container_conflict(name, image))
-    if graph.containers.get(image.id):
+    if graph.in_use(image) and not force:
+        raise Conflict(_container_conflict(name, image, graph))
+    if graph.in_use(image):
         return _force_used(store, image)
     removals.extend(_delete(store, image))
     if prune:
         parent_id = image.parent
         while parent_id:
-            graph = ImageGraph(store)
+            graph = ImageGraph(store, holds=True)
             parent = graph.by_id.get(parent_id)
             if parent is None or not graph.is_dangling(parent):
                 break
-            removals.extend(_delete(store, parent))
+            try:
+                removals.extend(_delete(store, parent))
+            except (Conflict, NotFound):
+                break  # used or removed by another process since: it stays, or is gone
             parent_id = parent.parent
     store.gc()
     return removals
@@ -307,10 +331,12 @@ def _force_used(store: Store, image: ImageRecord) -> list[Removal]:
     return removals
 
 
-def _container_conflict(name: str, image: ImageRecord) -> str:
+def _container_conflict(name: str, image: ImageRecord, graph: ImageGraph) -> str:
+    user = ("a container is using" if graph.containers.get(image.id) else
+            "a container is being created from")  # (held: lamina.store.holds)
     return (
         f'conflict: unable to remove repository reference "{name}" (must force) - '
-        f"a container is using its referenced image {image.id.short}"
+        f"{user} its referenced image {image.id.short}"
     )
 
 
@@ -320,6 +346,9 @@ def _delete(store: Store, image: ImageRecord) -> list[Removal]:
     removals += [Removal("Untagged", _familiar_repo_digest(d), image_id)
                  for d in image.repo_digests]
     store.delete_image(image.id)
+    from lamina.trust.local import drop
+
+    drop(store.root, image.id)  # the signatures and verdicts kept beside it go with it
     removals.append(Removal("Deleted", image_id, image_id))
     return removals
 
@@ -340,20 +369,27 @@ def prune_images(store: Store, *, all: bool = False, filters: Sequence[str] = ()
     wanted = parse_filters(filters, PRUNE_FILTERS)
     until = prune_until(wanted.get("until"))
     removals: list[Removal] = []
+    spared: set[str] = set()
     before = layer_sizes(store)
     while True:
-        graph = ImageGraph(store)
+        graph = ImageGraph(store, holds=True)
         victims = [
             r for r in graph.records
             if (graph.is_dangling(r) if not all else
-                (not graph.containers.get(r.id) and not graph.children.get(r.id)))
+                (not graph.in_use(r) and not graph.children.get(r.id)))
             and (until is None or created_epoch(r.created) < until)
             and _prune_labels_match(r, wanted)
+            and r.id not in spared
         ]
         if not victims:
             break
         for r in victims:
-            removals.extend(_delete(store, r))
+            try:
+                removals.extend(_delete(store, r))
+            except (Conflict, NotFound):
+                # Another process made a container of it (or held it, or removed it) since
+                # the reading: it is not prune's any more.
+                spared.add(r.id)
         # Deleting a child may leave its parent dangling: go round until nothing more goes.
     return PruneReport(removals, reclaimed_since(store, before))
 

@@ -20,7 +20,7 @@ from lamina.engine.events import record_container
 from lamina.engine.exits import RECORDER
 from lamina.engine.settings import Settings
 from lamina.errors import ContainerError, LaminaError, NotFound
-from lamina.store import ContainerRecord, Store
+from lamina.store import ContainerRecord, ImageRecord, Store
 
 if TYPE_CHECKING:
     from lamina.runtime.launch import Attach, Started
@@ -50,13 +50,26 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     from lamina.runtime.restarts import reset
 
     require_root("running containers")
+    from lamina.engine.hostconfig import missing_device, unsatisfiable_device_request
+
     reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
+    # (run has done it already, before the container was created)
+    warm_network(record.config.get("HostConfig", {}).get("NetworkMode"))
     try:
+        host = record.config.get("HostConfig", {})
+        refused = unsatisfiable_device_request(host)
+        if refused:  # --gpus: no device driver here (docker's error where it has none)
+            raise ContainerError(refused)
+        missing = missing_device(host)
+        if missing:  # (docker's run exits 127 for it: "no such file or directory")
+            raise ContainerError(missing, exit_code=127 if "no such file" in missing else 125)
         started = launch(store, record, runtime_for(record, runtime, settings=settings),
                          attach=attach, recorder=RECORDER)
     except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
+    finally:
+        cool_network()
     store.containers.update(record.id, state="running", pid=started.pid,
                             monitor_pid=started.monitor, started=time.time(), finished=None,
                             exit_code=None, error="")
@@ -86,9 +99,30 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     from lamina.runtime.mounts import require_root
 
     require_root("running containers")  # before anything is pulled or created
-    ensure_image(store, image_name, opts, pull)
-    record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
+    warm_network(opts.network)  # (before a pull starts any thread)
+    try:
+        with store.holding():  # the image found or pulled is kept until the container is made
+            ensure_image(store, image_name, opts, pull)
+            record = create(store, image_name, command, opts)
+        return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
+    finally:
+        cool_network()
+
+
+def warm_network(mode: str | None) -> None:
+    """A container on a bridge network is to start in this thread: the child that will make
+    its network namespace starts now, and loads pyroute2 while the container is created."""
+    from lamina.network import netlink
+
+    if (mode or "bridge") not in ("host", "none") and not (mode or "").startswith("container:"):
+        netlink.warm()
+
+
+def cool_network() -> None:
+    """The start is over (or failed): the warm child, if unused, goes."""
+    from lamina.network import netlink
+
+    netlink.cool()
 
 
 def prepare_run(store: Store, image_name: str, opts: CreateOptions,
@@ -96,7 +130,10 @@ def prepare_run(store: Store, image_name: str, opts: CreateOptions,
                 running: bool = True) -> CreateOptions:
     """What run (``running``) and create do before the container is made: refuse a user who
     cannot run containers, pull as --pull says, check the image's platform (--platform;
-    docker's warning to ``warn``). The options to create with (the image is there now)."""
+    docker's warning to ``warn``). The options to create with (the image is there now).
+
+    The image is held by the caller's ``store.holding()`` block, which must go on until the
+    container is made (``lamina.store.holds``)."""
     from lamina.engine.containers import platform_check
     from lamina.runtime.mounts import require_root
 
@@ -108,20 +145,25 @@ def prepare_run(store: Store, image_name: str, opts: CreateOptions,
 
 
 def ensure_image(store: Store, image_name: str, opts: CreateOptions,
-                 pull: Callable[[str], None] | None) -> None:
+                 pull: Callable[[str], None] | None) -> ImageRecord:
     """--pull: ``missing`` pulls an image the store lacks, ``always`` pulls it anyway,
-    ``never`` refuses a missing one."""
-    if opts.pull == "always":
-        if pull is None:
+    ``never`` refuses a missing one. The image, held from the moment it is found or recorded
+    by the thread's ``store.holding()`` block (the caller's: open one around this and the
+    create that follows, so that no other process's ``rmi`` or ``prune`` comes between)."""
+    with store.holding() as hold:
+        if opts.pull != "always":
+            try:
+                return hold.resolve(image_name)
+            except NotFound:
+                if pull is None or opts.pull == "never":
+                    raise
+        elif pull is None:
             raise ContainerError("pulling is not available here", exit_code=125)
+        recorded = len(hold.recorded)
         pull(image_name)
-        return
-    try:
-        store.resolve(image_name)
-    except NotFound:
-        if pull is None or opts.pull == "never":
-            raise
-        pull(image_name)
+        if len(hold.recorded) > recorded:  # (held since the pull recorded it)
+            return hold.adopt(image_name, hold.recorded[-1])
+        return hold.resolve(image_name)
 
 
 def restart(store: Store, text: str, *, timeout: float | None = None,

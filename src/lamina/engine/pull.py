@@ -35,6 +35,7 @@ from lamina.model.reference import Reference, check_remote
 from lamina.store import Adding, LayerRecord, Store
 
 if TYPE_CHECKING:
+    from lamina.engine.trust import PullTrust
     from lamina.remote.options import RemoteOptions
     from lamina.remote.pull import RemoteImage, RemoteLayer
     from lamina.remote.registry import Repository
@@ -66,8 +67,10 @@ def _quiet(event: PullEvent) -> None:
 
 
 def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | None = None,
-         all_tags: bool = False, progress: Progress | None = None) -> list[PullResult]:
-    """Pull ``name`` (``-a``: every tag of its repository); return what each pull did."""
+         all_tags: bool = False, progress: Progress | None = None,
+         trust: PullTrust | None = None) -> list[PullResult]:
+    """Pull ``name`` (``-a``: every tag of its repository); return what each pull did.
+    ``trust`` checks each image against the signature policy before anything is stored."""
     ref = check_remote(Reference.parse(name))
     wanted = Platform.parse(platform) if platform else None
     report = progress or _quiet
@@ -85,13 +88,18 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
                 # Only once the registry answered, as docker: a pull that fails at once
                 # prints no "Pulling from" first.
                 report(PullEvent(remote_reference(target), f"Pulling from {ref.path}"))
-                return [_pull_one(store, repository, target, wanted, report, image)]
+                return [_pull_one(store, repository, target, wanted, report, image, trust)]
             repository, _ = session.open(wanted)
             results = []
+            from lamina.trust.registry_gc import subject_of_tag
+
             for tag in repository.tags():
+                if subject_of_tag(tag) is not None:
+                    continue  # a signature's tag (sha256-<hex>.sig, a referrers index): no image
                 target = ref.with_tag(tag)
                 report(PullEvent(tag, f"Pulling from {ref.path}"))
-                results.append(_pull_one(store, repository, target, wanted, report, None))
+                results.append(_pull_one(store, repository, target, wanted, report, None,
+                                         trust))
             return results
     except (Unauthorized, Denied) as err:
         raise Denied(f"pull access denied for {ref.familiar_name}, repository does not exist "
@@ -100,13 +108,15 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
 
 
 def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Platform | None,
-              report: Progress, image: RemoteImage | None) -> PullResult:
+              report: Progress, image: RemoteImage | None,
+              trust: PullTrust | None = None) -> PullResult:
     from lamina.remote.pull import resolve
     from lamina.remote.session import remote_reference
 
     if image is None:
         image = resolve(repository, remote_reference(ref), platform,
                         reference_label=ref.familiar)
+    verdict = trust.check(repository, ref, image) if trust is not None else None
     config = image.config()
     layers = image.layers()
     try:
@@ -125,6 +135,8 @@ def _pull_one(store: Store, repository: Repository, ref: Reference, platform: Pl
         if ref.tag is not None and ref.digest is None:  # name:tag@digest: by digest only
             store.tag(record.id, ref)
         store.add_repo_digest(record.id, ref.repository, top.digest)
+    if trust is not None:  # once the image is in the store: its verdict beside it
+        trust.keep(store, record.id, ref, top.digest, verdict)
     report(PullEvent("", f"Digest: {top.digest}"))
     return PullResult(ref, top.digest, record.id, previous != record.id)
 

@@ -16,9 +16,10 @@ from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference, check_remote
 from lamina.remote.session import Session
-from lamina.store import ImageRecord, Store
+from lamina.store import ImageHold, ImageRecord, Store
 
 if TYPE_CHECKING:
+    from lamina.engine.trust import PushSigning
     from lamina.remote.options import RemoteOptions
     from lamina.remote.registry import Repository
 
@@ -33,8 +34,10 @@ class PushResult:
 
 
 def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = False,
-         progress: Progress | None = None) -> list[PushResult]:
-    """Push the image ``name`` names (``-a``: every local tag of its repository)."""
+         progress: Progress | None = None, signing: PushSigning | None = None
+         ) -> list[PushResult]:
+    """Push the image ``name`` names (``-a``: every local tag of its repository).
+    ``signing``: signatures to make, and whether to carry the ones kept from its pull."""
     report = progress or (lambda _e: None)
     ref = check_remote(Reference.parse(name))
     if ref.digest is not None:
@@ -48,26 +51,29 @@ def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = Fa
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
     else:
         targets = [ref.with_default_tag()]
-    records = [_local(store, target) for target in targets]
-    report(PullEvent("", f"The push refers to repository [{ref.repository}]"))
-    results = []
-    with Session(ref, options, push=True) as session:
-        repository, _ = session.open()
-        for target, record in zip(targets, records, strict=True):
-            results.append(_push_one(store, repository, target, record, report))
+    # The images are held until sent: another process's rmi or prune cannot take their blobs
+    # half-way (lamina.store.holds).
+    with store.holding() as hold:
+        records = [_local(hold, target) for target in targets]
+        report(PullEvent("", f"The push refers to repository [{ref.repository}]"))
+        results = []
+        with Session(ref, options, push=True) as session:
+            repository, _ = session.open()
+            for target, record in zip(targets, records, strict=True):
+                results.append(_push_one(store, repository, target, record, report, signing))
     return results
 
 
-def _local(store: Store, ref: Reference) -> ImageRecord:
+def _local(hold: ImageHold, ref: Reference) -> ImageRecord:
     try:
-        return store.resolve(str(ref))
+        return hold.resolve(str(ref))
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") \
             from None
 
 
 def _push_one(store: Store, repository: Repository, ref: Reference, record: ImageRecord,
-              report: Progress) -> PushResult:
+              report: Progress, signing: PushSigning | None = None) -> PushResult:
     from lamina.remote.push import push_image
     from lamina.store.view import StoreImage
 
@@ -81,6 +87,8 @@ def _push_one(store: Store, repository: Repository, ref: Reference, record: Imag
                         mount_sources=lambda digest: sources.get(digest, []),
                         workers=repository.transport.options.max_concurrent_uploads)
     store.add_repo_digest(record.id, ref.repository, pushed.digest)
+    if signing is not None:
+        signing.after_push(store, repository, ref, record.id, image.manifest(), pushed.digest)
     return PushResult(ref, pushed.digest, pushed.size)
 
 

@@ -79,14 +79,15 @@ class Settings:
     """What the library is told; see the module docstring."""
 
     __slots__ = ("_config", "_remote", "config_path", "docker_config", "root", "runtime",
-                 "source_date_epoch", "state_root")
+                 "signatures", "source_date_epoch", "state_root")
 
     def __init__(self, root: Path | str, *, state_root: Path | str | None = None,
                  runtime: str | None = None, docker_config: Path | str | None = None,
                  config_path: Path | None = None,
                  config: Mapping[str, Any] | None = None,
                  remote: RemoteOptions | None = None,
-                 source_date_epoch: str | None = None) -> None:
+                 source_date_epoch: str | None = None,
+                 signatures: SignatureSettings | None = None) -> None:
         self.root = Path(root)
         self.state_root = Path(state_root) if state_root else default_state_root()
         self.runtime = runtime  # the flag's or $LAMINA_RUNTIME; else the config's
@@ -96,6 +97,8 @@ class Settings:
         self._remote = remote
         # $SOURCE_DATE_EPOCH: reproducible builds' timestamps (a build arg of that name wins)
         self.source_date_epoch = source_date_epoch
+        # Image signatures: DOCKER_CONTENT_TRUST, where policy.json and registries.d are.
+        self.signatures = signatures or SignatureSettings()
 
     @classmethod
     def from_env(cls, root: str | os.PathLike[str] | None = None, *,
@@ -108,7 +111,8 @@ class Settings:
                    runtime=runtime or env.get("LAMINA_RUNTIME") or None,
                    docker_config=docker_config_dir(env),
                    config_path=config_file(env),
-                   source_date_epoch=env.get("SOURCE_DATE_EPOCH") or None)
+                   source_date_epoch=env.get("SOURCE_DATE_EPOCH") or None,
+                   signatures=SignatureSettings.from_env(env))
 
     @property
     def config(self) -> Mapping[str, Any]:
@@ -162,3 +166,38 @@ def _read_toml(path: Path | None) -> Mapping[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise InvalidArgument(f"cannot read lamina's config {path}: {err}") from err
+
+
+class SignatureSettings:
+    """What image signatures read of the surroundings: whether content trust is on
+    (``DOCKER_CONTENT_TRUST``, as docker reads it: set and not a false word), the
+    containers-policy.json files to try in turn, the registries.d directory, and a signing
+    key's passphrase from ``$LAMINA_PASSPHRASE`` or ``$COSIGN_PASSWORD``."""
+
+    __slots__ = ("content_trust", "passphrase", "policy_paths", "registries_d")
+
+    FALSE_WORDS = ("0", "f", "F", "FALSE", "false", "False")
+
+    def __init__(self, *, content_trust: bool = False,
+                 policy_paths: tuple[Path, ...] = (),
+                 registries_d: Path | None = None, passphrase: bytes | None = None) -> None:
+        self.content_trust = content_trust
+        self.policy_paths = policy_paths
+        self.registries_d = registries_d
+        self.passphrase = passphrase
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SignatureSettings:
+        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+        trust = env.get("DOCKER_CONTENT_TRUST", "")
+        user_d = home / ".config/containers/registries.d"
+        if env.get("LAMINA_REGISTRIES_D"):
+            registries_d = Path(env["LAMINA_REGISTRIES_D"])
+        else:  # the user's directory if there is one, else the system's (containers/image's)
+            registries_d = user_d if user_d.is_dir() else Path("/etc/containers/registries.d")
+        secret = env.get("LAMINA_PASSPHRASE", env.get("COSIGN_PASSWORD"))
+        return cls(content_trust=trust != "" and trust not in cls.FALSE_WORDS,
+                   policy_paths=(home / ".config/containers/policy.json",
+                                 Path("/etc/containers/policy.json")),
+                   registries_d=registries_d,
+                   passphrase=secret.encode() if secret is not None else None)

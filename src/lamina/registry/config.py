@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.trust.serving import TrustConfig
+
 
 @dataclass
 class AuthConfig:
@@ -75,6 +77,8 @@ class RegistryConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    # [trust]: repositories whose manifests are served only when signed (lamina.trust.serving).
+    trust: TrustConfig = field(default_factory=TrustConfig)
 
 
 SECTIONS = ("auth", "metadata", "storage")
@@ -90,7 +94,7 @@ def env_settings() -> list[tuple[str, str]]:
 
     out = []
     for f in dataclasses.fields(RegistryConfig):
-        if f.name in SECTIONS:
+        if f.name in (*SECTIONS, "trust"):
             for sub in dataclasses.fields(getattr(RegistryConfig(), f.name)):
                 out.append((f"{ENV_PREFIX}{f.name}_{sub.name}".upper(), f"{f.name}.{sub.name}"))
         else:

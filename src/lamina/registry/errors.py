@@ -158,6 +158,11 @@ class Unavailable(ServiceError):
     """A backend (database, object store) failed or disagrees with itself; a retry may work."""
 
 
+class SignatureRequired(ServiceError):
+    """The [trust] policy serves this repository's manifests only when signed by a trusted
+    key, and this one is not."""
+
+
 # Domain error -> (OCI code, status if not the code's own). The one mapping of the service's
 # errors to the wire: nothing else in the registry knows an HTTP status.
 _SERVICE_CODES: Final[dict[type[ServiceError], tuple[str, int | None]]] = {
@@ -179,6 +184,7 @@ _SERVICE_CODES: Final[dict[type[ServiceError], tuple[str, int | None]]] = {
     # Bad input is the client's fault (400), not a method the registry lacks (405).
     ParameterInvalid: ("UNSUPPORTED", 400),
     Unavailable: ("UNAVAILABLE", None),
+    SignatureRequired: ("DENIED", None),
 }
 
 

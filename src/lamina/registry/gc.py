@@ -71,6 +71,10 @@ def collect_garbage(
 ) -> GCReport:
     cutoff = (time.time() if now is None else now) - grace_seconds
     report = GCReport(dry_run)
+    # Signatures whose image is gone first: their blobs are then swept with the rest.
+    from lamina.trust.registry_gc import remove_orphan_signatures
+
+    report.manifests += remove_orphan_signatures(metadata, cutoff, dry_run=dry_run).removed
     if dry_run:
         _rehearse(metadata, cutoff, delete_untagged, batch, report)
     else:

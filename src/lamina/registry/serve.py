@@ -103,6 +103,16 @@ def _fill(obj: Any, data: dict[str, Any], base: Path | None, owner: str = "") ->
     for key, value in data.items():
         if key not in names:
             raise InvalidArgument(f"config: unknown setting '{owner}{key}'")
+        if key == "trust" and not owner:
+            from lamina.trust.serving import TrustConfig
+
+            if not isinstance(value, dict):
+                raise InvalidArgument("config: [trust] must be a table")
+            # A later source (the environment) overrides only the settings it names.
+            current = {"repositories": obj.trust.repositories,
+                       "keys": [str(k) for k in obj.trust.keys]}
+            obj.trust = TrustConfig.from_mapping({**current, **value}, base)
+            continue
         if key in SECTIONS and not owner:
             if not isinstance(value, dict):
                 raise InvalidArgument(f"config: [{key}] must be a table")

@@ -7,8 +7,9 @@ Layout under the root (chosen by the engine's settings: ``lamina.engine.settings
     containers/<id>/          containers (upper, work, config)
     tmp/                      files being written, renamed into place once complete
     lamina.db                 SQLite (WAL): images, layers, tags, repo digests, manifests, containers,
-                              events, build cache
+                              events, build cache, holds (images a command is about to use)
     gc.lock                   the lease that keeps gc off content being added
+    tmp/hold-*                the locked files that mark holders alive (``lamina.store.holds``)
 
 Files first, metadata after; deletion the other way round. So the metadata only ever refers to
 complete files, and ``kill -9`` at any moment leaves a store that works: leftovers in ``tmp/``
@@ -35,6 +36,7 @@ from lamina.store.catalog import Catalog
 from lamina.store.containers import ContainerRecord, ContainerTable
 from lamina.store.db import Database
 from lamina.store.events import EventLog
+from lamina.store.holds import Holding, ImageHold
 from lamina.store.lease import Lease
 from lamina.store.records import ImageRecord, LayerRecord
 from lamina.store.scratch import Scratch
@@ -51,6 +53,7 @@ __all__ = [
     "BlobWriter",
     "BuildCache",
     "ContainerRecord",
+    "ImageHold",
     "ImageRecord",
     "LayerRecord",
     "SnapshotStore",
@@ -87,6 +90,7 @@ class Store:
         self.containers = ContainerTable(self.db)
         self.events = EventLog(self.db)
         self.build_cache = BuildCache(self.db)
+        self.holds = Holding(self)
         self._adding = 0  # transactions open (``adding``): only the outermost cleans up
 
     @property
@@ -121,7 +125,11 @@ class Store:
             raise StorageError(
                 f"cannot record image {config.id.short}: not in the store: {', '.join(missing)}"
             )
-        return self.catalog.put_image(config, manifest, layers, parent=parent)
+        hold = self.holds.current
+        record = self.catalog.put_image(config, manifest, layers, parent=parent, hold=hold)
+        if hold is not None:
+            hold.recorded.append(record)
+        return record
 
     def add_manifest(
         self, digest: Digest, media_type: str, size: int, image_id: Digest | None = None
@@ -130,6 +138,18 @@ class Store:
         if not self.blobs.has(digest):
             raise StorageError(f"cannot record manifest {digest}: its blob is not in the store")
         self.catalog.add_manifest(digest, media_type, size, image_id)
+
+    @contextmanager
+    def holding(self) -> Iterator[ImageHold]:
+        """Keep the images found with ``hold.resolve`` or recorded inside the block from
+        ``rmi`` and ``prune`` until it ends (``lamina.store.holds``); blocks of one thread
+        nest, and the outermost one releases. ``adding()`` opens one."""
+        with self.holds.block() as hold:
+            yield hold
+
+    def held_images(self) -> set[str]:
+        """The IDs of the images live processes hold (rows of dead ones are removed)."""
+        return self.holds.live_images()
 
     def images(self, *, with_layers: bool = True) -> list[ImageRecord]:
         return self.catalog.images(with_layers=with_layers)
@@ -213,7 +233,9 @@ class Store:
         outermost = self._adding == 0
         self._adding += 1
         try:
-            with self._lease.shared():
+            # The images it records stay held until the block ends: a pull's image is not
+            # yet tagged when it is recorded, nor a build's steps until the build is done.
+            with self._lease.shared(), self.holding():
                 yield Adding(self, max_layer_size)
         except BaseException:
             if outermost:

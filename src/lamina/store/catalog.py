@@ -18,11 +18,13 @@ from lamina.errors import Conflict, InvalidArgument, InvalidManifest, InvalidRef
 from lamina.model.digest import Digest
 from lamina.model.reference import DEFAULT_TAG, Reference
 from lamina.store.db import Database
+from lamina.store.holds import hold_recorded
 from lamina.store.records import ImageRecord, LayerRecord, digest_reference, tag_reference
 
 if TYPE_CHECKING:  # only adding an image needs them (reading the catalogue does not)
     from lamina.model.config import ImageConfig
     from lamina.model.manifest import Manifest
+    from lamina.store.holds import ImageHold
 
 _SHORT_ID = re.compile(r"(?:sha256:)?([a-f0-9]{1,64})")
 _IMAGE_COLUMNS = (
@@ -50,8 +52,10 @@ class Catalog:
         layers: Sequence[LayerRecord],
         *,
         parent: Digest | None = None,
+        hold: ImageHold | None = None,
     ) -> ImageRecord:
-        """Record an image (idempotent). Its files must already be in the store."""
+        """Record an image (idempotent). Its files must already be in the store. With
+        ``hold``, the image is held in the same transaction (``lamina.store.holds``)."""
         check_image(config, manifest, layers)
         image_id = config.id
         labels = json.dumps(config.labels, sort_keys=True) if config.labels else "{}"
@@ -104,6 +108,7 @@ class Catalog:
                     ],
                 )
             _add_manifest(conn, manifest.digest, manifest.media_type, len(manifest.raw), image_id)
+            hold_recorded(conn, hold, image_id)
 
         self.db.write(write)
         return self.image(image_id)
@@ -171,8 +176,12 @@ class Catalog:
             try:
                 deleted = conn.execute("DELETE FROM images WHERE id = ?", (image_id,)).rowcount
             except sqlite3.IntegrityError:
+                held = conn.execute("SELECT 1 FROM holds WHERE image_id = ? LIMIT 1",
+                                    (image_id,)).fetchone()
+                user = "a container being created" if held else "a container"
                 raise Conflict(
-                    f"unable to delete {Digest(image_id).short} (image is being used by a container)"
+                    f"conflict: unable to delete {Digest(image_id).short} (must be forced) - "
+                    f"image is being used by {user}"
                 ) from None
             if not deleted:
                 raise NotFound(f"No such image: {image_id}")
@@ -212,8 +221,9 @@ class Catalog:
 
     def resolve(self, text: str) -> ImageRecord:
         """Find an image as docker does: a reference, a full ID, or a unique ID prefix."""
-        image_id = self.db.read(lambda conn: _resolve(conn, text))
-        return self.image(image_id)
+        # One read: an image another process deletes meanwhile is not found under its name,
+        # rather than found, then missing under its ID.
+        return self.db.read(lambda conn: _load(conn, _resolve(conn, text), True))[0]
 
 
 def check_image(config: ImageConfig, manifest: Manifest, layers: Sequence[LayerRecord]) -> None:

@@ -140,6 +140,16 @@ MIGRATIONS: tuple[str, ...] = (
         created  REAL NOT NULL
     );
     """,
+    # 5: holds on images a command is using before a container or a tag does
+    # (lamina.store.holds): a row per holder (a locked file in tmp/) and image.
+    """
+    CREATE TABLE holds (
+        token    TEXT NOT NULL,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE RESTRICT,
+        PRIMARY KEY (token, image_id)
+    );
+    CREATE INDEX holds_image ON holds(image_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
