@@ -269,6 +269,17 @@ def test_push_login_pull_with_a_lamina_registry(docker: Service, tmp_path: Path)
         pulled = ok(docker.docker("pull", name))
         assert f"Status: Downloaded newer image for {name}" in pulled
         assert pulled.count("Digest: sha256:") == 1
+        # a build whose base is on the private registry: the CLI sends every credential it
+        # has (X-Registry-Config), and the service pulls the base with them
+        ok(docker.docker("rmi", name))
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {name}\nRUN echo private-base > /p.txt\n")
+        built = docker.docker("build", "-t", "cli-private-base:1", str(ctx))
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert ok(docker.docker("run", "--rm", "cli-private-base:1", "cat", "/p.txt")) == \
+            "private-base\n"
+        ok(docker.docker("rmi", "cli-private-base:1"))
         missing = docker.docker("pull", f"{registry.host}/team/nope:1")
         assert missing.returncode == 1
         assert "not found" in missing.stderr and "Pulling from" not in missing.stdout

@@ -281,3 +281,15 @@ def test_exec_with_a_tty_detaches_on_its_keys(service: Service) -> None:
         assert size.status == 400 and "ConsoleSize" in size.message
     finally:
         service.request("DELETE", f"/containers/{cid}?force=1")
+
+
+@pytest.mark.parametrize(("header", "value", "message"), [
+    ("X-Registry-Config", "YQ", "invalid X-Registry-Config header: not base64 JSON"),
+    ("X-Registry-Config", "WzFd", "invalid X-Registry-Config header: not a JSON object"),
+    ("X-Registry-Config", "eyJhIjogMX0", "invalid X-Registry-Config header: an entry is not "
+                                          "an object"),
+])
+def test_bad_build_headers_are_400s(service: Service, header: str, value: str,
+                                    message: str) -> None:
+    answer = service.request("POST", "/build?t=proto-bad:1", b"", {header: value})
+    assert (answer.status, answer.message) == (400, message)
