@@ -538,3 +538,68 @@ def test_more_run_flags_through_host_config(docker: Service) -> None:
         docker.docker("rm", cid)
     bad = docker.docker("run", "--rm", "--ulimit", "bogus=1", "busybox", "true")
     assert bad.returncode == 125
+
+
+def test_build_options_through_the_legacy_builder(docker: Service, tmp_path: Path) -> None:
+    """-q, --target, --label and --no-cache reach the builder (docker CLI without buildx
+    sends them to POST /build)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox AS base\nRUN echo one > /one\n"
+                                    "FROM base AS later\nRUN echo two > /two\n")
+    quiet = ok(docker.docker("build", "-q", "--target", "base", "--label", "kind=opts",
+                             "-t", "cli-opts:1", str(ctx))).strip()
+    assert quiet.startswith("sha256:") and len(quiet) == 71  # the image ID, nothing else
+    assert ok(docker.docker("inspect", "--format", "{{.Id}} {{index .Config.Labels \"kind\"}}",
+                            "cli-opts:1")).split() == [quiet, "opts"]
+    listing = ok(docker.docker("run", "--rm", "cli-opts:1", "ls", "/"))
+    assert "one" in listing.split() and "two" not in listing.split()  # the target stage only
+    again = ok(docker.docker("build", "--target", "base", "--label", "kind=opts",
+                             "-t", "cli-opts:2", str(ctx)))
+    # (the stream's text is lamina's builder's, which marks a step taken from the cache)
+    assert "CACHED [base 2/2] RUN echo one > /one" in again.splitlines()
+    fresh = ok(docker.docker("build", "--no-cache", "--target", "base", "--label",
+                             "kind=opts", "-t", "cli-opts:3", str(ctx)))
+    assert "CACHED" not in fresh and "Successfully tagged cli-opts:3" in fresh
+    ok(docker.docker("rmi", "cli-opts:1", "cli-opts:2", "cli-opts:3"))
+
+
+def test_logs_with_a_tty_since_and_until(docker: Service) -> None:
+    import time
+
+    before = f"{time.time():.3f}"
+    ok(docker.docker("run", "-t", "--name", "cli-tty-logs", "busybox", "sh", "-c",
+                     "echo one; echo two >&2"))
+    try:
+        # with a tty the log is the terminal's, raw (one stream, with its CR LF)
+        shown = docker.docker("logs", "cli-tty-logs")
+        assert (shown.stdout, shown.stderr) == ("one\r\ntwo\r\n", "")
+        assert ok(docker.docker("logs", "--since", before, "cli-tty-logs")) == "one\r\ntwo\r\n"
+        assert ok(docker.docker("logs", "--until", before, "cli-tty-logs")) == ""
+        after = f"{time.time() + 1:.3f}"
+        assert ok(docker.docker("logs", "--since", after, "cli-tty-logs")) == ""
+        bad = docker.docker("logs", "--since", "yesterday-ish", "cli-tty-logs")
+        assert bad.returncode == 1 and "yesterday-ish" in bad.stderr
+    finally:
+        docker.docker("rm", "-f", "cli-tty-logs")
+
+
+def test_ps_filters_through_the_api(docker: Service) -> None:
+    ok(docker.docker("run", "--name", "cli-ps-done", "-l", "tier=one", "busybox", "true"))
+    ok(docker.docker("run", "-d", "--name", "cli-ps-up", "-l", "tier=two", "busybox",
+                     "sleep", "60"))
+    try:
+        def names(*filters: str) -> list[str]:
+            args = [a for f in filters for a in ("--filter", f)]
+            return sorted(ok(docker.docker("ps", "-a", *args, "--format", "{{.Names}}")
+                             ).split())
+
+        assert names("name=cli-ps-") == ["cli-ps-done", "cli-ps-up"]
+        assert names("name=cli-ps-", "status=exited") == ["cli-ps-done"]
+        assert names("label=tier=two") == ["cli-ps-up"]
+        assert names("name=cli-ps-", "exited=0") == ["cli-ps-done"]
+        assert names("name=cli-ps-", "ancestor=busybox") == ["cli-ps-done", "cli-ps-up"]
+        bad = docker.docker("ps", "--filter", "status=sleepy")
+        assert bad.returncode == 1 and "sleepy" in bad.stderr
+    finally:
+        docker.docker("rm", "-f", "cli-ps-done", "cli-ps-up")
