@@ -322,6 +322,10 @@ def test_events_from_the_service_and_the_cli(docker: Service) -> None:
                            "event=die", "--filter", "container=ev-box", "--format",
                            "{{.Actor.Attributes.exitCode}}"))
     assert die.split() == ["4"]
+    images = ok(docker.docker("events", "--since", since, "--until", until, "--filter",
+                              "type=image", "--format", "{{.Type}} {{.Action}}"))
+    assert "image tag" in images.splitlines(), images
+    assert all(line.startswith("image ") for line in images.splitlines()), images
     ok(docker.docker("rmi", "ev-tagged:1"))
 
 
