@@ -151,7 +151,7 @@ class Api:
             return False  # the client went away: nobody to answer
         except Exception as exc:  # every failure is answered in docker's shape, never a trace
             status, message = error_status(exc)
-            if status >= 500 and not isinstance(exc, LaminaError):
+            if status >= 500 and not isinstance(exc, (LaminaError, HTTPError)):
                 log.exception("%s %s failed", method, request.path)
             if request.hijacked:
                 return False
