@@ -72,6 +72,11 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
     process["args"] = list(argv)
     # A detached process has nobody at a terminal: it gets none (and /dev/null for stdio).
     process["terminal"] = tty and not detach
+    size = _window_size(terminal) if process["terminal"] and terminal is not None else None
+    if size is not None:
+        # the runtime sets it on the process's terminal before the process starts (a size
+        # relayed after the start could come after the program has looked)
+        process["consoleSize"] = {"height": size[0], "width": size[1]}
     _, code = fs.find_executable(argv[0], path_of(process["env"]))
     if code:
         # docker's exec: a process that cannot start is 126 whatever the cause (run's 127
@@ -105,6 +110,19 @@ def exec_process(cdir: ContainerDir, runtime: Runtime, argv: Sequence[str], *,
                 raise ContainerError(f"OCI runtime exec failed: {message}",
                                      exit_code=exec_failure_code(message) or 126)
         return rc
+
+
+def _window_size(fd: int) -> tuple[int, int] | None:
+    """A terminal's (rows, columns), or None when it has none set."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8)))
+    except OSError:
+        return None
+    return (rows, cols) if rows and cols else None
 
 
 def _on_terminal(argv: list[str], terminal: int) -> int:
