@@ -8,6 +8,7 @@ place (``lamina.cli.main``), and the registry maps them to OCI error codes in on
 
     LaminaError
     ├── InvalidArgument
+    │   ├── UsageError
     │   ├── InvalidReference
     │   ├── InvalidDigest
     │   ├── InvalidManifest
@@ -57,6 +58,12 @@ class LaminaError(Exception):
 
 class InvalidArgument(LaminaError):
     """Input that is malformed: a flag, a name, a file, a field."""
+
+
+class UsageError(InvalidArgument):
+    """A command line docker's CLI itself refuses, before it asks its engine anything (a
+    flag's value that does not parse, options that conflict): docker's exit status 125, where
+    what the engine refuses is 1 (``create``; ``run`` gives 125 for both)."""
 
 
 class InvalidReference(InvalidArgument):

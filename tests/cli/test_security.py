@@ -92,8 +92,8 @@ def test_bad_security_opts_one_line_nothing_made(lamina: Run, image: Image,
         f"seccomp={tmp_path}/missing.json": "opening seccomp profile",
         f"seccomp={not_json}": "decoding seccomp profile",
         f"seccomp={bad_action}": "'SCMP_ACT_BOGUS' is not a valid action",
-        "no-new-privileges=bogus": 'invalid --security-opt: "no-new-privileges=bogus"',
-        "nosuch=1": 'invalid --security-opt: "nosuch=1"',
+        "no-new-privileges=bogus": 'invalid --security-opt 2: "no-new-privileges=bogus"',
+        "nosuch=1": 'invalid --security-opt 2: "nosuch=1"',
     }
     for opt, message in cases.items():
         result = lamina("run", "--rm", "--security-opt", opt, "busybox", "true")

@@ -99,3 +99,64 @@ SECURITY_CASES: list[Case] = [
     Case("info-seccomp", ["info", "--format", "{{json .SecurityOptions}}"],
          out_re=r'\[(.*,)?"name=seccomp,profile=(default|builtin)"(,.*)?\]\n', issue="info"),
 ]
+
+
+def _apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().startswith("Y")
+    except OSError:
+        return False
+
+
+def _selinux_enabled() -> bool:
+    import os
+
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+# --security-opt apparmor= and label=, as docker keeps them on a host without the module:
+# on record, and nothing applied (docker's daemon drops them there; so does lamina)
+SECURITY_CASES += [
+    Case("apparmor-asked-on-record", ["inspect", "-f", "{{.AppArmorProfile}}|"
+                                      "{{.HostConfig.SecurityOpt}}", "aa"],
+         setup=[["create", "--name", "aa", "--security-opt", "apparmor=lamina-test",
+                 "busybox", "true"]],
+         out="lamina-test|[apparmor=lamina-test]\n", issue="seccomp"),
+    # once started, the profile it ran under: none where the host has no AppArmor
+    Case("apparmor-after-start", ["inspect", "-f", "{{.AppArmorProfile}}", "aa"],
+         setup=[["run", "--name", "aa", "--security-opt", "apparmor=unconfined", "busybox",
+                 "true"]],
+         out="unconfined\n" if _apparmor_enabled() else "\n", containers=True,
+         issue="seccomp"),
+    Case("apparmor-empty", ["run", "--rm", "--security-opt", "apparmor=", "busybox", "true"],
+         code=125, out="", err='Invalid --security-opt: "apparmor="', issue="seccomp"),
+]
+if not _selinux_enabled():
+    SECURITY_CASES += [
+        Case("label-on-record", ["inspect", "-f", "{{.HostConfig.SecurityOpt}} "
+                                 "{{.ProcessLabel}}|{{.MountLabel}}", "lab"],
+             setup=[["run", "--name", "lab", "--security-opt", "label=disable",
+                     "--security-opt", "label=user:nobody_u", "--security-opt", "label=bogus",
+                     "busybox", "true"]],
+             out="[label=disable label=user:nobody_u label=bogus] |\n", containers=True,
+             issue="seccomp"),
+        Case("label-no-value", ["create", "--security-opt", "label", "busybox", "true"],
+             code=125, out="", err='Invalid --security-opt: "label"', issue="seccomp"),
+    ]
+
+RUN_UB = ["run", "-d", "--name", "ub", "busybox", "sleep", "300"]
+SECURITY_CASES += [
+    Case(f"update-{name}", ["update", *flags, "ub"], setup=[RUN_UB], code=1, out="", err=err,
+         containers=True, issue="update")
+    for name, flags, err in (
+        ("restart-count-not-a-number", ["--restart", "on-failure:x"],
+         "invalid restart policy format: maximum retry count must be an integer"),
+        ("restart-count-with-always", ["--restart", "always:3"],
+         "maximum retry count cannot be used with restart policy 'always'"),
+        ("restart-count-negative", ["--restart", "on-failure:-1"],
+         "maximum retry count cannot be negative"),
+        ("cpus-more-than-there-are", ["--cpus", "1000"],
+         r"Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs available"),
+    )
+]

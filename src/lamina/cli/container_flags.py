@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any
 
-from lamina.errors import ContainerError, InvalidArgument, LaminaError
+from lamina.errors import ContainerError, InvalidArgument, LaminaError, UsageError
 
 # Kinds of flag: a switch, a string, a string that may repeat (a list), an integer; a
 # switch that is on unless turned off (``--sig-proxy=false``); and a switch whose absence is
@@ -225,14 +225,17 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         try:
             cpus = float(kw["cpus"])
         except ValueError:
-            raise InvalidArgument(f'invalid argument "{kw["cpus"]}" for "--cpus" flag') from None
-        if cpus <= 0:
-            raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+            raise UsageError(f'invalid argument "{kw["cpus"]}" for "--cpus" flag') from None
+        count = len(os.sched_getaffinity(0)) or 1
+        if cpus < 0 or cpus > count:  # (docker's engine's check, in its words)
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {count:.2f}, as there are "
+                                  f"only {count} CPUs available")
+        cpus = cpus or None  # 0: no limit, as if not given
     pids = kw.get("pids_limit")
     host, config = _host_and_config(kw, memory, cpus)
     labels = (*_label_files(kw.get("label_files") or ()), *kw.get("labels", ()))
     if kw.get("pull") not in (None, "always", "missing", "never"):
-        raise InvalidArgument(f"invalid pull option: '{kw['pull']}': must be one of "
+        raise UsageError(f"invalid pull option: '{kw['pull']}': must be one of "
                               '"always", "missing" or "never"')
     return CreateOptions(
         name=kw.get("name"), env=kw.get("env", ()), env_files=kw.get("env_files", ()),
@@ -285,10 +288,10 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     from lamina.cli.format.units import parse_bytes
     from lamina.engine import hostconfig as hc
 
-    if kw.get("gpus"):
-        raise InvalidArgument('could not select device driver "" with capabilities: [[gpu]]')
     host: dict[str, Any] = {}
     config: dict[str, Any] = {}
+    if kw.get("gpus"):
+        host["DeviceRequests"] = [hc.gpu_request(kw["gpus"])]  # (refused when it starts)
     if kw.get("restart"):
         host["RestartPolicy"] = hc.restart_policy(kw["restart"])
     if kw.get("init"):
@@ -305,10 +308,15 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     if kw.get("ulimits"):
         host["Ulimits"] = [hc.ulimit(text) for text in kw["ulimits"]]
     if kw.get("shm_size"):
-        size = parse_bytes(kw["shm_size"])
-        if size <= 0:
-            raise InvalidArgument(f"invalid size: '{kw['shm_size']}'")
-        host["ShmSize"] = size
+        try:
+            size = parse_bytes(kw["shm_size"])
+        except InvalidArgument:
+            size = -1
+        if size < 0:
+            raise UsageError(f'invalid argument "{kw["shm_size"]}" for "--shm-size" flag: '
+                             f"invalid size: '{kw['shm_size']}'")
+        if size:  # (0: docker's default, as if not given)
+            host["ShmSize"] = size
     if kw.get("tmpfs"):
         host["Tmpfs"] = dict(hc.tmpfs(text) for text in kw["tmpfs"])
     if kw.get("mounts"):

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from lamina.cli.commands import GO_INT
 from lamina.cli.container_flags import CREATE_FLAGS, FLAG, INT, LIST, ON, TRI, Flag
 from lamina.errors import ContainerError, LaminaError
 
@@ -37,7 +38,7 @@ def container_options(flags: tuple[Flag, ...]) -> Callable[[F], F]:
             else:
                 options.append(click.option(*names, param, default=None, metavar=metavar,
                                             multiple=kind == LIST,
-                                            type=int if kind == INT else None, help=help))
+                                            type=GO_INT if kind == INT else None, help=help))
         options += [
             click.argument("image", metavar="IMAGE"),
             click.argument("command", nargs=-1, type=click.UNPROCESSED,
@@ -64,7 +65,7 @@ class _SwitchOption(click.Option):
 
 def stop_options(f: F) -> F:
     """The flags ``stop`` and ``restart`` share: the signal to send, and how long to wait."""
-    f = click.option("-t", "--timeout", "--time", "timeout", type=int, default=None,
+    f = click.option("-t", "--timeout", "--time", "timeout", type=GO_INT, default=None,
                      metavar="int", help="Seconds to wait before killing the container")(f)
     return click.option("-s", "--signal", "signal_name", default=None, metavar="string",
                         help="Signal to send to the container")(f)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from lamina.cli.commands import GO_INT
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import InvalidArgument
@@ -41,7 +42,7 @@ def generate() -> None:
 @click.option("--restart-policy", default="no", metavar="string",
               help='systemd restart policy (default "no": the container\'s --restart is '
                    "carried out by its monitor)")
-@click.option("--time", "-t", "stop_timeout", type=int, default=None, metavar="int",
+@click.option("--time", "-t", "stop_timeout", type=GO_INT, default=None, metavar="int",
               help="Stop timeout in seconds (default: the container's, else 10)")
 @pass_engine
 def systemd(engine: Engine, name: str, use_name: bool, files: bool,

@@ -18,6 +18,8 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code docker uses for an error of this kind."""
     if isinstance(exc, errors.ContainerError):
         return exc.exit_code
+    if isinstance(exc, errors.UsageError):
+        return 125
     return 1
 
 

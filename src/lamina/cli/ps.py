@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from lamina.cli.commands import GO_INT
 from lamina.cli.context import emit, filter_option, format_option, pass_engine
 from lamina.engine import Engine
 from lamina.engine.container_views import ContainerRow
@@ -62,7 +63,7 @@ def row_fields(row: ContainerRow, no_trunc: bool, now: float) -> dict[str, Any]:
               help="Show all containers (default shows just running)")
 @filter_option
 @format_option
-@click.option("-n", "--last", type=int, default=-1, metavar="int",
+@click.option("-n", "--last", type=GO_INT, default=-1, metavar="int",
               help="Show n last created containers (includes all states)")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")

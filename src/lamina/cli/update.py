@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from lamina.cli.commands import GO_INT
 from lamina.cli.container_each import for_each
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
@@ -24,17 +25,17 @@ def _bytes(value: str | None, flag: str) -> int | None:
 
 
 @click.command("update", context_settings={"help_option_names": ["--help"]})
-@click.option("--blkio-weight", type=int, default=None, metavar="uint16",
+@click.option("--blkio-weight", type=GO_INT, default=None, metavar="uint16",
               help="Block IO (relative weight), between 10 and 1000, or 0 to disable")
-@click.option("--cpu-period", type=int, default=None, metavar="int",
+@click.option("--cpu-period", type=GO_INT, default=None, metavar="int",
               help="Limit CPU CFS (Completely Fair Scheduler) period")
-@click.option("--cpu-quota", type=int, default=None, metavar="int",
+@click.option("--cpu-quota", type=GO_INT, default=None, metavar="int",
               help="Limit CPU CFS (Completely Fair Scheduler) quota")
-@click.option("--cpu-rt-period", type=int, default=None, metavar="int",
+@click.option("--cpu-rt-period", type=GO_INT, default=None, metavar="int",
               help="Limit the CPU real-time period in microseconds")
-@click.option("--cpu-rt-runtime", type=int, default=None, metavar="int",
+@click.option("--cpu-rt-runtime", type=GO_INT, default=None, metavar="int",
               help="Limit the CPU real-time runtime in microseconds")
-@click.option("-c", "--cpu-shares", type=int, default=None, metavar="int",
+@click.option("-c", "--cpu-shares", type=GO_INT, default=None, metavar="int",
               help="CPU shares (relative weight)")
 @click.option("--cpus", default=None, metavar="decimal", help="Number of CPUs")
 @click.option("--cpuset-cpus", default=None, metavar="string",
@@ -46,7 +47,7 @@ def _bytes(value: str | None, flag: str) -> int | None:
               help="Memory soft limit")
 @click.option("--memory-swap", default=None, metavar="bytes",
               help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
-@click.option("--pids-limit", type=int, default=None, metavar="int",
+@click.option("--pids-limit", type=GO_INT, default=None, metavar="int",
               help="Tune container pids limit (set -1 for unlimited)")
 @click.option("--restart", default=None, metavar="string",
               help="Restart policy to apply when a container exits")

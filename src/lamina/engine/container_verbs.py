@@ -178,8 +178,8 @@ class ContainerVerbs:
         from lamina.engine.filters import parse_time
 
         return lifecycle.logs(self.store, name, follow=follow, tail=tail,
-                              since=parse_time(since, "--since") if since else None,
-                              until=parse_time(until, "--until") if until else None)
+                              since=parse_time(since, "since") if since else None,
+                              until=parse_time(until, "until") if until else None)
 
     def exec(self, name: str, argv: Sequence[str], *, env: Sequence[str] = (),
              workdir: str | None = None, user: str | None = None, tty: bool = False,

@@ -119,6 +119,11 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
             raise InvalidArgument(f"Unrecognised filter value for health: {health}")
     records = listing(store)
     _created_bounds(records, wanted)
+    for key in ("publish", "expose"):  # checked before any container is looked at
+        for pattern in wanted.get(key, ()):
+            if ":" in pattern:
+                raise InvalidArgument(f"filter for '{key}' should not contain ':': {pattern}")
+            _port_matches(pattern, set())
     if last > 0:
         records = records[:last]
         all = True
@@ -129,7 +134,8 @@ def list_containers(store: Store, *, all: bool = False, filters: Sequence[str] =
         state = state_of(record, store)
         if not _matches(record, state, wanted, ancestors):
             continue
-        if "publish" in wanted and not _published(store, record, wanted["publish"]):
+        if ("publish" in wanted or "expose" in wanted) and \
+                not _port_filters(store, record, wanted):
             continue
         if "health" in wanted:
             checked = health_of(store, record)
@@ -170,12 +176,22 @@ def _port_matches(pattern: str, ports: set[str]) -> bool:
     return False
 
 
-def _published(store: Store, record: ContainerRecord, patterns: list[str]) -> bool:
-    """publish=: the container ports published (by a running container), as docker's."""
+def _port_filters(store: Store, record: ContainerRecord, wanted: dict[str, list[str]]
+                  ) -> bool:
+    """publish=/expose=, as docker's: over the ports of a running container (one not running
+    has none, as its PORTS column shows), publish= by the host's port of each one published,
+    expose= by the container's port of each one exposed or published; a port that matches
+    either filter lets the container through."""
+    if record.state != "running":  # (paused too: its record says running)
+        return False
     from lamina.engine.networks import published_ports
 
-    published = {f"{p['ContainerPort']}/{p['Proto']}" for p in published_ports(store, record)}
-    return any(_port_matches(p, published) for p in patterns)
+    published = published_ports(store, record)
+    host = {f"{p['HostPort']}/{p['Proto']}" for p in published}
+    inside = _ports(record.config.get("Config", {})) | \
+        {f"{p['ContainerPort']}/{p['Proto']}" for p in published}
+    return any(_port_matches(p, host) for p in wanted.get("publish", ())) or \
+        any(_port_matches(p, inside) for p in wanted.get("expose", ()))
 
 
 def _ancestor_ids(store: Store, names: list[str]) -> set[str] | None:
@@ -224,10 +240,7 @@ def _matches(record: ContainerRecord, state: str, wanted: dict[str, list[str]],
         return False
     if "before" in wanted and not all(record.created < float(t) for t in wanted["before"]):
         return False
-    config = record.config.get("Config", {})
     host = record.config.get("HostConfig", {})
-    if "expose" in wanted and not any(_port_matches(p, _ports(config)) for p in wanted["expose"]):
-        return False
     if "volume" in wanted:
         places = {part for m in _mounts_of(host, record)
                   for part in (m["Source"], m["Destination"])}
@@ -289,7 +302,9 @@ def _restart_time(store: Store, record: ContainerRecord) -> float | None:
 
 
 def _ports_column(store: Store, record: ContainerRecord, config: dict[str, Any]) -> str:
-    if not config.get("ExposedPorts"):
+    """PORTS: a running (or paused) container's exposed and published ports; docker shows
+    none for one created or stopped."""
+    if record.state != "running" or not config.get("ExposedPorts"):
         return ""
     from lamina.engine.networks import ports_column
 
@@ -317,6 +332,21 @@ def _time(epoch: float | None) -> str:
     from lamina.model.units import format_rfc3339nano
 
     return format_rfc3339nano(epoch)
+
+
+def _apparmor_profile(host: dict[str, Any], *, started: bool) -> str:
+    """docker's AppArmorProfile: the profile asked for (``--security-opt apparmor=``) until
+    the container starts; then the one it runs under, which on a host without AppArmor is
+    none (docker ignores the option there, and so does lamina), else the one asked for, or
+    "unconfined" (lamina has no default profile of its own)."""
+    from lamina.runtime.security import Security, apparmor_enabled
+
+    asked = Security.of(host).apparmor or ""
+    if not started:
+        return asked
+    if not apparmor_enabled():
+        return ""
+    return asked or "unconfined"
 
 
 def inspect_container(store: Store, record: ContainerRecord, *, size: bool = False
@@ -364,7 +394,7 @@ def inspect_container(store: Store, record: ContainerRecord, *, size: bool = Fal
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "AppArmorProfile": _apparmor_profile(host, started=bool(record.started)),
         "ExecIDs": None,
         "HostConfig": host,
         "GraphDriver": {

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from lamina.engine.events import record_container
 from lamina.engine.names import generate_name, validate_name
 from lamina.engine.settings import Settings
-from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound
+from lamina.errors import ContainerError, InvalidArgument, LaminaError, NotFound, UsageError
 from lamina.store import ContainerRecord, ImageRecord, Store
 
 
@@ -147,7 +147,7 @@ def _create(store: Store, image_name: str, command: Sequence[str], opts: CreateO
         host_config["Binds"] = [*(host_config["Binds"] or []),
                                 *_volumes_from(store, opts.volumes_from)]
     if host_config["RestartPolicy"]["Name"] != "no" and opts.autoremove:
-        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+        raise UsageError("conflicting options: cannot specify both --restart and --rm")
     host_config.update(networking.host_config)
     if networking.exposed:
         config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}),
@@ -325,7 +325,8 @@ def read_env_files(paths: Sequence[str]) -> list[str]:
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise InvalidArgument(f"open {path}: {exc.strerror}") from None
+            raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}"
+                                  ) from None
         for line in text.splitlines():
             line = line.lstrip()
             if line and not line.startswith("#"):
@@ -487,8 +488,10 @@ def _thaw(record: ContainerRecord, runtime: Any) -> None:
 
 
 def _force_stop(store: Store, record: ContainerRecord, runtime: Any) -> None:
-    """SIGKILL; failing that, every process of its cgroup; failing that, say so."""
+    """SIGKILL; failing that, every process of its cgroup; failing that, say so. (docker's
+    kill event, signal 9, comes first: before rm -f's destroy, after stop's kill 15.)"""
     mark_stopping(store, record.id)
+    record_container(store, record, "kill", signal="9")
     runtime.kill(record.id, "9")
     _thaw(record, runtime)
     if wait_exit(store, record.id, 10.0) is None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lamina.errors import InvalidArgument
+from lamina.errors import InvalidArgument, UsageError
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 ULIMITS = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
@@ -40,7 +40,7 @@ def restart_policy(text: str | None) -> dict[str, Any]:
         try:
             retries = int(count)
         except ValueError:
-            raise InvalidArgument("invalid restart policy format: maximum retry count must "
+            raise UsageError("invalid restart policy format: maximum retry count must "
                                   "be an integer") from None
     if name not in RESTART_POLICIES:
         raise InvalidArgument(f"invalid restart policy '{name}'")
@@ -61,8 +61,8 @@ def duration_ns(flag: str, text: str | None) -> int:
     try:
         seconds = parse_duration(text)
     except ValueError:
-        raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: time: invalid '
-                              f'duration "{text}"') from None
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: time: invalid '
+                         f'duration "{text}"') from None
     return int(seconds * SECOND)
 
 
@@ -73,7 +73,7 @@ def healthcheck(cmd: str | None, interval: str | None, timeout: str | None,
     given = cmd is not None or interval or timeout or retries is not None or start_period
     if disabled:
         if given:
-            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
         return {"Test": ["NONE"]}
     if not given:
         return None
@@ -85,12 +85,12 @@ def healthcheck(cmd: str | None, interval: str | None, timeout: str | None,
                             ("--health-start-period", "StartPeriod", start_period)):
         value = duration_ns(flag, text)
         if value < 0:
-            raise InvalidArgument(f"{flag} cannot be negative")
+            raise UsageError(f"{flag} cannot be negative")
         if value:
             check[key] = value
     if retries is not None:
         if retries < 0:
-            raise InvalidArgument("--health-retries cannot be negative")
+            raise UsageError("--health-retries cannot be negative")
         check["Retries"] = retries
     return check
 
@@ -111,24 +111,23 @@ def ulimit(text: str) -> dict[str, Any]:
     """``name=soft[:hard]`` as docker's Ulimit."""
     name, sep, values = text.partition("=")
     if not sep:
-        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
-                              f"argument: {text}")
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
+                         f"argument: {text}")
     if name not in ULIMITS:
-        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
-                              f"type: {name}")
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit '
+                         f"type: {name}")
     soft_text, colon, hard_text = values.partition(":")
     for number in (soft_text, *([hard_text] if colon else [])):
         try:
             int(number)
         except ValueError:
-            raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: '
-                                  f'strconv.ParseInt: parsing "{number}": invalid syntax'
-                                  ) from None
+            raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: '
+                             f'strconv.ParseInt: parsing "{number}": invalid syntax') from None
     soft = int(soft_text)
     hard = int(hard_text) if colon else soft
     if soft > hard:
-        raise InvalidArgument(f'invalid argument "{text}" for "--ulimit" flag: ulimit soft '
-                              f"limit must be less than or equal to hard limit: {soft} > {hard}")
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: ulimit soft '
+                         f"limit must be less than or equal to hard limit: {soft} > {hard}")
     from lamina.runtime.spec import check_rlimit
 
     check_rlimit(name, hard)  # refused here, before anything is made
@@ -160,9 +159,9 @@ def mount(text: str) -> dict[str, Any]:
     source = fields.pop("source", None) or fields.pop("src", None)
     readonly = fields.pop("readonly", fields.pop("ro", "false"))
     if readonly not in ("true", "1", "false", "0"):
-        raise InvalidArgument(f"invalid value for readonly: {readonly}")
+        raise UsageError(f"invalid value for readonly: {readonly}")
     if not target:
-        raise InvalidArgument(f'invalid argument "{text}" for "--mount" flag: target is required')
+        raise UsageError(f'invalid argument "{text}" for "--mount" flag: target is required')
     if not target.startswith("/"):
         raise InvalidArgument(f"invalid mount config for type \"{kind}\": invalid mount path: "
                               f"'{target}' mount path must be absolute")
@@ -192,7 +191,7 @@ def mount(text: str) -> dict[str, Any]:
             try:
                 options["Mode"] = int(mode, 8)
             except ValueError:
-                raise InvalidArgument(f"invalid value for tmpfs-mode: {mode}") from None
+                raise UsageError(f"invalid value for tmpfs-mode: {mode}") from None
         if options:
             out["TmpfsOptions"] = options
     elif kind == "volume":
@@ -202,15 +201,15 @@ def mount(text: str) -> dict[str, Any]:
             check_name(source)
         nocopy = fields.pop("volume-nocopy", "false")
         if nocopy not in ("true", "1", "false", "0"):
-            raise InvalidArgument(f"invalid value for volume-nocopy: {nocopy}")
+            raise UsageError(f"invalid value for volume-nocopy: {nocopy}")
         driver = fields.pop("volume-driver", "local")
         if driver != "local":
             raise InvalidArgument(f'plugin "{driver}" not found')
         out["VolumeOptions"] = {"NoCopy": nocopy in ("true", "1")}
     else:
-        raise InvalidArgument(f"invalid mount config: mount type unknown: \"{kind}\"")
+        raise InvalidArgument(f"invalid mount config for type \"{kind}\": mount type unknown")
     if fields:
-        raise InvalidArgument(f"unexpected key '{next(iter(fields))}' in '{text}'")
+        raise UsageError(f"unexpected key '{next(iter(fields))}' in '{text}'")
     return out
 
 
@@ -222,23 +221,30 @@ def device(text: str) -> dict[str, str]:
             not parts[-1].startswith("/"):
         permissions = parts.pop()
     if len(parts) > 2 or not parts[0]:
-        raise InvalidArgument(f"invalid device specification: {text}")
+        raise UsageError(f"invalid device specification: {text}")
     host = parts[0]
     inside = parts[1] if len(parts) == 2 and parts[1] else host
     if not host.startswith("/") or not inside.startswith("/"):
-        raise InvalidArgument(f"invalid device specification: {text}")
+        raise UsageError(f"invalid device specification: {text}")
+    # (the device itself is looked for when the container starts, as docker's)
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": permissions}
+
+
+def missing_device(host_config: dict[str, Any]) -> str | None:
+    """docker's error for a --device that is not a device node on the host (now)."""
     import stat
 
-    try:
-        mode = os.stat(host).st_mode
-    except OSError as exc:
-        raise InvalidArgument(f"error gathering device information while adding custom "
-                              f"device \"{host}\": {exc.strerror.lower() if exc.strerror else exc}"
-                              ) from None
-    if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
-        raise InvalidArgument(f"error gathering device information while adding custom "
-                              f"device \"{host}\": not a device node")
-    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": permissions}
+    for device in host_config.get("Devices") or ():
+        path = device["PathOnHost"]
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            return (f'error gathering device information while adding custom device "{path}": '
+                    f"{exc.strerror.lower() if exc.strerror else exc}")
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            return (f'error gathering device information while adding custom device "{path}": '
+                    "not a device node")
+    return None
 
 
 def namespace_mode(kind: str, text: str | None) -> str:
@@ -248,7 +254,10 @@ def namespace_mode(kind: str, text: str | None) -> str:
     if kind in ("ipc", "pid") and value.startswith("container:") and value[10:]:
         return value
     if value not in NAMESPACE_MODES[kind]:
-        raise InvalidArgument(f"--{kind}: invalid {kind} mode: {value}")
+        if kind == "ipc":  # (docker's engine checks this one, its CLI the others)
+            raise InvalidArgument(f"Invalid IPC mode: {value}")
+        word = {"pid": "PID", "uts": "UTS", "cgroupns": "CGROUP", "userns": "USER"}[kind]
+        raise UsageError(f"--{kind}: invalid {word} mode")
     return value
 
 
@@ -264,23 +273,28 @@ def log_config(driver: str | None, options: Sequence[str]) -> dict[str, Any]:
     for text in options:
         key, sep, value = text.partition("=")
         if not sep:
-            raise InvalidArgument(f"invalid key value pair format in logging opts: {text}")
+            raise UsageError(f"invalid key value pair format in logging opts: {text}")
         if name == "none" or key not in LOG_OPTS:
             raise InvalidArgument(f"unknown log opt '{key}' for {name} log driver")
         config[key] = value
+    # (docker's driver reads these when it starts, in its words; lamina before anything is
+    # made. max-file without max-size is taken and does nothing, as docker's.)
+    failed = "failed to initialize logging driver: "
     if "max-size" in config:
-        size = parse_bytes(config["max-size"])
+        try:
+            size = parse_bytes(config["max-size"])
+        except InvalidArgument as exc:
+            raise InvalidArgument(failed + exc.message) from None
         if size <= 0:
-            raise InvalidArgument(f"invalid max-size: {config['max-size']}")
+            raise InvalidArgument(f"{failed}invalid size: '{config['max-size']}'")
     if "max-file" in config:
         try:
             files = int(config["max-file"])
         except ValueError:
-            files = 0
+            raise InvalidArgument(f'{failed}strconv.Atoi: parsing "{config["max-file"]}": '
+                                  "invalid syntax") from None
         if files < 1:
-            raise InvalidArgument("max-file cannot be less than 1")
-        if files > 1 and "max-size" not in config:
-            raise InvalidArgument("max-file can only be used with max-size")
+            raise InvalidArgument(failed + "max-file cannot be less than 1")
     return {"Type": name, "Config": config}
 
 
@@ -291,7 +305,7 @@ def read_label_files(paths: Sequence[str]) -> list[str]:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+            raise UsageError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
         for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
@@ -304,8 +318,8 @@ def parse_annotations(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not key or not sep:
-            raise InvalidArgument(f'invalid argument "{item}" for "--annotation" flag: bad '
-                                  "format for annotation (expected key=value)")
+            raise UsageError(f'invalid argument "{item}" for "--annotation" flag: bad '
+                             "format for annotation (expected key=value)")
         out[key] = value
     return out
 
@@ -316,10 +330,53 @@ def attach_streams(items: Sequence[str]) -> tuple[str, ...]:
     for item in items:
         name = item.lower()
         if name not in ("stdin", "stdout", "stderr"):
-            raise InvalidArgument(f'invalid argument "{item}" for "-a, --attach" flag: valid '
-                                  "streams are STDIN, STDOUT and STDERR")
+            raise UsageError(f'invalid argument "{item}" for "-a, --attach" flag: valid '
+                             "streams are STDIN, STDOUT and STDERR")
         out.append(name)
     return tuple(out)
+
+
+def gpu_request(text: str) -> dict[str, Any]:
+    """--gpus (``all``, a count, ``device=ID``, ``driver=``, ``capabilities=``) as docker's
+    DeviceRequest; no driver here can satisfy one: starting such a container fails, as
+    docker's does where no GPU driver is installed."""
+    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
+                               "Capabilities": [["gpu"]], "Options": {}}
+    for field in text.split(","):
+        key, sep, value = field.partition("=")
+        if not sep:
+            key, value = "count", field
+        if key == "count":
+            if value == "all":
+                request["Count"] = -1
+                continue
+            try:
+                request["Count"] = int(value)
+            except ValueError:
+                raise UsageError(f'invalid argument "{text}" for "--gpus" flag: invalid count '
+                                 f'({value}): value must be either "all" or an integer: '
+                                 "invalid syntax") from None
+        elif key == "device":
+            request["DeviceIDs"] = [*(request["DeviceIDs"] or []), value]
+        elif key == "driver":
+            request["Driver"] = value
+        elif key == "capabilities":
+            request["Capabilities"] = [[*value.split(" "), "gpu"]]
+        else:
+            raise UsageError(f'invalid argument "{text}" for "--gpus" flag: unexpected key '
+                             f"'{key}' in '{field}'")
+    return request
+
+
+def unsatisfiable_device_request(host: dict[str, Any]) -> str | None:
+    """docker's error for a DeviceRequest (--gpus) no installed driver selects: lamina has no
+    device drivers, so any is one."""
+    for request in host.get("DeviceRequests") or ():
+        capabilities = " ".join("[" + " ".join(c) + "]" for c in request.get("Capabilities")
+                                or [])
+        return (f'could not select device driver "{request.get("Driver", "")}" with '
+                f"capabilities: [{capabilities}]")
+    return None
 
 
 def blkio_weight_supported() -> bool:

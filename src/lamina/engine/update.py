@@ -8,6 +8,7 @@ start after it stopped) has them too. A value not given stays as it was.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, NamedTuple
 
 from lamina.engine.containers import find, runtime_for
@@ -53,8 +54,10 @@ def check(opts: UpdateOptions) -> None:
     if opts.cpus is not None and (opts.cpu_period or opts.cpu_quota):
         raise InvalidArgument("Conflicting options: CPU Quota cannot be updated as NanoCPUs "
                               "has already been set")
-    if opts.cpus is not None and opts.cpus < 0:
-        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+    count = len(os.sched_getaffinity(0)) or 1
+    if opts.cpus is not None and not 0 <= opts.cpus <= count:
+        raise InvalidArgument(f"Range of CPUs is from 0.01 to {count:.2f}, as there are only "
+                              f"{count} CPUs available")
     if opts.blkio_weight not in (None, 0) and not 10 <= opts.blkio_weight <= 1000:
         raise InvalidArgument("Range of blkio weight is from 10 to 1000")
 
@@ -64,9 +67,14 @@ def restart_policy(text: str) -> dict[str, Any]:
     name, _, count = text.partition(":")
     if name not in ("no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f"invalid restart policy '{name}'")
-    if count and (name != "on-failure" or not count.isdigit()):
-        raise InvalidArgument(f"invalid restart policy '{text}': a maximum retry count is "
-                              "only for on-failure, and is a number")
+    if count and not count.lstrip("-").isdigit():
+        raise InvalidArgument("invalid restart policy format: maximum retry count must be an "
+                              "integer")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy "
+                              f"'{name}'")
+    if count.startswith("-"):
+        raise InvalidArgument("maximum retry count cannot be negative")
     return {"Name": "" if name == "no" else name, "MaximumRetryCount": int(count or 0)}
 
 

@@ -203,17 +203,32 @@ class Follower:
     """``logs -f``: every entry kept, then each new one as it is written, until the container
     stops. The current file is read through a descriptor held open from the start, so that
     a rotation (the monitor renames or removes the log and starts a new one) loses nothing:
-    the old file is read to its end before the new one is taken up."""
+    the old file is read to its end before the new one is taken up, then the files rotated
+    in between (while they are kept), oldest first."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.held = _open_log(path)
         self.pending = b""
+        # the rotated files read, by inode and modification time: a rotated file is final
+        # (the monitor closes it before renaming it), and an inode freed by a removed file
+        # may be taken by a new one, which the time tells apart
+        self.seen: set[tuple[int, int]] = set()
 
     def read_all(self) -> list[LogEntry]:
-        """The rotated files' entries (but the one held, if it was rotated meanwhile), then
-        the held file's."""
-        held = _inode(self.held) if self.held is not None else None
+        """The rotated files older than the held one, then the held file's entries (newer
+        ones, rotated meanwhile, are read when the held one is left)."""
+        entries = self._unseen_rotated(older_only=True)
+        if self.held is not None:
+            entries += self._read_held()
+        return entries
+
+    def _unseen_rotated(self, *, older_only: bool = False,
+                        taken: BinaryIO | None = None) -> list[LogEntry]:
+        """The rotated files not read yet, oldest first; never the held file nor ``taken``
+        (the new current file, open: read from its start once held). ``older_only``: stop
+        at the held file."""
+        skip = {_inode(f) for f in (self.held, taken) if f is not None}
         entries: list[LogEntry] = []
         n = 1
         while rotated(self.path, n).exists():
@@ -223,10 +238,15 @@ class Follower:
             if older is None:
                 continue
             with older:
-                if _inode(older) != held:
+                if _inode(older) in skip:
+                    if older_only and self.held is not None and \
+                            _inode(older) == _inode(self.held):
+                        break
+                    continue
+                key = _identity(older)
+                if key not in self.seen:
+                    self.seen.add(key)
                     entries += _drain(older, b"")
-        if self.held is not None:
-            entries += self._read_held()
         return entries
 
     def _read_held(self) -> list[LogEntry]:
@@ -260,8 +280,8 @@ class Follower:
 
     def _switch(self) -> list[LogEntry] | None:
         """Take up the new log if the held one was rotated: the held one's last entries
-        (read to its end, final now: the monitor writes to the new one only); None if it
-        was not rotated."""
+        (read to its end, final now: the monitor writes to the new one only), then those of
+        the files rotated since; None if it was not rotated."""
         newer = _open_log(self.path)
         if newer is None:
             return None
@@ -271,6 +291,9 @@ class Follower:
         rest: list[LogEntry] = []
         if self.held is not None:
             rest = self._read_held()
+            self.seen.add(_identity(self.held))
+        rest += self._unseen_rotated(taken=newer)
+        if self.held is not None:
             self.held.close()
         self.held, self.pending = newer, b""
         return rest
@@ -295,6 +318,11 @@ def _open_log(path: Path) -> BinaryIO | None:
 
 def _inode(f: BinaryIO) -> int:
     return os.fstat(f.fileno()).st_ino
+
+
+def _identity(f: BinaryIO) -> tuple[int, int]:
+    st = os.fstat(f.fileno())
+    return st.st_ino, st.st_mtime_ns
 
 
 def entry_time(entry: LogEntry) -> float:

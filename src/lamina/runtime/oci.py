@@ -181,7 +181,7 @@ def signal_number(value: str | int) -> int:
     try:
         return int(getattr(_signal.Signals, text))
     except AttributeError:
-        raise ContainerError(f"invalid signal: {value}", exit_code=1) from None
+        raise ContainerError(f"Invalid signal: {value}", exit_code=1) from None
 
 
 def run_args(runtime: Runtime, bundle: Path, container_id: str, *, detach: bool,

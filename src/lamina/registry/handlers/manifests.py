@@ -16,7 +16,6 @@ from lamina.registry.errors import (
     ManifestInvalid,
     ManifestTooLarge,
     RegistryHTTPError,
-    SignatureRequired,
 )
 from lamina.registry.handlers.common import (
     DELETE,
@@ -43,14 +42,7 @@ async def get_manifest(request: Request) -> Response:
             and not await _signer(request, name):
         # [trust]: only signed manifests are served. A HEAD (digest, type, size: no content)
         # is answered, so that a signer can name what it signs.
-        import anyio.to_thread
-
-        from lamina.trust.serving import refusal
-
-        why = await anyio.to_thread.run_sync(refusal, registry_of(request), name, reference,
-                                             stored)
-        if why is not None:
-            raise SignatureRequired(why)
+        await registry_of(request).require_signed(name, reference, stored)
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,
