@@ -115,6 +115,9 @@ def test_registries_d(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("docker:\n  r.io/team:\n    lookaside: file:///x\n")
     with pytest.raises(InvalidArgument, match="configured twice"):
         registriesd.location_for(Reference.parse("r.io/team/app:v1"), tmp_path)
+    (tmp_path / "b.yaml").write_text("[" * 50_000)
+    with pytest.raises(InvalidArgument, match="b.yaml: nested too deeply"):
+        registriesd.location_for(Reference.parse("r.io/team/app:v1"), tmp_path)
 
 
 def test_key_files(tmp_path: Path) -> None:
