@@ -118,8 +118,8 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
                                                     "Period cannot both be set",
         ("--cpuset-cpus", "4096"): "Requested CPUs are not available",
         ("--gpus", "all"): 'could not select device driver "" with capabilities: [[gpu]]',
-        ("--ipc", "bogus"): "invalid ipc mode: bogus",
-        ("--pid", "nope"): "invalid pid mode: nope",
+        ("--ipc", "bogus"): "Invalid IPC mode: bogus",
+        ("--pid", "nope"): "--pid: invalid PID mode",
         ("--restart", "sometimes"): "invalid restart policy 'sometimes'",
         ("--restart", "on-failure:x"): "invalid restart policy format: maximum retry count "
                                        "must be an integer",
@@ -130,13 +130,12 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
                                          "and --rm",
         ("--pull", "often"): "invalid pull option: 'often'",
         ("--log-driver", "syslog"): 'logging driver "syslog" is not available',
-        ("--log-opt", "max-file=3"): "max-file can only be used with max-size",
+        ("--log-opt", "max-size=x"): "failed to initialize logging driver: invalid size: 'x'",
         ("--log-opt", "bogus=1"): "unknown log opt 'bogus' for json-file log driver",
         ("--mount", "type=bind,source=/no/such/dir,target=/x"): "bind source path does not "
                                                                 "exist: /no/such/dir",
         ("--mount", "type=volume,source=a/b,target=/x"): "includes invalid characters for a "
                                                           "local volume name",
-        ("--device", "/no/such/device"): 'adding custom device "/no/such/device"',
         ("--stop-signal", "SIGNOPE"): "Invalid signal: SIGNOPE",
         ("--health-interval", "soon", "--health-cmd", "true"): 'invalid argument "soon" for '
                                                                 '"--health-interval" flag',
@@ -151,6 +150,17 @@ def test_limit_values_checked_as_docker(lamina: Run, image: Image) -> None:
         result = lamina("run", "--rm", *flags, "busybox", "true")
         assert result.code == 125, (flags, result.err)
         assert message in one_line(result), flags
+    # a --device that is not there: refused when the container starts, with the status
+    # docker's run gives what is not found (127)
+    result = lamina("run", "--rm", "--device", "/no/such/device", "busybox", "true")
+    assert result.code == 127
+    assert one_line(result) == ('Error: error gathering device information while adding '
+                                'custom device "/no/such/device": no such file or directory')
+    # (--gpus and --device are refused when the container starts, as docker's: --rm removed
+    # it then)
+    assert lamina("ps", "-aq").out == ""
+    # max-file without max-size is taken, and does nothing (docker's documentation)
+    assert lamina("run", "--rm", "--log-opt", "max-file=3", "busybox", "true").code == 0
     # -a with -d: docker's bare line, and status 1
     result = lamina("run", "-d", "-a", "stdout", "busybox", "true")
     assert (result.code, result.out, result.err) == (

@@ -322,3 +322,52 @@ FLAG_CASES += [
          err='invalid value for "since": failed to parse value as time or duration: "bogus"',
          issue="logs --since/--until"),
 ]
+
+# --gpus: on record at create; no device driver here, so starting it fails as docker's does
+# where none is installed (the container stays, created)
+FLAG_CASES += [
+    Case("gpus-on-record", ["inspect", "-f", "{{json .HostConfig.DeviceRequests}}", "g2"],
+         setup=[["create", "--name", "g2", "--gpus", "2", "busybox", "true"]],
+         out='[{"Driver":"","Count":2,"DeviceIDs":null,"Capabilities":[["gpu"]],'
+             '"Options":{}}]\n', issue="run flags"),
+    Case("gpus-start-fails", ["start", "g1"],
+         setup=[["create", "--name", "g1", "--gpus", "all", "busybox", "true"]], code=1,
+         out="", err='^Error: could not select device driver "" with capabilities: '
+                     r"\[\[gpu\]\]\nError: failed to start containers: g1\n$",
+         containers=True, issue="run flags"),
+    _create_bad("gpus-bad-key", ["--gpus", "bogus=1"],
+                "invalid argument \"bogus=1\" for \"--gpus\" flag: unexpected key 'bogus' in "
+                "'bogus=1'", 125),
+    _create_bad("gpus-bad-count", ["--gpus", "xyz"],
+                'invalid argument "xyz" for "--gpus" flag: invalid count \\(xyz\\): value must '
+                'be either "all" or an integer: invalid syntax', 125),
+    Case("start-failure-summary", ["start", "s1"],
+         setup=[["create", "--name", "s1", "busybox", "nosuchcmd"]], code=1, out="",
+         err='exec: "nosuchcmd": executable file not found in \\$PATH.*\n'
+             "Error: failed to start containers: s1\n$", containers=True, issue="exit codes"),
+]
+
+# what docker's engine checks when the container starts: --device, the log options
+FLAG_CASES += [
+    Case("device-missing-at-run", ["run", "--rm", "--device", "{tmp}/nodev", "busybox", "true"],
+         code=127, out="", err='error gathering device information while adding custom '
+                               'device "\\{tmp\\}/nodev": no such file or directory',
+         containers=True, issue="exit codes"),
+    Case("device-missing-created", ["create", "--device", "{tmp}/nodev", "busybox", "true"],
+         out_re="<id>\n", issue="run flags"),
+    Case("device-not-a-device", ["run", "--rm", "--device", "/etc/passwd", "busybox", "true"],
+         code=125, out="", err='error gathering device information while adding custom '
+                               'device "/etc/passwd": not a device node',
+         containers=True, issue="run flags"),
+    Case("log-max-file-alone", ["run", "--rm", "--log-opt", "max-file=3", "busybox", "true"],
+         out="", containers=True, issue="run flags"),
+    _bad("log-max-size-bad", ["--log-opt", "max-size=x"],
+         "failed to initialize logging driver: invalid size: 'x'"),
+    _bad("log-max-file-bad", ["--log-opt", "max-size=1k", "--log-opt", "max-file=x"],
+         'failed to initialize logging driver: strconv.Atoi: parsing "x": invalid syntax'),
+    _bad("log-max-file-zero", ["--log-opt", "max-size=1k", "--log-opt", "max-file=0"],
+         "failed to initialize logging driver: max-file cannot be less than 1"),
+    _bad("ipc-mode-bad", ["--ipc", "nosuch"], "Invalid IPC mode: nosuch"),
+    _bad("pid-mode-bad", ["--pid", "nosuch"], "--pid: invalid PID mode"),
+    _bad("uts-mode-bad", ["--uts", "nosuch"], "--uts: invalid UTS mode"),
+]

@@ -136,6 +136,13 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
                 out += args[i:]
                 break
             continue
+        if not arg.startswith("--") and len(arg) > 2 and "=" not in arg \
+                and all("-" + c in switches for c in arg[1:]):
+            # -dit: switches only, each of which a later -d=false takes back alone
+            for c in arg[1:]:
+                given.setdefault(switches["-" + c].name or "", []).append(len(out))
+                out.append("-" + c)
+            continue
         name, eq, value = arg.partition("=")
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
@@ -182,7 +189,22 @@ def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value
     return False
 
 
-class LazyGroup(click.Group):
+class PflagGroup(click.Group):
+    """A group whose commands read switches as docker's pflag does (``--all=false``)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            try:
+                rest = pflag_args(command, rest)
+            except FlagValueError as exc:
+                exc.command_path = f"{ctx.command_path} {name}"
+                raise
+        return name, command, rest
+
+
+class LazyGroup(PflagGroup):
     """A group whose subcommands are imported only when invoked (or listed by --help)."""
 
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
@@ -207,17 +229,6 @@ class LazyGroup(click.Group):
             raise
         command: click.Command = getattr(module, attr)
         return command
-
-    def resolve_command(self, ctx: click.Context, args: list[str]
-                        ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:
-            try:
-                rest = pflag_args(command, rest)
-            except FlagValueError as exc:
-                exc.command_path = f"{ctx.command_path} {name}"
-                raise
-        return name, command, rest
 
 
 @click.group(

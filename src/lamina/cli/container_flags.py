@@ -288,10 +288,10 @@ def _host_and_config(kw: dict[str, Any], memory: int | None, cpus: float | None
     from lamina.cli.format.units import parse_bytes
     from lamina.engine import hostconfig as hc
 
-    if kw.get("gpus"):
-        raise InvalidArgument('could not select device driver "" with capabilities: [[gpu]]')
     host: dict[str, Any] = {}
     config: dict[str, Any] = {}
+    if kw.get("gpus"):
+        host["DeviceRequests"] = [hc.gpu_request(kw["gpus"])]  # (refused when it starts)
     if kw.get("restart"):
         host["RestartPolicy"] = hc.restart_policy(kw["restart"])
     if kw.get("init"):

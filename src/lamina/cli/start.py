@@ -21,7 +21,7 @@ from lamina.errors import ContainerError, InvalidArgument
 def start(engine: Engine, names: tuple[str, ...], attach: bool, interactive: bool) -> int:
     """Start one or more stopped containers"""
     if not (attach or interactive):
-        return for_each(names, engine.start)
+        return for_each(names, engine.start, summary="failed to start containers")
     if len(names) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
     from lamina.engine.lifecycle import attach_hooks

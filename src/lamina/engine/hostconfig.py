@@ -226,18 +226,25 @@ def device(text: str) -> dict[str, str]:
     inside = parts[1] if len(parts) == 2 and parts[1] else host
     if not host.startswith("/") or not inside.startswith("/"):
         raise UsageError(f"invalid device specification: {text}")
+    # (the device itself is looked for when the container starts, as docker's)
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": permissions}
+
+
+def missing_device(host_config: dict[str, Any]) -> str | None:
+    """docker's error for a --device that is not a device node on the host (now)."""
     import stat
 
-    try:
-        mode = os.stat(host).st_mode
-    except OSError as exc:
-        raise InvalidArgument(f"error gathering device information while adding custom "
-                              f"device \"{host}\": {exc.strerror.lower() if exc.strerror else exc}"
-                              ) from None
-    if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
-        raise InvalidArgument(f"error gathering device information while adding custom "
-                              f"device \"{host}\": not a device node")
-    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": permissions}
+    for device in host_config.get("Devices") or ():
+        path = device["PathOnHost"]
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            return (f'error gathering device information while adding custom device "{path}": '
+                    f"{exc.strerror.lower() if exc.strerror else exc}")
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            return (f'error gathering device information while adding custom device "{path}": '
+                    "not a device node")
+    return None
 
 
 def namespace_mode(kind: str, text: str | None) -> str:
@@ -247,7 +254,10 @@ def namespace_mode(kind: str, text: str | None) -> str:
     if kind in ("ipc", "pid") and value.startswith("container:") and value[10:]:
         return value
     if value not in NAMESPACE_MODES[kind]:
-        raise UsageError(f"--{kind}: invalid {kind} mode: {value}")
+        if kind == "ipc":  # (docker's engine checks this one, its CLI the others)
+            raise InvalidArgument(f"Invalid IPC mode: {value}")
+        word = {"pid": "PID", "uts": "UTS", "cgroupns": "CGROUP", "userns": "USER"}[kind]
+        raise UsageError(f"--{kind}: invalid {word} mode")
     return value
 
 
@@ -267,19 +277,24 @@ def log_config(driver: str | None, options: Sequence[str]) -> dict[str, Any]:
         if name == "none" or key not in LOG_OPTS:
             raise InvalidArgument(f"unknown log opt '{key}' for {name} log driver")
         config[key] = value
+    # (docker's driver reads these when it starts, in its words; lamina before anything is
+    # made. max-file without max-size is taken and does nothing, as docker's.)
+    failed = "failed to initialize logging driver: "
     if "max-size" in config:
-        size = parse_bytes(config["max-size"])
+        try:
+            size = parse_bytes(config["max-size"])
+        except InvalidArgument as exc:
+            raise InvalidArgument(failed + exc.message) from None
         if size <= 0:
-            raise InvalidArgument(f"invalid max-size: {config['max-size']}")
+            raise InvalidArgument(f"{failed}invalid size: '{config['max-size']}'")
     if "max-file" in config:
         try:
             files = int(config["max-file"])
         except ValueError:
-            files = 0
+            raise InvalidArgument(f'{failed}strconv.Atoi: parsing "{config["max-file"]}": '
+                                  "invalid syntax") from None
         if files < 1:
-            raise InvalidArgument("max-file cannot be less than 1")
-        if files > 1 and "max-size" not in config:
-            raise InvalidArgument("max-file can only be used with max-size")
+            raise InvalidArgument(failed + "max-file cannot be less than 1")
     return {"Type": name, "Config": config}
 
 
@@ -319,6 +334,49 @@ def attach_streams(items: Sequence[str]) -> tuple[str, ...]:
                              "streams are STDIN, STDOUT and STDERR")
         out.append(name)
     return tuple(out)
+
+
+def gpu_request(text: str) -> dict[str, Any]:
+    """--gpus (``all``, a count, ``device=ID``, ``driver=``, ``capabilities=``) as docker's
+    DeviceRequest; no driver here can satisfy one: starting such a container fails, as
+    docker's does where no GPU driver is installed."""
+    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
+                               "Capabilities": [["gpu"]], "Options": {}}
+    for field in text.split(","):
+        key, sep, value = field.partition("=")
+        if not sep:
+            key, value = "count", field
+        if key == "count":
+            if value == "all":
+                request["Count"] = -1
+                continue
+            try:
+                request["Count"] = int(value)
+            except ValueError:
+                raise UsageError(f'invalid argument "{text}" for "--gpus" flag: invalid count '
+                                 f'({value}): value must be either "all" or an integer: '
+                                 "invalid syntax") from None
+        elif key == "device":
+            request["DeviceIDs"] = [*(request["DeviceIDs"] or []), value]
+        elif key == "driver":
+            request["Driver"] = value
+        elif key == "capabilities":
+            request["Capabilities"] = [[*value.split(" "), "gpu"]]
+        else:
+            raise UsageError(f'invalid argument "{text}" for "--gpus" flag: unexpected key '
+                             f"'{key}' in '{field}'")
+    return request
+
+
+def unsatisfiable_device_request(host: dict[str, Any]) -> str | None:
+    """docker's error for a DeviceRequest (--gpus) no installed driver selects: lamina has no
+    device drivers, so any is one."""
+    for request in host.get("DeviceRequests") or ():
+        capabilities = " ".join("[" + " ".join(c) + "]" for c in request.get("Capabilities")
+                                or [])
+        return (f'could not select device driver "{request.get("Driver", "")}" with '
+                f"capabilities: [{capabilities}]")
+    return None
 
 
 def blkio_weight_supported() -> bool:

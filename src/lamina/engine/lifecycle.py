@@ -50,10 +50,19 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     from lamina.runtime.restarts import reset
 
     require_root("running containers")
+    from lamina.engine.hostconfig import missing_device, unsatisfiable_device_request
+
     reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
     # (run has done it already, before the container was created)
     warm_network(record.config.get("HostConfig", {}).get("NetworkMode"))
     try:
+        host = record.config.get("HostConfig", {})
+        refused = unsatisfiable_device_request(host)
+        if refused:  # --gpus: no device driver here (docker's error where it has none)
+            raise ContainerError(refused)
+        missing = missing_device(host)
+        if missing:  # (docker's run exits 127 for it: "no such file or directory")
+            raise ContainerError(missing, exit_code=127 if "no such file" in missing else 125)
         started = launch(store, record, runtime_for(record, runtime, settings=settings),
                          attach=attach, recorder=RECORDER)
     except LaminaError as exc:

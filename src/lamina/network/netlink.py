@@ -30,36 +30,9 @@ UMOUNT_NOFOLLOW = 8
 
 
 def _iproute() -> Any:
-    return _load_iproute()()
-
-
-def _load_iproute() -> Any:
-    """pyroute2's IPRoute class, loaded without the package's ``__init__``: that imports every
-    part of pyroute2 (IPDB, NDB, conntrack, wireguard...), twice the time of what links,
-    addresses and routes need, and this time is on every bridged container's start. When that
-    cannot be done (another layout of the package), the package is imported as usual."""
-    import importlib.util
-    import sys
-    import types
-
-    if "pyroute2" not in sys.modules:
-        spec = importlib.util.find_spec("pyroute2")
-        if spec is not None and spec.submodule_search_locations:
-            package = types.ModuleType("pyroute2")
-            package.__path__ = list(spec.submodule_search_locations)
-            package.__spec__ = spec
-            package.__file__ = spec.origin
-            sys.modules["pyroute2"] = package
-            try:
-                from pyroute2.iproute.linux import IPRoute
-
-                return IPRoute
-            except ImportError:
-                for name in [n for n in sys.modules if n.split(".")[0] == "pyroute2"]:
-                    del sys.modules[name]
     from pyroute2.iproute.linux import IPRoute
 
-    return IPRoute
+    return IPRoute()
 
 
 def link_exists(device: str) -> bool:
@@ -273,7 +246,7 @@ def warm() -> None:
         try:
             _close_all_but({0, 1, 2, request_r, reply_w})
             with suppress(Exception):
-                _load_iproute()
+                import pyroute2.iproute.linux  # noqa: F401
             data = _read_all(request_r)
             if data:
                 func, args = pickle.loads(data)

@@ -64,7 +64,7 @@ def _listed(raw: bytes) -> list[str]:
 
     try:
         return [str(d["digest"]) for d in json.loads(raw).get("manifests", [])]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return []
 
 
