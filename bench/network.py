@@ -1,13 +1,14 @@
 """Container networking, in a network namespace that exists only for this run:
 
 - ``run --rm busybox true`` on the default bridge against ``--network host``, for lamina and
-  for podman (netavark) where it runs: the bridge's overhead (goal: under 30 ms, and under
-  podman's);
+  for podman (netavark) where it runs: the bridge's overhead in wall-clock and in CPU time
+  (goal: under 30 ms, and under podman's);
 - TCP throughput (a large file from busybox httpd, fetched with curl) and request latency
-  (sequential requests for a small file, each on a new connection) through a published port against the container's own address (goal: at
-  least 0.8x the direct throughput, under 0.2 ms added per request). Published ports are
-  kernel DNAT (lamina's choice: no process per port); a userland proxy (a Python splice loop,
-  as the per-container monitor could hold) is measured beside it for the comparison.
+  (sequential requests for a small file, each on a new connection) through a published port
+  against the container's own address (goal: at least 0.8x the direct throughput, under
+  0.2 ms added per request). Published ports are kernel DNAT (lamina's choice: no process per
+  port); a userland proxy (a Python splice loop, as the per-container monitor could hold) is
+  measured beside it for the comparison.
 
 The script re-executes itself under ``unshare --net`` first: every bridge, veth, nftables rule
 and sysctl it causes lives in that namespace and goes with it. Root only.

@@ -113,7 +113,11 @@ def test_bad_volume_specs(lamina: Run, image: Image) -> None:
                         ("data:relative", "mount path must be absolute"),
                         ("data:/", "destination can't be '/'"),
                         ("data:/d:bogus", "invalid mode: bogus")):
+        # (docker's engine refuses these: create exits 1, run 125)
         result = lamina("create", "-v", spec, "app", "true")
+        assert result.code == 1, (spec, result.err)
+        assert words in one_line(result), spec
+        result = lamina("run", "--rm", "-v", spec, "app", "true")
         assert result.code == 125, (spec, result.err)
         assert words in one_line(result), spec
     assert lamina("ps", "-aq").out == ""

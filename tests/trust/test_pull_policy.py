@@ -4,6 +4,7 @@ each way a signature can fail, with the store left exactly as it was."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -549,3 +550,48 @@ def test_all_tags_skips_signature_tags_and_checks_each_image(
     assert "wrong key" in result.err
     listed = lamina("images", "--format", "{{.Tag}}", f"{registry_host}/alltags/app").out.split()
     assert listed == ["v1"]
+
+
+def test_hostile_signatures_are_one_line(lamina: Run, prepared: None, images: Images,
+                                         registry_host: str, lamina_registry: Server,
+                                         home: Path, pairs: dict[str, KeyPair],
+                                         store_snapshot) -> None:
+    """Signatures no signer made: a bundle of JSON nested 100,000 deep, a .sig payload the
+    same, garbage base64. The pull is refused in one line; nothing is stored."""
+    digest = images.push("neg/hostile:v1")
+    deep = b"[" * 100_000
+    bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    with httpx.Client(base_url=lamina_registry.url, trust_env=False) as client:
+        blob = push_blob(client, "neg/hostile", deep)
+        empty = push_blob(client, "neg/hostile", b"{}")
+        referrer = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "artifactType": bundle_type,
+                    "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                               "digest": empty, "size": 2},
+                    "layers": [{"mediaType": bundle_type, "digest": blob, "size": len(deep)}],
+                    "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "digest": digest,
+                                "size": len(client.get(f"/v2/neg/hostile/manifests/{digest}",
+                                                       headers={"Accept": "application/vnd.oci."
+                                                                "image.manifest.v1+json"}
+                                                       ).content)}}
+        raw = json.dumps(referrer).encode()
+        r = push_manifest(client, "neg/hostile", "sha256:" + hashlib.sha256(raw).hexdigest(),
+                          raw, referrer["mediaType"])
+        assert r.status_code == 201, r.text
+    _put_sig(lamina_registry, "neg/hostile", digest, [
+        {"mediaType": SIMPLESIGNING, "digest": blob, "size": len(deep),
+         "annotations": {COSIGN_SIG: base64.b64encode(b"not a signature").decode()}},
+        {"mediaType": SIMPLESIGNING, "digest": blob, "size": len(deep),
+         "annotations": {COSIGN_SIG: "%%% not base64 %%%"}}])
+    write_policy(home, sigstore_policy(f"{registry_host}/neg", pairs["trusted"].pub))
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/neg/hostile:v1")
+    assert line.startswith(f'Error: image {registry_host}/neg/hostile:v1, policy scope "')
+    shown = lamina("trust", "inspect", "--key", str(pairs["trusted"].pub),
+                   f"{registry_host}/neg/hostile:v1")
+    assert shown.code == 0, shown.err
+    assert all(row["Verified"] is False for row in json.loads(shown.out)[0]["Signatures"])
+    verified = lamina("trust", "verify", "--key", str(pairs["trusted"].pub),
+                      f"{registry_host}/neg/hostile:v1")
+    assert verified.code == 1 and len(verified.err.strip().splitlines()) == 1
+    assert "Traceback" not in verified.err + shown.err

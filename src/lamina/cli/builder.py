@@ -6,12 +6,13 @@ import sys
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import pass_engine
 from lamina.cli.format.units import human_size, parse_bytes
 from lamina.engine import Engine
 
 
-@click.group("builder")
+@click.group("builder", cls=PflagGroup)
 def builder() -> None:
     """Manage builds"""
 

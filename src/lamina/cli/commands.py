@@ -136,6 +136,13 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
                 out += args[i:]
                 break
             continue
+        if not arg.startswith("--") and len(arg) > 2 and "=" not in arg \
+                and all("-" + c in switches for c in arg[1:]):
+            # -dit: switches only, each of which a later -d=false takes back alone
+            for c in arg[1:]:
+                given.setdefault(switches["-" + c].name or "", []).append(len(out))
+                out.append("-" + c)
+            continue
         name, eq, value = arg.partition("=")
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
@@ -143,10 +150,12 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if switch is not None and switch.default is None and not switch.secondary_opts:
             switch = None  # a switch whose absence differs from false reads its own value
         if switch is None:
-            if name in switches and not eq:
-                given.setdefault(switches[name].name or "", []).append(len(out))
-            out.append(arg)
             short = not arg.startswith("--")
+            pieces = _split_cluster(arg, switches, takes_value) if short else None
+            for piece in pieces or [arg]:
+                if piece in switches:  # (each one, so that a later =false takes it back)
+                    given.setdefault(switches[piece].name or "", []).append(len(out))
+                out.append(piece)
             wants_next = (name in takes_value and not eq and not short) or \
                 (short and _cluster_wants_next(arg, switches, takes_value))
             if wants_next and i < len(args):
@@ -169,6 +178,23 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
     return [a for index, a in enumerate(out) if index not in dropped]
 
 
+def _split_cluster(arg: str, switches: dict[str, click.Option], takes_value: set[str]
+                   ) -> list[str] | None:
+    """A short option cluster as its options (``-it`` -> ``-i -t``; ``-dp80`` -> ``-d
+    -p80``), or None when it holds a letter that is neither (click says what is wrong)."""
+    if len(arg) <= 2:
+        return None
+    pieces: list[str] = []
+    for j in range(1, len(arg)):
+        name = "-" + arg[j]
+        if name in takes_value:
+            return [*pieces, name + arg[j + 1:]]
+        if name not in switches:
+            return None
+        pieces.append(name)
+    return pieces
+
+
 def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value: set[str]
                         ) -> bool:
     """Whether a short option cluster (-it, -e, -dp) ends with an option whose value is the
@@ -182,7 +208,22 @@ def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value
     return False
 
 
-class LazyGroup(click.Group):
+class PflagGroup(click.Group):
+    """A group whose commands read switches as docker's pflag does (``--all=false``)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            try:
+                rest = pflag_args(command, rest)
+            except FlagValueError as exc:
+                exc.command_path = f"{ctx.command_path} {name}"
+                raise
+        return name, command, rest
+
+
+class LazyGroup(PflagGroup):
     """A group whose subcommands are imported only when invoked (or listed by --help)."""
 
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
@@ -207,17 +248,6 @@ class LazyGroup(click.Group):
             raise
         command: click.Command = getattr(module, attr)
         return command
-
-    def resolve_command(self, ctx: click.Context, args: list[str]
-                        ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:
-            try:
-                rest = pflag_args(command, rest)
-            except FlagValueError as exc:
-                exc.command_path = f"{ctx.command_path} {name}"
-                raise
-        return name, command, rest
 
 
 @click.group(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from lamina.cli.commands import GO_INT
+from lamina.cli.commands import GO_INT, PflagGroup
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import InvalidArgument
@@ -28,7 +28,7 @@ from lamina.errors import InvalidArgument
 POLICIES = ("no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")
 
 
-@click.group("generate")
+@click.group("generate", cls=PflagGroup)
 def generate() -> None:
     """Generate structured data based on containers"""
 

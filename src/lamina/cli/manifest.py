@@ -6,12 +6,13 @@ import json
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import NotFound
 
 
-@click.group("manifest")
+@click.group("manifest", cls=PflagGroup)
 def manifest() -> None:
     """Manage Docker image manifests and manifest lists"""
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import emit, filter_option, pass_engine
 from lamina.engine import Engine
 from lamina.errors import InvalidArgument, LaminaError
@@ -15,7 +16,7 @@ LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "
               "CreatedAt": "CREATED AT"}
 
 
-@click.group("network")
+@click.group("network", cls=PflagGroup)
 def network() -> None:
     """Manage networks"""
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lamina.cli.commands import PflagGroup
+
 if TYPE_CHECKING:
     from lamina.registry.config import RegistryConfig
 
@@ -36,7 +38,7 @@ def _env_help() -> str:
     )
 
 
-@click.group("registry")
+@click.group("registry", cls=PflagGroup)
 def registry() -> None:
     """Run and manage a private OCI registry."""
 
@@ -46,7 +48,8 @@ def registry() -> None:
 @click.option("--addr", metavar="HOST:PORT", help="Address to listen on [127.0.0.1:5000].")
 @click.option("--config", "config_file", type=_FILE, help="TOML settings file.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes [1].")
-@click.option("--read-only", is_flag=True, default=None, help="Refuse pushes and deletes.")
+@click.option("--read-only/--no-read-only", default=None,
+              help="Refuse pushes and deletes (=false: take them, whatever the settings say).")
 @click.option("--tls-cert", type=_FILE, help="PEM certificate chain for HTTPS.")
 @click.option("--tls-key", type=_FILE, help="PEM private key for HTTPS.")
 def serve_command(

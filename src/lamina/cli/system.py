@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import emit, format_option, pass_engine
 from lamina.cli.format.units import human_size
 from lamina.engine import Engine
@@ -19,7 +20,7 @@ def _reclaimable(size: int, total: int) -> str:
     return f"{human_size(size)} ({size * 100 // total}%)"
 
 
-@click.group("system")
+@click.group("system", cls=PflagGroup)
 def system() -> None:
     """Manage lamina"""
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import pass_engine
 from lamina.engine import Engine
 from lamina.errors import InvalidArgument
 
 
-@click.group("trust")
+@click.group("trust", cls=PflagGroup)
 def trust() -> None:
     """Manage trust on images"""
 

@@ -28,8 +28,13 @@ class GoBoolValue(click.ParamType):
             return True
         if text in ("0", "f", "F", "false", "FALSE", "False"):
             return False
-        self.fail(f'invalid argument "{value}" for "{self.flag}" flag: strconv.ParseBool: '
-                  f'parsing "{value}": invalid syntax', param, ctx)
+        from lamina.cli.commands import FlagValueError
+
+        error = FlagValueError(f'invalid argument "{value}" for "{self.flag}" flag: '
+                               f'strconv.ParseBool: parsing "{value}": invalid syntax')
+        if ctx is not None:
+            error.command_path = ctx.command_path
+        raise error  # (pflag's words alone, as for every other switch)
 
 
 HIDDEN = "--disable-content-trust-value"

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from lamina.cli.commands import PflagGroup
 from lamina.cli.context import emit, filter_option, format_option, pass_engine
 from lamina.engine import Engine
 from lamina.errors import LaminaError
@@ -14,7 +15,7 @@ LS_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOI
               "Labels": "LABELS", "Scope": "SCOPE", "Links": "LINKS", "Size": "SIZE"}
 
 
-@click.group("volume")
+@click.group("volume", cls=PflagGroup)
 def volume() -> None:
     """Manage volumes"""
 

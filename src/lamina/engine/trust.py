@@ -197,7 +197,7 @@ def _describe(signature: Signature, digest: Digest, keys: Sequence[Verifier]
             hint = json.loads(base64_decode(signature.extra.get("bundle", ""))).get(
                 "verificationMaterial", {}).get("publicKey", {}).get("hint")
             row["KeyHint"] = hint
-    except (SignatureError, ValueError, AttributeError):
+    except (SignatureError, ValueError, AttributeError, RecursionError):
         row["Problem"] = "unreadable payload"
     if signature.format == GPG:
         from lamina.trust import gpg

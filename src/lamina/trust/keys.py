@@ -217,7 +217,7 @@ def decrypt_private(body: bytes, passphrase: bytes, where: str) -> bytes:
         n, r, p = int(params["N"]), int(params["r"]), int(params["p"])
         salt, nonce = _unb64(kdf["salt"]), _unb64(cipher["nonce"])
         sealed = _unb64(doc["ciphertext"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise InvalidArgument(f"{where}: not a valid encrypted key file ({err})") from None
     if n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * n * r * p > MAX_SCRYPT_MEMORY:
         raise InvalidArgument(f"{where}: scrypt parameters out of bounds (N={n} r={r} p={p})")

@@ -174,7 +174,7 @@ def _is_signature(reference: str, media_type: str, raw: bytes) -> bool:
 def _json(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
