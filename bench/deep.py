@@ -1,7 +1,8 @@
 """Deep trees: time and peak memory of lamina at 100, 1,000 and 10,000 levels, against umoci.
 
 For each depth, a one-layer image holding one path that many directories deep is loaded with
-`lamina load`, and unpacked by `umoci unpack` from the same OCI layout (the peer); then, as
+`lamina load`, and unpacked by `umoci unpack` from the same OCI layout (the peer), once with
+the path as the layer's one entry, once with every level an entry of its own; then, as
 root, a container whose writable layer holds such a tree is committed, exported, diffed and
 copied out (`lamina commit`, `export`, `diff`, `cp`). Each command runs in a process of its
 own, and its wall time and peak RSS are printed, with umoci's and the ratio, and each
@@ -62,9 +63,16 @@ def measure(argv: list[str], env: dict[str, str], timeout: float | None = None
     return seconds, int(done.stdout.split()[-1]) / 1024
 
 
-def deep_layer(depth: int) -> bytes:
+def deep_layer(depth: int, each_level: bool = False) -> bytes:
+    """One path ``depth`` directories deep; with ``each_level``, every directory on the way
+    is an entry of its own too (as a tar of a real tree has them)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if each_level:
+            for level in range(1, depth + 1):
+                info = tarfile.TarInfo("d/" * level)
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
         info = tarfile.TarInfo("d/" * depth + "bottom")
         info.size = 5
         tar.addfile(info, io.BytesIO(b"deep\n"))
@@ -121,21 +129,24 @@ def main() -> None:
         try:
             env = {**os.environ, "LAMINA_ROOT": str(tmp / "store"),
                    "LAMINA_CONFIG": str(tmp / "none.toml")}
-            image = make_image([deep_layer(depth)])
-            layout = write_oci_layout(tmp / "layout", [(image, "deep")])
-            archive = tmp / "deep.tar"
-            archive.write_bytes(tar_directory(layout))
-            ours = measure(lamina("load", "-q", "-i", str(archive)), env)
-            peer: tuple[float, float] | str | None = None
-            if umoci:
-                try:
-                    peer = measure([umoci, "unpack", "--rootless", "--image",
-                                    f"{layout}:deep", str(tmp / "bundle")], env, PEER_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    peer = f"did not finish in {PEER_TIMEOUT:.0f} s"
-                except RuntimeError as err:  # what it said, without the path it names
-                    peer = "failed: " + str(err).rsplit(": ", 1)[-1]
-            row(depth, "load", ours, prev, peer)
+            # "load": one entry, the deep path; "load-all": an entry for every level too.
+            for what, each_level in (("load", False), ("load-all", True)):
+                image = make_image([deep_layer(depth, each_level)])
+                layout = write_oci_layout(tmp / f"layout-{what}", [(image, "deep")])
+                archive = tmp / f"{what}.tar"
+                archive.write_bytes(tar_directory(layout))
+                ours = measure(lamina("load", "-q", "-i", str(archive)), env)
+                peer: tuple[float, float] | str | None = None
+                if umoci:
+                    try:
+                        peer = measure([umoci, "unpack", "--rootless", "--image",
+                                        f"{layout}:deep", str(tmp / f"bundle-{what}")], env,
+                                       PEER_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        peer = f"did not finish in {PEER_TIMEOUT:.0f} s"
+                    except RuntimeError as err:  # what it said, without the path it names
+                        peer = "failed: " + str(err).rsplit(": ", 1)[-1]
+                row(depth, what, ours, prev, peer)
             if not containers:
                 continue
             rootfs = tmp / "rootfs.tar"

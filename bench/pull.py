@@ -15,8 +15,9 @@ Prints every median (wall-clock, and the CPU seconds the tool used: its own user
 time, which the registry's is not part of), and lamina's time as a fraction of each peer's
 (the goal: under 0.4 of podman's, within 1.5 of skopeo's).
 
-Usage: ``python bench/pull.py [--trials N] [--only small|big]``. Needs docker-registry and
-skopeo; podman where installed.
+Usage: ``python bench/pull.py [--trials N] [--only small|big] [--against SRC]``. Needs
+docker-registry and skopeo; podman where installed. ``--against SRC`` times another lamina in
+the same trials: the ``src/`` directory of, say, a checkout of older code.
 """
 
 from __future__ import annotations
@@ -121,9 +122,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--only", choices=["small", "big"], default=None)
+    parser.add_argument("--against", metavar="SRC", default=None,
+                        help="the src/ directory of another lamina, timed alongside")
     args = parser.parse_args()
     podman = shutil.which("podman")
     compile_lamina()
+    if args.against:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run([sys.executable, "-m", "compileall", "-q", args.against], check=False,
+                       stdout=subprocess.DEVNULL, env=env)
     work = Path(tempfile.mkdtemp(prefix="lamina-bench-pull-"))
     try:
         rng = random.Random(42)
@@ -144,14 +151,17 @@ def main() -> None:
                                 "--dest-tls-verify=false"], check=True)
                 print(f"{name}: {len(tars)} layers, {size / 1e6:.0f} MB compressed, "
                       f"{sum(map(len, tars)) / 1e6:.0f} MB uncompressed")
-                report(name, host, work, args.trials, podman)
+                report(name, host, work, args.trials, podman, args.against)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(name: str, host: str, work: Path, trials: int, podman: str | None) -> None:
+def report(name: str, host: str, work: Path, trials: int, podman: str | None,
+           against: str | None = None) -> None:
     ref = f"{host}/bench/{name}:v1"
     times: dict[str, list[tuple[float, float, float]]] = {"lamina": [], "skopeo": []}
+    if against:
+        times["against"] = []
     if podman:
         times["podman"] = []
     runroots: list[Path] = []
@@ -160,6 +170,10 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
         runroot = Path(tempfile.mkdtemp(prefix="lbp-"))  # podman wants it short
         env = dict(os.environ, LAMINA_ROOT=str(dest / "lamina"))
         times["lamina"].append(timed([sys.executable, "-m", "lamina", "pull", "-q", ref], env))
+        if against:
+            times["against"].append(timed(
+                [sys.executable, "-m", "lamina", "pull", "-q", ref],
+                dict(os.environ, LAMINA_ROOT=str(dest / "against"), PYTHONPATH=against)))
         times["skopeo"].append(timed(["skopeo", "--insecure-policy", "copy", "-q",
                                       "--src-tls-verify=false", f"docker://{ref}",
                                       f"oci:{dest / 'skopeo'}:v1"]))
@@ -185,7 +199,7 @@ def report(name: str, host: str, work: Path, trials: int, podman: str | None) ->
         system = statistics.median(v[2] for v in times[tool])
         print(f"  {tool:7} median {value:6.2f} s   CPU user {user:5.2f} s  sys {system:5.2f} s"
               "   (trials: " + " ".join(f"{v[0]:.2f}" for v in times[tool]) + ")")
-    for tool in ("skopeo", "podman"):
+    for tool in ("against", "skopeo", "podman"):
         if tool in medians:
             print(f"  lamina / {tool}: {medians['lamina'] / medians[tool]:.2f}x")
 

@@ -6,7 +6,10 @@ its own --root/--runroot, cgroupfs, runc); runc alone runs a bundle prepared onc
 rootfs unpacked, `runc spec`, no terminal). Each command is timed whole, wall clock, and the
 medians and ratios are printed. The goal: lamina's whole command under half of podman's time.
 
-    python bench/run.py [--runs 21]   (as root; runc, podman optional)
+    python bench/run.py [--runs 21] [--against SRC]   (as root; runc, podman optional)
+
+``--against SRC`` times another lamina too, in the same rounds (on a store of its own): the
+``src/`` directory of, say, a checkout of older code, to compare the two on the same machine.
 """
 
 from __future__ import annotations
@@ -46,6 +49,18 @@ def interleaved(commands: dict[str, Command], runs: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+AGAINST = "(--against) lamina run --rm"
+
+
+def compiled_copy(package: Path, into: Path) -> Path:
+    """A copy of the lamina package ``package`` under ``into``, its bytecode compiled."""
+    copy = into / "lamina"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return copy
+
+
 def runc_bundle(work: Path, engine: Engine) -> Path:
     """A bundle whose rootfs is a copy of the image's unpacked layer."""
     bundle = work / "bundle"
@@ -65,6 +80,11 @@ def runc_bundle(work: Path, engine: Engine) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--network", default=None,
+                        help="lamina's --network (default: its own default, bridge); podman "
+                             "runs with host")
+    parser.add_argument("--against", metavar="SRC", type=Path,
+                        help="the src/ directory of another lamina, timed alongside")
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("runc") is None:
         sys.exit("bench/run.py needs root and runc")
@@ -75,11 +95,7 @@ def main() -> None:
         # An installed lamina has its bytecode compiled; a checkout run with
         # PYTHONDONTWRITEBYTECODE would compile every module on every run instead. So the
         # timed lamina is a copy of this one, compiled, so nothing is written to the tree.
-        copy = work / "src" / "lamina"
-        shutil.copytree(Path(package.__file__).parent, copy,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy)], check=True,
-                       stdout=subprocess.DEVNULL)
+        copy = compiled_copy(Path(package.__file__).parent, work / "src")
         # What a user runs: the `lamina` script pip installs (it imports lamina.cli.main and
         # calls main()), not `python -m lamina`, which loads runpy besides.
         script = work / "lamina-command"
@@ -92,10 +108,20 @@ def main() -> None:
         engine.import_(io.BytesIO(rootfs_tar), "busybox")
         env = dict(code_env, LAMINA_ROOT=str(work / "lamina"))
 
+        flags = ["--network", args.network] if args.network else []
         commands: dict[str, Command] = {
-            "lamina run --rm busybox true": ([*lamina, "run", "--rm", "busybox", "true"], env,
-                                             None),
+            "lamina run --rm busybox true": ([*lamina, "run", "--rm", *flags, "busybox", "true"],
+                                             env, None),
         }
+        if args.against is not None:
+            other = compiled_copy(args.against / "lamina", work / "against")
+            other_env = dict(os.environ, PYTHONPATH=str(other.parent),
+                             LAMINA_ROOT=str(work / "lamina-against"))
+            (work / "rootfs.tar").write_bytes(rootfs_tar)
+            subprocess.run([*lamina, "import", str(work / "rootfs.tar"), "busybox"],
+                           env=other_env, check=True, stdout=subprocess.DEVNULL)
+            commands[AGAINST] = ([*lamina, "run", "--rm", *flags, "busybox", "true"], other_env,
+                                 None)
         bundle = runc_bundle(work, engine)
         commands["runc run (prepared bundle)"] = (
             ["runc", "--root", str(work / "runc-state"), "run", "bench-runc"],
@@ -130,6 +156,8 @@ def main() -> None:
         for name, value in medians.items():
             print(f"{name:30} median {value * 1000:6.1f} ms over {args.runs} runs")
         ours = medians["lamina run --rm busybox true"]
+        if AGAINST in medians:
+            print(f"ratio lamina/lamina at {args.against}: {ours / medians[AGAINST]:.2f}")
         print(f"ratio lamina/runc:   {ours / medians['runc run (prepared bundle)']:.2f}")
         if podman is None:
             print("podman: not installed (apt-get install podman); no ratio")

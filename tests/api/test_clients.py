@@ -158,3 +158,21 @@ def test_python_on_whales_smoke(service: Service) -> None:
     finally:
         client.remove(box, force=True)
     assert "busybox" in [t.split(":")[0] for i in client.image.list() for t in i.repo_tags]
+
+
+def test_docker_py_stats_streamed_and_one_shot(client) -> None:  # type: ignore[no-untyped-def]
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True,
+                                      name="py-stats")
+    try:
+        stream = container.stats(stream=True, decode=True)
+        first, second = next(stream), next(stream)
+        stream.close()
+        # each reading carries the one before it, from which docker's CLI computes CPU %
+        assert second["preread"] == first["read"]
+        assert second["precpu_stats"] == first["cpu_stats"]
+        assert second["pids_stats"]["current"] == 1  # the sleep
+        once = container.stats(stream=False, one_shot=True)
+        assert once["name"] == "/py-stats" and once["memory_stats"]["usage"] > 0
+        assert once["preread"] == "0001-01-01T00:00:00Z"  # one-shot: no earlier reading
+    finally:
+        container.remove(force=True)

@@ -96,6 +96,84 @@ def test_run_it_under_a_pty(docker: Service, tmp_path: Path) -> None:
     assert result.returncode == 7
 
 
+RESIZED = """stty size
+touch /shared/sized
+i=0
+while [ "$(stty size)" = "27 91" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+stty size
+tty
+exit 7
+"""
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_it_takes_the_window_size_and_follows_resizes(docker: Service, tmp_path: Path,
+                                                      verb: str) -> None:
+    """`docker run -it` and `docker exec -it` at a terminal: the program sees the client's
+    window size from its start (ConsoleSize), and a resize of the client's window (SIGWINCH
+    to the CLI, then POST .../resize) reaches it while it runs."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "program.sh").write_text(RESIZED)
+    if verb == "run":
+        command = f"docker run -it --rm -v {shared}:/shared busybox sh /shared/program.sh"
+    else:
+        ok(docker.docker("run", "-d", "--name", "cli-exec-it", "-v", f"{shared}:/shared",
+                         "busybox", "sleep", "120"))
+        command = "docker exec -it cli-exec-it sh /shared/program.sh"
+    # The window changes once the program has seen the first size (its file says so): the
+    # kernel signals SIGWINCH to the CLI in the foreground, which asks the service to resize.
+    (tmp_path / "at-a-terminal.sh").write_text(
+        "stty cols 91 rows 27\n"
+        f"(until [ -e {shared}/sized ]; do sleep 0.1; done; stty cols 120 rows 40 </dev/tty) &\n"
+        f"{command}\n")
+    try:
+        result = subprocess.run(["script", "-qfec", f"sh {tmp_path}/at-a-terminal.sh",
+                                 "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                                env=docker.docker_env, timeout=120)
+        # (script(1) passes the end of its stdin on to the raw terminal as a NUL, which the
+        # container's tty echoes as "^@")
+        lines = result.stdout.decode(errors="replace").replace("^@", "").split("\r\n")
+        assert lines[:2] == ["27 91", "40 120"], lines
+        assert lines[2].startswith("/dev/pts/")  # a terminal of its own, in the container
+        assert result.returncode == 7
+    finally:
+        docker.docker("rm", "-f", "cli-exec-it")
+
+
+def test_exec_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> None:
+    """The detach keys leave the exec's shell running, and the CLI says so as it does with
+    dockerd ("read escape sequence", status 1)."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (util-linux)")
+    ok(docker.docker("run", "-d", "--name", "cli-exec-detach", "busybox", "sleep", "120"))
+    try:
+        (tmp_path / "typed.sh").write_text(
+            "sleep 1; printf 'echo before-$((2*3))\\n'; sleep 1; printf '\\020\\021'; sleep 1\n")
+        result = subprocess.run(
+            f"sh {tmp_path}/typed.sh | script -qfec 'docker exec -it cli-exec-detach sh' "
+            "/dev/null", shell=True, capture_output=True, env=docker.docker_env, timeout=60)
+        out = result.stdout.decode(errors="replace")
+        assert "before-6" in out and "read escape sequence" in out, out
+        assert result.returncode == 1
+        # the shell the client left is still there
+        processes = ok(docker.docker("exec", "cli-exec-detach", "ps")).splitlines()
+        assert any(line.split()[2:] == ["sh"] for line in processes), processes
+    finally:
+        docker.docker("rm", "-f", "cli-exec-detach")
+
+
+def test_piped_stdin_is_passed_on_whole(docker: Service) -> None:
+    """Without a tty, stdin's bytes all reach the container, ctrl-p ctrl-q among them (docker
+    watches for the detach keys only on a terminal)."""
+    data = b"binary \x10\x11 data\n" * 3
+    result = docker.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat | wc -c",
+                           input=data, timeout=60)
+    assert ok(result).strip() == str(len(data))
+
+
 def test_exec_and_cp_both_ways(docker: Service, tmp_path: Path) -> None:
     ok(docker.docker("run", "-d", "--name", "cli-box", "busybox", "sleep", "60"))
     try:
@@ -191,6 +269,17 @@ def test_push_login_pull_with_a_lamina_registry(docker: Service, tmp_path: Path)
         pulled = ok(docker.docker("pull", name))
         assert f"Status: Downloaded newer image for {name}" in pulled
         assert pulled.count("Digest: sha256:") == 1
+        # a build whose base is on the private registry: the CLI sends every credential it
+        # has (X-Registry-Config), and the service pulls the base with them
+        ok(docker.docker("rmi", name))
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {name}\nRUN echo private-base > /p.txt\n")
+        built = docker.docker("build", "-t", "cli-private-base:1", str(ctx))
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert ok(docker.docker("run", "--rm", "cli-private-base:1", "cat", "/p.txt")) == \
+            "private-base\n"
+        ok(docker.docker("rmi", "cli-private-base:1"))
         missing = docker.docker("pull", f"{registry.host}/team/nope:1")
         assert missing.returncode == 1
         assert "not found" in missing.stderr and "Pulling from" not in missing.stdout
@@ -233,6 +322,10 @@ def test_events_from_the_service_and_the_cli(docker: Service) -> None:
                            "event=die", "--filter", "container=ev-box", "--format",
                            "{{.Actor.Attributes.exitCode}}"))
     assert die.split() == ["4"]
+    images = ok(docker.docker("events", "--since", since, "--until", until, "--filter",
+                              "type=image", "--format", "{{.Type}} {{.Action}}"))
+    assert "image tag" in images.splitlines(), images
+    assert all(line.startswith("image ") for line in images.splitlines()), images
     ok(docker.docker("rmi", "ev-tagged:1"))
 
 
@@ -359,6 +452,10 @@ def test_run_it_detaches_with_ctrl_p_ctrl_q(docker: Service, tmp_path: Path) -> 
         assert b"before" in result.stdout
         assert ok(docker.docker("inspect", "--format", "{{.State.Running}}", "cli-detach")
                   ).strip() == "true"  # detached, not stopped
+        # the service let go of the detached container's streams cleanly: the next attached
+        # run hears its container's exit (the descriptor numbers are used again)
+        assert ok(docker.docker("run", "-i", "--rm", "busybox", "cat", input=b"next\n",
+                                timeout=60)) == "next\n"
         ok(docker.docker("kill", "cli-detach"))
         assert ok(docker.docker("wait", "cli-detach")).strip() == "137"
     finally:
@@ -445,3 +542,68 @@ def test_more_run_flags_through_host_config(docker: Service) -> None:
         docker.docker("rm", cid)
     bad = docker.docker("run", "--rm", "--ulimit", "bogus=1", "busybox", "true")
     assert bad.returncode == 125
+
+
+def test_build_options_through_the_legacy_builder(docker: Service, tmp_path: Path) -> None:
+    """-q, --target, --label and --no-cache reach the builder (docker CLI without buildx
+    sends them to POST /build)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox AS base\nRUN echo one > /one\n"
+                                    "FROM base AS later\nRUN echo two > /two\n")
+    quiet = ok(docker.docker("build", "-q", "--target", "base", "--label", "kind=opts",
+                             "-t", "cli-opts:1", str(ctx))).strip()
+    assert quiet.startswith("sha256:") and len(quiet) == 71  # the image ID, nothing else
+    assert ok(docker.docker("inspect", "--format", "{{.Id}} {{index .Config.Labels \"kind\"}}",
+                            "cli-opts:1")).split() == [quiet, "opts"]
+    listing = ok(docker.docker("run", "--rm", "cli-opts:1", "ls", "/"))
+    assert "one" in listing.split() and "two" not in listing.split()  # the target stage only
+    again = ok(docker.docker("build", "--target", "base", "--label", "kind=opts",
+                             "-t", "cli-opts:2", str(ctx)))
+    # (the stream's text is lamina's builder's, which marks a step taken from the cache)
+    assert "CACHED [base 2/2] RUN echo one > /one" in again.splitlines()
+    fresh = ok(docker.docker("build", "--no-cache", "--target", "base", "--label",
+                             "kind=opts", "-t", "cli-opts:3", str(ctx)))
+    assert "CACHED" not in fresh and "Successfully tagged cli-opts:3" in fresh
+    ok(docker.docker("rmi", "cli-opts:1", "cli-opts:2", "cli-opts:3"))
+
+
+def test_logs_with_a_tty_since_and_until(docker: Service) -> None:
+    import time
+
+    before = f"{time.time():.3f}"
+    ok(docker.docker("run", "-t", "--name", "cli-tty-logs", "busybox", "sh", "-c",
+                     "echo one; echo two >&2"))
+    try:
+        # with a tty the log is the terminal's, raw (one stream, with its CR LF)
+        shown = docker.docker("logs", "cli-tty-logs")
+        assert (shown.stdout, shown.stderr) == ("one\r\ntwo\r\n", "")
+        assert ok(docker.docker("logs", "--since", before, "cli-tty-logs")) == "one\r\ntwo\r\n"
+        assert ok(docker.docker("logs", "--until", before, "cli-tty-logs")) == ""
+        after = f"{time.time() + 1:.3f}"
+        assert ok(docker.docker("logs", "--since", after, "cli-tty-logs")) == ""
+        bad = docker.docker("logs", "--since", "yesterday-ish", "cli-tty-logs")
+        assert bad.returncode == 1 and "yesterday-ish" in bad.stderr
+    finally:
+        docker.docker("rm", "-f", "cli-tty-logs")
+
+
+def test_ps_filters_through_the_api(docker: Service) -> None:
+    ok(docker.docker("run", "--name", "cli-ps-done", "-l", "tier=one", "busybox", "true"))
+    ok(docker.docker("run", "-d", "--name", "cli-ps-up", "-l", "tier=two", "busybox",
+                     "sleep", "60"))
+    try:
+        def names(*filters: str) -> list[str]:
+            args = [a for f in filters for a in ("--filter", f)]
+            return sorted(ok(docker.docker("ps", "-a", *args, "--format", "{{.Names}}")
+                             ).split())
+
+        assert names("name=cli-ps-") == ["cli-ps-done", "cli-ps-up"]
+        assert names("name=cli-ps-", "status=exited") == ["cli-ps-done"]
+        assert names("label=tier=two") == ["cli-ps-up"]
+        assert names("name=cli-ps-", "exited=0") == ["cli-ps-done"]
+        assert names("name=cli-ps-", "ancestor=busybox") == ["cli-ps-done", "cli-ps-up"]
+        bad = docker.docker("ps", "--filter", "status=sleepy")
+        assert bad.returncode == 1 and "sleepy" in bad.stderr
+    finally:
+        docker.docker("rm", "-f", "cli-ps-done", "cli-ps-up")

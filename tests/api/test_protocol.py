@@ -212,3 +212,84 @@ def test_image_list_follows_changes_from_the_cli_and_the_api(service: Service) -
     service.lamina("rmi", "proto-cli:1")
     assert service.request("DELETE", "/images/proto-api:1").status == 200
     assert not {"proto-cli:1", "proto-api:1"} & tags()
+
+
+def _hijack(service: Service, path: str, body: dict[str, object]) -> socket.socket:
+    """POST with ``Upgrade: tcp``, as docker's client starts an attach or exec; the socket
+    after the 101 answer, carrying raw bytes both ways."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(30)
+    sock.connect(str(service.sock))
+    data = json.dumps(body).encode()
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                 .encode() + data)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        more = sock.recv(1)
+        assert more, head
+        head += more
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        more = sock.recv(65536)
+        assert more, data
+        data += more
+    return data
+
+
+def test_exec_with_a_tty_detaches_on_its_keys(service: Service) -> None:
+    """The service itself watches an exec's tty input for the detach keys (a client other
+    than docker's CLI may rely on it): it lets go of the connection, and the command runs
+    on. Without a tty the same bytes are input like any other."""
+    created = service.request("POST", "/containers/create?name=proto-exec",
+                              {"Image": "busybox", "Cmd": ["sleep", "120"]})
+    assert created.status == 201, created.body
+    cid = created.json()["Id"]
+    try:
+        assert service.request("POST", f"/containers/{cid}/start").status == 204
+        made = service.request("POST", f"/containers/{cid}/exec", {
+            "Cmd": ["sh"], "Tty": True, "AttachStdin": True, "AttachStdout": True,
+            "DetachKeys": "ctrl-x,x", "ConsoleSize": [33, 44]})
+        exec_id = made.json()["Id"]
+        with _hijack(service, f"/exec/{exec_id}/start", {"Tty": True}) as sock:
+            sock.sendall(b"stty size\n")
+            assert b"33 44" in _read_until(sock, b"33 44")
+            sock.sendall(b"\x18x")  # ctrl-x, x
+            rest = b""
+            while more := sock.recv(65536):  # the service closes the connection
+                rest += more
+        shown = service.request("GET", f"/exec/{exec_id}/json").json()
+        assert shown["Running"] is True and shown["ExitCode"] is None
+        piped = service.request("POST", f"/containers/{cid}/exec", {
+            "Cmd": ["sh", "-c", "cat | wc -c"], "AttachStdin": True, "AttachStdout": True,
+            "DetachKeys": "ctrl-x,x"}).json()["Id"]
+        with _hijack(service, f"/exec/{piped}/start", {}) as sock:
+            sock.sendall(b"a\x18xb\n")
+            sock.shutdown(socket.SHUT_WR)
+            # a multiplexed frame: stdout (1), then the count of the bytes cat was given
+            assert _read_until(sock, b"5\n").endswith(b"\x01\x00\x00\x00\x00\x00\x00\x025\n")
+        bad = service.request("POST", f"/containers/{cid}/exec",
+                              {"Cmd": ["sh"], "DetachKeys": "ctrl-1"})
+        assert bad.status == 400 and bad.message == "Invalid escape keys (ctrl-1) provided"
+        size = service.request("POST", f"/containers/{cid}/exec",
+                               {"Cmd": ["sh"], "ConsoleSize": [1]})
+        assert size.status == 400 and "ConsoleSize" in size.message
+    finally:
+        service.request("DELETE", f"/containers/{cid}?force=1")
+
+
+@pytest.mark.parametrize(("header", "value", "message"), [
+    ("X-Registry-Config", "YQ", "invalid X-Registry-Config header: not base64 JSON"),
+    ("X-Registry-Config", "WzFd", "invalid X-Registry-Config header: not a JSON object"),
+    ("X-Registry-Config", "eyJhIjogMX0", "invalid X-Registry-Config header: an entry is not "
+                                          "an object"),
+])
+def test_bad_build_headers_are_400s(service: Service, header: str, value: str,
+                                    message: str) -> None:
+    answer = service.request("POST", "/build?t=proto-bad:1", b"", {header: value})
+    assert (answer.status, answer.message) == (400, message)

@@ -46,8 +46,7 @@ def test_every_run_flag_reaches_the_options() -> None:
 
     source = "".join(inspect.getsource(f) for f in (
         container_flags.build_options, container_flags._host_and_config, runner.execute,
-        runner._execute,
-        container_options.puller))
+        runner._execute, container_options.puller))
     params = {flag[1] for flag in (*container_flags.RUN_FLAGS, *container_flags.CREATE_FLAGS)}
     params.discard("detach")  # a keyword of build_options itself
     # Goes to the pull of a missing image (container_options.puller), not to the container.

@@ -53,6 +53,7 @@ def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None
     # switches with a value, as pflag reads them; the last word wins
     ["--rm=false", "-d=1", "--init=true", "--read-only=0", "busybox"],
     ["--rm", "--rm=false", "-t", "--tty=False", "busybox"],
+    ["-dit", "-d=0", "busybox"],  # a switch of a cluster taken back alone
     ["--sig-proxy=false", "busybox"],
     ["--sig-proxy=false", "--sig-proxy", "busybox"],
     # a switch whose absence is neither true nor false

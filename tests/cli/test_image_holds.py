@@ -208,3 +208,55 @@ def test_load_keeps_each_image_until_it_is_tagged(lamina: Run, tmp_path: Path,
     assert pruned == [0, 0]
     assert sorted(lamina("images", "--format", "{{.Repository}}").out.split()) == ["one", "two"]
     no_holds_left(store_root)
+
+
+def test_save_keeps_what_it_writes(lamina: Run, load_image: Callable[..., Any],
+                                   tmp_path: Path, store_root: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prune in another process between save's choice of images and its writing of them."""
+    import lamina.image.archive as archive_module
+
+    image = load_image([{"etc/hello": b"hi\n"}], ["saved:1"])
+    pruned: list[int] = []
+    write = archive_module.write_docker_archive
+
+    def racing(*args: Any, **kw: Any) -> None:
+        with impatient(store_root) as other:
+            pruned.append(len(prune_images(other, all=True).removals))
+        write(*args, **kw)
+
+    monkeypatch.setattr(archive_module, "write_docker_archive", racing)
+    out = tmp_path / "saved.tar"
+    saved = lamina("save", "-o", str(out), "saved:1")
+    assert saved.code == 0, saved.err
+    assert pruned == [0]
+    no_holds_left(store_root)
+    # What it wrote is whole: another store loads it.
+    monkeypatch.setenv("LAMINA_ROOT", str(tmp_path / "elsewhere"))
+    assert lamina("load", "-q", "-i", str(out)).out == "Loaded image: saved:1\n"
+    assert lamina("images", "-q", "--no-trunc").out.strip() == image.config_digest
+
+
+def test_push_keeps_what_it_sends(lamina: Run, load_image: Callable[..., Any], cncf: Server,
+                                  store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lamina.remote.push as push_module
+
+    name = f"{cncf.host}/holds/pushed:1"
+    image = load_image([{"etc/hello": b"hi\n"}], [name])
+    pruned: list[int] = []
+    push_image = push_module.push_image
+
+    def racing(*args: Any, **kw: Any) -> Any:
+        with impatient(store_root) as other:
+            pruned.append(len(prune_images(other, all=True).removals))
+        return push_image(*args, **kw)
+
+    monkeypatch.setattr(push_module, "push_image", racing)
+    pushed = lamina("push", "-q", name)
+    assert pushed.code == 0, pushed.err
+    assert pruned == [0]
+    no_holds_left(store_root)
+    assert lamina("rmi", name).code == 0
+    pulled = lamina("pull", "-q", name)
+    assert pulled.code == 0, pulled.err
+    assert lamina("images", "-q", "--no-trunc").out.strip() == image.config_digest

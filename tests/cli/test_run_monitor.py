@@ -246,7 +246,8 @@ def test_ps_filters(lamina: Run, image: Image, tmp_path: Path) -> None:
     assert names("volume=/data") == ["c2"]
     assert names(f"volume={vol}") == ["c2"]
     assert names("network=none") == ["c2"]
-    assert names("network=bridge") == ["c1", "c3"]  # (the default)
+    assert names("network=bridge") == ["c1", "c3"]  # (the default network, as docker's)
+    assert names("network=host") == []
     # expose=/publish= look at the ports of running containers only (docker's PORTS column
     # shows none for a container created or stopped)
     assert names("expose=80") == []

@@ -113,8 +113,12 @@ def test_bad_volume_specs(lamina: Run, image: Image) -> None:
                         ("data:relative", "mount path must be absolute"),
                         ("data:/", "destination can't be '/'"),
                         ("data:/d:bogus", "invalid mode: bogus")):
+        # (docker's engine refuses these: create exits 1, run 125)
         result = lamina("create", "-v", spec, "app", "true")
-        assert result.code == 1, (spec, result.err)  # (the engine's refusal: create's 1)
+        assert result.code == 1, (spec, result.err)
+        assert words in one_line(result), spec
+        result = lamina("run", "--rm", "-v", spec, "app", "true")
+        assert result.code == 125, (spec, result.err)
         assert words in one_line(result), spec
     assert lamina("ps", "-aq").out == ""
     assert lamina("volume", "ls", "-q").out == ""
@@ -152,3 +156,35 @@ def test_mount_type_volume_and_volumes_from(lamina: Run, image: Image,
     assert "shared" in names and "empty" in names and len(names) == 3  # one anonymous
     assert lamina("rm", "-v", "writer").code == 0
     assert sorted(lamina("volume", "ls", "-q").out.split()) == ["empty", "shared"]
+
+
+def test_tmpfs_and_bind_volumes_in_a_container(lamina: Run, image: Image, store_root: Path,
+                                               tmp_path: Path) -> None:
+    image("app", extra={"srv/seed": b"seeded\n"})
+    made = lamina("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o",
+                  "o=size=1m,mode=0700", "scratch")
+    assert made.code == 0, made.err
+    # each container gets a tmpfs of the volume's options; nothing is kept on disk
+    out = lamina("run", "--rm", "--network", "host", "-v", "scratch:/scratch", "app", "sh",
+                 "-c", "grep ' /scratch ' /proc/mounts; stat -c %a /scratch; echo x > "
+                 "/scratch/f")
+    assert out.code == 0, out.err
+    mount, mode = out.out.splitlines()
+    assert mount.startswith("tmpfs /scratch tmpfs rw") and "size=1024k" in mount
+    assert mode == "700"
+    assert not any((store_root / "volumes" / "scratch" / "_data").iterdir())
+    again = lamina("run", "--rm", "--network", "host", "-v", "scratch:/scratch:ro", "app",
+                   "sh", "-c", "ls /scratch; grep ' /scratch ' /proc/mounts")
+    assert again.code == 0 and again.out.startswith("tmpfs /scratch tmpfs ro"), again.out
+    # a bind volume: the container writes into the device directory (no copy-up over it)
+    device = tmp_path / "device"
+    device.mkdir()
+    (device / "kept").write_text("host\n")
+    assert lamina("volume", "create", "-o", "type=none", "-o", "o=bind", "-o",
+                  f"device={device}", "bound").code == 0
+    wrote = lamina("run", "--rm", "--network", "host", "-v", "bound:/srv", "app", "sh", "-c",
+                   "cat /srv/kept; ls /srv; echo from-container > /srv/new")
+    assert wrote.code == 0 and wrote.out == "host\nkept\n", (wrote.out, wrote.err)
+    assert (device / "new").read_text() == "from-container\n"
+    assert lamina("volume", "rm", "scratch", "bound").code == 0
+    assert sorted(p.name for p in device.iterdir()) == ["kept", "new"]

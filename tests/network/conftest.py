@@ -73,6 +73,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
             env.lamina("network", "prune", "-f")
         finally:
             ns.delete()
+            env.ns.delete()  # (a test that "restarts the machine" has a new one)
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(tmp_path) not in mounts
 

@@ -52,10 +52,14 @@ class S3Gate:
                 finally:
                     conn.close()
                 self.send_response(answer.status, answer.reason)
+                # The body was read whole: its length replaces any chunked framing, except for
+                # a HEAD, whose Content-Length is the object's.
+                head = self.command == "HEAD"
                 for key, value in answer.getheaders():
-                    if key.lower() not in _HOP and key.lower() != "content-length":
+                    if key.lower() not in _HOP and (head or key.lower() != "content-length"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

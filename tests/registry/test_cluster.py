@@ -298,11 +298,27 @@ def test_gc_command_on_the_cluster_config(cluster: Cluster) -> None:
         push_image(client, "cl/gc", dropped, "dropped")
         assert client.delete("/v2/cl/gc/manifests/dropped").status_code == 202
     env = s3_env() | {"LAMINA_REGISTRY_GC_GRACE_SECONDS": "0"}
-    done = subprocess.run(
-        [sys.executable, "-m", "lamina", "registry", "gc", "--delete-untagged",
-         "--config", str(cluster.tmp / "replica.toml")],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+
+    def gc(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lamina", "registry", "gc", "--delete-untagged", *flags,
+             "--config", str(cluster.tmp / "replica.toml")],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+
+    # A dry run names the manifest and every blob a run would remove, and removes nothing.
+    done = gc("--dry-run")
+    assert done.returncode == 0, done.stderr
+    listed = set(done.stdout.splitlines()[:-1])
+    assert f"manifest cl/gc@{dropped.manifest_digest}" in listed, done.stdout
+    for blob in dropped.blobs:
+        assert f"blob {blob}" in listed, done.stdout
+    assert not {f"blob {blob}" for blob in kept.blobs} & listed
+    with http_client(cluster.proxy.url) as client:
+        r = client.get(f"/v2/cl/gc/manifests/{dropped.manifest_digest}", headers=ACCEPT_ALL)
+        assert r.status_code == 200
+        assert client.get(f"/v2/cl/gc/blobs/{dropped.layer_digests[0]}").status_code == 200
+    done = gc()
     assert done.returncode == 0, done.stderr
     assert "removed" in done.stdout and "0 manifests" not in done.stdout, done.stdout
     with http_client(cluster.proxy.url) as client:

@@ -190,3 +190,53 @@ def test_the_service_raises_domain_errors(tmp_path: Path) -> None:
             validate_name("UPPER")
     finally:
         registry.close()
+
+
+HANDLERS = sorted((Path(domain.__file__).parent / "handlers").glob("*.py"))
+# What a handler may import from lamina: the service, the errors, its fellow handlers, the
+# authorization layer, and pure values. Not the metadata store, the storage drivers, the
+# upload sessions, or anything that reaches them (GC, migrations, backends, trust).
+_HANDLER_IMPORTS = (
+    "lamina.registry.service",
+    "lamina.registry.errors",
+    "lamina.registry.handlers",
+    "lamina.registry.authz",
+    "lamina.errors",
+    "lamina.model",
+)
+
+
+def _runtime_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, module) of every import but those under ``if TYPE_CHECKING:``."""
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("path", HANDLERS, ids=[p.name for p in HANDLERS])
+def test_handlers_call_only_the_service(path: Path) -> None:
+    """Handlers reach metadata and storage only through the service: they import neither (nor
+    what wraps them), and never follow a ``.metadata``, ``.storage`` or ``.uploads``
+    attribute."""
+    tree = ast.parse(path.read_text())
+    for line, module in _runtime_imports(tree):
+        if module.startswith("lamina"):
+            assert module.startswith(_HANDLER_IMPORTS), f"{path.name}:{line} imports {module}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            assert node.attr not in ("metadata", "storage", "uploads"), (
+                f"{path.name}:{node.lineno} reaches .{node.attr}"
+            )

@@ -210,9 +210,10 @@ def test_run_obeys_the_policy(lamina: Run, sign, images: Images, registry_host: 
     # DOCKER_CONTENT_TRUST with a policy that demands nothing of the repository.
     write_policy(home, {"default": [{"type": "insecureAcceptAnything"}]})
     monkeypatch.setenv("DOCKER_CONTENT_TRUST", "1")
-    for verb in ("run", "create"):
+    # (docker's codes: run's own failures are 125, create's 1)
+    for verb, code in (("run", 125), ("create", 1)):
         refused = lamina(verb, f"{registry_host}/runs/unsigned:v1", "true")
-        assert refused.code == (125 if verb == "run" else 1)  # (docker's create: 1)
+        assert refused.code == code
         assert refused.err.splitlines()[-1] == (
             f"Error: no trust data for {registry_host}/runs/unsigned: the policy (default) "
             "demands no signature for it")
@@ -223,10 +224,10 @@ def test_run_obeys_the_policy(lamina: Run, sign, images: Images, registry_host: 
     assert created.code == 0, created.err
     # And =false turns content trust on, whatever the variable says.
     monkeypatch.delenv("DOCKER_CONTENT_TRUST")
-    for verb in ("run", "create"):
+    for verb, code in (("run", 125), ("create", 1)):
         refused = lamina(verb, "--disable-content-trust=false",
                          f"{registry_host}/runs/other:v1", "true")
-        assert refused.code == (125 if verb == "run" else 1)
+        assert refused.code == code
         assert refused.err.splitlines()[-1] == (
             f"Error: no trust data for {registry_host}/runs/other: the policy (default) "
             "demands no signature for it")
@@ -292,3 +293,53 @@ def test_no_policy_file_anywhere(images: Images, registry_host: str, home: Path,
     assert accepted.returncode == 0, accepted.stderr
     accepted = pull_with_system_dir(empty, {**env, "DOCKER_CONTENT_TRUST": "0"}, image)
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_sign_refusals_leave_nothing(lamina: Run, images: Images, registry_host: str,
+                                     home: Path, pairs: dict[str, KeyPair], passfile: Path,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signature that cannot be made in full is not made in part: no .sig tag, no referrer,
+    no key file, when a later step of the same command is refused."""
+    import httpx
+
+    digest = images.push("refuse/app:v1")
+    image = f"{registry_host}/refuse/app:v1"
+    key = ["--key", str(pairs["trusted"].key), "--passphrase-file", str(passfile)]
+
+    def stored() -> tuple[list[str], list[dict]]:
+        tags = httpx.get(f"http://{registry_host}/v2/refuse/app/tags/list").json()["tags"]
+        referrers = httpx.get(f"http://{registry_host}/v2/refuse/app/referrers/{digest}").json()
+        return tags, referrers["manifests"]
+
+    assert stored() == (["v1"], [])
+    # --sign-by with nowhere to put a GPG signature (no lookaside-staging in registries.d).
+    result = lamina("trust", "sign", *key, "--format", "both", "--sign-by", "ABCDEF", image)
+    assert result.code == 1
+    assert result.err == (f"Error: no lookaside-staging is configured for {registry_host}/"
+                          "refuse/app in registries.d: GPG signatures have nowhere to go\n")
+    assert stored() == (["v1"], [])
+    # A GPG key gpg does not have.
+    directory = home / ".config/containers/registries.d"
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = tmp_path / "staging"
+    (directory / "s.yaml").write_text(
+        f"docker:\n  {registry_host}:\n    lookaside-staging: file://{staging}\n")
+    gnupg = tmp_path / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(gnupg))
+    result = lamina("trust", "sign", *key, "--sign-by", "0123456789ABCDEF0123456789ABCDEF01234567",
+                    image)
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result.err
+    assert result.err.startswith("Error: ") and "Traceback" not in result.err
+    assert stored() == (["v1"], [])
+    assert not staging.exists() or list(staging.rglob("*signature*")) == []
+    # A key pair where none can be written: one line, and no half of a pair.
+    result = lamina("trust", "key", "generate", "--passphrase-file", str(passfile),
+                    str(tmp_path / "missing-dir" / "k"))
+    assert result.code == 1
+    assert result.err == f"Error: {tmp_path}/missing-dir/k.key: No such file or directory\n"
+    (tmp_path / "half.pub").write_text("in the way\n")
+    result = lamina("trust", "key", "generate", "--passphrase-file", str(passfile),
+                    str(tmp_path / "half"))
+    assert result.code == 1 and "half.pub already exists" in result.err
+    assert not (tmp_path / "half.key").exists()

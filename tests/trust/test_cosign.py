@@ -16,6 +16,7 @@ from .peers import cosign, run
 pytestmark = pytest.mark.peer
 
 NO_TLOG = ["--allow-http-registry", "--insecure-ignore-tlog=true"]
+ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
 
 
 @pytest.fixture
@@ -208,3 +209,104 @@ def test_cosign_alone_on_lamina_registry(images: Images, registry_host: str,
                        params={"artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}
                        ).json()
     assert len(listed["manifests"]) == 1
+
+
+def test_cosign_oci11_signatures_read_by_lamina(lamina: Run, images: Images,
+                                                registry_host: str, home: Path,
+                                                cosign_pair: KeyPair, tmp_path: Path,
+                                                store_snapshot) -> None:
+    """cosign's OCI 1.1 mode: the signature is a referrer, not a tag. lamina's pull, verify,
+    inspect and revoke find it there."""
+    env = {"COSIGN_PASSWORD": "cosign-pw", "COSIGN_EXPERIMENTAL": "1"}
+    digest = images.push("oci11/app:v1")
+    done = run([cosign(), "sign", "-y", "--key", str(cosign_pair.key), "--tlog-upload=false",
+                "--allow-http-registry", "--registry-referrers-mode=oci-1-1",
+                f"{registry_host}/oci11/app@{digest}"], env=env)
+    assert done.returncode == 0, done.stderr
+    image = f"{registry_host}/oci11/app:v1"
+    write_policy(home, sigstore_policy(f"{registry_host}/oci11", cosign_pair.pub,
+                                       signedIdentity={"type": "matchRepository"}))
+    result = lamina("pull", image)
+    assert result.code == 0, result.err
+    kept = json.loads(lamina("inspect", image).out)[0]["Signatures"]
+    assert kept["Verified"] is True
+    assert kept["Pulls"][0]["Signatures"][0]["Where"].startswith(
+        f"{registry_host}/oci11/app@sha256:")
+    verified = lamina("trust", "verify", "--key", str(cosign_pair.pub), image)
+    assert verified.code == 0, verified.err
+    assert json.loads(verified.out)["critical"]["image"]["docker-manifest-digest"] == digest
+    [row] = json.loads(lamina("trust", "inspect", "--key", str(cosign_pair.pub),
+                              image).out)[0]["Signatures"]
+    assert row["Format"] == "sig" and row["Verified"] is True and row["Digest"] == digest
+    # revoke removes the referrer too: the image is then unsigned, for cosign as for lamina.
+    assert lamina("rmi", image).code == 0
+    assert lamina("trust", "revoke", "-y", image).code == 0
+    assert json.loads(lamina("trust", "inspect", image).out)[0]["Signatures"] == []
+    before = store_snapshot()
+    refused = lamina("pull", image)
+    assert refused.code == 1 and "unsigned" in refused.err
+    assert store_snapshot() == before
+    done = run([cosign(), "verify", "--key", str(cosign_pair.pub), *NO_TLOG,
+                "--experimental-oci11", f"{registry_host}/oci11/app@{digest}"],
+               env={"COSIGN_EXPERIMENTAL": "1"})
+    assert done.returncode != 0
+
+
+def test_cosign_signs_into_a_trust_registry(lamina: Run, tmp_path: Path,
+                                            cosign_pair: KeyPair) -> None:
+    """A registry whose [trust] policy serves only signed manifests to those who pull: cosign,
+    signed in as a pusher, reads the manifest it signs and stores its signature (a .sig tag,
+    or an OCI 1.1 referrer); the image is then served to everyone."""
+    import base64
+
+    import httpx
+
+    from helpers.images import make_image
+    from lamina.registry.auth.htpasswd import set_user
+    from registry.conformance import push_image
+    from registry.servers import lamina_server
+
+    users = tmp_path / "htpasswd"
+    set_user(users, "signer", "signer-pw", rounds=4)
+    set_user(users, "reader", "reader-pw", rounds=4)
+    config = tmp_path / "registry.toml"
+    config.write_text(
+        f'[auth]\nkind = "htpasswd"\nhtpasswd = "{users}"\nanonymous_pull = true\n'
+        'access = [{account = "signer", name = "**", actions = ["*"]},\n'
+        '          {account = "reader", name = "**", actions = ["pull"]}]\n'
+        f'[trust]\nrepositories = ["prod/*"]\nkeys = ["{cosign_pair.pub}"]\n')
+    docker_config = tmp_path / "signer-docker"
+    docker_config.mkdir()
+    with lamina_server(tmp_path / "reg", config=config) as server:
+        server.start(tmp_path / "reg.log")
+        auth = base64.b64encode(b"signer:signer-pw").decode()
+        (docker_config / "config.json").write_text(
+            json.dumps({"auths": {server.host: {"auth": auth}}}))
+        signer = {"Authorization": f"Basic {auth}"}
+        reader = {"Authorization": "Basic " + base64.b64encode(b"reader:reader-pw").decode()}
+        pushed = {}
+        with httpx.Client(base_url=server.url, trust_env=False, headers=signer) as client:
+            for repo in ("prod/legacy", "prod/oci11", "prod/late"):
+                pushed[repo] = push_image(client, repo, make_image([{repo: b"1"}]), "v1")
+        for repo, mode in (("prod/legacy", "legacy"), ("prod/oci11", "oci-1-1")):
+            image = f"{server.host}/{repo}:v1"
+            refused = lamina("pull", image)  # anonymous: pull only
+            assert refused.code == 1
+            assert "not signed by a key this registry trusts" in refused.err
+            done = run([cosign(), "sign", "-y", "--key", str(cosign_pair.key),
+                        "--tlog-upload=false", "--allow-http-registry",
+                        f"--registry-referrers-mode={mode}",
+                        f"{server.host}/{repo}@{pushed[repo]}"],
+                       env={"COSIGN_PASSWORD": "cosign-pw", "COSIGN_EXPERIMENTAL": "1",
+                            "DOCKER_CONFIG": str(docker_config)})
+            assert done.returncode == 0, done.stderr
+            result = lamina("pull", image)
+            assert result.code == 0, result.err
+        # One who may only pull is not a signer, signed in or not: the gate holds for them.
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            unsigned = f"/v2/prod/late/manifests/{pushed['prod/late']}"
+            for headers, status in (({}, 403), (reader, 403), (signer, 200)):
+                r = client.get(unsigned, headers={**ACCEPT, **headers})
+                assert r.status_code == status, (headers, r.text)
+            signed = f"/v2/prod/legacy/manifests/{pushed['prod/legacy']}"
+            assert client.get(signed, headers={**ACCEPT, **reader}).status_code == 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -81,6 +82,33 @@ def test_skopeo_signs_lamina_verifies(lamina: Run, images: Images, registry_host
     # The same image under a name it was not signed for: identity mismatch.
     unsigned = lamina("pull", f"{registry_host}/gpg/src:v1")
     assert unsigned.code == 1 and "unsigned" in unsigned.err
+
+    # The same lookaside served over HTTP, as sigstore web servers are.
+    from registry.servers import free_port, wait_ready
+
+    _, store = lookaside
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                               str(port), "--directory", str(store)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/", server)
+        (registries_d / "lamina-test.yaml").write_text(
+            f"docker:\n  {registry_host}:\n    lookaside: http://127.0.0.1:{port}\n")
+        assert lamina("rmi", f"{registry_host}/gpg/signed:v1").code == 0
+        result = lamina("pull", f"{registry_host}/gpg/signed:v1")
+        assert result.code == 0, result.err
+        kept = json.loads(lamina("inspect", f"{registry_host}/gpg/signed:v1").out)[0]
+        assert kept["Signatures"]["Pulls"][0]["Signatures"][0]["Where"].startswith(
+            f"http://127.0.0.1:{port}/gpg/signed@sha256=")
+        # The HTTP lookaside has nothing for another image: unsigned, store untouched.
+        before = store_snapshot()
+        refused = lamina("pull", f"{registry_host}/gpg/src:v1")
+        assert refused.code == 1 and "unsigned" in refused.err
+        assert store_snapshot() == before
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_lamina_signs_skopeo_and_podman_verify(lamina: Run, images: Images,

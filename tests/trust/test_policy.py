@@ -115,6 +115,9 @@ def test_registries_d(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("docker:\n  r.io/team:\n    lookaside: file:///x\n")
     with pytest.raises(InvalidArgument, match="configured twice"):
         registriesd.location_for(Reference.parse("r.io/team/app:v1"), tmp_path)
+    (tmp_path / "b.yaml").write_text("[" * 50_000)
+    with pytest.raises(InvalidArgument, match=r"b\.yaml: nested too deeply"):
+        registriesd.location_for(Reference.parse("r.io/team/app:v1"), tmp_path)
 
 
 def test_key_files(tmp_path: Path) -> None:
@@ -153,3 +156,47 @@ def test_any_json_is_a_policy_or_one_clear_error(doc: object) -> None:
         parse(json.dumps(doc).encode(), Path("/p.json"))
     except PolicyError as err:
         assert str(err).startswith("signature policy /p.json")
+
+
+PAYLOADS = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda c: st.lists(c, max_size=3) | st.dictionaries(
+                     st.sampled_from(["critical", "optional", "identity", "image", "type",
+                                      "docker-reference", "docker-manifest-digest",
+                                      "mediaType", "dsseEnvelope", "payload", "payloadType",
+                                      "signatures", "sig", "_type", "subject", "digest",
+                                      "sha256", "name", "predicateType"]), c, max_size=4),
+                 max_leaves=15).map(lambda doc: json.dumps(doc).encode()),
+    st.integers(min_value=1, max_value=200_000).map(lambda n: b"[" * n),
+    st.integers(min_value=1, max_value=200_000).map(lambda n: b'{"a":' * n),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PAYLOADS)
+def test_any_signature_payload_is_a_claim_or_one_clear_error(raw: bytes) -> None:
+    """What a registry serves as a signature (a payload, a bundle, a statement) is read or
+    refused with a SignatureError; nothing else escapes, however deep or strange."""
+    from lamina.model.digest import Digest
+    from lamina.trust import bundle, simple
+
+    subject = Digest.parse("sha256:" + "0" * 64)
+    for read in (lambda: simple.parse(raw, simple.COSIGN_TYPE),
+                 lambda: bundle.parse(raw, subject, "r@d"), lambda: bundle.claims(raw)):
+        try:
+            read()
+        except SignatureError as err:
+            assert str(err)
+
+
+def test_deep_policy_and_key_files_are_one_clear_error(tmp_path: Path) -> None:
+    deep = b"[" * 100_000
+    with pytest.raises(PolicyError, match="invalid JSON"):
+        parse(deep, tmp_path / "policy.json")
+    key = tmp_path / "deep.key"  # within the size limit of a key file
+    key.write_bytes(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
+                    + base64.encodebytes(deep[:40_000])
+                    + b"-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+    with pytest.raises(InvalidArgument, match="not a valid encrypted key file"):
+        keys.load_signer(key, lambda: b"pw")

@@ -4,6 +4,7 @@ each way a signature can fail, with the store left exactly as it was."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -369,6 +370,17 @@ def test_inspect_and_revoke(lamina: Run, sign, images: Images, registry_host: st
     other = json.loads(lamina("trust", "inspect", "--key", str(pairs["other"].pub),
                               f"{registry_host}/rev/app:v1").out)[0]["Signatures"]
     assert all(r["Verified"] is False for r in other)
+    # docker's prompt: anything but "y", or no answer at all, aborts and removes nothing.
+    for answer in (b"n\n", b""):
+        kept = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=answer)
+        assert kept.code == 0
+        assert kept.out == (f"Please confirm you would like to delete all signature data for "
+                            f"{registry_host}/rev/app:v1? [y/N] \nAborting action.\n")
+    assert len(json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
+        "Signatures"]) == 2
+    revoked = lamina("trust", "revoke", f"{registry_host}/rev/app:v1", stdin=b"Y\n")
+    assert revoked.code == 0 and "Successfully deleted signature" in revoked.out
+    sign(f"{registry_host}/rev/app:v1")
     assert lamina("trust", "revoke", "-y", f"{registry_host}/rev/app:v1").code == 0
     assert json.loads(lamina("trust", "inspect", f"{registry_host}/rev/app:v1").out)[0][
         "Signatures"] == []
@@ -379,7 +391,20 @@ def test_inspect_and_revoke(lamina: Run, sign, images: Images, registry_host: st
 
 def test_push_carries_signatures_unless_removed(lamina: Run, sign, images: Images,
                                                 registry_host: str, home: Path,
-                                                pairs: dict[str, KeyPair]) -> None:
+                                                pairs: dict[str, KeyPair],
+                                                tmp_path: Path) -> None:
+    from registry.servers import lamina_server
+
+    other = lamina_server(tmp_path / "other-registry")
+    other.start(tmp_path / "other.log")
+    try:
+        _carry(lamina, sign, images, registry_host, home, pairs, other.host)
+    finally:
+        other.stop()
+
+
+def _carry(lamina: Run, sign, images: Images, registry_host: str, home: Path,
+           pairs: dict[str, KeyPair], other_host: str) -> None:
     images.push("carry/src:v1")
     sign(f"{registry_host}/carry/src:v1")
     write_policy(home, sigstore_policy(f"{registry_host}/carry", pairs["trusted"].pub,
@@ -388,13 +413,26 @@ def test_push_carries_signatures_unless_removed(lamina: Run, sign, images: Image
     # The same repository under another tag keeps a signature matchRepository accepts.
     assert lamina("tag", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/src:v2").code == 0
     assert lamina("push", f"{registry_host}/carry/src:v2").code == 0
+    # Into another registry: the signatures the pull verified arrive in their formats (a .sig
+    # tag, a bundle referrer), still naming what was signed.
+    images.push("carry/bundled:v1")
+    sign(f"{registry_host}/carry/bundled:v1", "trusted", "--format", "bundle")
+    assert lamina("pull", f"{registry_host}/carry/bundled:v1").code == 0
+    for source, fmt in (("src", "sig"), ("bundled", "bundle")):
+        copy = f"{other_host}/carry/{source}-copy:v1"
+        assert lamina("tag", f"{registry_host}/carry/{source}:v1", copy).code == 0
+        assert lamina("push", copy).code == 0
+        [row] = json.loads(lamina("trust", "inspect", "--key", str(pairs["trusted"].pub),
+                                  copy).out)[0]["Signatures"]
+        assert row["Format"] == fmt and row["Verified"] is True
+        assert row["Identity"] == f"{registry_host}/carry/{source}:v1"
     assert lamina("tag", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/bare:v1").code == 0
     assert lamina("push", "--remove-signatures", f"{registry_host}/carry/bare:v1").code == 0
     image_id = json.loads(lamina("inspect", f"{registry_host}/carry/src:v1").out)[0]["Id"]
     kept = home.parent / "store/trust" / f"{image_id.removeprefix('sha256:')}.json"
     assert kept.exists()
     assert lamina("rmi", f"{registry_host}/carry/src:v1", f"{registry_host}/carry/src:v2",
-                  f"{registry_host}/carry/bare:v1").code == 0
+                  f"{registry_host}/carry/bare:v1", f"{other_host}/carry/src-copy:v1").code == 0
     assert not kept.exists()  # removed with the image
     assert lamina("pull", f"{registry_host}/carry/src:v2").code == 0
     result = lamina("pull", f"{registry_host}/carry/bare:v1")
@@ -485,3 +523,75 @@ def test_policy_key_that_cannot_be_read(lamina: Run, prepared: None, sign, image
     write_policy(home, sigstore_policy(f"{registry_host}/badkey", tmp_path / "garbage.pub"))
     line = failing_pull(lamina, store_snapshot, f"{registry_host}/badkey/app:v1")
     assert "garbage.pub: not a PEM public key" in line
+
+
+def test_all_tags_skips_signature_tags_and_checks_each_image(
+        lamina: Run, sign, images: Images, registry_host: str, home: Path,
+        pairs: dict[str, KeyPair]) -> None:
+    images.push("alltags/app:v1")
+    images.push("alltags/app:v2")
+    sign(f"{registry_host}/alltags/app:v1", "trusted", "--format", "both")
+    sign(f"{registry_host}/alltags/app:v2", "other")
+    tags = httpx.get(f"http://{registry_host}/v2/alltags/app/tags/list").json()["tags"]
+    assert len(tags) == 4  # v1, v2 and their .sig tags
+    # No policy: every image, and no signature tag taken for one.
+    result = lamina("pull", "-a", f"{registry_host}/alltags/app")
+    assert result.code == 0, result.err
+    listed = lamina("images", "--format", "{{.Tag}}", f"{registry_host}/alltags/app").out.split()
+    assert sorted(listed) == ["v1", "v2"]
+    assert lamina("rmi", f"{registry_host}/alltags/app:v1", f"{registry_host}/alltags/app:v2"
+                  ).code == 0
+    # Under the policy: v1 passes; v2, signed by another key, is refused and not stored.
+    write_policy(home, sigstore_policy(f"{registry_host}/alltags", pairs["trusted"].pub))
+    result = lamina("pull", "-a", f"{registry_host}/alltags/app")
+    assert result.code == 1
+    assert result.err.splitlines()[-1].startswith(
+        f"Error: image {registry_host}/alltags/app:v2, policy scope ")
+    assert "wrong key" in result.err
+    listed = lamina("images", "--format", "{{.Tag}}", f"{registry_host}/alltags/app").out.split()
+    assert listed == ["v1"]
+
+
+def test_hostile_signatures_are_one_line(lamina: Run, prepared: None, images: Images,
+                                         registry_host: str, lamina_registry: Server,
+                                         home: Path, pairs: dict[str, KeyPair],
+                                         store_snapshot) -> None:
+    """Signatures no signer made: a bundle of JSON nested 100,000 deep, a .sig payload the
+    same, garbage base64. The pull is refused in one line; nothing is stored."""
+    digest = images.push("neg/hostile:v1")
+    deep = b"[" * 100_000
+    bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    with httpx.Client(base_url=lamina_registry.url, trust_env=False) as client:
+        blob = push_blob(client, "neg/hostile", deep)
+        empty = push_blob(client, "neg/hostile", b"{}")
+        referrer = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "artifactType": bundle_type,
+                    "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                               "digest": empty, "size": 2},
+                    "layers": [{"mediaType": bundle_type, "digest": blob, "size": len(deep)}],
+                    "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "digest": digest,
+                                "size": len(client.get(f"/v2/neg/hostile/manifests/{digest}",
+                                                       headers={"Accept": "application/vnd.oci."
+                                                                "image.manifest.v1+json"}
+                                                       ).content)}}
+        raw = json.dumps(referrer).encode()
+        r = push_manifest(client, "neg/hostile", "sha256:" + hashlib.sha256(raw).hexdigest(),
+                          raw, referrer["mediaType"])
+        assert r.status_code == 201, r.text
+    _put_sig(lamina_registry, "neg/hostile", digest, [
+        {"mediaType": SIMPLESIGNING, "digest": blob, "size": len(deep),
+         "annotations": {COSIGN_SIG: base64.b64encode(b"not a signature").decode()}},
+        {"mediaType": SIMPLESIGNING, "digest": blob, "size": len(deep),
+         "annotations": {COSIGN_SIG: "%%% not base64 %%%"}}])
+    write_policy(home, sigstore_policy(f"{registry_host}/neg", pairs["trusted"].pub))
+    line = failing_pull(lamina, store_snapshot, f"{registry_host}/neg/hostile:v1")
+    assert line.startswith(f'Error: image {registry_host}/neg/hostile:v1, policy scope "')
+    shown = lamina("trust", "inspect", "--key", str(pairs["trusted"].pub),
+                   f"{registry_host}/neg/hostile:v1")
+    assert shown.code == 0, shown.err
+    assert all(row["Verified"] is False for row in json.loads(shown.out)[0]["Signatures"])
+    verified = lamina("trust", "verify", "--key", str(pairs["trusted"].pub),
+                      f"{registry_host}/neg/hostile:v1")
+    assert verified.code == 1 and len(verified.err.strip().splitlines()) == 1
+    assert "Traceback" not in verified.err + shown.err

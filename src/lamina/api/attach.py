@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, cast
 from lamina.api.containers import STDERR, STDOUT, frame
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
+from lamina.runtime.detach import Matcher
 
 if TYPE_CHECKING:
     from lamina.engine.lifecycle import Running
@@ -48,7 +49,7 @@ class AttachSession:
     stdout: bool
     stderr: bool
     tty: bool
-    detach_keys: bytes = b"\x10\x11"  # ctrl-p ctrl-q, docker's default
+    detach_keys: bytes = b"\x10\x11"  # ctrl-p ctrl-q, docker's default (with a tty only)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -57,7 +58,7 @@ async def attach(api: Api, req: Request, res: Response) -> None:
     tty = bool(record.config.get("Config", {}).get("Tty"))
     session = AttachSession(req.reader, req.writer, stdin=req.flag("stdin"),
                             stdout=req.flag("stdout"), stderr=req.flag("stderr"), tty=tty,
-                            detach_keys=detach_keys(req.arg("detachKeys") or "ctrl-p,ctrl-q"))
+                            detach_keys=detach_keys(req.arg("detachKeys")))
     if not req.flag("stream") and not req.flag("logs"):
         raise HTTPError(400, "Bad parameters: you must choose at least one of stream or logs")
     content_type = "application/vnd.docker.raw-stream" if tty else \
@@ -141,7 +142,7 @@ async def _attach_live(api: Api, record: ContainerRecord, session: AttachSession
             session.writer.write(data if session.tty else frame(stream_id, data))
 
     async def copy_input() -> None:
-        escape = _Escape(session.detach_keys)
+        escape = Matcher(session.detach_keys if session.tty else b"")
         open_stdin = bool(record.config.get("Config", {}).get("OpenStdin"))
         while True:
             data = await session.reader.read(1 << 16)
@@ -150,14 +151,14 @@ async def _attach_live(api: Api, record: ContainerRecord, session: AttachSession
                     return  # the client closed its stdin; the output goes on
                 ended.set()
                 return
-            data, detached = escape.feed(data)
+            data = escape.feed(data)
             if data and open_stdin:
                 try:
                     await loop.sock_sendall(sock, attach_point.STDIN + data)
                 except OSError:
                     ended.set()
                     return
-            if detached:
+            if escape.detached:
                 ended.set()
                 return
 
@@ -292,6 +293,9 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
     finally:
         for fd in list(outputs):
             loop.remove_reader(fd)
+        # The channel is closed below: a registration left behind would be taken for the
+        # next container's channel when it gets the same descriptor number, and never fire.
+        loop.remove_reader(channel.fileno())
         if input_task is not None:
             input_task.cancel()
         if stdin_write is not None and input_task is None:
@@ -339,64 +343,27 @@ def _record_exit(api: Api, running: Running, code: int) -> None:
 
 
 def detach_keys(text: str) -> bytes:
-    """docker's --detach-keys: comma-separated keys, each a character or ``ctrl-X``."""
-    keys = bytearray()
-    for part in text.split(","):
-        if part.startswith("ctrl-") and len(part) == 6:
-            char = part[5].lower()
-            if "a" <= char <= "z":
-                keys.append(ord(char) - ord("a") + 1)
-                continue
-            if char in "@[\\]^_":
-                keys.append("@[\\]^_".index(char) + (0 if char == "@" else 26))
-                continue
-        elif len(part) == 1:
-            keys.append(ord(part))
-            continue
-        raise HTTPError(400, f"Invalid detach keys ({text}) provided")
-    return bytes(keys)
+    """docker's ``detachKeys`` (``ctrl-p,ctrl-q`` when not given), as bytes."""
+    from lamina.runtime.detach import DEFAULT, parse_keys
 
-
-class _Escape:
-    """Finds the detach keys in what the client types; holds back a partial match."""
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys, self.held = keys, b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """The bytes to pass on, and whether the whole sequence was typed."""
-        out = bytearray()
-        for byte in data:
-            candidate = self.held + bytes([byte])
-            if self.keys.startswith(candidate):
-                self.held = candidate
-                if candidate == self.keys:
-                    return bytes(out), True
-                continue
-            out += self.held  # the partial match was typed text after all
-            self.held = b""
-            if self.keys.startswith(bytes([byte])):
-                self.held = bytes([byte])
-            else:
-                out.append(byte)
-        return bytes(out), False
+    return parse_keys(text or DEFAULT)
 
 
 async def _copy_input(session: AttachSession, stdin_write: int | None,
                       master: int | None, on_detach: Callable[[], None]) -> None:
     target = master if master is not None else stdin_write
-    loop = asyncio.get_running_loop()
-    escape = _Escape(session.detach_keys)
+    # docker watches for the detach keys only on a tty: piped stdin is passed on as it is,
+    # whatever bytes it holds
+    escape = Matcher(session.detach_keys if session.tty else b"")
     try:
         while True:
             data = await session.reader.read(1 << 16)
             if not data:
                 break
-            if session.detach_keys:
-                data, detached = escape.feed(data)
-                if detached:
-                    on_detach()
-                    return
+            data = escape.feed(data)
+            if escape.detached:
+                on_detach()
+                return
             if target is None:
                 continue
             while data:
@@ -413,7 +380,6 @@ async def _copy_input(session: AttachSession, stdin_write: int | None,
             # the client closed its stdin (docker's StdinOnce): the container's sees EOF
             with suppress(OSError):
                 os.close(stdin_write)
-    del loop
 
 
 def set_window(fd: int, height: int, width: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
 from lamina.api.streams import Pipe, stream
-from lamina.api.util import registry_config
+from lamina.api.util import options_with_registry_config
 
 
 def register(api: Api) -> None:
@@ -62,7 +62,8 @@ async def build(api: Api, req: Request, res: Response) -> None:
         network = "default"
     build_args = _string_map(req.json_arg("buildargs"), "buildargs")
     labels = _string_map(req.json_arg("labels"), "labels")
-    registry_config(req.headers.get("x-registry-config", ""))  # checked; see below
+    remote_options = options_with_registry_config(api.engine.remote_options,
+                                                  req.headers.get("x-registry-config", ""))
     request = BuildRequest(context="-", dockerfile=dockerfile, tags=tags, build_args=build_args,
                            target=req.arg("target") or None, no_cache=req.flag("nocache"),
                            pull=req.flag("pull"), labels=labels, network=network)
@@ -72,7 +73,8 @@ async def build(api: Api, req: Request, res: Response) -> None:
     def produce(pipe: Pipe) -> None:
         out = _StreamOut(pipe, quiet)
         with body:
-            result = build_image(api.engine, request, out=out, stdin=body)  # type: ignore[arg-type]
+            result = build_image(api.engine, request, out=out,  # type: ignore[arg-type]
+                                 stdin=body, remote_options=remote_options)
         out.flush()
         pipe.emit({"aux": {"ID": str(result.image_id)}})
         if quiet:

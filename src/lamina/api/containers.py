@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
 from lamina.api.streams import Pipe, stream, upload_errors
-from lamina.api.util import as_filter_strings, body_object, filter_args
+from lamina.api.util import as_filter_strings, body_object, console_size, filter_args
 from lamina.errors import ContainerError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -156,6 +156,9 @@ def _checked_host(host: dict[str, Any], memory: int | None) -> dict[str, Any]:
     shares = _int(host.get("CpuShares"), "CpuShares")
     if shares:
         out["CpuShares"] = shares
+    size = console_size(host.get("ConsoleSize"))
+    if size is not None:
+        out["ConsoleSize"] = size
     log = host.get("LogConfig") or {}
     if not isinstance(log, dict) or not isinstance(log.get("Config") or {}, dict):
         raise HTTPError(400, "invalid LogConfig: expected an object")

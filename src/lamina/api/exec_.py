@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.api.attach import set_window, window_size
+from lamina.api.attach import detach_keys, set_window, window_size
 from lamina.api.containers import STDERR, STDOUT, frame
 from lamina.api.http import HTTPError, Request, Response
 from lamina.api.server import Api
-from lamina.api.util import body_object
+from lamina.api.util import body_object, console_size
+from lamina.runtime.detach import Matcher
 
 
 def register(api: Api) -> None:
@@ -36,11 +38,14 @@ class ExecInstance:
     stdout: bool
     stderr: bool
     privileged: bool
+    detach_keys: bytes  # with a tty: the keys that leave the command running, unattached
+    console_size: list[int] | None = None  # the tty's [height, width] to begin with
     running: bool = False
     exit_code: int | None = None
     master: int | None = None
     started: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    detached: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _strs(value: Any, name: str) -> list[str]:
@@ -65,12 +70,20 @@ async def create(api: Api, req: Request, res: Response) -> None:
         workdir=body.get("WorkingDir") or None, user=body.get("User") or None,
         tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")),
         stdout=bool(body.get("AttachStdout")), stderr=bool(body.get("AttachStderr")),
-        privileged=bool(body.get("Privileged")))
+        privileged=bool(body.get("Privileged")),
+        detach_keys=detach_keys(_opt_str(body.get("DetachKeys"), "DetachKeys")),
+        console_size=console_size(body.get("ConsoleSize")))
     for value, name in ((instance.workdir, "WorkingDir"), (instance.user, "User")):
         if value is not None and not isinstance(value, str):
             raise HTTPError(400, f"invalid {name}: expected a string")
     api.execs[instance.id] = instance
     await res.json({"Id": instance.id}, 201)
+
+
+def _opt_str(value: Any, name: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise HTTPError(400, f"invalid {name}: expected a string")
+    return value or ""
 
 
 def _instance(api: Api, exec_id: str) -> ExecInstance:
@@ -105,6 +118,8 @@ async def start(api: Api, req: Request, res: Response) -> None:
     body = body_object(await req.json())
     if instance.started:
         raise HTTPError(409, f"exec {instance.id} has already been started")
+    size = console_size(body.get("ConsoleSize"))
+    instance.console_size = size or instance.console_size
     instance.started = True
     detach = bool(body.get("Detach"))
     loop = asyncio.get_running_loop()
@@ -117,7 +132,18 @@ async def start(api: Api, req: Request, res: Response) -> None:
     content_type = "application/vnd.docker.raw-stream" if instance.tty else \
         "application/vnd.docker.multiplexed-stream"
     await res.hijack(content_type)
-    await _run(api, instance, req.reader, req.writer)
+    # The command runs in a task of its own: a client that types the detach keys lets go
+    # of the connection here, and the command runs on without it, as docker's does.
+    task = loop.create_task(_run(api, instance, req.reader, req.writer))
+    api.tasks.add(task)
+    task.add_done_callback(api.tasks.discard)
+    detached = loop.create_task(instance.detached.wait())
+    try:
+        await asyncio.wait({task, detached}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        detached.cancel()
+    if task.done():
+        task.result()
 
 
 async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | None,
@@ -128,6 +154,8 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
     kwargs: dict[str, Any] = {}
     if instance.tty:
         instance.master, slave = pty.openpty()
+        if instance.console_size is not None:
+            set_window(instance.master, *instance.console_size)
         kwargs["terminal"] = slave
     else:
         if instance.stdin and reader is not None:
@@ -152,7 +180,7 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
                 loop.remove_reader(master)
                 drained.set()
                 return
-            if writer is not None and not writer.is_closing():
+            if writer is not None and not writer.is_closing() and not instance.detached.is_set():
                 writer.write(data)
 
         loop.add_reader(master, on_output)
@@ -161,7 +189,10 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
     input_task = None
     if reader is not None and instance.stdin:
         target = instance.master if instance.master is not None else stdin_write
-        input_task = loop.create_task(_copy_input(reader, target, close=stdin_write))
+        # docker watches for the detach keys only on a tty: piped stdin passes as it is
+        escape = Matcher(instance.detach_keys if instance.tty else b"")
+        input_task = loop.create_task(_copy_input(reader, target, stdin_write, escape,
+                                                  instance.detached.set))
     instance.running = True
     try:
         code = await api.call(api.engine.exec, instance.container, instance.argv,
@@ -200,12 +231,16 @@ async def _run(api: Api, instance: ExecInstance, reader: asyncio.StreamReader | 
     instance.done.set()
 
 
-async def _copy_input(reader: asyncio.StreamReader, target: int | None,
-                      close: int | None) -> None:
+async def _copy_input(reader: asyncio.StreamReader, target: int | None, close: int | None,
+                      escape: Matcher, on_detach: Callable[[], None]) -> None:
     try:
         while True:
             data = await reader.read(1 << 16)
             if not data:
+                break
+            data = escape.feed(data)
+            if escape.detached:
+                on_detach()
                 break
             while data and target is not None:
                 try:

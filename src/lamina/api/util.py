@@ -58,12 +58,23 @@ def filter_args(request: Request) -> dict[str, list[str]]:
     return out
 
 
+def console_size(value: Any) -> list[int] | None:
+    """``ConsoleSize`` ([height, width], the client's terminal): None for none given."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536
+                       for v in value)):
+        raise HTTPError(400, "invalid ConsoleSize: expected [height, width]")
+    return value if value[0] and value[1] else None
+
+
 def as_filter_strings(filters: dict[str, list[str]]) -> list[str]:
     """The CLI's ``key=value`` form, which the engine's filters parse and check."""
     return [f"{key}={value}" for key, values in filters.items() for value in values]
 
 
-def decode_auth(header: str) -> dict[str, Any] | None:
+def decode_auth(header: str, name: str = "X-Registry-Auth") -> dict[str, Any] | None:
     """X-Registry-Auth: base64url JSON (username, password, serveraddress, identitytoken)."""
     if not header:
         return None
@@ -72,9 +83,9 @@ def decode_auth(header: str) -> dict[str, Any] | None:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         value = json.loads(data) if data.strip() else {}
     except ValueError:
-        raise HTTPError(400, "invalid X-Registry-Auth header: not base64 JSON") from None
+        raise HTTPError(400, f"invalid {name} header: not base64 JSON") from None
     if not isinstance(value, dict):
-        raise HTTPError(400, "invalid X-Registry-Auth header: not a JSON object")
+        raise HTTPError(400, f"invalid {name} header: not a JSON object")
     return value
 
 
@@ -94,9 +105,27 @@ def options_with_auth(options: RemoteOptions, auth: dict[str, Any] | None) -> Re
     return replace(options, credentials=lookup)
 
 
-def registry_config(header: str) -> dict[str, dict[str, Any]]:
-    """X-Registry-Config (build): base64 JSON of {server: auth}."""
-    value = decode_auth(header)
-    if not value:
-        return {}
-    return {k: v for k, v in value.items() if isinstance(v, dict)}
+def options_with_registry_config(options: RemoteOptions, header: str) -> RemoteOptions:
+    """X-Registry-Config (build): base64 JSON of {server: auth}, every credential the
+    client has; each is tried first for its own registry (the base images' pulls)."""
+    from lamina.remote import credentials
+
+    value = decode_auth(header, "X-Registry-Config")
+    pairs: dict[str, tuple[str, str]] = {}
+    for server, auth in (value or {}).items():
+        if not isinstance(auth, dict):
+            raise HTTPError(400, "invalid X-Registry-Config header: an entry is not an "
+                                 "object")
+        user, secret = auth.get("username") or "", auth.get("password") or ""
+        if auth.get("identitytoken"):
+            user, secret = credentials.IDENTITY_TOKEN_USER, auth["identitytoken"]
+        if user or secret:
+            pairs[credentials.server_key(str(server))] = (str(user), str(secret))
+    if not pairs:
+        return options
+    fallback = options.credentials or credentials.lookup
+
+    def lookup(host: str) -> tuple[str, str] | None:
+        return pairs.get(credentials.server_key(host)) or fallback(host)
+
+    return replace(options, credentials=lookup)

@@ -57,6 +57,8 @@ def _execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     if interactive and tty and not detach:
         require_terminal()
     cidfile = None
+    from lamina.engine.lifecycle import cool_network, warm_network
+
     try:
         # The image found or pulled is held until the container is made: no other lamina
         # process's rmi or prune can take it in between (lamina.store.holds).
@@ -67,6 +69,7 @@ def _execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
                 except LaminaError:
                     return None
             options = build_options(kw, detach=detach)
+            warm_network(options.network)  # (before a pull starts any thread)
             cidfile = _claim_cidfile(kw.get("cidfile"))
             from lamina.engine.lifecycle import prepare_run
 
@@ -83,6 +86,7 @@ def _execute(engine: Engine, image: str, command: tuple[str, ...] | list[str],
     except LaminaError as exc:
         raise as_run_error(exc) from exc
     finally:
+        cool_network()
         if cidfile is not None:
             _drop_cidfile(cidfile, kw["cidfile"])
     if detach or running.started is None:

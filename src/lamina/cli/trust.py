@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -126,10 +127,13 @@ def revoke(engine: Engine, yes: bool, image: str) -> None:
     """Remove trust for an image: delete its signatures"""
     from lamina.engine import trust as verbs
 
-    if not yes and not click.confirm(f"Please confirm you would like to delete all signature "
-                                     f"data for {image}?", default=False):
-        click.echo("\nAborting action.")
-        return
+    if not yes:
+        # docker's prompt: "y" (any case) goes on; anything else, or no answer, aborts.
+        click.echo(f"Please confirm you would like to delete all signature data for {image}? "
+                   "[y/N] ", nl=False)
+        if sys.stdin.readline().strip().lower() != "y":
+            click.echo("\nAborting action.")
+            return
     removed = verbs.revoke(image, engine.remote_options,
                            engine.settings.signatures.registries_d)
     click.echo(f"Successfully deleted signature for {image} ({removed} removed)")

@@ -25,12 +25,16 @@ def save(store: Store, names: Sequence[str], out: IO[bytes]) -> None:
     from lamina.image.archive import write_docker_archive
 
     chosen: dict[str, tuple[ImageRecord, list[Reference]]] = {}
-    for name in names:
-        for record, refs in _select(store, name):
-            entry = chosen.setdefault(record.id, (record, []))
-            entry[1].extend(r for r in refs if r not in entry[1])
-    images = [(StoreImage(store.blobs, record), refs) for record, refs in chosen.values()]
-    write_docker_archive(images, cast(BinaryIO, out))
+    # Each image is held until written: another process's rmi or prune cannot take its blobs
+    # half-way (lamina.store.holds).
+    with store.holding() as hold:
+        for name in names:
+            for record, refs in _select(store, name):
+                record = hold.resolve(str(record.id))
+                entry = chosen.setdefault(record.id, (record, []))
+                entry[1].extend(r for r in refs if r not in entry[1])
+        images = [(StoreImage(store.blobs, record), refs) for record, refs in chosen.values()]
+        write_docker_archive(images, cast(BinaryIO, out))
 
 
 def _select(store: Store, name: str) -> list[tuple[ImageRecord, list[Reference]]]:

@@ -22,6 +22,7 @@ from lamina.model.reference import Reference, tag_target
 
 if TYPE_CHECKING:
     from lamina.engine import Engine
+    from lamina.remote.options import RemoteOptions
     from lamina.store import ImageRecord, Store
 
 
@@ -50,7 +51,10 @@ class BuildResult:
 
 
 def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
-                stdin: IO[bytes] | None = None) -> BuildResult:
+                stdin: IO[bytes] | None = None,
+                remote_options: RemoteOptions | None = None) -> BuildResult:
+    """``remote_options``: for pulling the base images (the API service's, with the
+    credentials its client sent); the engine's own otherwise."""
     from lamina.build.builder import Builder, BuildOptions
 
     tags = [tag_target(t) for t in request.tags]
@@ -76,7 +80,7 @@ def build_image(engine: Engine, request: BuildRequest, *, out: TextIO,
 
         builder = Builder(store, BuildContext.directory(root, dockerfile), options,
                           lambda name, platform, pull: _base_image(engine, name, platform, pull,
-                                                                   out),
+                                                                   out, remote_options),
                           out)
         image_id = builder.build(text)
         # Tagged inside the block: the images it made, and the bases it found, are held until
@@ -212,7 +216,7 @@ def _unpack_context(archive: Path, root: Path) -> bool:
 
 
 def _base_image(engine: Engine, name: str, platform: str | None, pull: bool,
-                out: TextIO) -> Digest:
+                out: TextIO, options: RemoteOptions | None = None) -> Digest:
     """A base image's ID: from the store, else (or always, with --pull) pulled."""
     store: Store = engine.store
     with store.holding() as hold:  # (the build's: the base is kept until the build ends)
@@ -226,7 +230,7 @@ def _base_image(engine: Engine, name: str, platform: str | None, pull: bool,
         out.write(f"pulling {name}" + (f" ({platform})" if platform else "") + "\n")
         out.flush()
         recorded = len(hold.recorded)
-        engine.pull(name, platform=platform)
+        engine.pull(name, platform=platform, options=options)
         if len(hold.recorded) > recorded:  # held since the pull recorded it
             return hold.recorded[-1].id
         return hold.resolve(name).id

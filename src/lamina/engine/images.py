@@ -262,6 +262,15 @@ def remove_images(
 
 def _remove_one(store: Store, name: str, *, force: bool, prune: bool) -> list[Removal]:
     image = store.resolve(name)
+    try:
+        return _remove_found(store, name, image, force=force, prune=prune)
+    except NotFound:
+        store.resolve(name)  # removed by another process meanwhile: not found by its name
+        raise
+
+
+def _remove_found(store: Store, name: str, image: ImageRecord, *, force: bool, prune: bool
+                  ) -> list[Removal]:
     graph = ImageGraph(store, holds=True)
     ref = _as_reference(name)
     removals: list[Removal] = []

@@ -53,6 +53,8 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     from lamina.engine.hostconfig import missing_device, unsatisfiable_device_request
 
     reset(store.containers_dir / record.id)  # a deliberate start: restarts counted anew
+    # (run has done it already, before the container was created)
+    warm_network(record.config.get("HostConfig", {}).get("NetworkMode"))
     try:
         host = record.config.get("HostConfig", {})
         refused = unsatisfiable_device_request(host)
@@ -66,6 +68,8 @@ def start(store: Store, text: str, *, attach: Attach | None = None,
     except LaminaError as exc:
         _record_failure(store, record, exc)
         raise
+    finally:
+        cool_network()
     store.containers.update(record.id, state="running", pid=started.pid,
                             monitor_pid=started.monitor, started=time.time(), finished=None,
                             exit_code=None, error="")
@@ -95,10 +99,30 @@ def run(store: Store, image_name: str, command: Sequence[str], opts: CreateOptio
     from lamina.runtime.mounts import require_root
 
     require_root("running containers")  # before anything is pulled or created
-    with store.holding():  # the image found or pulled is kept until the container is made
-        ensure_image(store, image_name, opts, pull)
-        record = create(store, image_name, command, opts)
-    return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
+    warm_network(opts.network)  # (before a pull starts any thread)
+    try:
+        with store.holding():  # the image found or pulled is kept until the container is made
+            ensure_image(store, image_name, opts, pull)
+            record = create(store, image_name, command, opts)
+        return start(store, record.id, attach=attach, runtime=opts.runtime, settings=settings)
+    finally:
+        cool_network()
+
+
+def warm_network(mode: str | None) -> None:
+    """A container on a bridge network is to start in this thread: the child that will make
+    its network namespace starts now, and loads pyroute2 while the container is created."""
+    from lamina.network import netlink
+
+    if (mode or "bridge") not in ("host", "none") and not (mode or "").startswith("container:"):
+        netlink.warm()
+
+
+def cool_network() -> None:
+    """The start is over (or failed): the warm child, if unused, goes."""
+    from lamina.network import netlink
+
+    netlink.cool()
 
 
 def prepare_run(store: Store, image_name: str, opts: CreateOptions,

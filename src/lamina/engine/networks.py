@@ -239,14 +239,16 @@ def prune(store: Store, filters: Sequence[str] = ()) -> list[str]:
             del state.networks[net["Id"]]
             _unplumb(state, net)
             removed.append(net["Name"])
-        if not state.endpoints:  # the default bridge goes too when no one uses it
-            from lamina.network import netlink, nft
+        from lamina.network import netlink, nft
 
+        if not state.endpoints:  # the default bridge goes too when no one uses it
             for net in list(state.networks.values()):
                 if net["Name"] == DEFAULT_BRIDGE and netlink.link_exists(net["Device"]):
                     netlink.remove_link(net["Device"])
-            if removed or nft.table_exists():
-                nft.apply(state)
+        # the table written whole, whatever the state remembers of it (someone else may
+        # have flushed the machine's rules)
+        if state.endpoints or removed or nft.table_exists():
+            nft.apply(state, force=True)
     return removed
 
 

@@ -91,7 +91,11 @@ def pull(store: Store, name: str, options: RemoteOptions, *, platform: str | Non
                 return [_pull_one(store, repository, target, wanted, report, image, trust)]
             repository, _ = session.open(wanted)
             results = []
+            from lamina.trust.registry_gc import subject_of_tag
+
             for tag in repository.tags():
+                if subject_of_tag(tag) is not None:
+                    continue  # a signature's tag (sha256-<hex>.sig, a referrers index): no image
                 target = ref.with_tag(tag)
                 report(PullEvent(tag, f"Pulling from {ref.path}"))
                 results.append(_pull_one(store, repository, target, wanted, report, None,

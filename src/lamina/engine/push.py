@@ -16,7 +16,7 @@ from lamina.errors import InvalidArgument, InvalidReference, NotFound
 from lamina.model.digest import Digest
 from lamina.model.reference import Reference, check_remote
 from lamina.remote.session import Session
-from lamina.store import ImageRecord, Store
+from lamina.store import ImageHold, ImageRecord, Store
 
 if TYPE_CHECKING:
     from lamina.engine.trust import PushSigning
@@ -51,19 +51,22 @@ def push(store: Store, name: str, options: RemoteOptions, *, all_tags: bool = Fa
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
     else:
         targets = [ref.with_default_tag()]
-    records = [_local(store, target) for target in targets]
-    report(PullEvent("", f"The push refers to repository [{ref.repository}]"))
-    results = []
-    with Session(ref, options, push=True) as session:
-        repository, _ = session.open()
-        for target, record in zip(targets, records, strict=True):
-            results.append(_push_one(store, repository, target, record, report, signing))
+    # The images are held until sent: another process's rmi or prune cannot take their blobs
+    # half-way (lamina.store.holds).
+    with store.holding() as hold:
+        records = [_local(hold, target) for target in targets]
+        report(PullEvent("", f"The push refers to repository [{ref.repository}]"))
+        results = []
+        with Session(ref, options, push=True) as session:
+            repository, _ = session.open()
+            for target, record in zip(targets, records, strict=True):
+                results.append(_push_one(store, repository, target, record, report, signing))
     return results
 
 
-def _local(store: Store, ref: Reference) -> ImageRecord:
+def _local(hold: ImageHold, ref: Reference) -> ImageRecord:
     try:
-        return store.resolve(str(ref))
+        return hold.resolve(str(ref))
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") \
             from None

@@ -124,12 +124,23 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
         raise InvalidArgument(f"invalid --format {fmt!r}: one of {', '.join(FORMATS)}")
     ref = Reference.parse(name)
     identity = identity_of(ref.with_default_tag())
+    staging = None
+    if gpg_key is not None:  # known before anything is signed: a refusal leaves nothing behind
+        staging = registriesd.location_for(ref, registries_d).lookaside_staging
+        if staging is None:
+            raise InvalidArgument(f"no lookaside-staging is configured for {ref.repository} "
+                                  "in registries.d: GPG signatures have nowhere to go")
     session, repo = _open(ref, options, push=True)
     done: list[Signed] = []
     with session:
         subjects = _targets(repo, ref, recursive)
         for desc in subjects:
             at = f"{ref.repository}@{desc.digest}"
+            message = None
+            if gpg_key is not None:  # gpg first: a key it cannot use fails before any upload
+                message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE,
+                                               simple.creator()),
+                                   gpg_key, gpg_passphrase_file)
             if signer is not None and fmt in ("sig", "both"):
                 payload = simple.make(identity, desc.digest)
                 cosign.attach(repo, desc.digest, payload, signer.sign(payload))
@@ -137,16 +148,8 @@ def sign(name: str, options: RemoteOptions, signer: Signer | None, *, fmt: str =
             if signer is not None and fmt in ("bundle", "both"):
                 digest = bundle.attach(repo, desc, bundle.make(signer, identity, desc.digest))
                 done.append(Signed(at, BUNDLE, identity, f"referrer {digest}"))
-            if gpg_key is not None:
-                location = registriesd.location_for(ref, registries_d)
-                if location.lookaside_staging is None:
-                    raise InvalidArgument(f"no lookaside-staging is configured for "
-                                          f"{ref.repository} in registries.d: GPG signatures "
-                                          "have nowhere to go")
-                message = gpg.sign(simple.make(identity, desc.digest, simple.ATOMIC_TYPE, simple.creator()),
-                                   gpg_key, gpg_passphrase_file)
-                url = gpg.write_lookaside(location.lookaside_staging, ref, desc.digest,
-                                          message)
+            if message is not None and staging is not None:
+                url = gpg.write_lookaside(staging, ref, desc.digest, message)
                 done.append(Signed(at, GPG, identity, url))
     return done
 
@@ -171,6 +174,7 @@ def _all_signatures(repo: Repository, ref: Reference, digest: Digest,
     from lamina.trust import bundle, cosign, gpg, registriesd
 
     found = cosign.read(repo, digest, MAX_EXAMINED).signatures
+    found += cosign.read_referrers(repo, digest, MAX_EXAMINED).signatures
     found += bundle.read(repo, digest, MAX_EXAMINED).signatures
     location = registriesd.location_for(ref, registries_d)
     for base in dict.fromkeys(b for b in (location.lookaside, location.lookaside_staging) if b):
@@ -193,7 +197,7 @@ def _describe(signature: Signature, digest: Digest, keys: Sequence[Verifier]
             hint = json.loads(base64_decode(signature.extra.get("bundle", ""))).get(
                 "verificationMaterial", {}).get("publicKey", {}).get("hint")
             row["KeyHint"] = hint
-    except (SignatureError, ValueError, AttributeError):
+    except (SignatureError, ValueError, AttributeError, RecursionError):
         row["Problem"] = "unreadable payload"
     if signature.format == GPG:
         from lamina.trust import gpg
@@ -255,7 +259,7 @@ def verify(name: str, options: RemoteOptions, keys: Sequence[Verifier]) -> list[
     with session:
         [top] = _targets(repo, ref, False)
         # The .sig signatures first (what cosign verify reads); the bundles only if none is good.
-        for read in (cosign.read, bundle.read):
+        for read in (cosign.read, cosign.read_referrers, bundle.read):
             batch = read(repo, top.digest, MAX_EXAMINED).signatures
             found += batch
             good += [s.payload.decode() for s in batch if _covers(s, keys, top.digest, ref)]

@@ -90,7 +90,10 @@ def _point(volume: Volume, destination: str, mode: str) -> dict[str, Any]:
             "Destination": destination, "Driver": volume.driver, "Mode": mode,
             "RW": "ro" not in flags, "Propagation": "", "Anonymous": volume.anonymous,
             "NoCopy": "nocopy" in flags, "Tmpfs": volume.tmpfs,
-            "TmpfsSize": volume.options.get("size") or volume.options.get("o", "")}
+            # a tmpfs volume's mount options: its "o", and "size" as docker's local driver
+            "TmpfsOptions": ",".join(filter(None, [
+                volume.options.get("o", ""),
+                f"size={volume.options['size']}" if volume.options.get("size") else ""]))}
 
 
 def users(store: Store, name: str) -> list[str]:

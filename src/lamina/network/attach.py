@@ -55,6 +55,7 @@ def connect(root: Path, cdir: Path, record: Any) -> Path:
     netns = cdir / NETNS
     with NetworkState(root).locked() as state:
         _drop_endpoints(state, record.id)  # left by a crash
+        _drop_stale(root, state)  # others', left by a crash: their addresses and ports are free
         netlink.remove_namespace(netns)
         made = []
         try:
@@ -289,6 +290,19 @@ def release(root: Path, container_id: str, cdir: Path) -> None:
             with suppress(LaminaError):
                 nft.apply(state)
             _rewrite_peers(state, container_id, networks)
+
+
+def _drop_stale(root: Path, state: State) -> None:
+    """Under the state's lock: the endpoints of containers that no longer run (their monitor
+    was killed, the machine restarted) go, with their pinned namespaces."""
+    from lamina.network import netlink
+
+    stale = {e["ContainerID"]: e["Dir"] for e in state.endpoints.values()
+             if not running(root, e["ContainerID"]) and not _starting(e)}
+    for container_id, directory in stale.items():
+        networks = _drop_endpoints(state, container_id)
+        netlink.remove_namespace(Path(directory) / NETNS)
+        _rewrite_peers(state, container_id, networks)
 
 
 def running(root: Path, container_id: str) -> bool:

@@ -11,8 +11,12 @@ destroys the namespace, and with it both ends of the veth: nothing else is to be
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
-from collections.abc import Sequence
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -70,14 +74,15 @@ def _ensure_bridge(bridge: Bridge) -> None:
 
 
 def remove_link(device: str) -> None:
-    def work() -> None:
-        with _iproute() as ip:
-            found = ip.link_lookup(ifname=device)
-            if found:
-                ip.link("del", index=found[0])
-
     with suppress(ContainerError):
-        _in_child(work, f"cannot remove {device}")
+        _in_child(_remove_link, (device,), f"cannot remove {device}")
+
+
+def _remove_link(device: str) -> None:
+    with _iproute() as ip:
+        found = ip.link_lookup(ifname=device)
+        if found:
+            ip.link("del", index=found[0])
 
 
 def _sysctl(name: str, value: str) -> None:
@@ -102,29 +107,31 @@ def make_namespace(path: Path, plugs: Sequence[Plug], bridges: Sequence[Bridge])
     """A network namespace pinned at ``path``: lo up, and a veth to each plug's bridge (the
     bridges made first, when missing)."""
     path.touch(0o444)
+    _in_child(_make_namespace, (path, list(plugs), list(bridges)),
+              "cannot create the container's network namespace")
 
-    def work() -> None:
-        for bridge in bridges:
-            _ensure_bridge(bridge)
-        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        _pin(path, plugs, host_ns)
-        _setns_fd(host_ns)
-        _attach_host_ends(plugs)
 
-    _in_child(work, "cannot create the container's network namespace")
+def _make_namespace(path: Path, plugs: Sequence[Plug], bridges: Sequence[Bridge]) -> None:
+    for bridge in bridges:
+        _ensure_bridge(bridge)
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    _pin(path, plugs, host_ns)
+    _setns_fd(host_ns)
+    _attach_host_ends(plugs)
 
 
 def plug(path: Path, p: Plug, bridge: Bridge) -> None:
     """One more veth into the namespace pinned at ``path`` (``network connect``)."""
-    def work() -> None:
-        _ensure_bridge(bridge)
-        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        _setns(path)
-        _make_veths([p], host_ns)
-        _setns_fd(host_ns)
-        _attach_host_ends([p])
+    _in_child(_plug, (path, p, bridge), f"cannot connect the container to bridge {p.bridge}")
 
-    _in_child(work, f"cannot connect the container to bridge {p.bridge}")
+
+def _plug(path: Path, p: Plug, bridge: Bridge) -> None:
+    _ensure_bridge(bridge)
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    _setns(path)
+    _make_veths([p], host_ns)
+    _setns_fd(host_ns)
+    _attach_host_ends([p])
 
 
 def _make_veths(plugs: Sequence[Plug], host_ns: int) -> None:
@@ -156,16 +163,16 @@ def unplug(path: Path, ifname: str) -> None:
     """Remove ``ifname`` (and so its veth peer) from the namespace at ``path``."""
     if not path.exists():
         return
-
-    def inside() -> None:
-        _setns(path)
-        with _iproute() as ip:
-            found = ip.link_lookup(ifname=ifname)
-            if found:
-                ip.link("del", index=found[0])
-
     with suppress(ContainerError):
-        _in_child(inside, "cannot disconnect")
+        _in_child(_unplug, (path, ifname), "cannot disconnect")
+
+
+def _unplug(path: Path, ifname: str) -> None:
+    _setns(path)
+    with _iproute() as ip:
+        found = ip.link_lookup(ifname=ifname)
+        if found:
+            ip.link("del", index=found[0])
 
 
 def remove_namespace(path: Path) -> None:
@@ -213,38 +220,129 @@ def _setns_fd(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-def _in_child(work: Any, what: str) -> None:
-    """Run ``work`` in a forked child (namespaces are changed there, never here)."""
-    read_end, write_end = os.pipe()
+# A child forked ahead of time (``warm``), per thread: it loads pyroute2 while its parent
+# goes on preparing the container, then does the parent's next netlink work.
+_WARM = threading.local()
+
+
+class _Worker(NamedTuple):
+    pid: int
+    request: int  # the parent's end: the pickled work
+    reply: int  # the parent's end: the child's error, if any
+
+
+def warm() -> None:
+    """Fork the child that will do this thread's next netlink work now. Loading pyroute2
+    (tens of milliseconds) is most of what a bridged container's start costs over one on the
+    host's network; the child does it while the caller creates and mounts the container."""
+    if getattr(_WARM, "worker", None) is not None:
+        return
+    request_r, request_w = os.pipe2(os.O_CLOEXEC)
+    reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
-        code = 0
+        gc.disable()  # no finalisers of the parent's copied objects (an SQLite connection)
+        code = 1
         try:
-            os.close(read_end)
-            work()
-        except BaseException as exc:
-            with suppress(OSError):
-                os.write(write_end, str(exc).encode()[:1000])
-            code = 1
+            _close_all_but({0, 1, 2, request_r, reply_w})
+            with suppress(Exception):
+                import pyroute2.iproute.linux  # noqa: F401
+            data = _read_all(request_r)
+            if data:
+                func, args = pickle.loads(data)
+                try:
+                    func(*args)
+                    code = 0
+                except BaseException as exc:
+                    with suppress(OSError):
+                        os.write(reply_w, str(exc).encode()[:1000])
+            else:
+                code = 0  # not needed after all
         finally:
             os._exit(code)
-    os.close(write_end)
-    try:
-        message = b""
-        while chunk := os.read(read_end, 4096):
-            message += chunk
-    finally:
-        os.close(read_end)
+    os.close(request_r)
+    os.close(reply_w)
+    _WARM.worker = _Worker(pid, request_w, reply_r)
+
+
+def cool() -> None:
+    """This thread's warm child, unused: it goes."""
+    worker: _Worker | None = getattr(_WARM, "worker", None)
+    _WARM.worker = None
+    if worker is None:
+        return
+    os.close(worker.request)
+    os.close(worker.reply)
+    with suppress(OSError):
+        os.kill(worker.pid, signal.SIGKILL)
+    _wait(worker.pid)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 3
+    for fd in sorted(f for f in keep if f >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return data
+
+
+def _wait(pid: int) -> int:
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            break
+            return os.waitpid(pid, 0)[1]
         except InterruptedError:
             continue
         except ChildProcessError:
-            status = 0
-            break
+            return 0
+
+
+def _in_child(work: Callable[..., None], args: tuple[Any, ...], what: str) -> None:
+    """Run ``work(*args)`` in a child (namespaces are changed there, never here): the warm
+    one when there is one, else a child forked now."""
+    worker: _Worker | None = getattr(_WARM, "worker", None)
+    _WARM.worker = None
+    if worker is not None:
+        try:
+            os.write(worker.request, pickle.dumps((work, args)))  # (small: one pipe buffer)
+        except OSError:  # it has gone (killed): a child of now does the work
+            _WARM.worker = worker
+            cool()
+            worker = None
+        else:
+            os.close(worker.request)
+    if worker is not None:
+        try:
+            message = _read_all(worker.reply)
+        finally:
+            os.close(worker.reply)
+        status = _wait(worker.pid)
+    else:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns into the caller's stack
+            code = 0
+            try:
+                os.close(read_end)
+                work(*args)
+            except BaseException as exc:
+                with suppress(OSError):
+                    os.write(write_end, str(exc).encode()[:1000])
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        try:
+            message = _read_all(read_end)
+        finally:
+            os.close(read_end)
+        status = _wait(pid)
     if status != 0:
         detail = message.decode(errors="replace")
         raise ContainerError(f"{what}: {detail}" if detail else what, exit_code=125)
-

@@ -2,7 +2,11 @@
 
 The table is lamina's alone and is always written whole from the network state (one ``nft -f``
 transaction that deletes and re-adds it), so it is exactly what the state says after every
-change, and a crash leaves nothing that the next change does not put right.
+change, and a crash leaves nothing that the next change does not put right. A change that
+leaves the table as it was (a container without published ports joining or leaving a network
+that exists) runs no ``nft`` at all: the state remembers what the table was made from, in this
+boot and this network namespace. ``network prune`` writes the table again in any case (after
+someone else flushed the machine's ruleset, say).
 
 Each bridge is isolated from the others (forwarding between two of lamina's bridges is
 dropped), and an ``--internal`` network's bridge forwards nothing to or from elsewhere.
@@ -16,15 +20,19 @@ they went.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import socket
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from lamina.errors import ContainerError
 from lamina.network.state import State
 
 TABLE = "lamina"
+SO_NETNS_COOKIE = 71
 
 
 def render(state: State) -> str:
@@ -90,14 +98,19 @@ def _dnat(address: str, port: dict[str, Any]) -> list[str]:
     return rules
 
 
-def apply(state: State) -> None:
-    """Make the kernel's lamina table what ``state`` says (removed when nothing needs it)."""
+def apply(state: State, *, force: bool = False) -> None:
+    """Make the kernel's lamina table what ``state`` says (removed when nothing needs it);
+    nothing to do when the table was last made from the same rules here (unless ``force``)."""
     nft = shutil.which("nft") or "/usr/sbin/nft"
     if not state.networks and not os.path.exists(nft):
         return  # nothing to keep, and no table can exist without nft
     script = f"table ip {TABLE}\ndelete table ip {TABLE}\n"
     if state.networks:
         script += render(state)
+    made_from = _made_from(script)
+    if made_from and made_from == state.applied and not force:
+        return
+    state.applied = ""  # unknown until nft has said yes
     try:
         done = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:
@@ -106,6 +119,21 @@ def apply(state: State) -> None:
     if done.returncode != 0:
         raise ContainerError(f"nftables: {done.stderr.strip().splitlines()[-1:]}",
                              exit_code=125)
+    state.applied = made_from
+
+
+def _made_from(script: str) -> str:
+    """The rules, in this boot and this network namespace (another boot or namespace has
+    its own table, or none yet); "" when that cannot be told (the table is written then)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # the namespace's cookie (Linux 5.14+), never the same for two namespaces in a
+            # boot, where the inode number of one that went is reused
+            cookie = sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8).hex()
+    except OSError:
+        return ""
+    return hashlib.sha256(f"{boot} {cookie}\n{script}".encode()).hexdigest()
 
 
 def table_exists() -> bool:

@@ -37,9 +37,12 @@ class State:
     def __init__(self, data: dict[str, Any]) -> None:
         self.networks: dict[str, dict[str, Any]] = data.get("networks", {})
         self.endpoints: dict[str, dict[str, Any]] = data.get("endpoints", {})
+        # what the kernel's nftables table was last made from (lamina.network.nft.apply)
+        self.applied: str = data.get("applied", "")
 
     def to_json(self) -> str:
-        return json.dumps({"networks": self.networks, "endpoints": self.endpoints}, indent=1)
+        return json.dumps({"networks": self.networks, "endpoints": self.endpoints,
+                           "applied": self.applied}, indent=1)
 
     def find(self, text: str) -> dict[str, Any]:
         """A network by name, full ID or unique ID prefix (docker's order)."""

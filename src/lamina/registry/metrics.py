@@ -256,25 +256,41 @@ class MetricsMiddleware:
                 counts[0] += len(message.get("body", b""))
             return message
 
-        async def counting_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                counts[1] += len(message.get("body", b""))
-            elif message["type"] == "http.response.pathsend":
-                counts[1] += _file_size(message.get("path"))
-            await send(message)
+        done = False
 
-        try:
-            await handler(scope, counting_receive, counting_send)
-        finally:
+        def finish() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
             self.metrics.leave()
             seconds = time.perf_counter() - start
             route = route_template(path)
             self.metrics.observe(scope["method"], route, status, counts[0], counts[1], seconds)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 self._log(scope, route, status, counts, seconds, state)
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            last = False
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                counts[1] += len(message.get("body", b""))
+                last = not message.get("more_body", False)
+            elif message["type"] == "http.response.pathsend":
+                counts[1] += _file_size(message.get("path"))
+                last = True
+            if last:
+                # Counted before the answer's end goes out: a client that has its answer
+                # finds it in the next scrape, whichever worker serves that.
+                finish()
+            await send(message)
+
+        try:
+            await handler(scope, counting_receive, counting_send)
+        finally:
+            finish()  # a request that ended without a complete answer
 
     def _log(
         self,

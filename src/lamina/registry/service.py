@@ -34,6 +34,7 @@ from lamina.registry.errors import (
     ManifestUnknown,
     NameInvalid,
     NameUnknown,
+    SignatureRequired,
     Unavailable,
 )
 from lamina.registry.metadata import (
@@ -155,6 +156,20 @@ class Registry:
         ):
             raise ManifestUnknown(f"manifest unknown: {reference}")
         return found
+
+    async def require_signed(
+        self, repository: str, reference: str, stored: StoredManifest
+    ) -> None:
+        """The ``[trust]`` policy (``lamina.trust.serving``): SignatureRequired unless
+        ``stored`` may be served, that is its repository is not under the policy, or a
+        signature by a trusted key covers it."""
+        if not self.config.trust.repositories:
+            return
+        from lamina.trust.serving import refusal
+
+        why = await self._blocking(refusal, self, repository, reference, stored)
+        if why is not None:
+            raise SignatureRequired(why)
 
     async def _negotiate(
         self, name: str, reference: str, stored: StoredManifest, accept: list[str]

@@ -307,9 +307,11 @@ def _write_bundle(cdir: ContainerDir, record: ContainerRecord,
         if not os.path.exists(bind.source):
             os.makedirs(bind.source, mode=0o755, exist_ok=True)
         binds.append(bind._replace(recursive=recursive))
+    points = record.config.get("MountPoints") or ()
     binds += [b._replace(recursive=recursive)
-              for b in volume_binds(fs, record.config.get("MountPoints") or ())]
+              for b in volume_binds(fs, [p for p in points if not p.get("Tmpfs")])]
     more_binds, mounts = _extra_mounts(host)
+    mounts += [_tmpfs_volume(p) for p in points if p.get("Tmpfs")]
     # (--mount binds are read-only all the way down as -v ones are, where the runtime can)
     binds += [b._replace(recursive=recursive) for b in more_binds]
     if host.get("Init"):
@@ -362,6 +364,16 @@ def volume_binds(fs: RootFS, points: Sequence[dict[str, Any]]) -> list[Bind]:
             _copy_up(fs, point["Destination"], source)
         binds.append(Bind(str(source), point["Destination"], not point.get("RW", True)))
     return binds
+
+
+def _tmpfs_volume(point: dict[str, Any]) -> dict[str, Any]:
+    """A ``type=tmpfs`` volume: a tmpfs of its own in each container that mounts it, with the
+    volume's ``o`` options (``size=``...), as the local driver mounts it."""
+    options = [o for o in str(point.get("TmpfsOptions") or "").split(",") if o and o != "bind"]
+    if not point.get("RW", True):
+        options.append("ro")
+    return {"destination": point["Destination"], "type": "tmpfs", "source": "tmpfs",
+            "options": options}
 
 
 def _copy_up(fs: RootFS, destination: str, volume: Path) -> None:

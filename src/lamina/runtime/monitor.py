@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import ContainerError
-from lamina.runtime.attach_point import RESIZE, STDIN, AttachPoint, apply_resize
+from lamina.runtime.attach_point import (
+    RESIZE,
+    STDIN,
+    AttachPoint,
+    apply_resize,
+    resize_message,
+)
 from lamina.runtime.bundle import ContainerDir
 from lamina.runtime.logs import LogWriter
 from lamina.runtime.mounts import libc, unmount
@@ -188,6 +194,11 @@ class Monitor:
         for fd in (out_w, err_w, *([stdin] if stdin is not None else [])):
             os.close(fd)
         master = self._receive_master(console, proc) if console is not None else None
+        size = self.record.config.get("HostConfig", {}).get("ConsoleSize") or [0, 0]
+        if master is not None and size[0] and size[1]:
+            # the client's window size (the API's ConsoleSize), set before the program
+            # looks, rather than by a resize that comes after it has started
+            apply_resize(master, resize_message(size[0], size[1])[len(RESIZE):])
         if foreground:
             pid = self._await_pid(proc)
         else:

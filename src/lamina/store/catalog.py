@@ -221,8 +221,9 @@ class Catalog:
 
     def resolve(self, text: str) -> ImageRecord:
         """Find an image as docker does: a reference, a full ID, or a unique ID prefix."""
-        image_id = self.db.read(lambda conn: _resolve(conn, text))
-        return self.image(image_id)
+        # One read: an image another process deletes meanwhile is not found under its name,
+        # rather than found, then missing under its ID.
+        return self.db.read(lambda conn: _load(conn, _resolve(conn, text), True))[0]
 
 
 def check_image(config: ImageConfig, manifest: Manifest, layers: Sequence[LayerRecord]) -> None:

@@ -140,7 +140,8 @@ def parse(raw: bytes, subject: Digest, where: str) -> Signature:
         if not isinstance(sigs, list) or len(sigs) != 1:
             raise SignatureError("the DSSE envelope must carry exactly one signature")
         signature = base64.b64decode(sigs[0]["sig"], validate=True)
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error,
+            RecursionError) as err:
         if isinstance(err, SignatureError):
             raise
         raise SignatureError(f"malformed bundle ({type(err).__name__}: {err})") from None
@@ -154,7 +155,7 @@ def claims(payload: bytes) -> list[Claim]:
     """The (identity, digest) pairs a verified statement's subjects claim."""
     try:
         doc: Any = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SignatureError("in-toto statement is not JSON") from None
     if not isinstance(doc, dict) or doc.get("_type") not in STATEMENT_TYPES:
         raise SignatureError("not an in-toto statement")

@@ -2,6 +2,10 @@
 repository names an OCI image manifest, one layer per signature. Each layer's blob is a
 simple-signing payload (``application/vnd.dev.cosign.simplesigning.v1+json``), and its
 annotation ``dev.cosignproject.cosign/signature`` holds the base64 signature of those bytes.
+
+cosign's OCI 1.1 mode (``--registry-referrers-mode=oci-1-1``) stores the same manifest as a
+referrer of the signed one (artifactType ``application/vnd.dev.cosign.artifact.sig.v1+json``)
+rather than under the tag; ``read_referrers`` reads those.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import base64
 import binascii
 import json
 
-from lamina.errors import InvalidManifest
+from lamina.errors import InvalidManifest, NotFound
 from lamina.model import mediatype as mt
 from lamina.model.descriptor import Descriptor
 from lamina.model.digest import Digest
@@ -20,6 +24,7 @@ from lamina.trust import oci
 from lamina.trust.signature import SIG, Signature
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIG_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -43,6 +48,34 @@ def read(repo: Repository, subject: Digest, limit: int) -> Listing:
     if fetched is None:
         return Listing([], 0)
     manifest = oci.image_manifest(fetched, f"{repo.name}:{tag}")
+    return _layers(repo, manifest, subject, f"{repo.name}:{tag}", limit)
+
+
+def read_referrers(repo: Repository, subject: Digest, limit: int) -> Listing:
+    """The first ``limit`` signatures in ``subject``'s cosign signature referrers (OCI 1.1
+    mode), over all of them."""
+    listed = oci.referrers(repo, subject, SIG_ARTIFACT)
+    found: list[Signature] = []
+    skipped = 0
+    for index, desc in enumerate(listed):
+        if len(found) >= limit:
+            skipped += len(listed) - index  # not even opened
+            break
+        where = f"{repo.name}@{desc.digest}"
+        try:
+            fetched = repo.manifest(str(desc.digest), what=f"signature referrer {desc.digest.short}")
+        except NotFound:
+            continue  # listed but gone: deleted since
+        batch = _layers(repo, oci.image_manifest(fetched, where), subject, where,
+                        limit - len(found))
+        found += batch.signatures
+        skipped += batch.skipped
+    return Listing(found, skipped)
+
+
+def _layers(repo: Repository, manifest: Manifest, subject: Digest, where: str, limit: int
+            ) -> Listing:
+    """The signatures a cosign signature manifest's layers carry, the first ``limit``."""
     layers = [d for d in manifest.layers if d.media_type == SIMPLESIGNING]
     found: list[Signature] = []
     for desc in layers[:limit]:
@@ -54,7 +87,7 @@ def read(repo: Repository, subject: Digest, limit: int) -> Listing:
         except (binascii.Error, ValueError):
             continue  # not a signature: it cannot satisfy anything
         payload = oci.read_small_blob(repo, desc, f"signature payload {desc.digest.short}")
-        found.append(Signature(SIG, subject, payload, signature, payload, f"{repo.name}:{tag}",
+        found.append(Signature(SIG, subject, payload, signature, payload, where,
                                {"layer": str(desc.digest)}))
     return Listing(found, max(0, len(layers) - limit))
 
@@ -88,11 +121,21 @@ def attach(repo: Repository, subject: Digest, payload: bytes, signature: bytes) 
 
 
 def remove(repo: Repository, subject: Digest) -> int:
-    """Delete ``subject``'s ``.sig`` manifest; how many signatures it held."""
+    """Delete ``subject``'s ``.sig`` manifest and its cosign signature referrers; how many
+    signatures they held."""
+    count = 0
     tag = sig_tag(subject)
     fetched = oci.optional_manifest(repo, tag, f"signatures {repo.path}:{tag}")
-    if fetched is None:
-        return 0
-    count = len(fetched.parsed.layers) if isinstance(fetched.parsed, Manifest) else 1
-    oci.delete_manifest(repo, fetched.digest)
+    if fetched is not None:
+        count += len(fetched.parsed.layers) if isinstance(fetched.parsed, Manifest) else 1
+        oci.delete_manifest(repo, fetched.digest)
+    listed = oci.referrers(repo, subject, SIG_ARTIFACT)
+    for desc in listed:
+        try:
+            referrer = repo.manifest(str(desc.digest), what=f"signature referrer {desc.digest.short}")
+        except NotFound:
+            continue
+        if oci.delete_manifest(repo, desc.digest):
+            count += len(referrer.parsed.layers) if isinstance(referrer.parsed, Manifest) else 1
+    oci.remove_from_referrers_tag(repo, subject, {d.digest for d in listed})
     return count

@@ -169,11 +169,18 @@ def write_pair(name: str, algorithm: str, passphrase: bytes) -> tuple[Path, Path
         if path.exists():
             raise InvalidArgument(f"{path} already exists: not overwriting it")
     key = generate(algorithm)
-    encrypted = encrypt_private(key, passphrase)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(encrypted)
-    pub_path.write_bytes(public_pem(key))
+    written: list[Path] = []
+    try:
+        for path, data, mode in ((key_path, encrypt_private(key, passphrase), 0o600),
+                                 (pub_path, public_pem(key), 0o644)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+            written.append(path)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+    except OSError as err:
+        for path in written:  # no half of a pair is left behind
+            path.unlink(missing_ok=True)
+        raise InvalidArgument(f"{err.filename}: {err.strerror}") from None
     return key_path, pub_path
 
 
@@ -210,7 +217,7 @@ def decrypt_private(body: bytes, passphrase: bytes, where: str) -> bytes:
         n, r, p = int(params["N"]), int(params["r"]), int(params["p"])
         salt, nonce = _unb64(kdf["salt"]), _unb64(cipher["nonce"])
         sealed = _unb64(doc["ciphertext"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise InvalidArgument(f"{where}: not a valid encrypted key file ({err})") from None
     if n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * n * r * p > MAX_SCRYPT_MEMORY:
         raise InvalidArgument(f"{where}: scrypt parameters out of bounds (N={n} r={r} p={p})")

@@ -24,7 +24,7 @@ def _path(root: Path, image_id: Digest) -> Path:
 def load_all(root: Path, image_id: Digest) -> dict[str, dict[str, Any]]:
     try:
         doc = json.loads(_path(root, image_id).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -150,7 +150,7 @@ def parse(raw: bytes, path: Path) -> Policy:
     where = f"signature policy {path}"
     try:
         doc = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise PolicyError(f"{where}: invalid JSON: {err}") from None
     obj = _object(doc, where)
     _fields(obj, where, required={"default"}, optional={"transports"})

@@ -67,6 +67,8 @@ def _load(where: Path) -> tuple[dict[str, Location], Location]:
             doc: Any = yaml.safe_load(path.read_text())
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             raise InvalidArgument(f"registries.d {path}: {err}") from None
+        except RecursionError:
+            raise InvalidArgument(f"registries.d {path}: nested too deeply") from None
         if doc is None:
             continue
         if not isinstance(doc, dict) or set(doc) - {"default-docker", "docker"}:

@@ -15,6 +15,7 @@ whatever backs the registry.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,16 +62,16 @@ def _listed(raw: bytes) -> list[str]:
 
     try:
         return [str(d["digest"]) for d in json.loads(raw).get("manifests", [])]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return []
 
 
-def _all(page: Any) -> list[str]:
-    out: list[str] = []
+def _all(page: Any) -> Iterator[str]:
+    """Every name, a page at a time (GC never holds a registry's worth of names)."""
     last = None
     while True:
         items = page(last)
-        out += items
+        yield from items
         if len(items) < PAGE:
-            return out
+            return
         last = items[-1]

@@ -7,8 +7,8 @@ only when signed by a trusted key, as zot and Harbor can be told to do.
     repositories = ["prod/*"]          # fnmatch patterns of repository names
     keys = ["keys/release.pub"]        # SPKI PEM public keys (relative to the config file)
 
-A manifest is served if a ``.sig`` signature or a Sigstore bundle referrer in the same
-repository verifies with one of the keys, covers its digest, and names the repository (any
+A manifest is served if a cosign signature (``.sig`` tag, or an OCI 1.1 referrer) or a
+Sigstore bundle referrer in the same repository verifies with one of the keys, covers its digest, and names the repository (any
 registry host: the registry may be reached under several names). Signatures themselves (the
 digest tags cosign uses, bundle referrers) are always served: clients fetch them to verify.
 A refusal is a 403 ``DENIED`` naming the reason. A manifest found signed is not checked again
@@ -102,10 +102,18 @@ class Gate:
 
         metadata = registry.metadata
         candidates: list[tuple[str, bytes, bytes, bytes]] = []  # (format, message, sig, payload)
-        sig = metadata.get_manifest(repository, cosign.sig_tag(digest))
-        if sig is not None:
+        # cosign's signature manifests: under the .sig tag, and as referrers (OCI 1.1 mode).
+        sig_manifests = [metadata.get_manifest(repository, cosign.sig_tag(digest))]
+        sig_manifests += [metadata.get_manifest(repository, ref.digest) for ref in
+                          metadata.referrers(repository, str(digest), cosign.SIG_ARTIFACT)
+                          [:MAX_EXAMINED]]
+        for sig in sig_manifests:
+            if sig is None:
+                continue
             layers = _json(sig.raw).get("layers") or []
             for layer in layers[:MAX_EXAMINED]:
+                if not isinstance(layer, dict):
+                    continue
                 annotation = (layer.get("annotations") or {}).get(cosign.SIGNATURE_ANNOTATION)
                 if layer.get("mediaType") != cosign.SIMPLESIGNING or not annotation:
                     continue
@@ -166,7 +174,7 @@ def _is_signature(reference: str, media_type: str, raw: bytes) -> bool:
 def _json(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 

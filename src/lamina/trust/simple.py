@@ -68,7 +68,7 @@ def parse(payload: bytes, type_: str) -> Claim:
     """The claim of a verified payload; SignatureError names what is wrong with it."""
     try:
         doc = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SignatureError("signature payload is not JSON") from None
     if not isinstance(doc, dict) or set(doc) - {"critical", "optional"}:
         raise SignatureError("signature payload has unknown top-level fields")

@@ -89,7 +89,8 @@ class Collected:
         self._cache: dict[tuple[str, Digest], Found] = {}
 
     def sources(self, kind: str, digest: Digest) -> list[Callable[[], Found]]:
-        names = ("sig", "bundle") if kind == policy.SIGSTORE_SIGNED else ("gpg",)
+        # The .sig tag first (one request), then referrers: cosign's OCI 1.1 signatures, bundles.
+        names = ("sig", "sigref", "bundle") if kind == policy.SIGSTORE_SIGNED else ("gpg",)
         return [partial(self._read, name, digest) for name in names]
 
     def _read(self, name: str, digest: Digest) -> Found:
@@ -109,10 +110,11 @@ class Collected:
             return found, skipped, []
         if not self.location.attachments:
             return [], 0, ["use-sigstore-attachments is off for this scope"]
-        if name == "sig":
+        if name in ("sig", "sigref"):
             from lamina.trust import cosign
 
-            sigs = cosign.read(self.repo, digest, MAX_EXAMINED)
+            read = cosign.read if name == "sig" else cosign.read_referrers
+            sigs = read(self.repo, digest, MAX_EXAMINED)
             return sigs.signatures, sigs.skipped, []
         from lamina.trust import bundle
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.registry.errors import ManifestInvalid, ManifestTooLarge, SignatureRequired
+from lamina.errors import LaminaError
+from lamina.registry.errors import (
+    ManifestInvalid,
+    ManifestTooLarge,
+    RegistryHTTPError,
+)
 from lamina.registry.handlers.common import (
     DELETE,
     PULL,
@@ -33,17 +38,11 @@ async def get_manifest(request: Request) -> Response:
     stored = await registry_of(request).get_manifest(
         name, reference, request.headers.getlist("accept")
     )
-    if registry_of(request).config.trust.repositories and request.method == "GET":
+    if registry_of(request).config.trust.repositories and request.method == "GET" \
+            and not await _signer(request, name):
         # [trust]: only signed manifests are served. A HEAD (digest, type, size: no content)
         # is answered, so that a signer can name what it signs.
-        import anyio.to_thread
-
-        from lamina.trust.serving import refusal
-
-        why = await anyio.to_thread.run_sync(refusal, registry_of(request), name, reference,
-                                             stored)
-        if why is not None:
-            raise SignatureRequired(why)
+        await registry_of(request).require_signed(name, reference, stored)
     etag = f'"{stored.digest}"'
     headers = {
         "Docker-Content-Digest": stored.digest,
@@ -55,6 +54,22 @@ async def get_manifest(request: Request) -> Response:
         return Response(b"", status_code=304, headers=headers)
     body = b"" if request.method == "HEAD" else stored.raw
     return Response(body, headers=headers)
+
+
+async def _signer(request: Request, name: str) -> bool:
+    """Whether the client has signed in as one who may push to ``name``: it reads what it is
+    about to sign (cosign GETs the manifest it signs). The [trust] policy guards those who
+    only pull. In a registry with no logins every client may push, and none is told apart."""
+    from lamina.registry.authz import AllowAll
+
+    authorizer = request.app.state.authorizer
+    if isinstance(authorizer, AllowAll) or "authorization" not in request.headers:
+        return False
+    try:
+        await authorizer.authorize(request, name, PUSH)
+    except (RegistryHTTPError, LaminaError):
+        return False
+    return True
 
 
 async def put_manifest(request: Request) -> Response:

@@ -8,6 +8,7 @@ carry on a session another one started. A chunk must start where the session sta
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,8 +26,10 @@ from lamina.registry.handlers.common import (
     repository,
     require_writable,
 )
-from lamina.registry.metadata import Upload
 from lamina.registry.service import parse_digest, validate_name
+
+if TYPE_CHECKING:
+    from lamina.registry.metadata import Upload  # the service hands sessions out as these
 
 _CONTENT_RANGE = re.compile(r"\s*(?:bytes[ =])?\s*(\d+)\s*-\s*(\d+)\s*(?:/\s*(?:\d+|\*))?\s*")
 
