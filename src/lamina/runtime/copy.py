@@ -19,6 +19,7 @@ reports in ``Successfully copied 2.05kB to ...``.
 
 from __future__ import annotations
 
+import copy
 import os
 import stat
 import tarfile
@@ -172,11 +173,42 @@ def _header_bytes(info: tarfile.TarInfo) -> bytes:
 
 
 def entry_bytes(entry: Entry) -> int:
-    """What ``entry`` weighs in the tar docker would send (headers and padded data)."""
+    """What ``entry`` weighs in the tar docker would send (headers and padded data).
+
+    A name or link target too long for a ustar header goes in a PAX record; its weight is
+    counted, not written out: building each header of a deep tree would cost the square of
+    its depth."""
     info = tar_header(entry)
     if info is None:
         return 0
-    return len(_header_bytes(info)) + -(-info.size // BLOCK) * BLOCK
+    data = -(-info.size // BLOCK) * BLOCK
+    name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") \
+        else info.name
+    long = {key: value for key, value in (("path", name), ("linkpath", info.linkname))
+            if len(value) > _USTAR_NAME or not value.isascii()}
+    if not long:
+        return len(_header_bytes(info)) + data
+    try:
+        encoded = {key: value.encode() for key, value in long.items()}
+    except UnicodeEncodeError:  # not UTF-8 (a PAX charset record too): build it
+        return len(_header_bytes(info)) + data
+    short = copy.copy(info)
+    short.name = "d/" if info.type == tarfile.DIRTYPE else "f"
+    short.linkname = "l" if info.linkname else ""
+    if len(_header_bytes(short)) != BLOCK:  # other PAX records (a large id or size): build
+        return len(_header_bytes(info)) + data
+    records = sum(_pax_record(key, value) for key, value in encoded.items())
+    return 2 * BLOCK + -(-records // BLOCK) * BLOCK + data
+
+
+_USTAR_NAME = 100
+
+
+def _pax_record(key: str, value: bytes) -> int:
+    """The length of the PAX record "LEN KEY=VALUE\\n", LEN counting its own digits."""
+    bare = len(key) + len(value) + 3
+    length = bare + len(str(bare))
+    return length if len(str(length)) == len(str(bare)) else bare + len(str(length))
 
 
 class TarWriter:

@@ -28,6 +28,7 @@ from typing import IO, Literal
 
 from lamina.errors import InvalidArgument
 from lamina.image._confine import open_dir
+from lamina.image.dirchain import DirChain
 from lamina.runtime.copy import CHUNK, Entry
 from lamina.runtime.rootpath import in_kernel_dir
 
@@ -46,6 +47,16 @@ def _parts(name: str) -> tuple[str, ...]:
     if "" in parts or "." in parts:  # (the tests run in C: a deep tree's names are long)
         return tuple(p for p in parts if p not in ("", "."))
     return parts
+
+
+def _clean(name: str) -> str:
+    """``name`` without empty and "." components. An entry is found by its path as one
+    string (split only when its directory is not among those just used): splitting every
+    name into its components would cost the square of a deep tree's depth."""
+    if (name.startswith(("/", "./")) or name.endswith(("/", "/.")) or "//" in name
+            or "/./" in name or name == "."):
+        return "/".join(_parts(name))
+    return name
 
 
 class TreeWriter:
@@ -79,20 +90,22 @@ class TreeWriter:
     def check(self, entry: Entry) -> bool:
         """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree;
         else whether something is there already."""
-        parts = _parts(entry.name)
+        name = _clean(entry.name)
         if entry.kind == "other":
             raise self._refuse(entry, "devices, fifos and sockets are not copied")
-        if self.base is not None and in_kernel_dir(os.path.join(self.base, *parts)):
+        if self.base is not None and in_kernel_dir(
+                os.path.join(self.base, name.partition("/")[0])):
             raise self._refuse(entry, "/proc, /sys and /dev of a container are not written")
-        if not parts:
+        if not name:
             if entry.kind != "dir":
                 raise self._refuse(entry, "only a directory may be the destination itself")
             return True
-        pfd = self._parent(entry, parts[:-1], create=False)
+        above, _, last = name.rpartition("/")
+        pfd = self._parent(entry, above, create=False)
         if pfd is None:
             return False  # below a directory the copy makes
         try:
-            st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
+            st = os.stat(last, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
@@ -103,12 +116,12 @@ class TreeWriter:
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
         existing = self.check(entry)
-        parts = _parts(entry.name)
-        if not parts:
+        path = _clean(entry.name)
+        if not path:
             return  # the destination itself: its own mode and owner are left alone
-        pfd = self._parent(entry, parts[:-1])
+        above, _, name = path.rpartition("/")
+        pfd = self._parent(entry, above)
         assert pfd is not None
-        name = parts[-1]
         kind = entry.kind
         if kind == "dir":
             with suppress(FileExistsError):  # check() saw a directory there
@@ -120,7 +133,7 @@ class TreeWriter:
                 os.fchmod(fd, stat.S_IMODE(entry.mode) | 0o700)
             finally:
                 os.close(fd)
-            node = self._node(entry, parts, create=False)
+            node = self._node(entry, path, create=False)
             assert node is not None
             self.dirs.append((node, stat.S_IMODE(entry.mode), entry.mtime))
             return
@@ -135,13 +148,13 @@ class TreeWriter:
                 os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
             os.utime(name, (entry.mtime, entry.mtime), dir_fd=pfd, follow_symlinks=False)
         else:  # a hardlink to an earlier entry of this copy
-            target = _parts(entry.link)
+            target_dir, _, target = _clean(entry.link).rpartition("/")
             pfd = os.dup(pfd)  # (finding the target may let go of cached descriptors)
             try:
-                tfd = self._parent(entry, target[:-1], create=False)
-                if tfd is None:
+                tfd = self._parent(entry, target_dir, create=False)
+                if tfd is None or not target:
                     raise self._refuse(entry, f"its hardlink target {entry.link} is missing")
-                os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd,
+                os.link(target, name, src_dir_fd=tfd, dst_dir_fd=pfd,
                         follow_symlinks=False)
             finally:
                 os.close(pfd)
@@ -181,27 +194,27 @@ class TreeWriter:
         with suppress(FileNotFoundError):
             os.unlink(name, dir_fd=pfd)
 
-    def _parent(self, entry: Entry, parts: tuple[str, ...], *, create: bool = True
-                ) -> int | None:
-        """The directory ``parts`` below the root, opened without following any symlink;
-        missing ones are made (0755, owned as the entries are), or with ``create`` false,
-        None is returned."""
-        node = self._node(entry, parts, create=create)
+    def _parent(self, entry: Entry, path: str, *, create: bool = True) -> int | None:
+        """The directory ``path`` (clean, "" for the root) below the root, opened without
+        following any symlink; missing ones are made (0755, owned as the entries are), or
+        with ``create`` false, None is returned."""
+        node = self._node(entry, path, create=create)
         return None if node is None else self._fd(node)
 
-    def _node(self, entry: Entry, parts: tuple[str, ...], *, create: bool) -> _Node | None:
-        # A copy comes parents first: an entry's directory is most often one just used, found
-        # by its path in one hash (in C) instead of a dict step per name.
-        key = "/".join(parts)
-        node = self.recent.get(key)
+    def _node(self, entry: Entry, path: str, *, create: bool) -> _Node | None:
+        # A copy comes parents first: an entry's directory, or that directory's parent, is
+        # most often one just used, found by its path in one hash (in C) instead of a dict
+        # step per name; only a path met out of order is split into its names.
+        node = self.recent.get(path)
         if node is not None:
             return node
-        node, start = self.top, 0
-        parent = self.recent.get(key.rpartition("/")[0]) if len(parts) > 1 else None
-        if parent is not None:  # a directory just made below one just used
-            node, start = parent, len(parts) - 1
-        for i in range(start, len(parts)):
-            part = parts[i]
+        if not path:
+            return self.top
+        above, _, last = path.rpartition("/")
+        parent = self.recent.get(above) if above else self.top
+        names = [last] if parent is not None else path.split("/")
+        node = parent if parent is not None else self.top
+        for i, part in enumerate(names):
             sub = node.children.get(part)
             if sub is not None:
                 node = sub
@@ -223,12 +236,13 @@ class TreeWriter:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
-                raise self._refuse(entry, f"{'/'.join(parts[:i + 1])} is not a directory"
+                shown = path if parent is not None else "/".join(names[:i + 1])
+                raise self._refuse(entry, f"{shown} is not a directory"
                                    + (" (a symlink, not followed)" if link else "")) from None
             sub = node.children[part] = _Node(part, node)
             self._keep(sub, opened)
             node = sub
-        self.recent[key] = node
+        self.recent[path] = node
         if len(self.recent) > _RECENT_MAX:
             del self.recent[next(iter(self.recent))]
         return node
@@ -267,29 +281,63 @@ class TreeWriter:
         self._close_cache()
 
     def finish(self) -> None:
-        """Directory modes and mtimes, deepest first; then let go of every descriptor."""
+        """Directory modes and mtimes, each directory's after everything below it; then let
+        go of every descriptor."""
         try:
-            for node, mode, mtime in sorted(self.dirs, key=lambda d: -d[0].depth):
-                assert node.parent is not None
-                fd = open_dir(self._fd(node.parent), node.name)
-                try:
-                    os.fchmod(fd, mode)
-                    os.utime(fd, (mtime, mtime))
-                finally:
-                    os.close(fd)
+            self._close_cache()
+            self._fix_dirs()
         finally:
             self._close_cache()
+
+    def _fix_dirs(self) -> None:
+        # Down the tree of nodes through a DirChain, into only the branches that hold a
+        # directory written, each directory fixed on the way back up from it: every one is
+        # opened about twice, whatever the depth (from the nearest cached ancestor, a deep
+        # tree's would cost the square of its depth).
+        fixes = {node: (mode, mtime) for node, mode, mtime in self.dirs}
+        wanted: set[_Node] = set()
+        for node in fixes:
+            while node is not None and node not in wanted:
+                wanted.add(node)
+                node = node.parent  # type: ignore[assignment]
+        if not fixes:
+            return
+        chain = DirChain(os.dup(self.root))
+        try:
+            path = [self.top]
+            todo = [iter(self.top.children.values())]
+            while todo:
+                child = next(todo[-1], None)
+                if child is None:
+                    todo.pop()
+                    node = path.pop()
+                    if node.parent is None:
+                        continue
+                    chain.pop()
+                    fix = fixes.get(node)
+                    if fix is not None:
+                        fd = open_dir(chain.top(), node.name)
+                        try:
+                            os.fchmod(fd, fix[0])
+                            os.utime(fd, (fix[1], fix[1]))
+                        finally:
+                            os.close(fd)
+                elif child in wanted:
+                    chain.push(child.name)
+                    path.append(child)
+                    todo.append(iter(child.children.values()))
+        finally:
+            chain.close()
 
 
 class _Node:
     """A directory below the writer's root: its name, its parent, the children met."""
 
-    __slots__ = ("children", "depth", "name", "parent")
+    __slots__ = ("children", "name", "parent")
 
     def __init__(self, name: str, parent: _Node | None) -> None:
         self.name = name
         self.parent = parent
-        self.depth: int = 0 if parent is None else parent.depth + 1
         self.children: dict[str, _Node] = {}
 
 
@@ -309,7 +357,7 @@ def read_tar(stream: IO[bytes]) -> list[Entry]:
     kinds: dict[tuple[str, ...], str] = {}
     entries: list[Entry] = []
     for m in members:
-        parts = _clean(m.name, m.name, "member")
+        parts = _checked(m.name, m.name, "member")
         if m.isreg():
             kind, mode = "file", stat.S_IFREG
         elif m.isdir():
@@ -320,7 +368,7 @@ def read_tar(stream: IO[bytes]) -> list[Entry]:
                 raise _refused(m.name, "a NUL byte in its target")
         elif m.islnk():
             kind, mode = "hardlink", stat.S_IFREG
-            target = _clean(m.linkname, m.name, "hardlink target")
+            target = _checked(m.linkname, m.name, "hardlink target")
             if kinds.get(target) != "file":
                 raise _refused(m.name, f"hardlink to {m.linkname!r}, which is not an earlier "
                                        "regular file of the archive")
@@ -354,7 +402,7 @@ def _refused(name: str, why: str) -> InvalidArgument:
     return InvalidArgument(f"archive refused, nothing was copied: member {name!r}: {why}")
 
 
-def _clean(value: str, name: str, what: str) -> tuple[str, ...]:
+def _checked(value: str, name: str, what: str) -> tuple[str, ...]:
     if "\x00" in value:
         raise _refused(name, f"a NUL byte in its {what} name")
     if value.startswith("/"):
