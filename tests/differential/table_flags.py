@@ -371,3 +371,11 @@ FLAG_CASES += [
     _bad("pid-mode-bad", ["--pid", "nosuch"], "--pid: invalid PID mode"),
     _bad("uts-mode-bad", ["--uts", "nosuch"], "--uts: invalid UTS mode"),
 ]
+
+FLAG_CASES += [
+    # a source starting with "." is a host directory, made absolute where the command runs
+    Case("volume-relative-source", ["inspect", "-f", "{{json .HostConfig.Binds}}", "rel"],
+         setup=[["create", "--name", "rel", "-v", "./rel-dir:/data", "-v", "../up:/up:ro",
+                 "busybox", "true"]],
+         out_re=r'\["/\S*/rel-dir:/data","/\S*up:/up:ro"\]\n', issue="run flags"),
+]

@@ -136,13 +136,6 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
                 out += args[i:]
                 break
             continue
-        if not arg.startswith("--") and len(arg) > 2 and "=" not in arg \
-                and all("-" + c in switches for c in arg[1:]):
-            # -dit: switches only, each of which a later -d=false takes back alone
-            for c in arg[1:]:
-                given.setdefault(switches["-" + c].name or "", []).append(len(out))
-                out.append("-" + c)
-            continue
         name, eq, value = arg.partition("=")
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
@@ -151,9 +144,10 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
             switch = None  # a switch whose absence differs from false reads its own value
         if switch is None:
             short = not arg.startswith("--")
+            # -dit, -dp80: each switch on its own, so that a later -d=false takes back -d alone
             pieces = _split_cluster(arg, switches, takes_value) if short else None
             for piece in pieces or [arg]:
-                if piece in switches:  # (each one, so that a later =false takes it back)
+                if piece in switches:
                     given.setdefault(switches[piece].name or "", []).append(len(out))
                 out.append(piece)
             wants_next = (name in takes_value and not eq and not short) or \

@@ -240,7 +240,8 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
     return CreateOptions(
         name=kw.get("name"), env=kw.get("env", ()), env_files=kw.get("env_files", ()),
         workdir=kw.get("workdir"), user=kw.get("user"), entrypoint=kw.get("entrypoint"),
-        volumes=kw.get("volumes", ()), network=kw.get("network") or "bridge",
+        volumes=tuple(_absolute_source(v) for v in kw.get("volumes", ())),
+        network=kw.get("network") or "bridge",
         hostname=kw.get("hostname"), memory=memory, cpus=cpus,
         pids_limit=pids if pids and pids > 0 else None, read_only=kw.get("read_only", False),
         cap_add=kw.get("cap_add", ()), cap_drop=kw.get("cap_drop", ()),
@@ -257,6 +258,15 @@ def build_options(kw: dict[str, Any], *, detach: bool = False) -> Any:
         dns_option=kw.get("dns_option", ()), network_alias=kw.get("network_alias", ()),
         mac_address=kw.get("mac_address"),
     )
+
+
+def _absolute_source(spec: str) -> str:
+    """``-v ./data:/data``: a source that starts with ``.`` is a directory relative to where
+    the command runs, made absolute as docker's CLI makes it (not a volume's name)."""
+    source, sep, rest = spec.partition(":")
+    if sep and (source in (".", "..") or source.startswith(("./", "../"))):
+        return f"{os.path.abspath(source)}:{rest}"
+    return spec
 
 
 def _label_files(paths: tuple[str, ...]) -> list[str]:
