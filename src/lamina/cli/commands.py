@@ -136,13 +136,6 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
                 out += args[i:]
                 break
             continue
-        if not arg.startswith("--") and len(arg) > 2 and "=" not in arg \
-                and all("-" + c in switches for c in arg[1:]):
-            # -dit: switches only, each of which a later -d=false takes back alone
-            for c in arg[1:]:
-                given.setdefault(switches["-" + c].name or "", []).append(len(out))
-                out.append("-" + c)
-            continue
         name, eq, value = arg.partition("=")
         if not arg.startswith("--") and len(name) != 2:
             eq = ""  # -dit, -eA=1: a cluster, or a short option's attached value
