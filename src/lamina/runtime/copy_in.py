@@ -90,7 +90,9 @@ class TreeWriter:
     def check(self, entry: Entry) -> bool:
         """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree;
         else whether something is there already."""
-        name = _clean(entry.name)
+        return self._check(entry, _clean(entry.name))
+
+    def _check(self, entry: Entry, name: str) -> bool:
         if entry.kind == "other":
             raise self._refuse(entry, "devices, fifos and sockets are not copied")
         if self.base is not None and in_kernel_dir(
@@ -115,8 +117,8 @@ class TreeWriter:
 
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
-        existing = self.check(entry)
         path = _clean(entry.name)
+        existing = self._check(entry, path)
         if not path:
             return  # the destination itself: its own mode and owner are left alone
         above, _, name = path.rpartition("/")
