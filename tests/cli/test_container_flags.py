@@ -45,6 +45,7 @@ def click_reads(args: list[str]) -> tuple[dict[str, Any], str, list[str]] | None
     ["--read-only", "--entrypoint", "/bin/sh", "--runtime", "runc", "busybox", "-c", "ls"],
     ["--env-file", "/tmp/env", "busybox", "--rm", "-d"],  # after the image: the command's
     ["--rm", "--", "busybox", "-x"],
+    ["-it", "--tty=F", "busybox"],  # (pflag: the last word wins, even over a cluster's)
     ["--", "--rm"],
     ["--name", "--rm", "busybox"],  # a value that looks like a flag is still the value
     ["-ie", "A=1", "busybox"],

@@ -232,6 +232,39 @@ def test_a_dry_run_reports_what_a_real_run_removes(env: Env) -> None:
     pull_complete(env.client, "multi", "stays", ACCEPT_ALL)
 
 
+def test_a_dry_run_foresees_the_signatures_of_a_deleted_image(env: Env) -> None:
+    """A cosign signature (the ``sha256-<hex>.sig`` tag) outlives its image only until GC,
+    which removes it first and then frees its blobs: a dry run lists those blobs too."""
+    from .conformance import push_manifest
+
+    image = img("signed image")
+    digest = push_image(env.client, "cosigned", image, "v1")
+    config = push_blob(env.client, "cosigned", b"{}")
+    payload = json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}).encode()
+    layer = push_blob(env.client, "cosigned", payload)
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                        "digest": layer, "size": len(payload)}],
+        }
+    ).encode()  # fmt: skip
+    tag = digest.replace(":", "-") + ".sig"
+    assert push_manifest(env.client, "cosigned", tag, raw, OCI_MANIFEST).status_code == 201
+    assert env.client.delete(f"/v2/cosigned/manifests/{digest}").status_code == 202
+    dry = env.gc(dry_run=True)
+    assert ("cosigned", tag) in dry.manifests
+    assert {layer, config} <= set(dry.blobs) and set(image.blobs) <= set(dry.blobs)
+    assert env.has_manifest("cosigned", tag) and env.has_blob("cosigned", layer)
+    real = env.gc()
+    assert sorted(dry.blobs) == sorted(real.blobs)
+    assert (dry.links, dry.bytes_freed) == (real.links, real.bytes_freed)
+    assert not env.has_manifest("cosigned", tag) and not env.blob_file(layer)
+
+
 def test_shared_blobs_stay_while_any_repository_uses_them(env: Env) -> None:
     image = img("shared")
     push_image(env.client, "one", image, "v1")

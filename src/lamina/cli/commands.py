@@ -150,10 +150,12 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         if switch is not None and switch.default is None and not switch.secondary_opts:
             switch = None  # a switch whose absence differs from false reads its own value
         if switch is None:
-            if name in switches and not eq:
-                given.setdefault(switches[name].name or "", []).append(len(out))
-            out.append(arg)
             short = not arg.startswith("--")
+            pieces = _split_cluster(arg, switches, takes_value) if short else None
+            for piece in pieces or [arg]:
+                if piece in switches:  # (each one, so that a later =false takes it back)
+                    given.setdefault(switches[piece].name or "", []).append(len(out))
+                out.append(piece)
             wants_next = (name in takes_value and not eq and not short) or \
                 (short and _cluster_wants_next(arg, switches, takes_value))
             if wants_next and i < len(args):
@@ -174,6 +176,23 @@ def pflag_args(command: click.Command, args: list[str]) -> list[str]:
         else:  # false, and off by default: the last word wins, so take back earlier trues
             dropped.update(given.pop(switch.name or "", []))
     return [a for index, a in enumerate(out) if index not in dropped]
+
+
+def _split_cluster(arg: str, switches: dict[str, click.Option], takes_value: set[str]
+                   ) -> list[str] | None:
+    """A short option cluster as its options (``-it`` -> ``-i -t``; ``-dp80`` -> ``-d
+    -p80``), or None when it holds a letter that is neither (click says what is wrong)."""
+    if len(arg) <= 2:
+        return None
+    pieces: list[str] = []
+    for j in range(1, len(arg)):
+        name = "-" + arg[j]
+        if name in takes_value:
+            return [*pieces, name + arg[j + 1:]]
+        if name not in switches:
+            return None
+        pieces.append(name)
+    return pieces
 
 
 def _cluster_wants_next(arg: str, switches: dict[str, click.Option], takes_value: set[str]

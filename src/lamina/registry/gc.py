@@ -74,9 +74,10 @@ def collect_garbage(
     # Signatures whose image is gone first: their blobs are then swept with the rest.
     from lamina.trust.registry_gc import remove_orphan_signatures
 
-    report.manifests += remove_orphan_signatures(metadata, cutoff, dry_run=dry_run).removed
+    orphans = remove_orphan_signatures(metadata, cutoff, dry_run=dry_run)
+    report.manifests += orphans.removed
     if dry_run:
-        _rehearse(metadata, cutoff, delete_untagged, batch, report)
+        _rehearse(metadata, cutoff, delete_untagged, batch, report, orphans.digests)
     else:
         _collect(metadata, storage, cutoff, delete_untagged, batch, report)
 
@@ -169,10 +170,16 @@ def _collect(
 
 
 def _rehearse(
-    metadata: MetadataStore, cutoff: float, delete_untagged: bool, batch: int, report: GCReport
+    metadata: MetadataStore,
+    cutoff: float,
+    delete_untagged: bool,
+    batch: int,
+    report: GCReport,
+    going: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Report what ``_collect`` would remove now, removing nothing."""
-    gone: set[tuple[str, str]] = set()
+    """Report what ``_collect`` would remove now, removing nothing. ``going``: manifests a
+    real run removes before it starts (signatures whose image is gone), already reported."""
+    gone: set[tuple[str, str]] = set(going)
     freed: list[tuple[str, str]] = []  # links the manifests that go reference
 
     def would_go(repo: str, facts: ManifestFacts) -> bool:
@@ -183,21 +190,24 @@ def _rehearse(
             and (not facts.subject_present or (repo, str(facts.subject)) in gone)
         )
 
+    queue: list[tuple[str, str]] = list(dict.fromkeys(going))
     if delete_untagged:
-        queue: list[tuple[str, str]] = []
         after: tuple[str, str] | None = None
         while page := metadata.gc_manifest_candidates(cutoff, after, batch):
             after = page[-1]
-            queue.extend(page)
-        gone.update(queue)
-        report.manifests.extend(queue)
-        # Each manifest that goes may free its children and its referrers, as passes do.
-        while queue:
-            repo, digest = queue.pop(0)
-            facts = metadata.gc_manifest_facts(repo, digest)
-            if facts is None:
-                continue
-            freed.extend((repo, blob) for blob in facts.blobs)
+            fresh = [candidate for candidate in page if candidate not in gone]
+            gone.update(fresh)
+            queue.extend(fresh)
+            report.manifests.extend(fresh)
+    # Each manifest that goes frees its blobs' links, and with --delete-untagged may free its
+    # children and its referrers, as passes do.
+    while queue:
+        repo, digest = queue.pop(0)
+        facts = metadata.gc_manifest_facts(repo, digest)
+        if facts is None:
+            continue
+        freed.extend((repo, blob) for blob in facts.blobs)
+        if delete_untagged:
             for other in (*facts.children, *facts.referrers):
                 if (repo, other) in gone:
                     continue

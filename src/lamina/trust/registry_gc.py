@@ -28,6 +28,7 @@ PAGE = 1000
 @dataclass
 class Orphans:
     removed: list[tuple[str, str]] = field(default_factory=list)  # (repository, tag or digest)
+    digests: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) of each
 
 
 def subject_of_tag(tag: str) -> str | None:
@@ -54,6 +55,7 @@ def remove_orphan_signatures(metadata: Any, cutoff: float, *, dry_run: bool) -> 
             for digest in doomed:
                 if dry_run or metadata.delete_manifest(repo, digest):
                     report.removed.append((repo, tag if digest == stored.digest else digest))
+                    report.digests.append((repo, digest))
     return report
 
 
