@@ -81,6 +81,9 @@ class TreeWriter:
         self.cache: OrderedDict[_Node, int] = OrderedDict()
         self.dirs: list[tuple[_Node, int, int]] = []  # each directory written: mode, mtime
         self.recent: dict[str, _Node] = {}  # the nodes last looked up, by path
+        # Paths last found missing, while nothing is written (check() of a whole copy before
+        # its first put(), whose directories are not there yet): what is below one is too.
+        self.absent: dict[str, None] = {}
 
     def _refuse(self, entry: Entry, why: str) -> InvalidArgument:
         path = os.path.join(self.where, entry.name) if self.where else entry.name
@@ -119,6 +122,7 @@ class TreeWriter:
     def put(self, entry: Entry) -> None:
         path = _clean(entry.name)
         existing = self._check(entry, path)
+        self.absent.clear()  # what is written from here on may make any of them
         if not path:
             return  # the destination itself: its own mode and owner are left alone
         above, _, name = path.rpartition("/")
@@ -213,6 +217,9 @@ class TreeWriter:
         if not path:
             return self.top
         above, _, last = path.rpartition("/")
+        if not create and (path in self.absent or above in self.absent):
+            self._missing(path)
+            return None
         parent = self.recent.get(above) if above else self.top
         names = [last] if parent is not None else path.split("/")
         node = parent if parent is not None else self.top
@@ -226,6 +233,7 @@ class TreeWriter:
                 opened = open_dir(fd, part)
             except FileNotFoundError:
                 if not create:
+                    self._missing(path)
                     return None
                 os.mkdir(part, 0o755, dir_fd=fd)
                 opened = open_dir(fd, part)
@@ -248,6 +256,11 @@ class TreeWriter:
         if len(self.recent) > _RECENT_MAX:
             del self.recent[next(iter(self.recent))]
         return node
+
+    def _missing(self, path: str) -> None:
+        self.absent[path] = None
+        if len(self.absent) > _RECENT_MAX:
+            del self.absent[next(iter(self.absent))]
 
     def _fd(self, node: _Node) -> int:
         """The node's descriptor, opened again from its nearest open ancestor if it was let go
