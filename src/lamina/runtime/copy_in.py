@@ -93,9 +93,21 @@ class TreeWriter:
     def check(self, entry: Entry) -> bool:
         """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree;
         else whether something is there already."""
-        return self._check(entry, _clean(entry.name))
+        return self._check(entry, *self._split(entry.name))
 
-    def _check(self, entry: Entry, name: str) -> bool:
+    def _split(self, name: str) -> tuple[str, str, str]:
+        """(``name`` cleaned, its directory's path, its last name). When its directory is one
+        just looked up (a clean path), only the last name is checked: scanning every name
+        whole would cost the square of a deep tree's depth."""
+        above, _, last = name.rpartition("/")
+        if (last not in ("", ".") and (above or name == last)
+                and (above in self.recent or above in self.absent)):
+            return name, above, last
+        path = _clean(name)
+        above, _, last = path.rpartition("/")
+        return path, above, last
+
+    def _check(self, entry: Entry, name: str, above: str, last: str) -> bool:
         if entry.kind == "other":
             raise self._refuse(entry, "devices, fifos and sockets are not copied")
         if self.base is not None and in_kernel_dir(
@@ -105,13 +117,14 @@ class TreeWriter:
             if entry.kind != "dir":
                 raise self._refuse(entry, "only a directory may be the destination itself")
             return True
-        above, _, last = name.rpartition("/")
         pfd = self._parent(entry, above, create=False)
         if pfd is None:
+            self._missing(name)
             return False  # below a directory the copy makes
         try:
             st = os.stat(last, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
+            self._missing(name)
             return False
         if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
             what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
@@ -120,12 +133,11 @@ class TreeWriter:
 
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
-        path = _clean(entry.name)
-        existing = self._check(entry, path)
+        path, above, name = self._split(entry.name)
+        existing = self._check(entry, path, above, name)
         self.absent.clear()  # what is written from here on may make any of them
         if not path:
             return  # the destination itself: its own mode and owner are left alone
-        above, _, name = path.rpartition("/")
         pfd = self._parent(entry, above)
         assert pfd is not None
         kind = entry.kind
