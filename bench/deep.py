@@ -5,10 +5,10 @@ For each depth, a one-layer image holding one path that many directories deep is
 the path as the layer's one entry, once with every level an entry of its own; then, as
 root, a container whose writable layer holds such a tree is committed, exported, diffed and
 copied out (`lamina commit`, `export`, `diff`, `cp`). Each command runs in a process of its
-own, and its wall time and peak RSS are printed, with umoci's and the ratio, and each
-figure's growth from the previous depth (x10 levels: linear growth is about x10 in time and
-flat in memory; a tar of such a tree grows with the square of the depth, its names being
-that long).
+own, and its wall time, CPU time (user and system: the steadier figure on a busy machine)
+and peak RSS are printed, with umoci's and the ratio, and each figure's growth from the
+previous depth (x10 levels: linear growth is about x10 in time and flat in memory; a tar of
+such a tree grows with the square of the depth, its names being that long).
 
     python bench/deep.py [--depths 100,1000,10000]
 """
@@ -36,7 +36,8 @@ from helpers.images import make_image, tar_directory, write_oci_layout  # noqa: 
 
 PEAK = ("import resource, subprocess, sys;"
         "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL);"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(u.ru_maxrss, u.ru_utime + u.ru_stime);"
         "sys.exit(r.returncode)")
 
 
@@ -44,8 +45,9 @@ PEER_TIMEOUT = 120.0
 
 
 def measure(argv: list[str], env: dict[str, str], timeout: float | None = None
-            ) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``argv``, in a process of its own."""
+            ) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user and system) of ``argv``, in a
+    process of its own. (On a busy machine the CPU time is the steadier figure.)"""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", PEAK, *argv], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -60,7 +62,8 @@ def measure(argv: list[str], env: dict[str, str], timeout: float | None = None
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{argv[:3]} failed: {done.stderr.strip()[-300:]}")
-    return seconds, int(done.stdout.split()[-1]) / 1024
+    rss, cpu = done.stdout.split()[-2:]
+    return seconds, int(rss) / 1024, float(cpu)
 
 
 def deep_layer(depth: int, each_level: bool = False) -> bytes:
@@ -96,20 +99,24 @@ def lamina(*argv: str) -> list[str]:
     return [sys.executable, "-m", "lamina", *argv]
 
 
-def row(depth: int, what: str, ours: tuple[float, float], prev: dict[str, tuple[float, float]],
-        peer: tuple[float, float] | str | None = None) -> None:
+Figures = tuple[float, float, float]
+
+
+def row(depth: int, what: str, ours: Figures, prev: dict[str, Figures],
+        peer: Figures | str | None = None) -> None:
     grow = ""
     if what in prev:
-        t0, m0 = prev[what]
-        grow = f"  x{ours[0] / t0:5.1f} time  x{ours[1] / m0:4.2f} memory"
+        t0, m0, c0 = prev[what]
+        grow = (f"  x{ours[0] / t0:5.1f} time  x{ours[2] / max(c0, 0.01):5.1f} cpu"
+                f"  x{ours[1] / m0:4.2f} memory")
     peer_text = ""
     if isinstance(peer, str):
         peer_text = f"  umoci {peer}"
     elif peer is not None:
-        peer_text = (f"  umoci {peer[0]:7.2f} s {peer[1]:7.1f} MB  "
+        peer_text = (f"  umoci {peer[0]:7.2f} s {peer[2]:7.2f} s cpu {peer[1]:7.1f} MB  "
                      f"ratio {ours[0] / peer[0]:5.2f}")
-    print(f"{depth:>6}  {what:<8} {ours[0]:7.2f} s {ours[1]:7.1f} MB{peer_text}{grow}",
-          flush=True)
+    print(f"{depth:>6}  {what:<8} {ours[0]:7.2f} s {ours[2]:7.2f} s cpu {ours[1]:7.1f} MB"
+          f"{peer_text}{grow}", flush=True)
     prev[what] = ours
 
 
@@ -120,8 +127,8 @@ def main() -> None:
     depths = [int(d) for d in args.depths.split(",")]
     containers = os.geteuid() == 0 and shutil.which("runc") is not None
     umoci = shutil.which("umoci")
-    print(f"{'depth':>6}  {'command':<8} {'lamina':>9} {'peak':>10}")
-    prev: dict[str, tuple[float, float]] = {}
+    print(f"{'depth':>6}  {'command':<8} {'lamina':>9} {'cpu':>13} {'peak':>10}")
+    prev: dict[str, Figures] = {}
     from lamina.store.scratch import remove_tree
 
     for depth in depths:
@@ -136,7 +143,7 @@ def main() -> None:
                 archive = tmp / f"{what}.tar"
                 archive.write_bytes(tar_directory(layout))
                 ours = measure(lamina("load", "-q", "-i", str(archive)), env)
-                peer: tuple[float, float] | str | None = None
+                peer: Figures | str | None = None
                 if umoci:
                     try:
                         peer = measure([umoci, "unpack", "--rootless", "--image",

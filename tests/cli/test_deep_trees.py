@@ -118,6 +118,41 @@ def test_cp_out_of_the_container(lamina: Run, deep: str, tmp_path: Path,
     assert mounts_under(store_root) == []
 
 
+def test_cp_sets_every_level_s_mode_and_mtime(lamina: Run, image: Image, tmp_path: Path,
+                                             store_root: Path) -> None:
+    """Each directory's mode and mtime are set after what is below it, at every level of a
+    tree deeper than the writer keeps descriptors for (and than a DirChain keeps open)."""
+    image()
+    assert lamina("create", "--name", "modes", "busybox", "true").code == 0
+    cid = lamina("inspect", "--format", "{{.Id}}", "modes").out.strip()
+    depth, stamp = 1_000, 1_000_000_000
+    fd = os.open(store_root / "containers" / cid / "upper", os.O_RDONLY | os.O_DIRECTORY)
+    for level in range(depth):
+        os.mkdir("d", 0o750 if level % 2 else 0o550, dir_fd=fd)
+        sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        if level:
+            os.utime(fd, (stamp + level, stamp + level))
+        os.close(fd)
+        fd = sub
+    os.utime(fd, (stamp + depth, stamp + depth))
+    os.close(fd)
+    done = lamina("cp", "modes:/d", str(tmp_path / "out"))
+    assert done.code == 0, done.err
+    fd = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
+    seen = []
+    try:
+        for _ in range(1, depth):
+            sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+            st = os.fstat(fd)
+            seen.append((st.st_mode & 0o7777, int(st.st_mtime)))
+    finally:
+        os.close(fd)
+    assert seen == [(0o750 if level % 2 else 0o550, stamp + level + 1)
+                    for level in range(1, depth)]
+
+
 def test_a_build_whose_run_makes_a_tree_5000_deep(lamina: Run, image: Image, tmp_path: Path,
                                                    store_root: Path) -> None:
     image()

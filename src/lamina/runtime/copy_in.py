@@ -81,6 +81,9 @@ class TreeWriter:
         self.cache: OrderedDict[_Node, int] = OrderedDict()
         self.dirs: list[tuple[_Node, int, int]] = []  # each directory written: mode, mtime
         self.recent: dict[str, _Node] = {}  # the nodes last looked up, by path
+        # Paths last found missing, while nothing is written (check() of a whole copy before
+        # its first put(), whose directories are not there yet): what is below one is too.
+        self.absent: dict[str, None] = {}
 
     def _refuse(self, entry: Entry, why: str) -> InvalidArgument:
         path = os.path.join(self.where, entry.name) if self.where else entry.name
@@ -90,7 +93,21 @@ class TreeWriter:
     def check(self, entry: Entry) -> bool:
         """Raise InvalidArgument if ``put(entry)`` would be refused in the current tree;
         else whether something is there already."""
-        name = _clean(entry.name)
+        return self._check(entry, *self._split(entry.name))
+
+    def _split(self, name: str) -> tuple[str, str, str]:
+        """(``name`` cleaned, its directory's path, its last name). When its directory is one
+        just looked up (a clean path), only the last name is checked: scanning every name
+        whole would cost the square of a deep tree's depth."""
+        above, _, last = name.rpartition("/")
+        if (last not in ("", ".") and (above or name == last)
+                and (above in self.recent or above in self.absent)):
+            return name, above, last
+        path = _clean(name)
+        above, _, last = path.rpartition("/")
+        return path, above, last
+
+    def _check(self, entry: Entry, name: str, above: str, last: str) -> bool:
         if entry.kind == "other":
             raise self._refuse(entry, "devices, fifos and sockets are not copied")
         if self.base is not None and in_kernel_dir(
@@ -100,13 +117,14 @@ class TreeWriter:
             if entry.kind != "dir":
                 raise self._refuse(entry, "only a directory may be the destination itself")
             return True
-        above, _, last = name.rpartition("/")
         pfd = self._parent(entry, above, create=False)
         if pfd is None:
+            self._missing(name)
             return False  # below a directory the copy makes
         try:
             st = os.stat(last, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
+            self._missing(name)
             return False
         if stat.S_ISDIR(st.st_mode) != (entry.kind == "dir"):
             what = "a directory" if stat.S_ISDIR(st.st_mode) else "a non-directory"
@@ -115,11 +133,11 @@ class TreeWriter:
 
     # --------------------------------------------------------------------------- writing
     def put(self, entry: Entry) -> None:
-        existing = self.check(entry)
-        path = _clean(entry.name)
+        path, above, name = self._split(entry.name)
+        existing = self._check(entry, path, above, name)
+        self.absent.clear()  # what is written from here on may make any of them
         if not path:
             return  # the destination itself: its own mode and owner are left alone
-        above, _, name = path.rpartition("/")
         pfd = self._parent(entry, above)
         assert pfd is not None
         kind = entry.kind
@@ -211,6 +229,9 @@ class TreeWriter:
         if not path:
             return self.top
         above, _, last = path.rpartition("/")
+        if not create and (path in self.absent or above in self.absent):
+            self._missing(path)
+            return None
         parent = self.recent.get(above) if above else self.top
         names = [last] if parent is not None else path.split("/")
         node = parent if parent is not None else self.top
@@ -224,6 +245,7 @@ class TreeWriter:
                 opened = open_dir(fd, part)
             except FileNotFoundError:
                 if not create:
+                    self._missing(path)
                     return None
                 os.mkdir(part, 0o755, dir_fd=fd)
                 opened = open_dir(fd, part)
@@ -246,6 +268,11 @@ class TreeWriter:
         if len(self.recent) > _RECENT_MAX:
             del self.recent[next(iter(self.recent))]
         return node
+
+    def _missing(self, path: str) -> None:
+        self.absent[path] = None
+        if len(self.absent) > _RECENT_MAX:
+            del self.absent[next(iter(self.absent))]
 
     def _fd(self, node: _Node) -> int:
         """The node's descriptor, opened again from its nearest open ancestor if it was let go

@@ -55,7 +55,7 @@ from lamina.image.layer import (
     WHITEOUT_OPAQUE,
     WHITEOUT_PREFIX,
     TarSource,
-    clean_path,
+    clean_name,
     xattr_allowed,
 )
 from lamina.image.ustar import next_member
@@ -166,7 +166,7 @@ class _Tree:
         # The nodes last looked up, by their path: a layer's entries come mostly in order, so
         # an entry's directory is one just used, found in one hash (in C) of its path instead
         # of a dict step per name (a deep layer's paths are thousands of names long).
-        self._recent: dict[tuple[str, ...], _Node] = {}
+        self._recent: dict[str, _Node] = {}
 
     def clear(self) -> None:
         """Close every cached descriptor (the nodes stay)."""
@@ -174,9 +174,10 @@ class _Tree:
             os.close(fd)
         self._fds.clear()
 
-    def dir(self, parts: tuple[str, ...], *, create: bool) -> int:
-        """An O_PATH descriptor of the directory ``parts``, made (0755) if missing and ``create``."""
-        return self.fd(self.node(parts, create=create))
+    def dir(self, path: str, *, create: bool) -> int:
+        """An O_PATH descriptor of the directory ``path`` (clean, '/'-separated), made (0755)
+        if missing and ``create``."""
+        return self.fd(self.node(path, create=create))
 
     def fd(self, node: _Node) -> int:
         """The node's descriptor, opened again (from its nearest open ancestor) if closed."""
@@ -203,16 +204,20 @@ class _Tree:
             os.close(old)
         return fd
 
-    def node(self, parts: tuple[str, ...], *, create: bool) -> _Node:
-        """The node of directory ``parts``, resolving symlinks inside the destination."""
-        found = self._recent.get(parts)
+    def node(self, path: str, *, create: bool) -> _Node:
+        """The node of directory ``path`` (clean, '/'-separated, "" for the top), resolving
+        symlinks inside the destination. The path is split into its names only when neither
+        it nor its parent is a directory just used."""
+        found = self._recent.get(path)
         if found is not None:
             return found
         node = self.top
-        todo = deque(parts)
-        parent = self._recent.get(parts[:-1]) if len(parts) > 1 else None
+        above, _, last = path.rpartition("/")
+        parent = self._recent.get(above) if above else None
         if parent is not None:  # a directory below one just used
-            node, todo = parent, deque(parts[-1:])
+            node, todo = parent, deque((last,))
+        else:
+            todo = deque(path.split("/"))
         links = 0
         while todo:
             part = todo.popleft()
@@ -252,7 +257,7 @@ class _Tree:
             self._cache(sub, fd)
             node = sub
         if not links:  # (a path through a symlink may lead elsewhere another time)
-            self._recent[parts] = node
+            self._recent[path] = node
             if len(self._recent) > _RECENT_MAX:
                 del self._recent[next(iter(self._recent))]
         return node
@@ -425,25 +430,25 @@ class _Extraction:
             raise cls(f"cannot extract layer entry {exc.what!r}: {detail}") from error
 
     def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        parts = clean_path(m.name)
-        base = parts[-1] if parts else ""
+        path = clean_name(m.name)
+        above, _, base = path.rpartition("/")
         if base.startswith(WHITEOUT_PREFIX):
-            return self.whiteout(parts)
-        if not parts:
+            return self.whiteout(above, base)
+        if not path:
             if not m.isdir():
                 raise _Refused("only a directory may name the layer root")
             self.tree.mark(self.tree.top, m.mode, *_times(m))
             return None
-        self.parent = self.tree.node(parts[:-1], create=True)
+        self.parent = self.tree.node(above, create=True)
         pfd = self.tree.fd(self.parent)
         if self.apply:
             if self.parent.made is None:
                 self.parent.made = set()
             self.parent.made.add(base)
         if m.isreg():
-            self.file(tar, m, pfd, parts)
+            self.file(tar, m, pfd, base)
         elif m.isdir():
-            self.directory(m, pfd, parts)
+            self.directory(m, pfd, path, base)
         elif m.issym():
             self.clear(pfd, base)
             os.symlink(m.linkname, base, dir_fd=pfd)
@@ -474,9 +479,7 @@ class _Extraction:
             os.unlink(name, dir_fd=pfd)
         return False
 
-    def file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int,
-             parts: tuple[str, ...]) -> None:
-        name = parts[-1]
+    def file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
         mode = m.mode & 0o7777
         # Made with its mode when nothing would change it (no special bit for a chown to clear,
         # nothing the umask takes away); else private until its content and owner are set.
@@ -557,8 +560,7 @@ class _Extraction:
             os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
 
-    def directory(self, m: tarfile.TarInfo, pfd: int, parts: tuple[str, ...]) -> None:
-        name = parts[-1]
+    def directory(self, m: tarfile.TarInfo, pfd: int, path: str, name: str) -> None:
         try:
             os.mkdir(name, 0o700, dir_fd=pfd)
         except FileExistsError:
@@ -573,24 +575,25 @@ class _Extraction:
             self.xattrs(m, fd)
         finally:
             os.close(fd)
-        node = self.tree.node(parts, create=False)
+        node = self.tree.node(path, create=False)
         node.plain = not m.mode & stat.S_ISGID
         self.tree.mark(node, m.mode, *_times(m))
         self.stats.dirs += 1
 
     def hardlink(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
-        target = clean_path(m.linkname, what="hardlink target")
+        target = clean_name(m.linkname, what="hardlink target")
         if not target:
             raise _Refused("hardlink to the layer root")
+        above, _, tname = target.rpartition("/")
         try:
-            tfd = self.tree.dir(target[:-1], create=False)
-            st = os.stat(target[-1], dir_fd=tfd, follow_symlinks=False)
+            tfd = self.tree.dir(above, create=False)
+            st = os.stat(tname, dir_fd=tfd, follow_symlinks=False)
         except FileNotFoundError:
             raise _Refused(f"hardlink target {m.linkname!r} does not exist in the layer") from None
         if stat.S_ISDIR(st.st_mode):
             raise _Refused(f"hardlink target {m.linkname!r} is a directory")
         self.clear(pfd, name)
-        os.link(target[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
         self.stats.hardlinks += 1
 
     def node(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
@@ -616,18 +619,17 @@ class _Extraction:
             os.close(fd)
         self.stats.nodes += 1
 
-    def whiteout(self, parts: tuple[str, ...]) -> None:
-        base = parts[-1]
+    def whiteout(self, above: str, base: str) -> None:
         try:
             # A snapshot needs the parent to hold the whiteout; a flattened tree without it
             # has nothing to delete.
-            self.parent = self.tree.node(parts[:-1], create=not self.apply)
+            self.parent = self.tree.node(above, create=not self.apply)
             pfd = self.tree.fd(self.parent)
         except FileNotFoundError:
             return None
         if base == WHITEOUT_OPAQUE:
             self.stats.opaques += 1
-            return self.opaque(parts[:-1], pfd)
+            return self.opaque(pfd)
         if base.startswith(WHITEOUT_META_PREFIX):  # aufs bookkeeping (.wh..wh.plnk ...)
             return None
         name = base[len(WHITEOUT_PREFIX) :]
@@ -645,7 +647,7 @@ class _Extraction:
                 ) from None
         return None
 
-    def opaque(self, parts: tuple[str, ...], pfd: int) -> None:
+    def opaque(self, pfd: int) -> None:
         fd = os.open(".", _DIR, dir_fd=pfd)
         try:
             if self.apply:
