@@ -4,9 +4,16 @@ root), in one run:
 
 - `docker ps -a` with 50 containers (created, not running: 50 idle engines' worth of
   running containers would measure the machine's memory, not the listing);
-- `docker run --rm busybox true`;
+- `docker run --rm --network none busybox true`: dockerd runs here with --bridge=none, so its
+  containers get no network whatever they ask, and lamina's default bridge (a bridge, a veth
+  pair and an nftables table to set up and take down: about a third of a `run --rm`) would
+  be work dockerd does not do; lamina's `docker run --rm busybox true`, on its bridge, is
+  printed beside it;
 - `docker images` with 1,000 images;
-- and `docker run --rm` through the service against `lamina run --rm` directly.
+- and `docker run --rm` through the service against `lamina run --rm` directly;
+- and the docker CLI alone: the same commands against a server that answers every request
+  at once from memory, with the bytes the lamina service answered (what a server costing
+  nothing would give: the floor under any engine's figure).
 
 Everything runs in a network namespace of its own (root only). Goals: the service at or
 under 0.5x dockerd's time for each, and `docker run --rm` through the service within 1.3x of
@@ -39,6 +46,7 @@ from lamina.engine import Engine, Settings
 
 DOCKER = shutil.which("docker")
 DOCKERD = shutil.which("dockerd")
+RUN = "docker run --rm --network none busybox true"
 
 
 def make_rootfs(i: int) -> bytes:
@@ -124,6 +132,59 @@ def request_median(sock: Path, path: str, runs: int) -> float:
     finally:
         conn.close()
     return statistics.median(times)
+
+
+class CannedServer:
+    """A unix socket answering each request with the bytes the service once answered to it
+    (asked once, on first sight, with ``Connection: close``): the docker CLI's own time, as
+    against a server that costs nothing. Only for requests without a body (ping, lists)."""
+
+    def __init__(self, upstream: Path, path: Path) -> None:
+        import threading
+
+        self.upstream = upstream
+        self.answers: dict[bytes, bytes] = {}
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(str(path))
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _answer(self, line: bytes) -> bytes:
+        answer = self.answers.get(line)
+        if answer is None:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(self.upstream))
+                sock.sendall(line + b"\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                parts = []
+                while data := sock.recv(1 << 20):
+                    parts.append(data)
+            answer = self.answers[line] = b"".join(parts).replace(b"Connection: close\r\n", b"")
+        return answer
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffered += data
+                head, _, buffered = buffered.partition(b"\r\n\r\n")
+                conn.sendall(self._answer(head.split(b"\r\n", 1)[0]))
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 def start_dockerd(work: Path) -> tuple[subprocess.Popen[bytes] | None, Path]:
@@ -212,14 +273,26 @@ def main() -> None:
                     [DOCKER, "ps", "-a"], env)
                 commands[f"{label}: docker images ({args.images + 1} images)"] = (
                     [DOCKER, "images"], env)
-                commands[f"{label}: docker run --rm busybox true"] = (
-                    [DOCKER, "run", "--rm", "busybox", "true"], env)
-            commands["lamina run --rm busybox true (no service)"] = (
-                [sys.executable, "-m", "lamina", "run", "--rm", "busybox", "true"], lamina_env)
+                commands[f"{label}: {RUN}"] = (
+                    [DOCKER, *RUN.split()[1:]], env)
+            commands["lamina: docker run --rm busybox true (on its bridge)"] = (
+                [DOCKER, "run", "--rm", "busybox", "true"], targets["lamina"])
+            commands["lamina run --rm --network none busybox true (no service)"] = (
+                [sys.executable, "-m", "lamina", "run", "--rm", "--network", "none", "busybox",
+                 "true"], lamina_env)
+            canned_sock = work / "canned.sock"
+            canned = CannedServer(lamina_sock, canned_sock)
+            canned_env = docker_env(canned_sock, config)
+            for what, argv in ((f"docker ps -a ({args.containers} containers)",
+                                [DOCKER, "ps", "-a"]),
+                               (f"docker images ({args.images + 1} images)",
+                                [DOCKER, "images"])):
+                commands[f"docker CLI alone: {what}"] = (argv, canned_env)
             medians = interleaved(commands, args.runs)
             socks = {"lamina": lamina_sock}
             if dockerd is not None:
                 socks["dockerd"] = dockerd_sock
+            canned.close()
             for label, sock in socks.items():
                 for what, path in (("GET /containers/json?all=1",
                                     "/v1.41/containers/json?all=1"),
@@ -242,17 +315,22 @@ def main() -> None:
         if dockerd is not None:
             for what in (f"docker ps -a ({args.containers} containers)",
                          f"docker images ({args.images + 1} images)",
-                         "docker run --rm busybox true"):
+                         RUN):
                 ratio = medians[f"lamina: {what}"] / medians[f"dockerd: {what}"]
                 print(f"ratio lamina service/dockerd, {what}: {ratio:.2f} (goal <= 0.5)")
+            for what in (f"docker ps -a ({args.containers} containers)",
+                         f"docker images ({args.images + 1} images)"):
+                ratio = medians[f"docker CLI alone: {what}"] / medians[f"dockerd: {what}"]
+                print(f"ratio docker CLI alone/dockerd, {what}: {ratio:.2f} (the floor: no "
+                      "server can do better)")
             print("(API only: requests in a row on an unchanged store; the service answers "
                   "a repeated image list from its cache)")
             for what in ("GET /containers/json?all=1", "GET /images/json"):
                 ratio = (medians[f"lamina: {what} (API only)"]
                          / medians[f"dockerd: {what} (API only)"])
                 print(f"ratio lamina service/dockerd, {what} (API only): {ratio:.2f}")
-        through = medians["lamina: docker run --rm busybox true"]
-        direct = medians["lamina run --rm busybox true (no service)"]
+        through = medians[f"lamina: {RUN}"]
+        direct = medians["lamina run --rm --network none busybox true (no service)"]
         print(f"ratio docker run --rm via the service / lamina run --rm: {through / direct:.2f}"
               " (goal <= 1.3)")
 
