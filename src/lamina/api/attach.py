@@ -312,6 +312,7 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
             if future is not None and not future.done():
                 future.set_result(code)
             session.done.set()
+            api.changed()  # (recorded: exited, or with --rm gone)
 
 
 def _forget_later(api: Api, container_id: str, future: asyncio.Future[int | None]) -> None:
@@ -333,10 +334,12 @@ def _record_exit(api: Api, running: Running, code: int) -> None:
     # The monitor lets go right after telling us. (Not wait_exit: with --rm the monitor has
     # removed the directory and its note, and wait_exit would record an unknown exit.)
     deadline = time.monotonic() + 10.0
+    # It still unmounts (and with --rm removes) on its way out, some tens of ms: looks at
+    # most 5 ms apart, or the doubling pauses would add up to as much again.
     delay = 0.0002
     while monitor_alive(store, running.record.id) and time.monotonic() < deadline:
         time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, 0.005)
     record = store.containers.get(running.record.id)
     if record is not None:
         sync(store, record, monitor_done=True, note=(code, time.time()))

@@ -426,10 +426,15 @@ async def start(api: Api, req: Request, res: Response) -> None:
         await res.empty(304)
         return
     session = api.attaching.pop(record.id, None)
-    if session is not None:
-        await start_attached(api, record, session)
-    else:
-        await api.call(api.engine.start, record.id)
+    api.starting.add(record.id)
+    try:
+        if session is not None:
+            await start_attached(api, record, session)
+        else:
+            await api.call(api.engine.start, record.id)
+    finally:
+        api.starting.discard(record.id)
+        api.changed()
     await res.empty(204)
 
 
@@ -485,20 +490,24 @@ async def rename(api: Api, req: Request, res: Response) -> None:
     await res.empty(204)
 
 
-def _wait_start(engine: Engine, container_id: str, condition: str,
-                started: float | None) -> None:
+def _wait_start(api: Api, container_id: str, condition: str, started: float | None) -> None:
     """For next-exit and removed: block until the container has (re)started, as docker's
-    CLI waits before it starts the container; or, for removed, has exited already."""
-    store = engine.store
+    CLI waits before it starts the container; or, for removed, has exited already. A start
+    through this service wakes it at once (after its attached pump is in place, which the
+    wait then follows); one by another process is seen at the next look."""
+    store = api.engine.store
     delay = 0.005
     while True:
+        if container_id in api.starting:  # (running already, maybe, but not yet pumped)
+            api.pause(delay)
+            continue
         record = store.containers.get(container_id)
         if record is None or record.state == "running" or \
                 (record.started or 0) != (started or 0):
             return
         if condition == "removed" and record.state == "exited":
             return
-        time.sleep(delay)
+        api.pause(delay)
         delay = min(delay * 2, 0.1)
 
 
@@ -518,10 +527,10 @@ def _wait_exit(engine: Engine, container_id: str) -> int:
     return code if code is not None else 0
 
 
-def _wait_removed(engine: Engine, container_id: str) -> None:
+def _wait_removed(api: Api, container_id: str) -> None:
     delay = 0.005
-    while engine.store.containers.get(container_id) is not None:
-        time.sleep(delay)
+    while api.engine.store.containers.get(container_id) is not None:
+        api.pause(delay)
         delay = min(delay * 2, 0.1)
 
 
@@ -533,7 +542,7 @@ async def wait(api: Api, req: Request, res: Response) -> None:
     # docker sends the headers first, so that the client knows the wait is under way
     await res.start_stream()
     if condition in ("next-exit", "removed") and record.state != "running":
-        await api.call(_wait_start, api.engine, record.id, condition, record.started)
+        await api.call(_wait_start, api, record.id, condition, record.started)
     attached = api.pumps.get(record.id)
     code: int | None = None
     if attached is not None:
@@ -542,7 +551,7 @@ async def wait(api: Api, req: Request, res: Response) -> None:
     if code is None:  # not attached here, or the client detached
         code = await api.call(_wait_exit, api.engine, record.id)
     if condition == "removed":
-        await api.call(_wait_removed, api.engine, record.id)
+        await api.call(_wait_removed, api, record.id)
     await res.chunk(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     await res.end_stream()
 
@@ -550,7 +559,10 @@ async def wait(api: Api, req: Request, res: Response) -> None:
 async def remove(api: Api, req: Request, res: Response) -> None:
     if req.flag("link"):
         raise HTTPError(400, "links are not supported: lamina has no legacy links")
-    await api.call(api.engine.remove_container, req.params["id"], force=req.flag("force"))
+    try:
+        await api.call(api.engine.remove_container, req.params["id"], force=req.flag("force"))
+    finally:
+        api.changed()
     await res.empty(204)
 
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +84,10 @@ class Api:
     connections: int = 0
     writers: set[asyncio.StreamWriter] = field(default_factory=set)  # open connections
     last_activity: float = field(default_factory=time.monotonic)
+    # Told when a container started, exited or went away here: a /wait that looks again
+    # after a pause wakes at once instead (the pause still bounds what another process did).
+    changes: threading.Condition = field(default_factory=threading.Condition)
+    starting: set[str] = field(default_factory=set)  # containers a /start here is starting
     server_header: str = "lamina (linux)"
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
@@ -104,6 +109,16 @@ class Api:
         """Run a blocking engine call in a worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    def changed(self) -> None:
+        """Wake every ``pause``: a container's state changed in this process."""
+        with self.changes:
+            self.changes.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds`` (in a worker thread), or until ``changed``."""
+        with self.changes:
+            self.changes.wait(seconds)
 
     # --- connections ------------------------------------------------------------------------
     async def serve_connection(self, reader: asyncio.StreamReader,
