@@ -219,9 +219,10 @@ class Response:
                  **(headers or {})}
         if self.close_after:
             extra["Connection"] = "close"
-        self.writer.write(self._head(status, extra))
-        if self.request.method != "HEAD":
-            self.writer.write(body)
+        head = self._head(status, extra)
+        # One write, one send: the head alone would go out in a send of its own, and the
+        # client would wake for it before the body came.
+        self.writer.write(head + body if self.request.method != "HEAD" else head)
         await self.writer.drain()
 
     async def json(self, obj: Any, status: int = 200) -> None:
