@@ -313,6 +313,7 @@ async def _pump_streams(api: Api, running: Running, session: AttachSession,
                 future.set_result(code)
             session.done.set()
             api.changed()  # (recorded: exited, or with --rm gone)
+            api.refresh_soon()
 
 
 def _forget_later(api: Api, container_id: str, future: asyncio.Future[int | None]) -> None:

@@ -20,6 +20,7 @@ IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 
 
 def register(api: Api) -> None:
+    api.refreshers.append(refresh_listings)
     api.route("GET", "/images/json")(list_images)
     api.route("POST", "/images/create")(create)
     api.route("POST", "/images/load")(load)
@@ -65,23 +66,35 @@ async def list_images(api: Api, req: Request, res: Response) -> None:
         if key not in IMAGE_FILTERS:
             raise HTTPError(400, f"invalid filter '{key}'")
     all_images = req.flag("all")
+    await res.send(200, await api.call(_listing, api, all_images,
+                                       json.dumps(filters, sort_keys=True)))
 
-    def answer() -> bytes:
-        # The same listing while nothing changed in the store is the same answer (a
-        # thousand images take tens of ms to list, and clients ask again and again).
-        token = api.engine.store.db.change_token()
-        key = ("images", all_images, json.dumps(filters, sort_keys=True))
-        cached = api.cache.get(key)
-        if cached is not None and cached[0] == token:
-            return cached[1]
-        body = json.dumps(image_summaries(api.engine, all=all_images, filters=filters),
-                          separators=(",", ":")).encode() + b"\n"
-        if len(api.cache) >= 64:  # (a few filter combinations at most, in practice)
-            api.cache.clear()
-        api.cache[key] = (token, body)
-        return body
 
-    await res.send(200, await api.call(answer))
+def _listing(api: Api, all_images: bool, filters_text: str) -> bytes:
+    """The answer to GET /images/json. The same listing while nothing changed in the store
+    is the same answer (a thousand images take ~10 ms to list, and clients ask again and
+    again)."""
+    token = api.engine.store.db.change_token()
+    key = ("images", all_images, filters_text)
+    cached = api.cache.get(key)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    body = json.dumps(image_summaries(api.engine, all=all_images,
+                                      filters=json.loads(filters_text)),
+                      separators=(",", ":")).encode() + b"\n"
+    if len(api.cache) >= 64:  # (a few filter combinations at most, in practice)
+        api.cache.clear()
+    api.cache[key] = (token, body)
+    return body
+
+
+def refresh_listings(api: Api) -> None:
+    """After a change (a container run and removed changes the images' container counts):
+    the listings clients asked for before are made again now, while the client that made
+    the change is still finishing, rather than when the next one asks."""
+    for key in list(api.cache):
+        if key[0] == "images":
+            _listing(api, key[1], key[2])
 
 
 async def inspect(api: Api, req: Request, res: Response) -> None:

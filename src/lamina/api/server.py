@@ -88,6 +88,10 @@ class Api:
     # after a pause wakes at once instead (the pause still bounds what another process did).
     changes: threading.Condition = field(default_factory=threading.Condition)
     starting: set[str] = field(default_factory=set)  # containers a /start here is starting
+    # Remakers of cached answers, run after a request that may have changed the store
+    refreshers: list[Callable[[Api], None]] = field(default_factory=list)
+    refreshing: bool = False
+    refresh_again: bool = False
     server_header: str = "lamina (linux)"
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
@@ -109,6 +113,34 @@ class Api:
         """Run a blocking engine call in a worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    def refresh_soon(self) -> None:
+        """Run the refreshers in a worker (once at a time; once more if asked meanwhile)."""
+        if not self.refreshers:
+            return
+        if self.refreshing:
+            self.refresh_again = True
+            return
+        self.refreshing = True
+
+        def run() -> None:
+            try:
+                while True:
+                    self.refresh_again = False
+                    for refresh in self.refreshers:
+                        try:
+                            refresh(self)
+                        except Exception:  # a cache left stale is remade when next asked
+                            log.debug("refreshing a cached answer failed", exc_info=True)
+                    if not self.refresh_again:
+                        return
+            finally:
+                self.refreshing = False
+
+        try:
+            self.executor.submit(run)
+        except RuntimeError:  # shutting down
+            self.refreshing = False
 
     def changed(self) -> None:
         """Wake every ``pause``: a container's state changed in this process."""
@@ -161,7 +193,11 @@ class Api:
             response.close_after = True
         try:
             handler = self._resolve(request)
-            await handler(self, request, response)
+            try:
+                await handler(self, request, response)
+            finally:
+                if method not in ("GET", "HEAD"):
+                    self.refresh_soon()
         except ConnectionError:
             return False  # the client went away: nobody to answer
         except Exception as exc:  # every failure is answered in docker's shape, never a trace
