@@ -213,6 +213,19 @@ def test_image_list_follows_changes_from_the_cli_and_the_api(service: Service) -
     assert service.request("DELETE", "/images/proto-api:1").status == 200
     assert not {"proto-cli:1", "proto-api:1"} & tags()
 
+    # a container made and removed changes the image's count (the listing, remade after
+    # each change, is never the one from before it)
+    def containers() -> int:
+        return sum(image["Containers"] for image in service.request("GET", "/images/json").json()
+                   if "busybox:latest" in image["RepoTags"])
+
+    before = containers()
+    made = service.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]})
+    assert made.status == 201
+    assert containers() == before + 1
+    assert service.request("DELETE", f"/containers/{made.json()['Id']}").status == 204
+    assert containers() == before
+
 
 def _hijack(service: Service, path: str, body: dict[str, object]) -> socket.socket:
     """POST with ``Upgrade: tcp``, as docker's client starts an attach or exec; the socket
