@@ -38,12 +38,17 @@ def store_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def lamina(store_root: Path, capsysbinary: pytest.CaptureFixture[bytes],
            monkeypatch: pytest.MonkeyPatch) -> Run:
     """``lamina("images", "-q")`` runs the CLI as a user would and returns code, out, err."""
+    return in_process(capsysbinary, monkeypatch)
+
+
+def in_process(capsysbinary: pytest.CaptureFixture[bytes],
+               monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The CLI run in this process, as ``main`` is by the ``lamina`` command."""
 
     def run(*argv: str, stdin: bytes | None = None) -> Result:
         capsysbinary.readouterr()
         if stdin is not None:
-            fake = io.TextIOWrapper(io.BytesIO(stdin))
-            monkeypatch.setattr(sys, "stdin", fake)
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
         try:
             main(list(argv))
             code = 0

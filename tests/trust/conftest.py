@@ -3,9 +3,7 @@ in-process, a lamina registry with images pushed to it, and signing keys."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,21 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.conftest import Result, Run, in_process
 from helpers.images import BuiltImage, make_image
-from lamina.cli.main import main
 from lamina.trust import keys
 from registry.conformance import push_image
 from registry.servers import Server
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -49,20 +37,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def lamina(capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch) -> Run:
     """``lamina("pull", ...)``: the CLI in-process; its exit code, stdout and stderr."""
-
-    def run(*argv: str, stdin: bytes | None = None) -> Result:
-        capsysbinary.readouterr()
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsysbinary.readouterr()
-        return Result(code, captured.out.decode(), captured.err.decode())
-
-    return run
+    return in_process(capsysbinary, monkeypatch)
 
 
 @dataclass
