@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from lamina.errors import InvalidArgument, SignatureError
+from lamina.trust import read_file
 
 PEM_TYPE = "ENCRYPTED SIGSTORE PRIVATE KEY"
 LEGACY_PEM_TYPES = ("ENCRYPTED COSIGN PRIVATE KEY",)
@@ -186,7 +187,7 @@ def write_pair(name: str, algorithm: str, passphrase: bytes) -> tuple[Path, Path
 
 def load_signer(path: str | os.PathLike[str], passphrase: Callable[[], bytes]) -> Signer:
     """A private key file: cosign's encrypted PEM (asks ``passphrase``) or a plain PKCS#8 PEM."""
-    data = _read(path, "private key")
+    data = read_file(path, "private key", MAX_KEY_FILE)
     label, body = _unpem(data, str(path))
     if label in (PEM_TYPE, *LEGACY_PEM_TYPES):
         der = decrypt_private(body, passphrase(), str(path))
@@ -231,7 +232,7 @@ def decrypt_private(body: bytes, passphrase: bytes, where: str) -> bytes:
 
 
 def load_verifier(path: str | os.PathLike[str]) -> Verifier:
-    return verifier_from_pem(_read(path, "public key"), str(path))
+    return verifier_from_pem(read_file(path, "public key", MAX_KEY_FILE), str(path))
 
 
 def verifier_from_pem(data: bytes, name: str) -> Verifier:
@@ -246,17 +247,6 @@ def verifier_from_pem(data: bytes, name: str) -> Verifier:
 
 def _scrypt(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
-
-
-def _read(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_KEY_FILE + 1)
-    except OSError as err:
-        raise InvalidArgument(f"{what} {path}: {err.strerror}") from None
-    if len(data) > MAX_KEY_FILE:
-        raise InvalidArgument(f"{what} {path}: larger than {MAX_KEY_FILE} bytes")
-    return data
 
 
 def _pem(label: str, body: bytes) -> bytes:

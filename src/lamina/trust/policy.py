@@ -23,6 +23,7 @@ from typing import Any
 
 from lamina.errors import InvalidArgument, InvalidReference
 from lamina.model.reference import Reference
+from lamina.trust import read_file
 
 ACCEPT_ANYTHING = "insecureAcceptAnything"
 REJECT = "reject"
@@ -136,14 +137,7 @@ def find(explicit: str | None, defaults: Sequence[Path]) -> Path | None:
 
 
 def load(path: Path) -> Policy:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_POLICY + 1)
-    except OSError as err:
-        raise PolicyError(f"signature policy {path}: {err.strerror}") from None
-    if len(raw) > MAX_POLICY:
-        raise PolicyError(f"signature policy {path}: larger than {MAX_POLICY} bytes")
-    return parse(raw, path)
+    return parse(read_file(path, "signature policy", MAX_POLICY, PolicyError), path)
 
 
 def parse(raw: bytes, path: Path) -> Policy:
